@@ -1,0 +1,1 @@
+"""REST API: one FastAPI router module per resource, errors mapped in one place."""

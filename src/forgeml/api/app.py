@@ -1,0 +1,38 @@
+"""The FastAPI application behind ``forgeml server``."""
+
+from __future__ import annotations
+
+import importlib
+
+from fastapi import FastAPI
+from fastapi.responses import ORJSONResponse
+
+from forgeml.api import errors
+from forgeml.core.workspace import Workspace
+
+# router modules, each exposing ``router``; add a line per resource.
+ROUTERS: list[str] = [
+    "forgeml.api.jobs",
+    "forgeml.api.lineage",
+]
+
+
+def create_app(workspace: Workspace | None = None) -> FastAPI:
+    """Build the app over ``workspace`` (opened from the environment when omitted)."""
+    ws = workspace or Workspace()
+    app = FastAPI(
+        title="ForgeML",
+        version="0.1.0",
+        description="The production ML lifecycle on one machine: REST API.",
+        default_response_class=ORJSONResponse,
+    )
+    app.state.workspace = ws
+    errors.install(app)
+
+    @app.get("/health", tags=["system"])
+    def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    for module in ROUTERS:
+        app.include_router(importlib.import_module(module).router)
+    return app

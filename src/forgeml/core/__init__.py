@@ -1,0 +1,1 @@
+"""Core platform: metadata and artifact stores, jobs, execution backends, lineage and events."""

@@ -1,0 +1,83 @@
+"""Local execution backend: each job runs in OS processes of its own on this machine."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from forgeml.core.jobs._backend import ExecutionBackend
+
+
+def process_start_time(pid: int) -> str | None:
+    """The kernel's start time of ``pid`` (to tell a live job from a reused pid), or None."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        try:
+            os.kill(pid, 0)
+        except (ProcessLookupError, PermissionError):
+            return None
+        return "unknown"
+    fields = stat.rsplit(")", 1)[1].split()
+    if fields[0] == "Z":  # a zombie has exited
+        return None
+    return fields[19]
+
+
+def pid_alive(pid: int, start_time: str | None) -> bool:
+    """True when ``pid`` runs and is the same process that started at ``start_time``."""
+    now = process_start_time(pid)
+    if now is None:
+        return False
+    return start_time in (None, "unknown") or now in ("unknown", start_time)
+
+
+def kill_group(pid: int, sig: int) -> None:
+    """Signal the process group led by ``pid`` (falls back to the process alone)."""
+    try:
+        os.killpg(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        try:
+            os.kill(pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+class LocalBackend(ExecutionBackend):
+    """Runs ``python -m forgeml.core.jobs._supervisor JOB`` in a new session.
+
+    The supervisor outlives the command that launched it, so ``forgeml train create`` can return
+    while the job runs; it starts the job's worker in a process group of its own, enforces the
+    maximum runtime and stop requests, and records the outcome.
+    """
+
+    name = "local"
+
+    def launch(self, job_name: str, env: dict[str, str]) -> dict[str, Any]:
+        full_env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "forgeml.core.jobs._supervisor", job_name],
+            env=full_env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+            close_fds=True,
+        )
+        return {"supervisor_pid": proc.pid, "supervisor_start": process_start_time(proc.pid)}
+
+    def is_alive(self, handle: dict[str, Any]) -> bool:
+        pid = handle.get("supervisor_pid")
+        if pid is None:
+            return False
+        return pid_alive(int(pid), handle.get("supervisor_start"))
+
+    def kill(self, handle: dict[str, Any]) -> None:
+        for key, start_key in (("worker_pid", "worker_start"), ("supervisor_pid", "supervisor_start")):
+            pid = handle.get(key)
+            if pid is not None and pid_alive(int(pid), handle.get(start_key)):
+                kill_group(int(pid), signal.SIGKILL)

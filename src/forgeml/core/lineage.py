@@ -1,0 +1,96 @@
+"""Lineage: artifacts and resources are nodes, jobs record edges as they read and write.
+
+Node references are path-like: ``dataset/loans:3``, ``job/train-1``, ``model/loans:2``,
+``endpoint/loans:1``, ``artifact/<sha256>``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from forgeml.core.metadata import MetadataStore
+from forgeml.core.records import EdgeRecord
+from forgeml.errors import NotFoundError, ValidationError
+
+
+@dataclass(frozen=True)
+class LineageNode:
+    """One node of a lineage tree and the nodes reached from it."""
+
+    ref: str
+    relation: str | None = None
+    children: tuple[LineageNode, ...] = field(default_factory=tuple)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ref": self.ref,
+            "relation": self.relation,
+            "children": [c.to_dict() for c in self.children],
+        }
+
+    def refs(self) -> set[str]:
+        """Every reference in the tree, this node included."""
+        out = {self.ref}
+        for child in self.children:
+            out |= child.refs()
+        return out
+
+
+class LineageService:
+    """Record and query the lineage graph."""
+
+    def __init__(self, metadata: MetadataStore) -> None:
+        self.metadata = metadata
+
+    def record(self, src: str, dst: str, relation: str = "produced", job: str | None = None) -> None:
+        self.metadata.add_edges([EdgeRecord(src, dst, relation, job)])
+
+    def resolve(self, ref: str) -> str:
+        """Complete a reference: ``dataset/loans`` becomes the latest ``dataset/loans:N``.
+
+        Raises:
+            ValidationError: when ``ref`` is not ``kind/name[:version]``.
+            NotFoundError: when nothing by that reference exists.
+        """
+        kind, sep, rest = ref.partition("/")
+        if not sep or not rest:
+            raise ValidationError(f"invalid lineage reference {ref!r} (expected KIND/NAME, e.g. model/loans:1)")
+        if kind in ("job", "artifact"):
+            if kind == "job":
+                self.metadata.get_job(rest)
+            else:
+                self.metadata.get_artifact(rest)
+            return ref
+        name, _, version = rest.partition(":")
+        if version:
+            if not version.isdigit():
+                raise ValidationError(f"invalid version {version!r} in {ref!r}")
+            if self.metadata.list_edges(src=ref) or self.metadata.list_edges(dst=ref):
+                return ref
+            return self.metadata.get_resource(kind, name, int(version)).ref
+        try:
+            return self.metadata.get_resource(kind, name).ref
+        except NotFoundError:
+            raise NotFoundError(f"{kind} {name!r} does not exist (nothing to trace)") from None
+
+    def _walk(self, ref: str, upstream: bool, depth: int, seen: frozenset[str], relation: str | None) -> LineageNode:
+        if depth == 0 or ref in seen:
+            return LineageNode(ref, relation)
+        edges = self.metadata.list_edges(dst=ref) if upstream else self.metadata.list_edges(src=ref)
+        seen = seen | {ref}
+        children = tuple(
+            self._walk(e.src if upstream else e.dst, upstream, depth - 1, seen, e.relation) for e in edges
+        )
+        return LineageNode(ref, relation, children)
+
+    def upstream(self, ref: str, depth: int = 20) -> LineageNode:
+        """Everything ``ref`` was made from, as a tree rooted at ``ref``."""
+        return self._walk(self.resolve(ref), True, depth, frozenset(), None)
+
+    def downstream(self, ref: str, depth: int = 20) -> LineageNode:
+        """Everything made from ``ref``, as a tree rooted at ``ref``."""
+        return self._walk(self.resolve(ref), False, depth, frozenset(), None)
+
+
+__all__ = ["LineageNode", "LineageService"]

@@ -1,0 +1,101 @@
+"""The workspace: settings plus the stores and services built on them.
+
+Services are created on first use from a lazy registry (name -> ``module:Class``), so opening a
+workspace imports nothing heavy and ``forgeml --help`` stays fast. Each service class takes the
+workspace as its only constructor argument.
+"""
+
+from __future__ import annotations
+
+import importlib
+import threading
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from forgeml.core.artifacts import ArtifactStore
+from forgeml.core.jobs import JobService
+from forgeml.core.lineage import LineageService
+from forgeml.core.metadata import MetadataStore, SqlMetadataStore
+from forgeml.settings import Settings, load_settings
+
+# name -> "module:Class"; every domain package registers its service here.
+SERVICES: dict[str, str] = {
+    "datasets": "forgeml.data:DatasetService",
+    "features": "forgeml.features:FeatureStoreService",
+    "training": "forgeml.training:TrainingService",
+    "tuning": "forgeml.tuning:TuningService",
+    "experiments": "forgeml.experiments:ExperimentService",
+    "evaluation": "forgeml.evaluation:EvaluationService",
+    "clarify": "forgeml.clarify:ClarifyService",
+    "registry": "forgeml.registry:RegistryService",
+    "endpoints": "forgeml.serving:EndpointService",
+    "transforms": "forgeml.serving:TransformService",
+}
+
+
+class Workspace:
+    """One ForgeML workspace (``FORGEML_HOME``) and its services.
+
+    Args:
+        settings: explicit settings; read from the environment when omitted.
+        reconcile: settle jobs whose processes disappeared (done once at start-up).
+    """
+
+    def __init__(self, settings: Settings | None = None, *, reconcile: bool = True) -> None:
+        self.settings = settings or load_settings()
+        self.home: Path = self.settings.resolved_home
+        self.home.mkdir(parents=True, exist_ok=True)
+        self._services: dict[str, Any] = {}
+        self._lock = threading.Lock()
+        if reconcile:
+            self.jobs.reconcile()
+
+    @cached_property
+    def metadata(self) -> MetadataStore:
+        return SqlMetadataStore(
+            self.settings.resolved_database_url, busy_timeout_ms=self.settings.sqlite_busy_timeout_ms
+        )
+
+    @cached_property
+    def artifacts(self) -> ArtifactStore:
+        return ArtifactStore(self.settings.resolved_artifact_uri, self.metadata)
+
+    @cached_property
+    def jobs(self) -> JobService:
+        return JobService(self)
+
+    @cached_property
+    def lineage(self) -> LineageService:
+        return LineageService(self.metadata)
+
+    def service(self, name: str) -> Any:
+        """The named domain service, created on first use.
+
+        Raises:
+            KeyError: when no service of that name is registered.
+        """
+        with self._lock:
+            if name not in self._services:
+                module_name, _, cls_name = SERVICES[name].partition(":")
+                cls = getattr(importlib.import_module(module_name), cls_name)
+                self._services[name] = cls(self)
+            return self._services[name]
+
+    def __getattr__(self, name: str) -> Any:
+        if name in SERVICES:
+            return self.service(name)
+        raise AttributeError(f"{type(self).__name__!s} has no attribute {name!r}")
+
+    def close(self) -> None:
+        if "metadata" in self.__dict__:
+            self.metadata.close()
+
+    def __enter__(self) -> Workspace:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+__all__ = ["SERVICES", "Workspace"]

@@ -1,0 +1,135 @@
+"""Every ``FORGEML_*`` setting, in one typed object.
+
+Settings come, in order of precedence, from keyword arguments, ``FORGEML_*`` environment
+variables, an optional YAML config file (``FORGEML_CONFIG``, else ``$FORGEML_HOME/config.yaml``
+when it exists) and the defaults below. Code receives a :class:`Settings` explicitly; nothing deep
+in the package reads the environment.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from forgeml.errors import ValidationError
+
+
+class Settings(BaseSettings):
+    """Typed ForgeML configuration.
+
+    Attributes:
+        home: Workspace folder holding the embedded metadata database and artifacts.
+        database_url: SQLAlchemy URL of the metadata store; SQLite under ``home`` when unset.
+        artifact_uri: fsspec URL or path of the artifact store; ``home/artifacts`` when unset.
+        online_store_url: ``sqlite`` (default, under ``home``) or a ``redis://`` URL.
+        queue_url: ``sqlite`` (default) or a ``redis://`` URL for async queues.
+        execution_backend: ``local`` (one OS process per job) or ``ray``.
+        host / port: where ``forgeml server`` binds (loopback by default).
+        job_stop_grace_seconds: SIGTERM-to-SIGKILL grace period when stopping a job.
+        sqlite_busy_timeout_ms: how long a SQLite writer waits for the lock.
+        max_payload_mb / invocation_timeout_seconds: real-time inference limits (SageMaker: 6 MB, 60 s).
+    """
+
+    model_config = SettingsConfigDict(env_prefix="FORGEML_", extra="ignore")
+
+    home: Path = Field(default_factory=lambda: Path(".forgeml"))
+    database_url: str | None = None
+    artifact_uri: str | None = None
+    online_store_url: str = "sqlite"
+    queue_url: str = "sqlite"
+    execution_backend: str = "local"
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    job_stop_grace_seconds: float = Field(default=10.0, ge=0)
+    job_poll_seconds: float = Field(default=0.2, gt=0)
+    sqlite_busy_timeout_ms: int = Field(default=60_000, ge=0)
+    max_payload_mb: float = Field(default=6.0, gt=0)
+    invocation_timeout_seconds: float = Field(default=60.0, gt=0)
+    log_level: str = "WARNING"
+
+    @field_validator("execution_backend")
+    @classmethod
+    def _known_backend(cls, value: str) -> str:
+        if value not in {"local", "ray"}:
+            raise ValueError(f"unknown execution backend {value!r} (expected 'local' or 'ray')")
+        return value
+
+    @property
+    def resolved_home(self) -> Path:
+        """The workspace folder as an absolute path."""
+        return self.home.expanduser().resolve()
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The metadata store URL, defaulting to SQLite inside the workspace."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.resolved_home / 'forgeml.db'}"
+
+    @property
+    def resolved_artifact_uri(self) -> str:
+        """The artifact store URL, defaulting to a folder inside the workspace."""
+        return self.artifact_uri or str(self.resolved_home / "artifacts")
+
+    def to_env(self) -> dict[str, str]:
+        """These settings as ``FORGEML_*`` variables, for child processes."""
+        env = {
+            "FORGEML_HOME": str(self.resolved_home),
+            "FORGEML_DATABASE_URL": self.resolved_database_url,
+            "FORGEML_ARTIFACT_URI": self.resolved_artifact_uri,
+            "FORGEML_ONLINE_STORE_URL": self.online_store_url,
+            "FORGEML_QUEUE_URL": self.queue_url,
+            "FORGEML_EXECUTION_BACKEND": self.execution_backend,
+            "FORGEML_JOB_STOP_GRACE_SECONDS": str(self.job_stop_grace_seconds),
+            "FORGEML_JOB_POLL_SECONDS": str(self.job_poll_seconds),
+            "FORGEML_SQLITE_BUSY_TIMEOUT_MS": str(self.sqlite_busy_timeout_ms),
+        }
+        return env
+
+
+def _config_file_values(env: dict[str, str]) -> dict[str, Any]:
+    path_text = env.get("FORGEML_CONFIG")
+    if path_text:
+        path = Path(path_text)
+        if not path.is_file():
+            raise ValidationError(f"config file {path} (FORGEML_CONFIG) does not exist")
+    else:
+        path = Path(env.get("FORGEML_HOME", ".forgeml")) / "config.yaml"
+        if not path.is_file():
+            return {}
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ValidationError(f"config file {path} is not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ValidationError(f"config file {path} must hold a mapping of settings")
+    return {str(k): v for k, v in data.items()}
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build settings from overrides, the environment and the optional config file.
+
+    Raises:
+        ValidationError: when the config file or a value is invalid.
+    """
+    import pydantic
+
+    file_values = _config_file_values(dict(os.environ))
+    env_keys = {k[len("FORGEML_") :].lower() for k in os.environ if k.startswith("FORGEML_")}
+    merged = {k: v for k, v in file_values.items() if k not in env_keys}
+    merged.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return Settings(**merged)
+    except pydantic.ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ValidationError(f"invalid setting {where}: {first['msg']}") from None
+
+
+__all__ = ["Settings", "load_settings"]
