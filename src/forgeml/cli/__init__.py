@@ -19,6 +19,7 @@ from forgeml.cli._common import state
 GROUPS: list[tuple[str, str]] = [
     ("jobs", "forgeml.cli.jobs"),
     ("artifacts", "forgeml.cli.artifacts"),
+    ("data", "forgeml.cli.data"),
 ]
 
 # (command name, "module:function") -- single commands at the top level.
