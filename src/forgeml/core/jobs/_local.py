@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +69,8 @@ class LocalBackend(ExecutionBackend):
             start_new_session=True,
             close_fds=True,
         )
+        # reap the supervisor when it exits, so it never lingers as a zombie of this process
+        threading.Thread(target=proc.wait, name=f"reap-{job_name}", daemon=True).start()
         return {"supervisor_pid": proc.pid, "supervisor_start": process_start_time(proc.pid)}
 
     def is_alive(self, handle: dict[str, Any]) -> bool:
