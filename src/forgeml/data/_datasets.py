@@ -1,21 +1,34 @@
-"""Versioned datasets: immutable Parquet versions in the artifact store, with schema and lineage."""
+"""Versioned datasets: immutable Parquet versions in the artifact store, with schema and lineage.
+
+A version is written once and never changed: its Parquet bytes (one file, or a Hive-partitioned
+folder) are a content-addressed artifact, and its record holds the row count, the Arrow schema,
+a canonical content hash and where the rows came from. Appending (incremental SQL sync,
+streams) writes a new version holding the old rows plus the new ones, so any past version stays
+readable as it was.
+"""
 
 from __future__ import annotations
 
+import shutil
 import tempfile
+import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from forgeml.core.jobs import validate_name
 from forgeml.core.records import ResourceRecord
+from forgeml.data import _tables
 from forgeml.errors import NotFoundError, ValidationError
 
 if TYPE_CHECKING:
     import pandas as pd
+    import pyarrow as pa
 
     from forgeml.core.workspace import Workspace
 
 KIND = "dataset"
+QUARANTINE_SUFFIX = "-quarantine"
+Mode = Literal["replace", "append"]
 
 
 def schema_of(frame: pd.DataFrame) -> list[dict[str, str]]:
@@ -23,12 +36,51 @@ def schema_of(frame: pd.DataFrame) -> list[dict[str, str]]:
     return [{"name": str(c), "type": str(t)} for c, t in frame.dtypes.items()]
 
 
+def quarantine_name(name: str) -> str:
+    """The side dataset that holds rows rejected while ingesting into ``name``."""
+    return f"{name[: 63 - len(QUARANTINE_SUFFIX)]}{QUARANTINE_SUFFIX}"
+
+
+def _write(table: pa.Table, folder: Path, partition_by: str | None) -> Path:
+    import pyarrow.dataset as ds
+    import pyarrow.parquet as pq
+
+    if partition_by is None:
+        path = folder / "data.parquet"
+        pq.write_table(table, path)
+        return path
+    root = folder / "data"
+    ds.write_dataset(
+        table, root, format="parquet", partitioning=[partition_by], partitioning_flavor="hive",
+        basename_template="part-{i}.parquet", existing_data_behavior="error",
+    )  # fmt: skip
+    return root
+
+
+def _load(path: Path, schema: pa.Schema, partition_by: str | None, columns: list[str] | None) -> pa.Table:
+    """Read a stored version back with exactly the schema it was written with."""
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+    import pyarrow.parquet as pq
+
+    if partition_by is None:
+        table = pq.read_table(path, columns=columns)
+    else:
+        part = ds.partitioning(pa.schema([schema.field(partition_by)]), flavor="hive")
+        files = sorted(str(p) for p in path.rglob("*.parquet"))
+        dataset = ds.dataset(files, format="parquet", partitioning=part, partition_base_dir=str(path))
+        table = dataset.to_table(columns=columns or schema.names)
+    wanted = columns or schema.names
+    return table.select(wanted).cast(pa.schema([schema.field(c) for c in wanted]))
+
+
 class DatasetService:
-    """Create, read and list dataset versions."""
+    """Create, read, compare and list dataset versions; ingestion connectors build on it."""
 
     def __init__(self, workspace: Workspace) -> None:
         self.ws = workspace
 
+    # writing ---------------------------------------------------------------------------------
     def create(
         self,
         name: str,
@@ -38,67 +90,221 @@ class DatasetService:
         source: str | None = None,
         tags: dict[str, str] | None = None,
         derived_from: list[str] | None = None,
+        partition_by: str | None = None,
+        mode: Mode = "replace",
+        enforce_schema: bool = False,
     ) -> ResourceRecord:
         """Store ``frame`` as the next version of dataset ``name``.
 
+        Args:
+            partition_by: store the version Hive-partitioned by this column (e.g. a date).
+            mode: ``replace`` (the version holds ``frame``) or ``append`` (previous rows + ``frame``).
+            enforce_schema: refuse columns or types that contradict the latest version's schema.
+
         Raises:
-            ValidationError: bad name, empty frame or duplicate column names.
+            ValidationError: bad name, no columns, duplicate column names, or a schema conflict.
         """
         import pyarrow as pa
-        import pyarrow.parquet as pq
 
         validate_name(name, "dataset name")
-        if frame.columns.duplicated().any():
-            dupes = sorted({str(c) for c in frame.columns[frame.columns.duplicated()]})
+        if dupes := _tables.duplicate_columns([str(c) for c in frame.columns]):
             raise ValidationError(f"dataset {name!r}: duplicate column name(s) {', '.join(dupes)}")
-        if len(frame.columns) == 0:
-            raise ValidationError(f"dataset {name!r}: no columns")
-        table = pa.Table.from_pandas(frame, preserve_index=False)
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / "data.parquet"
-            pq.write_table(table, path)
-            art = self.ws.artifacts.put_file(path, media_type="application/vnd.apache.parquet")
-        record = self.ws.metadata.create_resource(
-            ResourceRecord(
-                kind=KIND, name=name, status="Available",
-                spec={"description": description, "source": source},
-                data={"artifact": art.digest, "rows": len(frame), "schema": schema_of(frame), "bytes": art.size},
-                tags=tags or {},
-            ),
-            next_version=True,
+        frame = frame.rename(columns=str)
+        try:
+            table = pa.Table.from_pandas(frame, preserve_index=False)
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+            raise ValidationError(f"dataset {name!r}: cannot store the frame: {exc}") from None
+        return self.commit(
+            name, table, mode=mode, enforce_schema=enforce_schema or mode == "append", partition_by=partition_by,
+            spec={"description": description, "source": source}, tags=tags, derived_from=derived_from,
         )  # fmt: skip
+
+    def commit(
+        self,
+        name: str,
+        table: pa.Table,
+        *,
+        mode: Mode = "replace",
+        enforce_schema: bool = True,
+        partition_by: str | None = None,
+        spec: dict[str, Any] | None = None,
+        data: dict[str, Any] | None = None,
+        tags: dict[str, str] | None = None,
+        derived_from: list[str] | None = None,
+        quarantine: list[dict[str, Any]] | None = None,
+    ) -> ResourceRecord:
+        """Write an Arrow table as the next version; the one write path of every connector.
+
+        Everything is checked and the Parquet bytes are stored before any record is created, so
+        a failure leaves no version (and no quarantine version) behind.
+
+        Raises:
+            ValidationError: as for :meth:`create`, or an unknown ``partition_by`` column.
+        """
+        import pyarrow as pa
+
+        validate_name(name, "dataset name")
+        if mode not in ("replace", "append"):
+            raise ValidationError(f"invalid mode {mode!r} (use replace or append)")
+        if dupes := _tables.duplicate_columns(table.column_names):
+            raise ValidationError(f"dataset {name!r}: duplicate column name(s) {', '.join(dupes)}")
+        if table.num_columns == 0:
+            raise ValidationError(f"dataset {name!r}: no columns")
+        table = _tables.normalize(table)
+        previous = self._latest(name)
+        if previous is not None:
+            old_schema = self.arrow_schema(previous)
+            if enforce_schema:
+                table = _tables.conform(table, old_schema, dataset=name)
+            if mode == "append":
+                old = self.read_table(name, previous.version)
+                try:
+                    table = pa.concat_tables([old, table], promote_options="permissive")
+                except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+                    raise ValidationError(f"dataset {name!r}: cannot append rows of a different schema: {exc}") from None
+        partition_by = partition_by or (previous.data.get("partition_by") if previous is not None and mode == "append" else None)
+        if partition_by is not None and partition_by not in table.column_names:
+            raise ValidationError(f"dataset {name!r}: partition column {partition_by!r} is not a column")
+        with tempfile.TemporaryDirectory() as tmp:
+            path = _write(table, Path(tmp), partition_by)
+            if partition_by is None:
+                art = self.ws.artifacts.put_file(path, media_type="application/vnd.apache.parquet")
+            else:
+                art = self.ws.artifacts.put_dir(path)
+                table = _load(path, table.schema, partition_by, None)
+        quarantined = self._quarantine(name, quarantine) if quarantine else None
+        record_data = {
+            "artifact": art.digest, "bytes": art.size, "rows": table.num_rows, "columns": table.num_columns,
+            "layout": "file" if partition_by is None else "hive", "partition_by": partition_by,
+            "schema": schema_of(table.schema.empty_table().to_pandas()),
+            "arrow_schema": _tables.arrow_schema_json(table.schema),
+            "arrow_schema_b64": _tables.encode_schema(table.schema),
+            "content_hash": _tables.content_hash(table),
+            "mode": mode, "parent": previous.ref if previous is not None else None,
+            "quarantine": {"dataset": quarantined.ref, "rows": quarantined.data["rows"]} if quarantined else None,
+            **(data or {}),
+        }  # fmt: skip
+        try:
+            record = self.ws.metadata.create_resource(
+                ResourceRecord(kind=KIND, name=name, status="Available", spec=spec or {}, data=record_data, tags=tags or {}),
+                next_version=True,
+            )
+        except Exception:
+            if quarantined is not None:
+                self.ws.metadata.delete_resource(KIND, quarantined.name, quarantined.version)
+            raise
         self.ws.metadata.put_artifact(art, owner=record.ref)
         self.ws.lineage.record(f"artifact/{art.digest}", record.ref, "stored-as")
+        if previous is not None and mode == "append":
+            self.ws.lineage.record(previous.ref, record.ref, "appended-to")
+        if quarantined is not None:
+            self.ws.lineage.record(record.ref, quarantined.ref, "quarantined")
         for ref in derived_from or ():
             self.ws.lineage.record(ref, record.ref, "derived")
         return record
 
+    def _quarantine(self, name: str, rows: list[dict[str, Any]]) -> ResourceRecord:
+        """Store rejected rows (source, line, error, raw text) as the next quarantine version."""
+        import pyarrow as pa
+
+        schema = pa.schema([("source", pa.string()), ("line", pa.int64()), ("error", pa.string()), ("raw", pa.string())])
+        table = pa.Table.from_pylist([{k: r.get(k) for k in schema.names} for r in rows], schema=schema)
+        return self.commit(
+            quarantine_name(name), table, enforce_schema=False,
+            spec={"description": f"rows rejected while ingesting into {name}", "source": name},
+        )  # fmt: skip
+
+    # reading ---------------------------------------------------------------------------------
+    def _latest(self, name: str) -> ResourceRecord | None:
+        try:
+            return self.get(name)
+        except NotFoundError:
+            return None
+
     def get(self, name: str, version: int | None = None) -> ResourceRecord:
-        return self.ws.metadata.get_resource(KIND, name, version)
+        """One version's record (the latest when ``version`` is None).
+
+        Raises:
+            NotFoundError: no such dataset or version.
+        """
+        try:
+            return self.ws.metadata.get_resource(KIND, name, version)
+        except NotFoundError:
+            what = f"dataset {name!r}" if version is None else f"dataset {name!r} version {version}"
+            raise NotFoundError(f"{what} does not exist") from None
 
     def list(self) -> list[ResourceRecord]:
+        """The latest version of every dataset."""
         return self.ws.metadata.list_resources(KIND, latest_only=True)
 
     def versions(self, name: str) -> list[ResourceRecord]:
+        """Every version of ``name``, newest first."""
         found = self.ws.metadata.list_resources(KIND, name=name)
         if not found:
             raise NotFoundError(f"dataset {name!r} does not exist")
         return found
 
+    def arrow_schema(self, record: ResourceRecord) -> pa.Schema:
+        """The exact Arrow schema a version was written with."""
+        if "arrow_schema_b64" in record.data:
+            return _tables.decode_schema(record.data["arrow_schema_b64"])
+        import pyarrow.parquet as pq  # versions written before schemas were recorded
+
+        return _tables.normalize(pq.read_table(self.local_path(record.name, record.version))).schema
+
     def local_path(self, name: str, version: int | None = None) -> Path:
-        """A local Parquet file of that version (verified copy under the workspace cache)."""
+        """A local copy of that version: a Parquet file, or a Hive-partitioned folder."""
         record = self.get(name, version)
         digest = record.data["artifact"]
-        cache = self.ws.home / "cache" / "datasets" / f"{digest}.parquet"
-        if not cache.exists():
-            self.ws.artifacts.get_file(digest, cache)
-        return cache
+        cache = self.ws.home / "cache" / "datasets"
+        if record.data.get("layout") == "hive":
+            target = cache / digest
+            if not target.exists():
+                tmp = cache / f".{digest}.{uuid.uuid4().hex}.part"
+                self.ws.artifacts.get_dir(digest, tmp)
+                try:
+                    tmp.rename(target)
+                except OSError:  # another reader materialized it first
+                    shutil.rmtree(tmp, ignore_errors=True)
+            return target
+        target = cache / f"{digest}.parquet"
+        if not target.exists():
+            self.ws.artifacts.get_file(digest, target)
+        return target
+
+    def read_table(self, name: str, version: int | None = None, columns: list[str] | None = None) -> pa.Table:
+        """The rows of one version as an Arrow table, with the schema it was written with."""
+        record = self.get(name, version)
+        schema = self.arrow_schema(record)
+        if columns and (unknown := [c for c in columns if c not in schema.names]):
+            raise ValidationError(f"dataset {name!r} has no column(s) {', '.join(unknown)}")
+        return _load(self.local_path(name, record.version), schema, record.data.get("partition_by"), columns)
 
     def read(self, name: str, version: int | None = None, columns: list[str] | None = None) -> pd.DataFrame:
         """The rows of one version as a pandas frame."""
-        import pyarrow.parquet as pq
+        return self.read_table(name, version, columns).to_pandas()
 
-        return pq.read_table(self.local_path(name, version), columns=columns).to_pandas()
+    def head(self, name: str, version: int | None = None, n: int = 10) -> pd.DataFrame:
+        """The first ``n`` rows of a version."""
+        if n < 0:
+            raise ValidationError(f"n must be >= 0, got {n}")
+        return self.read_table(name, version).slice(0, n).to_pandas()
 
     def describe(self, name: str, version: int | None = None) -> dict[str, Any]:
-        return self.get(name, version).to_dict()
+        """A version's record plus its lineage neighbours."""
+        record = self.get(name, version)
+        out = record.to_dict()
+        out["upstream"] = [e.to_dict() for e in self.ws.metadata.list_edges(dst=record.ref)]
+        out["downstream"] = [e.to_dict() for e in self.ws.metadata.list_edges(src=record.ref)]
+        return out
+
+    def diff(self, name: str, a: int, b: int | None = None, *, key: list[str] | None = None) -> dict[str, Any]:
+        """How version ``b`` (default: latest) differs from version ``a``; see :func:`diff_tables`."""
+        from forgeml.data._diff import diff_tables
+
+        rec_a, rec_b = self.get(name, a), self.get(name, b)
+        out = diff_tables(self.read_table(name, rec_a.version), self.read_table(name, rec_b.version), key=key)
+        return {"dataset": name, "a": rec_a.version, "b": rec_b.version, **out}
+
+
+__all__ = ["KIND", "QUARANTINE_SUFFIX", "DatasetService", "quarantine_name", "schema_of"]
