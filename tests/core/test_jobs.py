@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
@@ -135,10 +136,8 @@ def test_transition_is_enforced_by_the_service(ws: Workspace) -> None:
 def _kill_job_processes(ws: Workspace, name: str) -> None:
     handle = ws.jobs.get(name).handle
     for key in ("supervisor_pid", "worker_pid"):
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(int(handle[key]), signal.SIGKILL)
-        except ProcessLookupError:
-            pass
 
 
 def test_reconcile_fails_jobs_whose_process_vanished(ws: Workspace) -> None:

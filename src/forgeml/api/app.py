@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib
 
 from fastapi import FastAPI
-from fastapi.responses import ORJSONResponse
 
 from forgeml.api import errors
 from forgeml.core.workspace import Workspace
@@ -24,7 +23,6 @@ def create_app(workspace: Workspace | None = None) -> FastAPI:
         title="ForgeML",
         version="0.1.0",
         description="The production ML lifecycle on one machine: REST API.",
-        default_response_class=ORJSONResponse,
     )
     app.state.workspace = ws
     errors.install(app)

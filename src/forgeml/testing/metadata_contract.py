@@ -31,8 +31,8 @@ __all__ = [
     "test_metrics_series_and_latest",
     "test_missing_things_raise_not_found",
     "test_next_version_increments",
-    "test_update_resource_merges_and_checks_status",
     "test_update_job_rejects_unknown_fields",
+    "test_update_resource_merges_and_checks_status",
 ]
 
 

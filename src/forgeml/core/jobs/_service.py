@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import re
 import time
 import uuid
@@ -106,7 +107,7 @@ class JobService:
                 name=name, kind=kind, status=st.PENDING, config=config, entrypoint=entrypoint,
                 backend=self.backend.name, inputs=list(inputs), max_runtime_seconds=max_runtime_seconds,
                 resumable=resumable,
-            )  # fmt: skip
+            )
         )
         if inputs:
             from forgeml.core.records import EdgeRecord
@@ -222,7 +223,7 @@ class JobService:
                 return
             time.sleep(poll)
 
-    def metrics(self, name: str, key: str | None = None) -> list[MetricRecord]:
+    def metrics(self, name: str, key: str | None = None) -> builtins.list[MetricRecord]:
         job = self.store.get_job(name)
         return self.store.get_metrics(job.ref, key)
 
@@ -240,7 +241,7 @@ class JobService:
         if self.backend.is_alive(job.handle):
             return job
         latest = self.store.get_job(job.name)
-        if latest.is_terminal or latest.updated_at != job.updated_at and self.backend.is_alive(latest.handle):
+        if latest.is_terminal or (latest.updated_at != job.updated_at and self.backend.is_alive(latest.handle)):
             return latest
         self.backend.kill(latest.handle)
         if latest.status == st.STOPPING:
@@ -254,7 +255,7 @@ class JobService:
             failure_reason=f"job process {pid} disappeared while {latest.status} (machine restart or kill)",
         )  # fmt: skip
 
-    def reconcile(self) -> list[JobRecord]:
+    def reconcile(self) -> builtins.list[JobRecord]:
         """Settle jobs whose processes are gone: resume resumable ones, fail the rest."""
         changed = []
         for job in self.store.list_jobs(status=st.ACTIVE):

@@ -5,6 +5,7 @@ Run as ``python -m forgeml.core.jobs._supervisor JOB`` by an execution backend.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -87,17 +88,15 @@ def main(job_name: str) -> int:
         if stop_reason is None:
             if job.max_runtime_seconds and now - started > job.max_runtime_seconds:
                 stop_reason = "MaxRuntimeExceeded"
-                try:
+                with contextlib.suppress(ConflictError):
                     store.update_job(job_name, expected_status=(st.IN_PROGRESS,), status=st.STOPPING, secondary_status="Stopping")
-                except ConflictError:
-                    pass
             elif now >= next_poll:
                 next_poll = now + settings.job_poll_seconds
                 if store.get_job(job_name).status == st.STOPPING:
                     stop_reason = "Stopped"
             if stop_reason is not None:
-                with open(log_path, "ab") as log:
-                    log.write(f"[forgeml] stopping ({stop_reason}): SIGTERM, SIGKILL after {grace:g}s\n".encode())
+                with open(log_path, "ab") as note:
+                    note.write(f"[forgeml] stopping ({stop_reason}): SIGTERM, SIGKILL after {grace:g}s\n".encode())
                 kill_group(worker.pid, signal.SIGTERM)
                 term_sent_at = now
         elif term_sent_at is not None and now - term_sent_at > grace:

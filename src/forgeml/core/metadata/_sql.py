@@ -192,7 +192,7 @@ class SqlMetadataStore(MetadataStore):
                 t.resources.insert().values(
                     kind=new.kind, name=new.name, version=new.version, status=new.status,
                     spec=new.spec, data=new.data, tags=new.tags, created_at=now, updated_at=now,
-                )  # fmt: skip
+                )
             )
             self._emit(conn, new.ref, "Created", {"status": new.status})
         return new

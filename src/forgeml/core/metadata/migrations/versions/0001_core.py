@@ -1,7 +1,7 @@
 """core tables
 
 Revision ID: 0001_core
-Revises: 
+Revises:
 Create Date: 2026-11-29 17:06:42.953349
 """
 
@@ -10,7 +10,6 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-
 revision = '0001_core'
 down_revision = None
 branch_labels = None
@@ -18,7 +17,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    
+
     op.create_table('artifact_refs',
     sa.Column('digest', sa.String(length=80), nullable=False),
     sa.Column('owner', sa.String(length=512), nullable=False),
@@ -112,11 +111,11 @@ def upgrade() -> None:
     with op.batch_alter_table('resources', schema=None) as batch_op:
         batch_op.create_index('ix_resources_kind_status', ['kind', 'status'], unique=False)
 
-    
+
 
 
 def downgrade() -> None:
-    
+
     with op.batch_alter_table('resources', schema=None) as batch_op:
         batch_op.drop_index('ix_resources_kind_status')
 
@@ -144,4 +143,4 @@ def downgrade() -> None:
         batch_op.drop_index('ix_artifact_refs_owner')
 
     op.drop_table('artifact_refs')
-    
+
