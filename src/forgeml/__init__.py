@@ -47,6 +47,7 @@ def __getattr__(name: str) -> Any:
         "JobContext": ("forgeml.core.jobs", "JobContext"),
         "save_model": ("forgeml.registry.package", "save_model"),
         "load_model": ("forgeml.registry.package", "load_model"),
+        "start_run": ("forgeml.experiments", "start_run"),
     }
     if name in lazy:
         import importlib
