@@ -1,0 +1,272 @@
+"""The endpoint runtime: a small ASGI app that each worker process of an endpoint serves.
+
+Paths (SageMaker's container contract plus the runtime API path):
+
+* ``GET /ping``: 200 once the worker's models are loaded.
+* ``POST /invocations`` and ``POST /endpoints/{name}/invocations``: predictions.
+* ``GET /metrics``: Prometheus exposition, summed over the workers.
+* ``GET /models``: the multi-model variants' loaded models in this worker.
+
+It is plain ASGI rather than FastAPI: the invocation path is the hot path of the platform and a
+router plus dependency injection would cost a sizeable share of the HTTP floor (measured in
+benchmarks/serving). Every error is answered as ``{"error": TYPE, "message": ...}`` with the
+status SageMaker uses (400 invalid input, 413 too large, 415/406 media types, 424 model error),
+and the worker keeps serving.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import logging
+import os
+import random
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import orjson
+
+from forgeml.errors import ForgeError, ModelError, PayloadTooLargeError, ValidationError
+from forgeml.serving import _codecs as codecs
+from forgeml.serving._batching import MicroBatcher
+from forgeml.serving._cache import ModelCache
+from forgeml.serving._capture import CaptureWriter
+from forgeml.serving._metrics import EndpointMetrics
+from forgeml.serving._runner import ModelRunner
+
+log = logging.getLogger("forgeml.serving")
+
+H_VARIANT = "x-amzn-sagemaker-target-variant"
+H_MODEL = "x-amzn-sagemaker-target-model"
+H_ATTRS = "x-amzn-sagemaker-custom-attributes"
+H_INFERENCE = "x-amzn-sagemaker-inference-id"
+INVOKED = b"x-amzn-invoked-production-variant"
+
+
+class _Variant:
+    def __init__(self, spec: dict[str, Any], batching: dict[str, Any], executor: ThreadPoolExecutor) -> None:
+        self.name: str = spec["name"]
+        self.weight = float(spec["weight"])
+        self.multi = spec["mode"] == "MultiModel"
+        self._batching = batching
+        self._executor = executor
+        self.cache: ModelCache | None = None
+        self.batchers: dict[str, MicroBatcher] = {}
+        self.signature: codecs.Signature | None = None
+        if self.multi:
+            self.cache = ModelCache(
+                spec["model_dir"], int(spec["cache_bytes"]), enabled=spec.get("cache_enabled", True), threads=_threads()
+            )
+        else:
+            runner = ModelRunner(spec["model_path"], threads=_threads())
+            self.signature = runner.signature
+            self.batchers[""] = self._batcher(runner)
+
+    def _batcher(self, runner: ModelRunner) -> MicroBatcher:
+        b = self._batching
+        return MicroBatcher(
+            runner.predict, max_batch_rows=b["max_batch_rows"] if b["enabled"] else 1,
+            max_wait_ms=b["max_wait_ms"] if b["enabled"] else 0.0, executor=self._executor,
+        )  # fmt: skip
+
+
+class EndpointApp:
+    """ASGI app serving one endpoint version's variants.
+
+    Args:
+        runtime: the runtime spec the service wrote (variants with local model paths,
+            capture, batching, limits).
+    """
+
+    def __init__(self, runtime: dict[str, Any]) -> None:
+        self.runtime = runtime
+        self.endpoint: str = runtime["endpoint"]
+        self.max_bytes = int(runtime["max_payload_bytes"])
+        self.timeout = float(runtime["timeout_seconds"])
+        self.executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="forgeml-predict")
+        self.variants = {v["name"]: _Variant(v, runtime["batching"], self.executor) for v in runtime["variants"]}
+        self._names = [v.name for v in self.variants.values() if v.weight > 0]
+        total, self._cumulative = 0.0, []
+        for name in self._names:
+            total += self.variants[name].weight
+            self._cumulative.append(total)
+        self._total = total
+        self._random = random.Random(runtime.get("seed"))
+        self.metrics = EndpointMetrics(self.endpoint)
+        cap = runtime.get("capture")
+        self.capture: CaptureWriter | None = None
+        if cap and cap.get("enabled", True):
+            self.capture = CaptureWriter(
+                cap["destination"], self.endpoint, sampling_percentage=cap["sampling_percentage"],
+                modes=tuple(cap["capture_modes"]), csv_types=cap["csv_content_types"],
+                json_types=cap["json_content_types"], seed=runtime.get("seed"),
+            )  # fmt: skip
+        self._ping = orjson.dumps({"status": "Healthy", "endpoint": self.endpoint, "version": runtime.get("version"), "pid": os.getpid()})
+
+    # ASGI ---------------------------------------------------------------------------------------
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        method, path = scope["method"], scope["path"]
+        if method == "POST" and (path == "/invocations" or (path.startswith("/endpoints/") and path.endswith("/invocations"))):
+            status, headers, body = await self.invoke(scope, receive)
+        elif method == "GET" and path == "/ping":
+            status, headers, body = 200, [(b"content-type", b"application/json")], self._ping
+        elif method == "GET" and path == "/metrics":
+            text, ctype = self.metrics.render()
+            status, headers, body = 200, [(b"content-type", ctype.encode())], text
+        elif method == "GET" and path == "/models":
+            loaded = {n: v.cache.loaded() for n, v in self.variants.items() if v.cache is not None}
+            status, headers, body = 200, [(b"content-type", b"application/json")], orjson.dumps({"pid": os.getpid(), "loaded": loaded})
+        else:
+            status, headers, body = _error(404, "NotFoundError", f"no route for {method} {path}")
+        headers.append((b"content-length", str(len(body)).encode()))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    async def _lifespan(self, receive: Any, send: Any) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                self.close()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    def close(self) -> None:
+        if self.capture is not None:
+            self.capture.close()
+        for variant in self.variants.values():
+            if variant.cache is not None:
+                variant.cache.close()
+        self.executor.shutdown(wait=False)
+
+    # invocations --------------------------------------------------------------------------------
+    async def _read(self, scope: dict[str, Any], receive: Any, headers: dict[str, str]) -> bytes:
+        length = headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > self.max_bytes:
+            raise PayloadTooLargeError(f"payload of {int(length)} bytes exceeds the limit of {self.max_bytes} bytes")
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_bytes:
+                raise PayloadTooLargeError(f"payload exceeds the limit of {self.max_bytes} bytes")
+            chunks.append(chunk)
+            if not message.get("more_body"):
+                break
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+    def _choose(self, target: str | None) -> _Variant:
+        if target is not None:
+            variant = self.variants.get(target)
+            if variant is None:
+                raise ValidationError(
+                    f"target variant {target!r} does not exist on endpoint {self.endpoint!r} (variants: {', '.join(self.variants)})"
+                )
+            return variant
+        if len(self._names) == 1:
+            return self.variants[self._names[0]]
+        point = self._random.random() * self._total
+        return self.variants[self._names[min(bisect.bisect_right(self._cumulative, point), len(self._names) - 1)]]
+
+    async def _batcher(self, variant: _Variant, target: str | None) -> tuple[MicroBatcher, codecs.Signature]:
+        if not variant.multi:
+            assert variant.signature is not None
+            return variant.batchers[""], variant.signature
+        if not target:
+            raise ValidationError(f"variant {variant.name!r} is multi-model: name the model in X-Amzn-SageMaker-Target-Model")
+        cache = variant.cache
+        assert cache is not None
+        runner = cache.cached(target)
+        labels = (self.endpoint, variant.name)
+        if runner is None:
+            runner, waited = await asyncio.get_running_loop().run_in_executor(self.executor, cache.get, target)
+            self.metrics.model_loads.labels(*labels).inc()
+            self.metrics.loading_wait.labels(*labels).observe(waited)
+            self.metrics.loaded_models.labels(*labels).set(len(cache.loaded()))
+        else:
+            self.metrics.cache_hits.labels(*labels).inc()
+        batcher = variant.batchers.get(target)
+        if batcher is None or getattr(batcher.predict, "__self__", None) is not runner:
+            loaded = set(cache.loaded())
+            for old in [k for k in variant.batchers if k not in loaded]:
+                del variant.batchers[old]
+            batcher = variant._batcher(runner)
+            if cache.enabled:
+                variant.batchers[target] = batcher
+        return batcher, runner.signature
+
+    async def invoke(self, scope: dict[str, Any], receive: Any) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+        t0 = time.perf_counter()
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        variant_name = "-"
+        try:
+            attrs, inference_id = _check_headers(headers)
+            variant = self._choose(headers.get(H_VARIANT))
+            variant_name = variant.name
+            body = await self._read(scope, receive, headers)
+            content_type = codecs.media_type(headers.get("content-type"))
+            accept = codecs.accept_type(headers.get("accept"), content_type)
+            batcher, signature = await self._batcher(variant, headers.get(H_MODEL))
+            rows = signature.parse(body, content_type)
+            try:
+                predictions = await asyncio.wait_for(batcher.submit(rows), self.timeout)
+            except TimeoutError:
+                raise ModelError(f"the model did not answer within {self.timeout:g} s") from None
+            out = codecs.encode(predictions, accept)
+        except ForgeError as exc:
+            status = exc.http_status if exc.http_status < 500 else 500
+            self.metrics.error(variant_name, status, time.perf_counter() - t0)
+            response = _error(status, exc.kind, exc.message)
+            if variant_name != "-":
+                response[1].append((INVOKED, variant_name.encode()))
+            return response
+        except Exception as exc:
+            log.exception("invocation failed")
+            self.metrics.error(variant_name, 500, time.perf_counter() - t0)
+            return _error(500, "InternalFailure", f"{type(exc).__name__}: {exc}")
+        if self.capture is not None and self.capture.sampled():
+            self.capture.write(variant_name, body, headers.get("content-type") or content_type, out, accept, inference_id)
+        response_headers = [(b"content-type", accept.encode()), (INVOKED, variant_name.encode())]
+        if attrs is not None:
+            response_headers.append((H_ATTRS.encode(), attrs.encode()))
+        self.metrics.observe(variant_name, time.perf_counter() - t0)
+        return 200, response_headers, out
+
+
+def _threads() -> int | None:
+    value = os.environ.get("OMP_NUM_THREADS", "")
+    return int(value) if value.isdigit() and int(value) > 0 else None
+
+
+def _check_headers(headers: dict[str, str]) -> tuple[str | None, str | None]:
+    attrs = headers.get(H_ATTRS)
+    if attrs is not None and (len(attrs) > 1024 or any(not (32 <= ord(c) <= 126) for c in attrs)):
+        raise ValidationError("X-Amzn-SageMaker-Custom-Attributes must be at most 1024 visible ASCII characters")
+    inference_id = headers.get(H_INFERENCE)
+    if inference_id is not None and (
+        not 1 <= len(inference_id) <= 64 or inference_id[0].isspace() or not inference_id.isprintable()
+    ):
+        raise ValidationError("X-Amzn-SageMaker-Inference-Id must be 1-64 printable characters")
+    return attrs, inference_id
+
+
+def _error(status: int, kind: str, message: str) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    return status, [(b"content-type", b"application/json")], orjson.dumps({"error": kind, "message": message})
+
+
+def create_from_env() -> EndpointApp:
+    """App factory for uvicorn workers: reads the runtime spec named by FORGEML_ENDPOINT_RUNTIME."""
+    path = os.environ["FORGEML_ENDPOINT_RUNTIME"]
+    with open(path, "rb") as fh:
+        return EndpointApp(orjson.loads(fh.read()))
+
+
+__all__ = ["EndpointApp", "create_from_env"]

@@ -1,0 +1,226 @@
+"""Request and response bodies: CSV, JSON and JSON Lines, checked against the model signature.
+
+Parsing turns a body into rows (lists of Python values in the signature's column order) and
+checks every value against its column's type, so a bad request is refused with a message that
+names the row and column before the model sees it.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+
+from forgeml.errors import UnsupportedMediaTypeError, ValidationError
+
+CSV = "text/csv"
+JSON = "application/json"
+JSONLINES = "application/jsonlines"
+CONTENT_TYPES = (CSV, JSON, JSONLINES)
+_ALIASES = {"application/json-lines": JSONLINES, "application/x-jsonlines": JSONLINES, "application/jsonl": JSONLINES}
+_NUMERIC_PREFIXES = ("int", "uint", "float", "bool", "number", "integer", "double", "decimal")
+
+
+class NotAcceptableError(UnsupportedMediaTypeError):
+    """The ``Accept`` header names no response type the endpoint can write."""
+
+    http_status = 406
+
+
+def media_type(header: str | None) -> str:
+    """The bare, lower-case media type of a Content-Type header (parameters dropped)."""
+    kind = (header or "").split(";", 1)[0].strip().lower()
+    return _ALIASES.get(kind, kind)
+
+
+def accept_type(header: str | None, content_type: str) -> str:
+    """The response media type for an ``Accept`` header.
+
+    No header or a wildcard answers in JSON. Raises NotAcceptableError otherwise.
+    """
+    if not header:
+        return JSON
+    for part in header.split(","):
+        kind = media_type(part)
+        if kind in CONTENT_TYPES:
+            return kind
+        if kind in ("*/*", "application/*", ""):
+            return JSON
+        if kind == "text/*":
+            return CSV
+    raise NotAcceptableError(f"cannot answer with Accept {header!r}; use one of {', '.join(CONTENT_TYPES)}")
+
+
+class Signature:
+    """A model's input columns and, for each, whether it holds numbers."""
+
+    def __init__(self, inputs: Sequence[dict[str, str]]) -> None:
+        self.names = [c["name"] for c in inputs]
+        self.types = [str(c.get("type", "float64")) for c in inputs]
+        self.numeric = [t.lower().startswith(_NUMERIC_PREFIXES) for t in self.types]
+        self._index = {n: i for i, n in enumerate(self.names)}
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    # parsing ----------------------------------------------------------------------------------
+    def parse(self, body: bytes, content_type: str) -> list[list[Any]]:
+        """Rows of ``body`` in signature order.
+
+        Raises:
+            UnsupportedMediaTypeError: for a content type other than CSV, JSON or JSON Lines.
+            ValidationError: malformed body, wrong column count, unknown column, wrong type.
+        """
+        if content_type == CSV:
+            rows = self._parse_csv(body)
+        elif content_type == JSON:
+            rows = self._parse_json(body)
+        elif content_type == JSONLINES:
+            rows = self._parse_jsonlines(body)
+        else:
+            raise UnsupportedMediaTypeError(
+                f"Content-Type {content_type or '(none)'!r} is not supported; use one of {', '.join(CONTENT_TYPES)}"
+            )
+        if not rows:
+            raise ValidationError("the request holds no records")
+        return rows
+
+    def _parse_csv(self, body: bytes) -> list[list[Any]]:
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ValidationError(f"CSV body is not UTF-8 text (byte {exc.start})") from None
+        if '"' in text:
+            try:
+                records = [r for r in csv.reader(io.StringIO(text, newline="")) if r]
+            except csv.Error as exc:
+                raise ValidationError(f"malformed CSV: {exc}") from None
+        else:
+            records = [line.split(",") for line in text.splitlines() if line.strip()]
+        return [self._row(values, i, csv_text=True) for i, values in enumerate(records)]
+
+    def _parse_json(self, body: bytes) -> list[list[Any]]:
+        try:
+            data = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            raise ValidationError(f"malformed JSON: {exc}") from None
+        return self._records(data)
+
+    def _parse_jsonlines(self, body: bytes) -> list[list[Any]]:
+        rows: list[list[Any]] = []
+        for n, line in enumerate(body.splitlines()):
+            if not line.strip():
+                continue
+            try:
+                item = orjson.loads(line)
+            except orjson.JSONDecodeError as exc:
+                raise ValidationError(f"malformed JSON on line {n + 1}: {exc}") from None
+            rows.append(self._record(item, len(rows)))
+        return rows
+
+    def _records(self, data: Any) -> list[list[Any]]:
+        """Accepted JSON shapes: one record, a list of records, ``{"instances": [...]}``,
+        ``{"columns": [...], "data": [[...]]}`` (pandas split) and ``{"dataframe_split": ...}``."""
+        if isinstance(data, dict):
+            if "dataframe_split" in data and len(data) == 1:
+                data = data["dataframe_split"]
+            if "instances" in data and len(data) == 1:
+                data = data["instances"]
+            elif "inputs" in data and len(data) == 1:
+                data = data["inputs"]
+            elif "data" in data and set(data) <= {"columns", "data", "index"}:
+                return self._split(data)
+            else:
+                return [self._record(data, 0)]
+        if not isinstance(data, list):
+            raise ValidationError("JSON body must be a record, a list of records or {\"instances\": [...]}")
+        if data and not isinstance(data[0], (list, dict)):
+            return [self._record(data, 0)]
+        return [self._record(item, i) for i, item in enumerate(data)]
+
+    def _split(self, data: dict[str, Any]) -> list[list[Any]]:
+        columns, rows = data.get("columns"), data["data"]
+        if not isinstance(rows, list):
+            raise ValidationError("'data' must be a list of rows")
+        if columns is None:
+            return [self._record(r, i) for i, r in enumerate(rows)]
+        if not isinstance(columns, list):
+            raise ValidationError("'columns' must be a list of column names")
+        out = []
+        for i, row in enumerate(rows):
+            if not isinstance(row, list) or len(row) != len(columns):
+                raise ValidationError(f"record {i}: expected {len(columns)} value(s) to match 'columns'")
+            out.append(self._record(dict(zip(columns, row, strict=True)), i))
+        return out
+
+    def _record(self, item: Any, i: int) -> list[Any]:
+        if isinstance(item, list):
+            return self._row(item, i, csv_text=False)
+        if isinstance(item, dict):
+            unknown = [k for k in item if k not in self._index]
+            if unknown:
+                raise ValidationError(f"record {i}: unknown column(s) {', '.join(map(str, unknown[:5]))}")
+            missing = [n for n in self.names if n not in item]
+            if missing:
+                raise ValidationError(f"record {i}: missing column(s) {', '.join(missing[:5])}")
+            return self._row([item[n] for n in self.names], i, csv_text=False)
+        raise ValidationError(f"record {i}: expected a list of values or an object of columns, got {type(item).__name__}")
+
+    def _row(self, values: Sequence[Any], i: int, *, csv_text: bool) -> list[Any]:
+        if len(values) != len(self.names):
+            raise ValidationError(f"record {i}: expected {len(self.names)} value(s), got {len(values)}")
+        out = list(values)
+        for j, value in enumerate(out):
+            out[j] = self._value(value, i, j, csv_text)
+        return out
+
+    def _value(self, value: Any, i: int, j: int, csv_text: bool) -> Any:
+        numeric = self.numeric[j]
+        if csv_text:
+            value = value.strip()
+            if value == "":
+                return math.nan if numeric else None
+            if not numeric:
+                return value
+            try:
+                return float(value)
+            except ValueError:
+                raise ValidationError(f"record {i} column {self.names[j]!r}: {value[:40]!r} is not a number") from None
+        if value is None:
+            return math.nan if numeric else None
+        if numeric:
+            if isinstance(value, (int, float)):  # bool is an int
+                return float(value)
+            raise ValidationError(f"record {i} column {self.names[j]!r}: expected a number, got {type(value).__name__}")
+        if isinstance(value, (list, dict)):
+            raise ValidationError(f"record {i} column {self.names[j]!r}: expected a scalar, got {type(value).__name__}")
+        return value
+
+
+def _plain(value: Any) -> Any:
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
+
+
+def encode(predictions: list[dict[str, Any]], accept: str) -> bytes:
+    """Predictions (one dict per record) as a response body of type ``accept``."""
+    records = [{k: _plain(v) for k, v in p.items()} for p in predictions]
+    if accept == JSON:
+        return orjson.dumps({"predictions": records})
+    if accept == JSONLINES:
+        return b"".join(orjson.dumps(r) + b"\n" for r in records)
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    for r in records:
+        writer.writerow(["" if v is None else v for v in r.values()])
+    return buf.getvalue().encode()
+
+
+__all__ = ["CONTENT_TYPES", "CSV", "JSON", "JSONLINES", "NotAcceptableError", "Signature", "accept_type", "encode", "media_type"]

@@ -1,0 +1,96 @@
+"""Endpoint server processes: start detached, wait until healthy, stop the whole group."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from forgeml.core.jobs._local import kill_group, pid_alive, process_start_time
+from forgeml.errors import BackendUnavailableError
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port that was free a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def start_server(runtime_path: Path, log_path: Path, env: dict[str, str]) -> dict[str, Any]:
+    """Start ``python -m forgeml.serving._serve`` in a new session; return its handle."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "forgeml.serving._serve", str(runtime_path)],
+            env={**os.environ, **env, "PYTHONUNBUFFERED": "1"},
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            close_fds=True,
+        )
+    return {"pid": proc.pid, "pid_start": process_start_time(proc.pid), "_proc": proc}
+
+
+def is_running(handle: dict[str, Any]) -> bool:
+    pid = handle.get("pid")
+    return pid is not None and pid_alive(int(pid), handle.get("pid_start"))
+
+
+def wait_healthy(handle: dict[str, Any], url: str, timeout: float) -> None:
+    """Poll ``/ping`` until it answers 200.
+
+    Raises:
+        BackendUnavailableError: the process exited or did not answer within ``timeout``.
+    """
+    import httpx
+
+    proc: subprocess.Popen[bytes] | None = handle.get("_proc")
+    deadline = time.monotonic() + timeout
+    with httpx.Client(timeout=2.0) as client:
+        while time.monotonic() < deadline:
+            if proc is not None and proc.poll() is not None:
+                raise BackendUnavailableError(f"endpoint server exited with code {proc.returncode} while starting")
+            if proc is None and not is_running(handle):
+                raise BackendUnavailableError("endpoint server exited while starting")
+            try:
+                if client.get(f"{url}/ping").status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+    raise BackendUnavailableError(f"endpoint server did not become healthy within {timeout:g} s")
+
+
+def stop_server(handle: dict[str, Any], grace: float = 5.0) -> None:
+    """SIGTERM the server's process group, SIGKILL what is left after ``grace`` seconds."""
+    pid = handle.get("pid")
+    if pid is None:
+        return
+    pid = int(pid)
+    proc: subprocess.Popen[bytes] | None = handle.get("_proc")
+    if not pid_alive(pid, handle.get("pid_start")):
+        kill_group(pid, signal.SIGKILL)  # workers whose parent died
+        return
+    kill_group(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            break
+        if proc is None and not pid_alive(pid, handle.get("pid_start")):
+            break
+        time.sleep(0.05)
+    kill_group(pid, signal.SIGKILL)
+    if proc is not None:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=5)
+
+
+__all__ = ["free_port", "is_running", "start_server", "stop_server", "wait_healthy"]

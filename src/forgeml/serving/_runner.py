@@ -1,0 +1,98 @@
+"""A loaded model package ready to predict rows that the codecs have checked.
+
+The runner builds one pandas frame per batch (named columns, the training dtypes), so the
+package's recipe and the estimator see exactly what they saw in training and scikit-learn never
+warns about missing feature names. When the package offers a faster path (an ONNX flavor or a
+``predict_fast`` method from the registry), the runner uses it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from forgeml.errors import ForgeError, ModelError, ValidationError
+from forgeml.serving._codecs import Signature
+
+_INT = ("int", "uint")
+
+
+class ModelRunner:
+    """Predicts lists of rows with one model package.
+
+    Args:
+        path: the model package folder.
+    """
+
+    def __init__(self, path: str | Path, *, threads: int | None = None) -> None:
+        from forgeml.registry.package import load_model
+
+        self.path = Path(path)
+        try:
+            self.model = load_model(self.path, threads=threads)
+        except TypeError:  # an older loader without the threads cap
+            self.model = load_model(self.path)
+        self.manifest = self.model.manifest
+        self.signature = Signature(self.manifest.inputs)
+        # the registry's numpy fast path (ONNX Runtime on compiled packages) needs numeric rows
+        self._numpy = getattr(self.model, "predict_numpy", None) if all(self.signature.numeric) else None
+
+    @property
+    def size_bytes(self) -> int:
+        """The package's size on disk: the memory estimate used by the multi-model cache."""
+        return sum(f.stat().st_size for f in self.path.rglob("*") if f.is_file())
+
+    def frame(self, rows: list[list[Any]]) -> Any:
+        """Rows as a frame with the signature's names and dtypes."""
+        import numpy as np
+        import pandas as pd
+
+        columns = list(zip(*rows, strict=True)) if rows else [() for _ in self.signature.names]
+        data: dict[str, Any] = {}
+        for name, kind, numeric, values in zip(
+            self.signature.names, self.signature.types, self.signature.numeric, columns, strict=True
+        ):
+            if numeric:
+                arr = np.asarray(values, dtype=np.float64)
+                low = kind.lower()
+                if not np.isnan(arr).any():
+                    if low.startswith(_INT):
+                        arr = arr.astype(kind if kind[0] in "iu" else "int64")
+                    elif low.startswith("bool"):
+                        arr = arr.astype(bool)
+                data[name] = arr
+            else:
+                data[name] = pd.array(values, dtype=object)
+        return pd.DataFrame(data, copy=False)
+
+    def predict(self, rows: list[list[Any]]) -> list[dict[str, Any]]:
+        """One prediction dict per row.
+
+        Raises:
+            ValidationError: the package refused the input (a column the recipe cannot take).
+            ModelError: the model raised.
+        """
+        try:
+            if self._numpy is not None:
+                import numpy as np
+
+                out = self._numpy(np.asarray(rows, dtype=np.float64))
+                columns = {c: np.asarray(v).tolist() for c, v in out.items()}
+            else:
+                frame = self.model.predict(self.frame(rows))
+                columns = {c: frame[c].tolist() for c in frame.columns}
+        except ValidationError:
+            raise
+        except ForgeError as exc:
+            raise ModelError(str(exc)) from None
+        except Exception as exc:
+            raise ModelError(f"model raised {type(exc).__name__}: {exc}") from None
+        n = len(rows)
+        if any(len(v) != n for v in columns.values()):
+            raise ModelError(f"model returned {len(next(iter(columns.values())))} prediction(s) for {n} record(s)")
+        names = list(columns)
+        return [dict(zip(names, vals, strict=True)) for vals in zip(*columns.values(), strict=True)]
+
+
+
+__all__ = ["ModelRunner"]

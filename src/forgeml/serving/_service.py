@@ -1,0 +1,389 @@
+"""``ws.endpoints``: real-time endpoints with production variants, multi-model variants and capture.
+
+An endpoint is a versioned resource of kind ``endpoint``: each version holds one endpoint config
+(``spec``) and runs as its own server process group on ``127.0.0.1:<port>`` (``data``). Status
+follows SageMaker::
+
+    create:  Creating -> InService | Failed          (Failed allows only delete)
+    update:  InService -> Updating -> InService       (new version; the old one keeps serving
+                                                       until the new one is healthy, then it is
+                                                       stopped and marked OutOfService; a failed
+                                                       update is rolled back)
+    delete:  any -> Deleting -> (gone)
+
+A server whose process disappeared is noticed on the next read and marked Failed.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from forgeml.core.jobs import validate_name
+from forgeml.core.records import ResourceRecord
+from forgeml.errors import (
+    AlreadyExistsError,
+    BackendUnavailableError,
+    ConflictError,
+    ForgeError,
+    InvalidTransitionError,
+    NotFoundError,
+    ValidationError,
+)
+from forgeml.serving import _process as proc
+from forgeml.serving._client import EndpointClient, Invocation
+from forgeml.serving._config import EndpointConfig, VariantConfig, parse_config
+
+if TYPE_CHECKING:
+    from forgeml.core.workspace import Workspace
+
+KIND = "endpoint"
+SERVING = ("InService", "Updating")
+START_TIMEOUT_SECONDS = 120.0
+
+
+@dataclass
+class _Started:
+    handle: dict[str, Any]
+    port: int
+    runtime_dir: Path
+    variants: list[dict[str, Any]] = field(default_factory=list)
+
+
+class EndpointService:
+    """Create, update, invoke and delete real-time endpoints."""
+
+    def __init__(self, workspace: Workspace) -> None:
+        self.ws = workspace
+        self.store = workspace.metadata
+        self.root = workspace.home / "endpoints"
+        self._client: EndpointClient | None = None
+
+    # reading ----------------------------------------------------------------------------------
+    def get(self, name: str, version: int | None = None) -> ResourceRecord:
+        """The endpoint (its latest version, or ``version``), with a dead server marked Failed.
+
+        Raises:
+            NotFoundError: no such endpoint.
+        """
+        try:
+            record = self.store.get_resource(KIND, name, version)
+        except NotFoundError:
+            raise NotFoundError(f"endpoint {name!r}{f' version {version}' if version else ''} does not exist") from None
+        return self._reconcile(record)
+
+    def list(self) -> list[ResourceRecord]:
+        """Every endpoint's latest version, newest first."""
+        return [self._reconcile(r) for r in self.store.list_resources(KIND, latest_only=True)]
+
+    def versions(self, name: str) -> list[ResourceRecord]:
+        """Every version of an endpoint, newest first."""
+        records = self.store.list_resources(KIND, name=name)
+        if not records:
+            raise NotFoundError(f"endpoint {name!r} does not exist")
+        return [self._reconcile(r) for r in records]
+
+    def serving(self, name: str) -> ResourceRecord:
+        """The version that answers invocations now (the newest healthy one).
+
+        Raises:
+            NotFoundError: no such endpoint.
+            ConflictError: the endpoint is not in service.
+        """
+        latest = self.get(name)
+        for record in self.versions(name):
+            if record.status in SERVING and record.data.get("port"):
+                return record
+        raise ConflictError(f"endpoint {name!r} is {latest.status}; invocations need InService")
+
+    def _reconcile(self, record: ResourceRecord) -> ResourceRecord:
+        if record.status in SERVING and record.data.get("pid") and not proc.is_running(record.data):
+            try:
+                return self.store.update_resource(
+                    KIND, record.name, record.version, status="Failed", expected_status=[record.status],
+                    data={"failure_reason": "the endpoint server exited unexpectedly; see `forgeml endpoints logs`"},
+                )  # fmt: skip
+            except (ConflictError, NotFoundError):
+                return self.store.get_resource(KIND, record.name, record.version)
+        return record
+
+    # create / update / delete -------------------------------------------------------------------
+    def create(
+        self,
+        name: str,
+        config: dict[str, Any] | EndpointConfig | None = None,
+        *,
+        variants: list[dict[str, Any]] | None = None,
+        data_capture: dict[str, Any] | None = None,
+    ) -> ResourceRecord:
+        """Create an endpoint and wait until it is InService (or Failed).
+
+        Args:
+            name: the endpoint name (letters, digits, hyphens).
+            config: an endpoint config (``{"variants": [...], "data_capture": {...}, ...}``);
+                or give ``variants`` and ``data_capture`` directly.
+
+        Raises:
+            ValidationError: bad name or config, a model that is not a package.
+            AlreadyExistsError: an endpoint of that name exists.
+            BackendUnavailableError: the server did not start (the endpoint is left Failed).
+        """
+        validate_name(name, "endpoint name")
+        cfg = self._config(config, variants, data_capture)
+        if self.store.list_resources(KIND, name=name, limit=1):
+            raise AlreadyExistsError(f"endpoint {name!r} already exists; update or delete it")
+        record = self.store.create_resource(
+            ResourceRecord(KIND, name, 1, "Creating", spec=cfg.model_dump(mode="json"))
+        )
+        return self._bring_up(record, cfg, previous=None)
+
+    def deploy(
+        self,
+        name: str,
+        model: str,
+        *,
+        variant: str = "AllTraffic",
+        workers: int = 1,
+        data_capture: dict[str, Any] | None = None,
+    ) -> ResourceRecord:
+        """Create a one-variant endpoint for ``model`` (registry ``GROUP:VERSION`` or a package folder)."""
+        return self.create(name, variants=[{"name": variant, "model": model, "workers": workers}], data_capture=data_capture)
+
+    def update(self, name: str, config: dict[str, Any] | EndpointConfig) -> ResourceRecord:
+        """Serve a new config as the next version without dropping traffic.
+
+        Raises:
+            InvalidTransitionError: the endpoint is not InService.
+            ValidationError: a bad config (nothing changes).
+        """
+        cfg = parse_config(config)
+        current = self.get(name)
+        if current.status != "InService":
+            raise InvalidTransitionError(f"endpoint {name!r} is {current.status}; update needs InService")
+        try:
+            self.store.update_resource(KIND, name, current.version, status="Updating", expected_status=["InService"])
+        except ConflictError:
+            raise InvalidTransitionError(f"endpoint {name!r} is being changed by someone else") from None
+        try:
+            record = self.store.create_resource(
+                ResourceRecord(KIND, name, current.version + 1, "Updating", spec=cfg.model_dump(mode="json"))
+            )
+        except Exception:
+            self.store.update_resource(KIND, name, current.version, status="InService")
+            raise
+        return self._bring_up(record, cfg, previous=current)
+
+    def delete(self, name: str) -> None:
+        """Stop every server of the endpoint and forget it.
+
+        Raises:
+            NotFoundError: no such endpoint.
+        """
+        records = self.store.list_resources(KIND, name=name)
+        if not records:
+            raise NotFoundError(f"endpoint {name!r} does not exist")
+        latest = records[0]
+        if latest.status != "Deleting":
+            self.store.update_resource(KIND, name, latest.version, status="Deleting")
+        grace = self.ws.settings.job_stop_grace_seconds
+        for record in records:
+            proc.stop_server(record.data, grace=min(grace, 5.0))
+        self.store.delete_resource(KIND, name)
+        shutil.rmtree(self.root / name, ignore_errors=True)
+
+    # invocations ------------------------------------------------------------------------------
+    def invoke(
+        self,
+        name: str,
+        body: bytes | str,
+        *,
+        content_type: str = "application/json",
+        accept: str | None = None,
+        target_variant: str | None = None,
+        target_model: str | None = None,
+        custom_attributes: str | None = None,
+        inference_id: str | None = None,
+    ) -> Invocation:
+        """Invoke the endpoint over HTTP, like ``InvokeEndpoint``.
+
+        Raises:
+            ValidationError (400), PayloadTooLargeError (413), UnsupportedMediaTypeError (415/406),
+            ModelError (424): as the endpoint answered.
+        """
+        record = self.serving(name)
+        if self._client is None:
+            self._client = EndpointClient(timeout=self.ws.settings.invocation_timeout_seconds + 5)
+        return self._client.invoke(
+            record.data["url"], body if isinstance(body, bytes) else body.encode(), content_type=content_type,
+            accept=accept, target_variant=target_variant, target_model=target_model,
+            custom_attributes=custom_attributes, inference_id=inference_id,
+        )  # fmt: skip
+
+    def logs(self, name: str, version: int | None = None) -> list[str]:
+        """The server log of the endpoint (its latest version by default)."""
+        record = self.get(name, version)
+        path = Path(record.data.get("log") or self._dir(name, record.version) / "server.log")
+        return path.read_text(errors="replace").splitlines() if path.is_file() else []
+
+    def capture_dir(self, name: str) -> Path:
+        """Where the endpoint's captured data lands: ``<dir>/<variant>/yyyy/mm/dd/hh/*.jsonl``."""
+        record = self.get(name)
+        uri = record.data.get("capture_uri")
+        if not uri:
+            raise NotFoundError(f"endpoint {name!r} has no data capture configured")
+        return Path(uri)
+
+    # internals --------------------------------------------------------------------------------
+    def _config(
+        self, config: dict[str, Any] | EndpointConfig | None, variants: list[dict[str, Any]] | None,
+        data_capture: dict[str, Any] | None,
+    ) -> EndpointConfig:  # fmt: skip
+        if config is None:
+            if not variants:
+                raise ValidationError("give an endpoint config or at least one variant")
+            config = {"variants": variants, "data_capture": data_capture}
+        return parse_config(config)
+
+    def _dir(self, name: str, version: int) -> Path:
+        return self.root / name / f"v{version}"
+
+    def _bring_up(self, record: ResourceRecord, cfg: EndpointConfig, previous: ResourceRecord | None) -> ResourceRecord:
+        name, version = record.name, record.version
+        started: _Started | None = None
+        try:
+            started = self._start(record, cfg)
+        except BaseException as exc:
+            reason = exc.message if isinstance(exc, ForgeError) else f"{type(exc).__name__}: {exc}"
+            if previous is None:
+                self.store.update_resource(KIND, name, version, status="Failed", data={"failure_reason": reason})
+            else:  # roll back: the old version keeps serving
+                self.store.delete_resource(KIND, name, version)
+                shutil.rmtree(self._dir(name, version), ignore_errors=True)
+                self.store.update_resource(KIND, name, previous.version, status="InService")
+            if isinstance(exc, ForgeError):
+                raise
+            raise BackendUnavailableError(f"endpoint {name!r} did not start: {reason}") from exc
+        handle = {k: v for k, v in started.handle.items() if not k.startswith("_")}
+        data = {
+            **handle, "port": started.port, "url": f"http://127.0.0.1:{started.port}",
+            "workers": cfg.workers, "runtime_dir": str(started.runtime_dir),
+            "log": str(started.runtime_dir / "server.log"), "variants": started.variants,
+            "capture_uri": str(self._capture_root(cfg) / name) if cfg.data_capture and cfg.data_capture.enabled else None,
+        }  # fmt: skip
+        out = self.store.update_resource(KIND, name, version, status="InService", data=data)
+        edges = [(v["source_ref"], out.ref) for v in started.variants if v.get("source_ref")]
+        if previous is not None:
+            edges.append((previous.ref, out.ref))
+            proc.stop_server(previous.data, grace=5.0)
+            self.store.update_resource(KIND, name, previous.version, status="OutOfService")
+        for src, dst in edges:
+            self.ws.lineage.record(src, dst, "deployed" if not src.startswith(KIND) else "updated")
+        return out
+
+    def _capture_root(self, cfg: EndpointConfig) -> Path:
+        dest = cfg.data_capture.destination if cfg.data_capture else None
+        return Path(dest).expanduser().resolve() if dest else self.ws.home / "capture"
+
+    def _resolve_variant(self, variant: VariantConfig, models_dir: Path) -> dict[str, Any]:
+        from forgeml.registry.package import MANIFEST
+
+        out: dict[str, Any] = {"name": variant.name, "weight": variant.weight, "workers": variant.workers, "mode": variant.mode}
+        if variant.mode == "MultiModel":
+            folder = Path(variant.model_dir or "").expanduser().resolve()
+            if not folder.is_dir():
+                raise ValidationError(f"variant {variant.name!r}: model_dir {variant.model_dir!r} is not a folder")
+            out.update(model_dir=str(folder), cache_bytes=int(variant.model_cache_mb * 1024 * 1024),
+                       cache_enabled=variant.model_cache == "Enabled", model=str(folder))  # fmt: skip
+            return out
+        source = str(variant.model)
+        path = Path(source).expanduser()
+        if path.is_dir():
+            if not (path / MANIFEST).is_file():
+                raise ValidationError(f"variant {variant.name!r}: {source} is not a model package (no {MANIFEST})")
+            art = self.ws.artifacts.put_dir(path)
+            local = self.ws.artifacts.get_dir(art.digest, models_dir / variant.name)
+            out.update(model=source, model_path=str(local), source_ref=art.ref)
+            return out
+        group, version = _registry_ref(source, variant.name)
+        local = Path(self.ws.registry.download(group, version))
+        if not (local / MANIFEST).is_file():
+            raise ValidationError(f"variant {variant.name!r}: registry model {source} has no model package")
+        resolved = version if version is not None else _version_of(local)
+        out.update(model=source, model_path=str(local), source_ref=f"model/{group}:{resolved}" if resolved else f"model/{group}")
+        return out
+
+    def _start(self, record: ResourceRecord, cfg: EndpointConfig) -> _Started:
+        runtime_dir = self._dir(record.name, record.version)
+        shutil.rmtree(runtime_dir, ignore_errors=True)
+        (runtime_dir / "models").mkdir(parents=True)
+        variants = [self._resolve_variant(v, runtime_dir / "models") for v in cfg.variants]
+        settings = self.ws.settings
+        capture = None
+        if cfg.data_capture is not None and cfg.data_capture.enabled:
+            capture = {**cfg.data_capture.model_dump(mode="json"), "destination": str(self._capture_root(cfg))}
+        last_error: ForgeError | None = None
+        for _attempt in range(3):
+            port = proc.free_port()
+            runtime = {
+                "endpoint": record.name, "version": record.version, "host": "127.0.0.1", "port": port,
+                "workers": cfg.workers, "variants": variants, "capture": capture,
+                "batching": cfg.batching.model_dump(mode="json"),
+                "max_payload_bytes": int((cfg.max_payload_mb or settings.max_payload_mb) * 1024 * 1024),
+                "timeout_seconds": cfg.invocation_timeout_seconds or settings.invocation_timeout_seconds,
+                "metrics_dir": str(runtime_dir / "metrics"),
+            }  # fmt: skip
+            runtime_path = runtime_dir / "runtime.json"
+            runtime_path.write_bytes(orjson.dumps(runtime, option=orjson.OPT_INDENT_2))
+            handle = proc.start_server(runtime_path, runtime_dir / "server.log", settings.to_env())
+            self.store.update_resource(KIND, record.name, record.version, data={"pid": handle["pid"], "pid_start": handle["pid_start"]})
+            try:
+                proc.wait_healthy(handle, f"http://127.0.0.1:{port}", START_TIMEOUT_SECONDS)
+                return _Started(handle, port, runtime_dir, variants)
+            except BackendUnavailableError as exc:
+                proc.stop_server(handle, grace=2.0)
+                tail = (runtime_dir / "server.log").read_text(errors="replace").strip().splitlines()[-3:]
+                last_error = BackendUnavailableError(f"{exc.message}: {' | '.join(tail)}" if tail else exc.message)
+                if not any("address already in use" in line.lower() for line in tail):
+                    break
+        assert last_error is not None
+        raise last_error
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+
+def _registry_ref(source: str, variant: str) -> tuple[str, int | None]:
+    text = source.removeprefix("model/")
+    group, sep, version = text.partition(":")
+    if not group or "/" in group or (sep and not version.isdigit()):
+        raise ValidationError(
+            f"variant {variant!r}: model {source!r} is neither a package folder nor a registry reference GROUP:VERSION"
+        )
+    return group, int(version) if version else None
+
+
+def _version_of(folder: Path) -> int | None:
+    try:
+        return int(folder.name.lstrip("v"))
+    except ValueError:
+        return None
+
+
+def wait_until(predicate: Any, timeout: float, interval: float = 0.1) -> bool:
+    """Poll ``predicate`` until it is true or ``timeout`` passes."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return bool(predicate())
+
+
+__all__ = ["EndpointService"]
