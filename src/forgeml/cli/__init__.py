@@ -20,6 +20,7 @@ GROUPS: list[tuple[str, str]] = [
     ("jobs", "forgeml.cli.jobs"),
     ("artifacts", "forgeml.cli.artifacts"),
     ("data", "forgeml.cli.data"),
+    ("endpoints", "forgeml.cli.endpoints"),
 ]
 
 # (command name, "module:function") -- single commands at the top level.

@@ -1,0 +1,158 @@
+"""``forgeml endpoints``: deploy, list, update, invoke and delete real-time endpoints."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from forgeml.cli._common import JsonOption, emit, print_table, short_time, workspace
+
+app = typer.Typer(help="Real-time endpoints: variants, multi-model, data capture.", no_args_is_help=True)
+
+
+def _load_config(path: Path) -> dict[str, Any]:
+    from forgeml.errors import ValidationError
+
+    if not path.is_file():
+        raise ValidationError(f"config file {path} does not exist")
+    text = path.read_text()
+    try:
+        if path.suffix in (".yaml", ".yml"):
+            import yaml
+
+            data = yaml.safe_load(text)
+        else:
+            import json
+
+            data = json.loads(text)
+    except Exception as exc:
+        raise ValidationError(f"config file {path} is not valid {path.suffix.lstrip('.') or 'JSON'}: {exc}") from None
+    if not isinstance(data, dict):
+        raise ValidationError(f"config file {path} must hold a mapping with a 'variants' list")
+    return data
+
+
+def _config(config: Path | None, model: str | None, variant: str, workers: int, capture: float | None) -> dict[str, Any]:
+    from forgeml.errors import ValidationError
+
+    if config is not None:
+        return _load_config(config)
+    if not model:
+        raise ValidationError("give --model (registry GROUP:VERSION or a package folder) or --config FILE")
+    data: dict[str, Any] = {"variants": [{"name": variant, "model": model, "workers": workers}]}
+    if capture is not None:
+        data["data_capture"] = {"sampling_percentage": capture}
+    return data
+
+
+def _row(d: dict[str, Any]) -> tuple[Any, ...]:
+    variants = ", ".join(f"{v['name']}({v.get('weight', 1):g})" for v in d["spec"].get("variants", []))
+    return (d["name"], d["version"], d["status"], d["data"].get("url", ""), variants, short_time(d["updated_at"]))
+
+
+@app.command("create")
+def create(
+    name: str,
+    model: str = typer.Option(None, "--model", "-m", help="Registry GROUP:VERSION or a model package folder."),
+    config: Path = typer.Option(None, "--config", "-c", help="Endpoint config file (JSON or YAML) with variants."),
+    variant: str = typer.Option("AllTraffic", help="Variant name (with --model)."),
+    workers: int = typer.Option(1, help="Worker processes (with --model)."),
+    capture: float = typer.Option(None, help="Capture this percentage of invocations (with --model)."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Create an endpoint and wait until it is InService."""
+    record = workspace().endpoints.create(name, _config(config, model, variant, workers, capture))
+    data = record.to_dict()
+    emit(data, as_json, lambda: typer.echo(f"endpoint {name} version {record.version}: {record.status} at {record.data.get('url')}"))
+
+
+app.command("deploy", help="Same as create.")(create)
+
+
+@app.command("ls")
+def list_endpoints(as_json: bool = JsonOption) -> None:
+    """List endpoints (latest version of each)."""
+    data = [r.to_dict() for r in workspace().endpoints.list()]
+    emit(data, as_json, lambda: print_table(
+        f"{len(data)} endpoint(s)", ["name", "version", "status", "url", "variants", "updated"], (_row(d) for d in data)
+    ))  # fmt: skip
+
+
+@app.command("show")
+def show(name: str, as_json: bool = JsonOption) -> None:
+    """Everything about an endpoint: config, status, where it serves, versions."""
+    ep = workspace().endpoints
+    data = ep.get(name).to_dict()
+    data["versions"] = [{"version": r.version, "status": r.status} for r in ep.versions(name)]
+
+    def render() -> None:
+        rows = [(k, data[k]) for k in ("name", "version", "status", "created_at", "updated_at")]
+        rows += [(k, v) for k, v in data["data"].items() if k not in ("variants",)]
+        rows += [("variants", data["spec"]["variants"]), ("data_capture", data["spec"].get("data_capture")), ("versions", data["versions"])]
+        print_table(f"endpoint {name}", ["field", "value"], rows)
+
+    emit(data, as_json, render)
+
+
+@app.command("update")
+def update(
+    name: str,
+    model: str = typer.Option(None, "--model", "-m", help="Registry GROUP:VERSION or a model package folder."),
+    config: Path = typer.Option(None, "--config", "-c", help="New endpoint config file (JSON or YAML)."),
+    variant: str = typer.Option("AllTraffic", help="Variant name (with --model)."),
+    workers: int = typer.Option(1, help="Worker processes (with --model)."),
+    capture: float = typer.Option(None, help="Capture this percentage of invocations (with --model)."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Serve a new config as the next version (Updating, then InService; no dropped traffic)."""
+    record = workspace().endpoints.update(name, _config(config, model, variant, workers, capture))
+    emit(record.to_dict(), as_json, lambda: typer.echo(f"endpoint {name} version {record.version}: {record.status} at {record.data.get('url')}"))
+
+
+@app.command("invoke")
+def invoke(
+    name: str,
+    file: Path = typer.Option(None, "--file", "-f", help="Request body file; '-' or absent reads stdin."),
+    content_type: str = typer.Option(None, "--content-type", help="Default: text/csv for .csv files, else application/json."),
+    accept: str = typer.Option(None, help="Response type: application/json, text/csv or application/jsonlines."),
+    target_variant: str = typer.Option(None, help="Send to this variant (X-Amzn-SageMaker-Target-Variant)."),
+    target_model: str = typer.Option(None, help="Multi-model target (X-Amzn-SageMaker-Target-Model)."),
+    custom_attributes: str = typer.Option(None, help="X-Amzn-SageMaker-Custom-Attributes."),
+    inference_id: str = typer.Option(None, help="X-Amzn-SageMaker-Inference-Id."),
+    show_variant: bool = typer.Option(False, "--show-variant", help="Print the invoked variant on stderr."),
+) -> None:
+    """Invoke an endpoint with a body from a file or stdin; print the response body."""
+    if file is None or str(file) == "-":
+        body = sys.stdin.buffer.read()
+    else:
+        from forgeml.errors import ValidationError
+
+        if not file.is_file():
+            raise ValidationError(f"request file {file} does not exist")
+        body = file.read_bytes()
+    if content_type is None:
+        content_type = "text/csv" if file is not None and file.suffix == ".csv" else "application/json"
+    result = workspace().endpoints.invoke(
+        name, body, content_type=content_type, accept=accept, target_variant=target_variant,
+        target_model=target_model, custom_attributes=custom_attributes, inference_id=inference_id,
+    )  # fmt: skip
+    sys.stdout.write(result.text if result.text.endswith("\n") else result.text + "\n")
+    if show_variant:
+        typer.echo(f"invoked variant: {result.variant}", err=True)
+
+
+@app.command("delete")
+def delete(name: str) -> None:
+    """Stop the endpoint's servers and delete it."""
+    workspace().endpoints.delete(name)
+    typer.echo(f"endpoint {name}: deleted")
+
+
+@app.command("logs")
+def logs(name: str, version: int = typer.Option(None, help="A version other than the latest.")) -> None:
+    """Print the endpoint server's log."""
+    for line in workspace().endpoints.logs(name, version):
+        typer.echo(line)
