@@ -65,6 +65,19 @@ def stop(name: str, wait: bool = typer.Option(False, help="Wait until it has sto
 
 @app.command("wait")
 def wait(name: str, timeout: float = typer.Option(None, help="Give up after this many seconds.")) -> None:
-    """Wait for a job to end; exit non-zero unless it completed."""
-    job = workspace().jobs.wait(name, timeout=timeout)
+    """Wait for a job to end, showing its phase; exit non-zero unless it completed."""
+    import time
+
+    from forgeml.cli._common import console
+
+    jobs = workspace().jobs
+    deadline = None if timeout is None else time.monotonic() + timeout
+    with console(stderr=True).status(f"job {name}") as status:
+        while True:
+            job = jobs.get(name)
+            status.update(f"job {name}: {job.status} / {job.secondary_status or '-'}")
+            if job.is_terminal or (deadline is not None and time.monotonic() > deadline):
+                break
+            time.sleep(0.5)
+    job = jobs.wait(name, timeout=0 if deadline is not None else None)
     typer.echo(f"job {name}: {job.status}")

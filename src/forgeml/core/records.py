@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as _dt
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -38,7 +38,7 @@ class ResourceRecord:
         return f"{self.kind}/{self.name}:{self.version}"
 
     def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
+        out = dict(self.__dict__)
         out["created_at"] = iso(self.created_at)
         out["updated_at"] = iso(self.updated_at)
         return out
@@ -77,7 +77,7 @@ class JobRecord:
         return self.status in ("Completed", "Failed", "Stopped")
 
     def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
+        out = dict(self.__dict__)
         for key in ("created_at", "started_at", "ended_at", "updated_at"):
             out[key] = iso(out[key])
         return out
@@ -94,7 +94,7 @@ class EventRecord:
     data: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
+        out = dict(self.__dict__)
         out["time"] = iso(self.time)
         return out
 
@@ -113,7 +113,7 @@ class ArtifactRecord:
         return f"artifact/{self.digest}"
 
     def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
+        out = dict(self.__dict__)
         out["created_at"] = iso(self.created_at)
         return out
 
@@ -129,7 +129,7 @@ class EdgeRecord:
     created_at: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
+        out = dict(self.__dict__)
         out["created_at"] = iso(self.created_at)
         return out
 
@@ -145,7 +145,7 @@ class MetricRecord:
     timestamp: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
+        out = dict(self.__dict__)
         out["timestamp"] = iso(self.timestamp)
         return out
 
