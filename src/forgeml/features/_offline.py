@@ -1,0 +1,188 @@
+"""The offline store: append-only Parquet per feature group, partitioned by event date.
+
+Layout under ``<home>/features/offline/<group>/``::
+
+    event_date=2026-01-31/part-<batch>.parquet     data files (one per batch and event date)
+    _commits/<ns>-<batch>.json                     commit log: files added / removed by a batch
+    _pending/<batch>.json                          batches in flight (for crash recovery)
+    _lock                                          serializes commits and compaction
+
+A batch is visible only once its commit file exists (written to a temporary name and renamed),
+so a process killed mid-batch leaves at most unreferenced files, which recovery deletes. The
+live file set is the last checkpoint's files plus later commits' additions minus removals.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    with open(tmp, "w") as fh:
+        json.dump(data, fh)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+class OfflineStore:
+    """Append-only Parquet files of one feature group, with an atomic commit log."""
+
+    def __init__(self, root: Path, group: str) -> None:
+        self.dir = root / group
+        self.commits = self.dir / "_commits"
+        self.pending = self.dir / "_pending"
+        for folder in (self.commits, self.pending):
+            folder.mkdir(parents=True, exist_ok=True)
+        self._cache: tuple[tuple[str, ...], list[str], bool] | None = None
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """An exclusive lock across processes (commits and compaction)."""
+        with open(self.dir / "_lock", "a") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    # writing ---------------------------------------------------------------------------------
+    def write_files(self, table: pa.Table, batch_id: str, event_time: str) -> list[str]:
+        """Write ``table`` as one Parquet file per event date (not yet committed).
+
+        Returns the paths relative to the group folder.
+        """
+        import pyarrow.compute as pc
+        import pyarrow.parquet as pq
+
+        dates = pc.strftime(table[event_time], format="%Y-%m-%d")
+        out = []
+        for date in sorted(set(dates.to_pylist())):
+            part = table.filter(pc.equal(dates, date))
+            rel = f"event_date={date}/part-{batch_id}.parquet"
+            path = self.dir / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.name}.tmp")
+            pq.write_table(part, tmp)
+            os.replace(tmp, path)
+            out.append(rel)
+        return out
+
+    def commit(self, batch_id: str, add: list[str], remove: list[str] = (), **info: Any) -> None:  # type: ignore[assignment]
+        """Make ``add`` visible and ``remove`` invisible, atomically."""
+        with self.lock():
+            name = f"{time.time_ns():020d}-{batch_id}.json"
+            _write_json(self.commits / name, {"batch": batch_id, "add": list(add), "remove": list(remove), **info})
+
+    def committed(self, batch_id: str) -> dict[str, Any] | None:
+        """The commit entry of a batch, or None when it never committed."""
+        for path in self.commits.glob(f"*-{batch_id}.json"):
+            return json.loads(path.read_text())
+        return None
+
+    # reading ---------------------------------------------------------------------------------
+    def _entries(self) -> list[dict[str, Any]]:
+        names = sorted(p.name for p in self.commits.glob("*.json"))
+        entries = []
+        for name in names:
+            with contextlib.suppress(FileNotFoundError):
+                entries.append(json.loads((self.commits / name).read_text()))
+        return entries
+
+    def state(self) -> tuple[list[str], bool]:
+        """The live data files (absolute paths) and whether any batch held delete markers."""
+        names = tuple(sorted(p.name for p in self.commits.glob("*.json")))
+        if self._cache is not None and self._cache[0] == names:
+            return self._cache[1], self._cache[2]
+        entries = self._entries()
+        start = max((i for i, e in enumerate(entries) if e.get("checkpoint")), default=0)
+        files: dict[str, None] = {}
+        deletes = False
+        for entry in entries[start:]:
+            for rel in entry.get("remove", ()):
+                files.pop(rel, None)
+            for rel in entry.get("add", ()):
+                files[rel] = None
+            deletes = deletes or bool(entry.get("has_deletes"))
+        paths = [str(self.dir / rel) for rel in files]
+        self._cache = (names, paths, deletes)
+        return paths, deletes
+
+    def files(self) -> list[str]:
+        return self.state()[0]
+
+    # maintenance -----------------------------------------------------------------------------
+    def compact(self, event_time: str) -> dict[str, int]:
+        """Rewrite each event-date partition as one file; rows and their columns are unchanged.
+
+        The swap is one commit (a checkpoint listing the whole live file set), so readers see
+        either the old files or the new ones. Old files are deleted after the commit.
+        """
+        import pyarrow.parquet as pq
+
+        with self.lock():
+            before = self.files()
+            by_date: dict[str, list[str]] = {}
+            for path in before:
+                by_date.setdefault(Path(path).parent.name, []).append(path)
+            batch_id = f"compact-{uuid.uuid4().hex[:12]}"
+            keep, removed, added = [], [], []
+            for date, paths in sorted(by_date.items()):
+                rels = [str(Path(p).relative_to(self.dir)) for p in paths]
+                if len(paths) == 1:
+                    keep += rels
+                    continue
+                table = _concat(paths)
+                rel = f"{date}/part-{batch_id}.parquet"
+                tmp = self.dir / f"{date}/.part-{batch_id}.tmp"
+                pq.write_table(table.sort_by([(event_time, "ascending")]), tmp)
+                os.replace(tmp, self.dir / rel)
+                added.append(rel)
+                removed += rels
+            if added:
+                _, deletes = self.state()
+                name = f"{time.time_ns():020d}-{batch_id}.json"
+                _write_json(self.commits / name, {"batch": batch_id, "add": keep + added, "remove": [],
+                                                  "checkpoint": True, "has_deletes": deletes})  # fmt: skip
+                for rel in removed:
+                    with contextlib.suppress(FileNotFoundError):
+                        (self.dir / rel).unlink()
+                for path in self.commits.glob("*.json"):
+                    if path.name < name:
+                        path.unlink()
+        return {"files_before": len(before), "files_after": len(before) - len(removed) + len(added),
+                "partitions_compacted": len(added)}  # fmt: skip
+
+    def discard_batch(self, batch_id: str) -> int:
+        """Delete the data files of a batch that never committed; return how many."""
+        count = 0
+        live = set(self.files())
+        for path in self.dir.glob(f"event_date=*/*part-{batch_id}*"):
+            if str(path) not in live:
+                path.unlink()
+                count += 1
+        return count
+
+    def size(self) -> dict[str, int]:
+        files = self.files()
+        return {"files": len(files), "bytes": sum(os.path.getsize(p) for p in files if os.path.exists(p))}
+
+
+def _concat(paths: list[str]) -> pa.Table:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    tables = [pq.read_table(p) for p in paths]
+    return pa.concat_tables(tables, promote_options="default")
