@@ -25,10 +25,11 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from forgeml.core.workspace import Workspace
+    from forgeml.data._buffer import RecordBuffer
 
 KIND = "dataset"
 QUARANTINE_SUFFIX = "-quarantine"
-Mode = Literal["replace", "append"]
+Mode = Literal["replace", "append", "upsert"]
 
 
 def schema_of(frame: pd.DataFrame) -> list[dict[str, str]]:
@@ -79,6 +80,7 @@ class DatasetService:
 
     def __init__(self, workspace: Workspace) -> None:
         self.ws = workspace
+        self._buffer: RecordBuffer | None = None
 
     # writing ---------------------------------------------------------------------------------
     def create(
@@ -132,8 +134,12 @@ class DatasetService:
         tags: dict[str, str] | None = None,
         derived_from: list[str] | None = None,
         quarantine: list[dict[str, Any]] | None = None,
+        key: list[str] | None = None,
     ) -> ResourceRecord:
         """Write an Arrow table as the next version; the one write path of every connector.
+
+        ``mode="upsert"`` keeps the previous rows whose ``key`` does not occur in ``table`` and
+        adds ``table`` (the last row wins when a key repeats in it).
 
         Everything is checked and the Parquet bytes are stored before any record is created, so
         a failure leaves no version (and no quarantine version) behind.
@@ -142,10 +148,16 @@ class DatasetService:
             ValidationError: as for :meth:`create`, or an unknown ``partition_by`` column.
         """
         import pyarrow as pa
+        import pyarrow.compute as pc
 
         validate_name(name, "dataset name")
-        if mode not in ("replace", "append"):
-            raise ValidationError(f"invalid mode {mode!r} (use replace or append)")
+        if mode not in ("replace", "append", "upsert"):
+            raise ValidationError(f"invalid mode {mode!r} (use replace, append or upsert)")
+        if mode == "upsert" and not key:
+            raise ValidationError("mode upsert needs key= (the column(s) that identify a row)")
+        for k in key or ():
+            if k not in table.column_names:
+                raise ValidationError(f"dataset {name!r}: key column {k!r} is not a column")
         if dupes := _tables.duplicate_columns(table.column_names):
             raise ValidationError(f"dataset {name!r}: duplicate column name(s) {', '.join(dupes)}")
         if table.num_columns == 0:
@@ -156,13 +168,20 @@ class DatasetService:
             old_schema = self.arrow_schema(previous)
             if enforce_schema:
                 table = _tables.conform(table, old_schema, dataset=name)
-            if mode == "append":
+            if mode in ("append", "upsert"):
                 old = self.read_table(name, previous.version)
+                if mode == "upsert":
+                    assert key is not None
+                    table = _tables.last_per_key(table, key)
+                    old = old.filter(pc.invert(pc.is_in(_tables.key_column(old, key), value_set=_tables.key_column(table, key))))
                 try:
                     table = pa.concat_tables([old, table], promote_options="permissive")
                 except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
                     raise ValidationError(f"dataset {name!r}: cannot append rows of a different schema: {exc}") from None
-        partition_by = partition_by or (previous.data.get("partition_by") if previous is not None and mode == "append" else None)
+        elif mode == "upsert":
+            table = _tables.last_per_key(table, key or [])
+        if previous is not None and mode != "replace":
+            partition_by = partition_by or previous.data.get("partition_by")
         if partition_by is not None and partition_by not in table.column_names:
             raise ValidationError(f"dataset {name!r}: partition column {partition_by!r} is not a column")
         with tempfile.TemporaryDirectory() as tmp:
@@ -195,8 +214,8 @@ class DatasetService:
             raise
         self.ws.metadata.put_artifact(art, owner=record.ref)
         self.ws.lineage.record(f"artifact/{art.digest}", record.ref, "stored-as")
-        if previous is not None and mode == "append":
-            self.ws.lineage.record(previous.ref, record.ref, "appended-to")
+        if previous is not None and mode != "replace":
+            self.ws.lineage.record(previous.ref, record.ref, "appended-to" if mode == "append" else "upserted-into")
         if quarantined is not None:
             self.ws.lineage.record(record.ref, quarantined.ref, "quarantined")
         for ref in derived_from or ():
@@ -213,6 +232,78 @@ class DatasetService:
             quarantine_name(name), table, enforce_schema=False,
             spec={"description": f"rows rejected while ingesting into {name}", "source": name},
         )  # fmt: skip
+
+    # ingestion -------------------------------------------------------------------------------
+    def ingest(self, source: str, name: str, **options: Any) -> ResourceRecord:
+        """Ingest a file, glob, folder or fsspec URL, or (for a SQLAlchemy URL) a table or query.
+
+        Options for files: ``format``, ``encoding``, ``delimiter``, ``partition_by``, ``mode``,
+        ``key``, ``allow_schema_change``, ``description``, ``tags``, ``progress``; see
+        :func:`forgeml.data._ingest.ingest_files`. For databases: ``table`` or ``query``,
+        ``watermark``, ``key``, ``full``; see :meth:`sync_sql`.
+        """
+        from forgeml.data import _ingest, _sql
+
+        if _sql.is_sql_url(source):
+            return self.sync_sql(source, name, **options)
+        sql_only = {"table", "query", "watermark", "full"} & {k for k, v in options.items() if v not in (None, False)}
+        if sql_only:
+            raise ValidationError(f"option(s) {', '.join(sorted(sql_only))} apply to database URLs only")
+        options = {k: v for k, v in options.items() if k not in ("table", "query", "watermark", "full")}
+        return _ingest.ingest_files(self, source, name, **options)
+
+    def sync_sql(self, url: str, name: str, **options: Any) -> ResourceRecord:
+        """Full load, then incremental sync on ``watermark``; see :func:`forgeml.data._sql.sync`."""
+        from forgeml.data import _sql
+
+        allowed = {"table", "query", "watermark", "key", "full", "allow_schema_change", "description", "tags", "connect_timeout"}
+        if unknown := {k for k, v in options.items() if v is not None} - allowed - {"progress", "mode"}:
+            raise ValidationError(f"option(s) {', '.join(sorted(unknown))} do not apply to database URLs")
+        return _sql.sync(self, url, name, **{k: v for k, v in options.items() if k in allowed})
+
+    def records(self) -> RecordBuffer:
+        """The micro-batching buffer behind ``POST /datasets/{name}/records`` (one per service)."""
+        from forgeml.data._buffer import RecordBuffer
+
+        if self._buffer is None:
+            s = self.ws.settings
+            self._buffer = RecordBuffer(
+                self, max_records=int(getattr(s, "stream_max_records", 1000)), max_seconds=float(getattr(s, "stream_max_seconds", 5.0))
+            )
+        return self._buffer
+
+    def consume(self, url: str, name: str, *, stream: str, group: str = "forgeml", durable: str = "forgeml",
+                jetstream: str | None = None, **options: Any) -> list[ResourceRecord]:
+        """Consume a Redis stream (``redis://...``) or a NATS JetStream subject (``nats://...``).
+
+        ``stream`` is the Redis stream key or the NATS subject; ``options`` go to
+        :func:`forgeml.data._stream.consume` (``batch_size``, ``max_wait``, ``max_batches``, ``idle_batches``).
+        """
+        from forgeml.data import _stream
+
+        source: _stream.StreamSource
+        if url.startswith(("redis://", "rediss://", "unix://")):
+            source = _stream.RedisSource(url, stream, group=group)
+        elif url.startswith(("nats://", "tls://")):
+            source = _stream.NatsSource(url, stream, stream=jetstream, durable=durable)
+        else:
+            raise ValidationError(f"cannot consume {url!r}: use a redis:// or nats:// URL")
+        try:
+            return _stream.consume(self, source, name, **options)
+        finally:
+            source.close()
+
+    def export(self, name: str, path: str | Path, *, versions: list[int] | None = None) -> dict[str, Any]:
+        """Write versions of ``name`` to a checksummed archive; see :mod:`forgeml.data._archive`."""
+        from forgeml.data._archive import export_dataset
+
+        return export_dataset(self, name, path, versions=versions)
+
+    def import_archive(self, path: str | Path, *, name: str | None = None) -> list[ResourceRecord]:
+        """Verify and import an archive written by :meth:`export`."""
+        from forgeml.data._archive import import_dataset
+
+        return import_dataset(self, path, name=name)
 
     # reading ---------------------------------------------------------------------------------
     def _latest(self, name: str) -> ResourceRecord | None:

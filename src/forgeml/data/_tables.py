@@ -130,11 +130,32 @@ def conform(table: pa.Table, schema: pa.Schema, *, dataset: str, where: str = "t
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
                 bad = _first_bad_value(column, field.type)
                 raise ValidationError(
-                    f"dataset {dataset!r}: column {field.name!r} is {field.type} but {where} has "
-                    f"{column.type} values such as {bad!r} that do not convert"
+                    f"dataset {dataset!r}: column {field.name!r} is {field.type}; {column.type} values "
+                    f"such as {bad!r} in {where} do not convert"
                 ) from None
         columns.append(column)
     return pa.Table.from_arrays(columns, schema=schema)
+
+
+def key_column(table: pa.Table, key: list[str]) -> pa.Array:
+    """One string per row that identifies it by ``key`` (for membership tests and dedup)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    parts = [pc.fill_null(table.column(k).cast(pa.string()), "\x00") for k in key]
+    joined = parts[0] if len(parts) == 1 else pc.binary_join_element_wise(*parts, "\x1f")
+    return joined.combine_chunks() if isinstance(joined, pa.ChunkedArray) else joined
+
+
+def last_per_key(table: pa.Table, key: list[str]) -> pa.Table:
+    """``table`` without rows whose key repeats later on (the last occurrence wins)."""
+    import pyarrow as pa
+
+    keys = key_column(table, key).to_pylist()
+    last = {k: i for i, k in enumerate(keys)}
+    if len(last) == len(keys):
+        return table
+    return table.take(pa.array(sorted(last.values()), type=pa.int64()))
 
 
 def arrow_schema_json(schema: pa.Schema) -> list[dict[str, str]]:
@@ -164,5 +185,7 @@ __all__ = [
     "decode_schema",
     "duplicate_columns",
     "encode_schema",
+    "key_column",
+    "last_per_key",
     "normalize",
 ]
