@@ -1,0 +1,74 @@
+"""Built-in algorithm jobs: metrics per iteration, model packages, lineage, early stopping."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.metrics import log_loss, mean_squared_error, roc_auc_score
+
+from forgeml.core.workspace import Workspace
+from forgeml.registry import load_model
+
+
+def _series(ws: Workspace, job: str, key: str) -> list[tuple[int, float]]:
+    return [(m.step, m.value) for m in ws.training.metrics(job, key)]
+
+
+def test_xgboost_job_trains_packages_and_records_lineage(ws: Workspace, datasets: dict[str, str]) -> None:
+    job = ws.training.create(
+        "xgb-1", algorithm="xgboost", channels=datasets, target="y",
+        hyperparameters={"num_round": "15", "max_depth": 3}, wait=True,
+    )  # fmt: skip
+    assert job.status == "Completed" and job.secondary_status == "Completed"
+    steps = _series(ws, "xgb-1", "validation:logloss")
+    assert [s for s, _ in steps] == list(range(15))
+    assert {m.key for m in ws.training.metrics("xgb-1")} >= {"train:logloss", "validation:auc", "validation:accuracy"}
+
+    model = load_model(ws.training.model_dir("xgb-1"))
+    assert model.manifest.algorithm == "xgboost" and model.manifest.task == "binary"
+    assert model.manifest.feature_names == ["a", "b", "c", "d", "amount"]
+    valid = ws.datasets.read("va")
+    out = model.predict(valid)
+    # the last reported metric equals an independent computation on the packaged model
+    assert abs(steps[-1][1] - log_loss(valid["y"], out["score"])) < 1e-5
+    auc = _series(ws, "xgb-1", "validation:auc")[-1][1]
+    assert abs(auc - roc_auc_score(valid["y"], out["score"])) < 1e-6
+
+    digest = ws.training.model_artifact("xgb-1")
+    down = ws.lineage.downstream("dataset/tr:1").to_dict()
+    assert "job/xgb-1" in str(down) and digest in str(down)
+    info = ws.training.describe("xgb-1")
+    statuses = [t["Status"] for t in info["SecondaryStatusTransitions"]]
+    assert statuses == ["Downloading", "Training", "Uploading"]
+    assert info["Reproducibility"]["seed"] == 0
+    assert info["Reproducibility"]["datasets"]["train"] == ws.datasets.get("tr").data["artifact"]
+    assert info["HyperParameters"]["num_round"] == 15 and info["HyperParameters"]["eta"] == 0.3
+
+
+def test_every_builtin_algorithm_trains(ws: Workspace, datasets: dict[str, str]) -> None:
+    specs = {
+        "lightgbm": ("y", {"num_boost_round": 20, "early_stopping_rounds": 0}),
+        "linear-learner": ("amount", {"predictor_type": "regressor", "epochs": 5}),
+        "random-forest": ("y", {"num_trees": 30}),
+        "kmeans": (None, {"k": 3}),
+        "isolation-forest": (None, {"num_trees": 20}),
+        "knn": ("y", {"k": 7}),
+    }
+    for algo, (target, hp) in specs.items():
+        features = ["a", "b", "c", "d"]
+        ws.training.create(f"all-{algo}", algorithm=algo, channels=datasets, target=target, hyperparameters=hp, features=features)
+    valid = ws.datasets.read("va")
+    for algo in specs:
+        job = ws.training.wait(f"all-{algo}")
+        assert job.status == "Completed", job.failure_reason
+        model = load_model(ws.training.model_dir(f"all-{algo}"))
+        out = model.predict(valid)
+        assert len(out) == len(valid)
+    # linear regression: reported rmse per epoch, the last equal to the packaged model's
+    rmse = _series(ws, "all-linear-learner", "validation:rmse")
+    assert [s for s, _ in rmse] == list(range(len(rmse))) and len(rmse) >= 2
+    pred = load_model(ws.training.model_dir("all-linear-learner")).predict(valid)["prediction"]
+    assert rmse[-1][1] >= np.sqrt(mean_squared_error(valid["amount"], pred)) - 1e-9
+    assert np.sqrt(mean_squared_error(valid["amount"], pred)) < 1.0  # learnt the linear signal
+    # random forest grows 10 trees per iteration
+    assert [s for s, _ in _series(ws, "all-random-forest", "validation:accuracy")] == [0, 1, 2]
+    assert _series(ws, "all-kmeans", "train:msd")[0][1] > 0
