@@ -13,6 +13,7 @@ from forgeml.core.workspace import Workspace
 ROUTERS: list[str] = [
     "forgeml.api.jobs",
     "forgeml.api.lineage",
+    "forgeml.api.datasets",
     "forgeml.api.endpoints",
 ]
 

@@ -6,20 +6,52 @@ same Typer ``app``.
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import typer
 
-from forgeml.cli._common import JsonOption, emit, print_table, short_time, workspace
+from forgeml.cli._common import (
+    JsonOption,
+    console,
+    emit,
+    print_json,
+    print_table,
+    short_time,
+    workspace,
+)
 
 app = typer.Typer(help="Datasets: ingestion, immutable versions, diff, head, export/import.", no_args_is_help=True)
 
 
+def _short(digest: str | None) -> str:
+    return (digest or "").removeprefix("sha256:")[:16]
+
+
+def _say_record(rec: Any, as_json: bool, verb: str) -> None:
+    data = rec.to_dict()
+    if as_json:
+        print_json(data)
+        return
+    d = rec.data
+    typer.echo(f"{verb} {rec.ref}: {d.get('rows')} rows, {d.get('columns')} columns, content {_short(d.get('content_hash'))}")
+    if q := d.get("quarantine"):
+        first = ((d.get("ingest") or {}).get("first_errors") or [""])[0]
+        typer.echo(f"warning: quarantined {q['rows']} malformed row(s) to {q['dataset']}" + (f" (first: {first})" if first else ""), err=True)
+
+
 @app.command("ls")
-def list_datasets(as_json: bool = JsonOption) -> None:
+def list_datasets(
+    all_: bool = typer.Option(False, "--all", help="Include quarantine side datasets."),
+    as_json: bool = JsonOption,
+) -> None:
     """List datasets (latest version of each)."""
-    data = [r.to_dict() for r in workspace().datasets.list()]
+    from forgeml.data._datasets import QUARANTINE_SUFFIX
+
+    data = [r.to_dict() for r in workspace().datasets.list() if all_ or not r.name.endswith(QUARANTINE_SUFFIX)]
     emit(data, as_json, lambda: print_table(
-        f"{len(data)} dataset(s)", ["name", "version", "rows", "columns", "created"],
-        ((d["name"], d["version"], d["data"].get("rows"), len(d["data"].get("schema", [])), short_time(d["created_at"])) for d in data),
+        f"{len(data)} dataset(s)", ["name", "version", "rows", "columns", "content hash", "created"],
+        ((d["name"], d["version"], d["data"].get("rows"), len(d["data"].get("schema", [])), _short(d["data"].get("content_hash")), short_time(d["created_at"])) for d in data),
     ))  # fmt: skip
 
 
@@ -28,6 +60,164 @@ def versions(name: str, as_json: bool = JsonOption) -> None:
     """Every version of one dataset, newest first."""
     data = [r.to_dict() for r in workspace().datasets.versions(name)]
     emit(data, as_json, lambda: print_table(
-        f"dataset {name}", ["version", "rows", "content hash", "source", "created"],
-        ((d["version"], d["data"].get("rows"), (d["data"].get("content_hash") or "")[:16], d["spec"].get("source"), short_time(d["created_at"])) for d in data),
+        f"dataset {name}", ["version", "rows", "mode", "content hash", "source", "quarantined", "created"],
+        ((d["version"], d["data"].get("rows"), d["data"].get("mode"), _short(d["data"].get("content_hash")), d["spec"].get("source"),
+          (d["data"].get("quarantine") or {}).get("rows", ""), short_time(d["created_at"])) for d in data),
     ))  # fmt: skip
+
+
+@app.command("show")
+def show(name: str, version: int = typer.Option(None, "--version", "-v", help="Default: latest."), as_json: bool = JsonOption) -> None:
+    """One version: schema, row count, content hash, source and lineage."""
+    data = workspace().datasets.describe(name, version)
+
+    def render() -> None:
+        d = data["data"]
+        rows = [("ref", f"dataset/{data['name']}:{data['version']}"), ("rows", d.get("rows")), ("layout", d.get("layout")),
+                ("partition_by", d.get("partition_by")), ("content_hash", d.get("content_hash")), ("source", data["spec"].get("source")),
+                ("mode", d.get("mode")), ("parent", d.get("parent")), ("quarantine", d.get("quarantine")), ("created", short_time(data["created_at"]))]  # fmt: skip
+        rows += [(f"upstream ({e['relation']})", e["src"]) for e in data["upstream"]]
+        rows += [(f"downstream ({e['relation']})", e["dst"]) for e in data["downstream"]]
+        print_table(f"dataset {name}", ["field", "value"], rows)
+        print_table("schema", ["column", "arrow type", "pandas dtype"], (
+            (a["name"], a["type"], p["type"]) for a, p in zip(d.get("arrow_schema", d["schema"]), d["schema"], strict=False)))  # fmt: skip
+
+    emit(data, as_json, render)
+
+
+@app.command("head")
+def head(
+    name: str,
+    n: int = typer.Option(10, "-n", help="How many rows."),
+    version: int = typer.Option(None, "--version", "-v", help="Default: latest."),
+    as_json: bool = JsonOption,
+) -> None:
+    """The first rows of a version."""
+    import json
+
+    frame = workspace().datasets.head(name, version, n)
+    records = json.loads(frame.to_json(orient="records", date_format="iso"))
+    emit(records, as_json, lambda: print_table(
+        f"{name} (first {len(frame)} rows)", [str(c) for c in frame.columns], frame.astype(object).where(frame.notna(), None).itertuples(index=False)))  # fmt: skip
+
+
+@app.command("diff")
+def diff(
+    name: str,
+    a: int = typer.Argument(..., help="The older version."),
+    b: int = typer.Argument(None, help="The newer version (default: latest)."),
+    key: list[str] = typer.Option(None, "--key", "-k", help="Match rows by this column (repeatable)."),
+    as_json: bool = JsonOption,
+) -> None:
+    """What changed between two versions: columns, and rows (by key, or as a multiset)."""
+    data = workspace().datasets.diff(name, a, b, key=key or None)
+
+    def render() -> None:
+        s, r = data["schema"], data["rows"]
+        typer.echo(f"dataset {name}: version {data['a']} -> {data['b']}")
+        typer.echo(f"  columns added: {', '.join(s['added']) or '-'}; removed: {', '.join(s['removed']) or '-'}")
+        for t in s["type_changed"]:
+            typer.echo(f"  column {t['column']}: {t['from']} -> {t['to']}")
+        typer.echo(f"  rows: {r['a']} -> {r['b']}")
+        for k in ("added", "removed", "changed", "only_in_a", "only_in_b", "in_both"):
+            if k in r:
+                typer.echo(f"  {k}: {r[k]}" + (f"  e.g. {data['sample'][k]}" if data.get("sample", {}).get(k) else ""))
+
+    emit(data, as_json, render)
+
+
+@app.command("ingest")
+def ingest(
+    source: str = typer.Argument(..., help="File, glob, folder, fsspec URL, or SQLAlchemy database URL."),
+    name: str = typer.Option(..., "--name", "-n", help="Dataset name."),
+    format: str = typer.Option(None, "--format", "-f", help="csv, tsv, parquet or jsonl (default: from the extension)."),
+    encoding: str = typer.Option("utf-8", help="Text encoding of CSV / JSON Lines files."),
+    delimiter: str = typer.Option(None, help="CSV field delimiter (default , or tab for .tsv)."),
+    partition_by: str = typer.Option(None, "--partition-by", help="Store Hive-partitioned by this column."),
+    mode: str = typer.Option("replace", help="replace, append or upsert (files only; SQL sync chooses)."),
+    key: list[str] = typer.Option(None, "--key", "-k", help="Row key for upsert (repeatable)."),
+    table: str = typer.Option(None, help="Database table (SQL sources)."),
+    query: str = typer.Option(None, help="SQL query (SQL sources)."),
+    watermark: str = typer.Option(None, help="Column for incremental sync (SQL sources)."),
+    full: bool = typer.Option(False, "--full", help="Reload everything, ignoring the watermark."),
+    allow_schema_change: bool = typer.Option(False, "--allow-schema-change", help="Accept columns/types that differ from the latest version."),
+    description: str = typer.Option(None, help="What this dataset is."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Ingest files or a database table into the next version of a dataset."""
+    from forgeml.data._sql import is_sql_url
+
+    ws = workspace()
+    before = ws.datasets._latest(name)
+    common: dict[str, Any] = {"key": key or None, "allow_schema_change": allow_schema_change, "description": description}
+    if is_sql_url(source):
+        rec = ws.datasets.sync_sql(source, name, table=table, query=query, watermark=watermark, full=full, **common)
+    else:
+        from rich.progress import Progress
+
+        with Progress(console=console(stderr=True), transient=True, disable=as_json) as bar:
+            task = bar.add_task("reading", total=None)
+
+            def progress(i: int, total: int, path: str) -> None:
+                bar.update(task, total=total, completed=i, description=f"reading {Path(path).name}" if path else "writing")
+
+            rec = ws.datasets.ingest(source, name, format=format, encoding=encoding, delimiter=delimiter, partition_by=partition_by,
+                                     mode=mode, progress=progress, table=table, query=query, watermark=watermark, full=full, **common)  # fmt: skip
+    if before is not None and rec.version == before.version:
+        emit(rec.to_dict(), as_json, lambda: typer.echo(f"no new rows: {rec.ref} is up to date"))
+        return
+    _say_record(rec, as_json, "ingested")
+
+
+@app.command("consume")
+def consume(
+    url: str = typer.Argument(..., help="redis://HOST:PORT/DB or nats://HOST:PORT"),
+    stream: str = typer.Option(..., "--stream", "-s", help="Redis stream key, or NATS subject."),
+    name: str = typer.Option(..., "--name", "-n", help="Dataset name."),
+    batch_size: int = typer.Option(500, help="Messages per version (micro-batch)."),
+    max_wait: float = typer.Option(1.0, help="Seconds to wait for a batch."),
+    max_batches: int = typer.Option(None, help="Stop after this many versions."),
+    follow: bool = typer.Option(False, "--follow", help="Keep consuming until interrupted (else stop when idle)."),
+    group: str = typer.Option("forgeml", help="Redis consumer group."),
+    durable: str = typer.Option("forgeml", help="NATS durable consumer name."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Consume a Redis stream or NATS JetStream subject into dataset versions."""
+    written = workspace().datasets.consume(
+        url, name, stream=stream, group=group, durable=durable, batch_size=batch_size, max_wait=max_wait,
+        max_batches=max_batches, idle_batches=None if follow else 1,
+    )  # fmt: skip
+    data = [r.to_dict() for r in written]
+    emit(data, as_json, lambda: typer.echo(
+        f"wrote {len(written)} version(s) of {name}" + (f", latest {written[-1].ref} ({written[-1].data['rows']} rows)" if written else "")))  # fmt: skip
+
+
+@app.command("flush")
+def flush(name: str, as_json: bool = JsonOption) -> None:
+    """Write records buffered by ``POST /datasets/NAME/records`` as a version now."""
+    rec = workspace().datasets.records().flush(name)
+    emit(rec.to_dict() if rec else None, as_json, lambda: typer.echo(f"flushed into {rec.ref}" if rec else "nothing buffered"))
+
+
+@app.command("export")
+def export(
+    name: str,
+    dest: Path = typer.Argument(..., help="Archive to write (.tar, or .tar.gz to compress)."),
+    version: list[int] = typer.Option(None, "--version", "-v", help="Only this version (repeatable; default all)."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Export versions to a checksummed archive (plus DEST.sha256) for offline transfer."""
+    out = workspace().datasets.export(name, dest, versions=version or None)
+    emit(out, as_json, lambda: typer.echo(f"exported {len(out['versions'])} version(s) of {name} to {dest} (sha256 {out['sha256']})"))
+
+
+@app.command("import")
+def import_(
+    archive: Path = typer.Argument(..., help="An archive written by `forgeml data export`."),
+    name: str = typer.Option(None, "--name", "-n", help="Import under this name (default: the exported name)."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Verify every checksum of an archive, then import its versions."""
+    recs = workspace().datasets.import_archive(archive, name=name)
+    emit([r.to_dict() for r in recs], as_json, lambda: typer.echo(
+        f"imported {len(recs)} version(s) as {recs[0].name}: " + ", ".join(str(r.version) for r in recs)))  # fmt: skip

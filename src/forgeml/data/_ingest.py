@@ -11,6 +11,7 @@ malformed CSV rows and JSON lines that do not parse are quarantined to the side 
 from __future__ import annotations
 
 import io
+import os
 import re
 import urllib.parse
 from collections.abc import Callable
@@ -335,7 +336,8 @@ def ingest_files(
                          "first_errors": [_describe(q) for q in batch.quarantine[:5]]}},
         tags=tags, quarantine=batch.quarantine,
     )  # fmt: skip
-    datasets.ws.lineage.record(f"source/{shown}", record.ref, "ingested-from")
+    node = shown if "://" in shown else "file://" + os.path.abspath(shown)
+    datasets.ws.lineage.record(f"source/{node}", record.ref, "ingested-from")
     return record
 
 

@@ -1,0 +1,172 @@
+"""``/datasets``: list, inspect, ingest, diff, stream records into, export and import datasets."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Literal
+
+from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request
+from fastapi.responses import FileResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from forgeml.api.deps import get_workspace
+from forgeml.core.workspace import Workspace
+from forgeml.errors import PayloadTooLargeError, UnsupportedMediaTypeError, ValidationError
+
+router = APIRouter(prefix="/datasets", tags=["datasets"])
+
+MAX_RECORDS_BODY = 16 * 1024 * 1024
+MAX_ARCHIVE_BODY = 4 * 1024**3
+
+
+class IngestRequest(BaseModel):
+    """Ingest a file, glob, folder or fsspec URL, or a database table or query, into ``name``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    source: str = Field(..., description="Path, glob, fsspec URL or SQLAlchemy database URL (read on the server).")
+    name: str
+    format: Literal["csv", "tsv", "parquet", "jsonl"] | None = None
+    encoding: str = "utf-8"
+    delimiter: str | None = None
+    partition_by: str | None = None
+    mode: Literal["replace", "append", "upsert"] = "replace"
+    key: list[str] | None = None
+    table: str | None = None
+    query: str | None = None
+    watermark: str | None = None
+    full: bool = False
+    allow_schema_change: bool = False
+    description: str | None = None
+    tags: dict[str, str] | None = None
+
+
+@router.get("")
+def list_datasets(ws: Workspace = Depends(get_workspace)) -> list[dict[str, Any]]:
+    return [r.to_dict() for r in ws.datasets.list()]
+
+
+@router.post("/ingest", status_code=201)
+def ingest(req: IngestRequest, ws: Workspace = Depends(get_workspace)) -> dict[str, Any]:
+    from forgeml.data._sql import is_sql_url
+
+    opts = req.model_dump(exclude={"source", "name"})
+    if is_sql_url(req.source):
+        opts = {k: v for k, v in opts.items() if k in ("table", "query", "watermark", "key", "full", "allow_schema_change", "description", "tags")}
+    return ws.datasets.ingest(req.source, req.name, **opts).to_dict()
+
+
+@router.post("/import", status_code=201)
+async def import_archive(
+    request: Request,
+    name: str | None = None,
+    ws: Workspace = Depends(get_workspace),
+) -> list[dict[str, Any]]:
+    """Import an archive sent as the raw body; ``X-Content-SHA256`` (optional) is checked first."""
+    ctype = request.headers.get("content-type", "application/octet-stream").split(";")[0].strip()
+    if ctype not in ("application/octet-stream", "application/x-tar", "application/gzip", "application/x-gzip"):
+        raise UnsupportedMediaTypeError(f"send the archive as application/octet-stream, not {ctype}")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "upload.tar"
+        size = 0
+        with open(path, "wb") as fh:
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > MAX_ARCHIVE_BODY:
+                    raise PayloadTooLargeError(f"archive larger than {MAX_ARCHIVE_BODY} bytes")
+                fh.write(chunk)
+        if digest := request.headers.get("x-content-sha256"):
+            Path(f"{path}.sha256").write_text(f"{digest.strip().lower()}  upload.tar\n")
+        return [r.to_dict() for r in ws.datasets.import_archive(path, name=name)]
+
+
+@router.get("/{name}")
+def get_dataset(name: str, version: int | None = None, ws: Workspace = Depends(get_workspace)) -> dict[str, Any]:
+    return ws.datasets.describe(name, version)
+
+
+@router.get("/{name}/versions")
+def list_versions(name: str, ws: Workspace = Depends(get_workspace)) -> list[dict[str, Any]]:
+    return [r.to_dict() for r in ws.datasets.versions(name)]
+
+
+@router.get("/{name}/versions/{version}")
+def get_version(name: str, version: int, ws: Workspace = Depends(get_workspace)) -> dict[str, Any]:
+    return ws.datasets.describe(name, version)
+
+
+@router.get("/{name}/head")
+def head(
+    name: str,
+    n: int = Query(10, ge=0, le=10_000),
+    version: int | None = None,
+    ws: Workspace = Depends(get_workspace),
+) -> dict[str, Any]:
+    frame = ws.datasets.head(name, version, n)
+    rows = json.loads(frame.to_json(orient="records", date_format="iso"))
+    return {"dataset": name, "version": ws.datasets.get(name, version).version, "columns": [str(c) for c in frame.columns], "rows": rows}
+
+
+@router.get("/{name}/diff")
+def diff(
+    name: str,
+    a: int,
+    b: int | None = None,
+    key: list[str] | None = Query(None),
+    ws: Workspace = Depends(get_workspace),
+) -> dict[str, Any]:
+    return ws.datasets.diff(name, a, b, key=key)
+
+
+@router.post("/{name}/records", status_code=202)
+async def put_records(name: str, request: Request, ws: Workspace = Depends(get_workspace)) -> dict[str, Any]:
+    """Stream JSON records in: a JSON array, ``{"records": [...]}``, or NDJSON lines.
+
+    Records are buffered and written as an appended version when the buffer is full or old.
+    """
+    body = await request.body()
+    if len(body) > MAX_RECORDS_BODY:
+        raise PayloadTooLargeError(f"request body of {len(body)} bytes exceeds {MAX_RECORDS_BODY}")
+    ctype = request.headers.get("content-type", "application/json").split(";")[0].strip()
+    try:
+        if ctype in ("application/x-ndjson", "application/jsonl", "application/json-lines"):
+            records = [json.loads(line) for line in body.decode().splitlines() if line.strip()]
+        elif ctype == "application/json":
+            parsed = json.loads(body or b"null")
+            records = parsed["records"] if isinstance(parsed, dict) and "records" in parsed else parsed
+        else:
+            raise UnsupportedMediaTypeError(f"send application/json or application/x-ndjson, not {ctype}")
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValidationError(f"request body is not valid JSON: {exc}") from None
+    if isinstance(records, dict):
+        records = [records]
+    return ws.datasets.records().append(name, records)
+
+
+@router.post("/{name}/records/flush")
+def flush_records(name: str, ws: Workspace = Depends(get_workspace)) -> dict[str, Any]:
+    rec = ws.datasets.records().flush(name)
+    return {"dataset": name, "flushed": rec.ref if rec else None, "version": rec.to_dict() if rec else None}
+
+
+@router.get("/{name}/export")
+def export(
+    name: str,
+    background: BackgroundTasks,
+    version: list[int] | None = Query(None),
+    ws: Workspace = Depends(get_workspace),
+) -> FileResponse:
+    """The versions as a gzip'd archive; its sha256 is in the ``X-Content-SHA256`` header."""
+    fd, tmp = tempfile.mkstemp(suffix=".tar.gz")
+    os.close(fd)
+    try:
+        out = ws.datasets.export(name, tmp, versions=version)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    background.add_task(os.unlink, tmp)
+    background.add_task(lambda: Path(f"{tmp}.sha256").unlink(missing_ok=True))
+    return FileResponse(tmp, media_type="application/gzip", filename=f"{name}.tar.gz", headers={"X-Content-SHA256": out["sha256"]})
