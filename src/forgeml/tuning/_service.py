@@ -1,0 +1,208 @@
+"""Tuning service (``ws.tuning``): create, inspect, stop and wait for hyperparameter tuning jobs."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from forgeml.core.jobs import new_name, validate_name
+from forgeml.core.records import JobRecord, ResourceRecord
+from forgeml.errors import AlreadyExistsError, JobFailedError, NotFoundError, ValidationError
+from forgeml.tuning._spec import TuningSpec
+from forgeml.tuning._warm import check_parents
+
+if TYPE_CHECKING:
+    from forgeml.core.workspace import Workspace
+
+RESOURCE_KIND = "tuning-job"
+ENTRYPOINT = "forgeml.tuning._worker:run"
+MAX_NAME = 32  # SageMaker's HyperParameterTuningJobName limit; trials add "-NNN"
+# what the built-in algorithms report, as "<channel>:<name>" (see forgeml.training._evaluate)
+BUILTIN_METRICS = frozenset({"logloss", "accuracy", "error", "auc", "f1", "rmse", "mae", "mse", "r2", "msd", "ssd", "mean_anomaly_score"})
+
+
+def known_metrics(training: dict[str, Any]) -> set[str] | None:
+    """The metrics the tuned training job can report, or None when that cannot be known."""
+    if training.get("metric_definitions"):
+        return {str(d.get("Name")) for d in training["metric_definitions"] if isinstance(d, dict)}
+    if training.get("algorithm"):
+        channels = training.get("channels") or {}
+        return {f"{c}:{m}" for c in channels for m in BUILTIN_METRICS}
+    if training.get("metrics"):
+        return {str(m) for m in training["metrics"]}
+    return None
+
+
+_ENTRYPOINT_KEYS = {"entrypoint", "config", "max_runtime_seconds", "metrics"}
+
+
+def check_training(spec: TuningSpec) -> None:
+    """Check the training part of a spec before anything runs.
+
+    For an ``entrypoint`` job: only its known keys. For ``ws.training.create``: only arguments it
+    takes, and for a built-in algorithm every static hyperparameter plus each range's bounds (or
+    categorical values) pass the algorithm's own hyperparameter validation.
+
+    Raises:
+        ValidationError: naming the bad key or hyperparameter.
+    """
+    import inspect
+
+    training = spec.training
+    if "entrypoint" in training:
+        bad = sorted(set(training) - _ENTRYPOINT_KEYS)
+        if bad:
+            raise ValidationError(f"training: unknown key(s) {', '.join(bad)} for an entrypoint job (expected {', '.join(sorted(_ENTRYPOINT_KEYS))})")
+        if not isinstance(training["entrypoint"], str) or ":" not in training["entrypoint"]:
+            raise ValidationError("training.entrypoint must look like 'package.module:function'")
+        return
+    from forgeml.training import TrainingService, get_algorithm
+
+    accepted = set(inspect.signature(TrainingService.create).parameters) - {"self", "name", "hyperparameters", "experiment", "wait"}
+    bad = sorted(set(training) - accepted)
+    if bad:
+        raise ValidationError(f"training: unknown key(s) {', '.join(bad)} (expected some of {', '.join(sorted(accepted))})")
+    if not training.get("algorithm"):
+        return
+    algo = get_algorithm(training["algorithm"])
+    algo.validate(dict(spec.static_hyperparameters))
+    for name, rng in spec.ranges.items():
+        samples = list(rng.values) if rng.type == "Categorical" else [rng.min, rng.max]
+        for value in samples:
+            if rng.type == "Integer" and value is not None:
+                value = int(value)
+            try:
+                algo.validate({**spec.static_hyperparameters, name: value})
+            except ValidationError as exc:
+                raise ValidationError(f"parameter range {name!r}: {exc}") from None
+
+
+class TuningService:
+    """Hyperparameter tuning jobs: a ``tuning`` job whose worker runs training jobs as trials."""
+
+    def __init__(self, workspace: Workspace) -> None:
+        self.ws = workspace
+
+    def create(self, name: str | None = None, spec: dict[str, Any] | None = None, *, wait: bool = False, **fields: Any) -> JobRecord:
+        """Validate a tuning spec and launch the tuning job.
+
+        Args:
+            name: tuning job name, at most 32 characters (generated when omitted).
+            spec: the whole spec as a dict (from JSON or YAML); or give its fields as keywords:
+                ``strategy``, ``objective``, ``parameter_ranges``, ``static_hyperparameters``,
+                ``training``, ``max_jobs``, ``max_parallel_jobs``, ``max_runtime_seconds``,
+                ``early_stopping``, ``completion_criteria``, ``hyperband``, ``warm_start``,
+                ``random_seed``, ``experiment``.
+            wait: block until it ends.
+
+        Raises:
+            ValidationError: a bad spec field, named. NotFoundError: a missing warm-start parent.
+            AlreadyExistsError: a job of that name exists.
+        """
+        data = {**(spec or {}), **fields}
+        parsed = TuningSpec.from_dict(data)
+        name = validate_name(name or new_name("tuning")[: MAX_NAME], "tuning job name")
+        if len(name) > MAX_NAME:
+            raise ValidationError(f"tuning job name {name!r} is longer than {MAX_NAME} characters")
+        check_training(parsed)
+        metrics = known_metrics(parsed.training)
+        if metrics is not None and parsed.objective_metric not in metrics:
+            raise ValidationError(
+                f"objective metric {parsed.objective_metric!r} is not one the training job reports ({', '.join(sorted(metrics))})"
+            )
+        if parsed.warm_start_parents:
+            check_parents(self.ws, parsed)
+        try:
+            self.ws.jobs.get(name)
+        except NotFoundError:
+            pass
+        else:
+            raise AlreadyExistsError(f"a job named {name!r} already exists")
+        self.ws.metadata.delete_resource(RESOURCE_KIND, name)  # leftover of a launch that failed
+        stored = parsed.to_dict()
+        self.ws.metadata.create_resource(ResourceRecord(kind=RESOURCE_KIND, name=name, version=1, status="Created", spec=stored, data={"trials": []}))
+        try:
+            job = self.ws.jobs.submit("tuning", ENTRYPOINT, {"spec": stored}, name=name, max_runtime_seconds=parsed.max_runtime_seconds)
+        except Exception:
+            self.ws.metadata.delete_resource(RESOURCE_KIND, name)
+            raise
+        for parent in parsed.warm_start_parents:
+            self.ws.lineage.record(f"job/{parent}", job.ref, "warm-start", name)
+        if wait:
+            self.wait(name)
+            return self.ws.jobs.get(name)
+        return job
+
+    # reading ---------------------------------------------------------------------------------
+    def _resource(self, name: str) -> ResourceRecord:
+        try:
+            return self.ws.metadata.get_resource(RESOURCE_KIND, name, 1)
+        except NotFoundError:
+            raise NotFoundError(f"tuning job {name!r} does not exist") from None
+
+    def describe(self, name: str) -> dict[str, Any]:
+        """The tuning job: status, spec, counters, trials and best training job
+        (SageMaker's DescribeHyperParameterTuningJob, in snake case)."""
+        resource = self._resource(name)
+        job = self.ws.jobs.get(name)
+        data = resource.data
+        return {
+            "name": name, "status": job.status, "secondary_status": job.secondary_status,
+            "failure_reason": job.failure_reason, "strategy": resource.spec.get("strategy"),
+            "objective": resource.spec.get("objective"), "spec": resource.spec,
+            "counters": data.get("counters", {}), "completion_reason": data.get("completion_reason"),
+            "best_training_job": data.get("best_training_job"), "best": data.get("best"),
+            "trials": data.get("trials", []), "created_at": job.to_dict()["created_at"],
+            "ended_at": job.to_dict()["ended_at"],
+        }  # fmt: skip
+
+    def trials(self, name: str) -> list[dict[str, Any]]:
+        """The trials: one training job each (warm-start parents' trials included, marked by source)."""
+        return list(self._resource(name).data.get("trials", []))
+
+    def best_training_job(self, name: str) -> str | None:
+        """Name of the best training job so far (across warm-start parents too), or None."""
+        return self._resource(name).data.get("best_training_job")
+
+    def list(self, *, limit: int | None = None) -> list[dict[str, Any]]:
+        """Tuning jobs, newest first, with status, counters and best objective."""
+        jobs = {j.name: j for j in self.ws.jobs.list(kind="tuning", limit=None)}
+        out = []
+        for res in self.ws.metadata.list_resources(RESOURCE_KIND, limit=limit):
+            job = jobs.get(res.name)
+            if job is None:
+                continue
+            best = res.data.get("best") or {}
+            out.append({
+                "name": res.name, "status": job.status, "strategy": res.spec.get("strategy"),
+                "objective": res.spec.get("objective"), "counters": res.data.get("counters", {}),
+                "best_training_job": res.data.get("best_training_job"), "best_objective": best.get("objective"),
+                "created_at": job.to_dict()["created_at"],
+            })  # fmt: skip
+        return out
+
+    # control ---------------------------------------------------------------------------------
+    def stop(self, name: str, *, wait: bool = False, timeout: float | None = None) -> JobRecord:
+        """Stop the tuning job; its worker stops the training jobs it runs."""
+        self._resource(name)
+        return self.ws.jobs.stop(name, wait=wait, timeout=timeout)
+
+    def wait(self, name: str, *, timeout: float | None = None, raise_on_failure: bool = True, poll: float = 0.2) -> dict[str, Any]:
+        """Block until the tuning job ends; return :meth:`describe`.
+
+        Raises:
+            JobFailedError: it ended Failed (or Stopped) and ``raise_on_failure``.
+            TimeoutError: ``timeout`` passed first.
+        """
+        self._resource(name)
+        job = self.ws.jobs.wait(name, timeout=timeout, raise_on_failure=False, poll=poll)
+        # the worker writes its last record just before its process exits; settle on it
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and any(t["status"] in ("Pending", "InProgress") for t in self.trials(name)):
+            time.sleep(0.1)
+        if raise_on_failure and job.status != "Completed":
+            raise JobFailedError(f"tuning job {name!r} {job.status.lower()}: {job.failure_reason or job.secondary_status}")
+        return self.describe(name)
+
+
+__all__ = ["BUILTIN_METRICS", "ENTRYPOINT", "RESOURCE_KIND", "TuningService", "known_metrics"]

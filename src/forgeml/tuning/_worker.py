@@ -1,0 +1,266 @@
+"""The tuning job's worker: one Optuna study, asked and told in this process, driving training jobs.
+
+The study lives in memory here (ask/tell), so nothing contends for a study database: each trial
+is a training job of its own (its own processes), launched up to ``max_parallel_jobs`` at once.
+The worker follows each trial's objective series, reports it to the pruner step by step, stops a
+trial through ``ws.jobs.stop`` when the pruner says so, and tells the study the final value. The
+trials table and the best training job are kept on the ``tuning-job`` resource as they change.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import optuna
+
+from forgeml.tuning._spec import TuningSpec
+from forgeml.tuning._strategies import make_pruner, make_sampler
+from forgeml.tuning._warm import load_parents
+
+if TYPE_CHECKING:
+    from optuna.trial import Trial
+
+    from forgeml.core.jobs import JobContext
+
+RESOURCE_KIND = "tuning-job"
+_POLL_SECONDS = 0.1
+
+
+@dataclass
+class _Live:
+    trial: Trial
+    record: dict[str, Any]
+    last_step: int = -1
+    stop_sent: bool = False
+    pruned: bool = False
+
+
+@dataclass
+class _State:
+    trials: list[dict[str, Any]] = field(default_factory=list)
+    completion_reason: str | None = None
+    not_improving: int = 0
+
+
+def run(ctx: JobContext) -> None:
+    """Job entrypoint (kind ``tuning``)."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    Tuner(ctx).run()
+
+
+class Tuner:
+    """Runs one tuning job inside its worker process."""
+
+    def __init__(self, ctx: JobContext) -> None:
+        self.ctx = ctx
+        self.ws = ctx.workspace
+        self.name = ctx.name
+        self.spec = TuningSpec.from_dict(ctx.config["spec"])
+        self.experiment = self.spec.experiment or self.name
+        direction = "maximize" if self.spec.maximize else "minimize"
+        self.study = optuna.create_study(direction=direction, sampler=make_sampler(self.spec), pruner=make_pruner(self.spec))
+        self.prunes = self.spec.strategy == "Hyperband" or self.spec.early_stopping == "Auto"
+        self.distributions = {n: r.distribution() for n, r in self.spec.ranges.items()}
+        self.state = _State()
+        self.running: dict[str, _Live] = {}
+        self.stop_requested = False
+
+    # main loop -------------------------------------------------------------------------------
+    def run(self) -> None:
+        signal.signal(signal.SIGTERM, self._on_term)
+        parents = load_parents(self.ws, self.spec, self.study)
+        self.state.trials.extend(parents)
+        budget = self.spec.max_jobs - len(parents)
+        if self.spec.strategy == "Grid":
+            budget = min(budget, self.spec.grid_size())
+        self.ctx.log(f"[tuning] {self.spec.strategy} search: {budget} training job(s), {self.spec.max_parallel_jobs} at a time, objective {self.spec.objective_type} {self.spec.objective_metric}" + (f", {len(parents)} warm-start trial(s)" if parents else ""))
+        self._persist()
+        launched = 0
+        while True:
+            if self.stop_requested:
+                self._stop_all("Stopped")
+                break
+            while self.state.completion_reason is None and launched < budget and len(self.running) < self.spec.max_parallel_jobs:
+                launched += 1
+                self._launch(launched)
+            for name in list(self.running):
+                self._poll(name)
+            if not self.running and (launched >= budget or self.state.completion_reason is not None):
+                break
+            time.sleep(_POLL_SECONDS)
+        self._finish(launched)
+
+    def _on_term(self, _sig: int, _frame: object) -> None:
+        self.stop_requested = True
+
+    # trials ----------------------------------------------------------------------------------
+    def _launch(self, number: int) -> None:
+        trial = self.study.ask(self.distributions)
+        params = {n: r.to_value(trial.params[n]) for n, r in self.spec.ranges.items()}
+        hyperparameters = {**self.spec.static_hyperparameters, **params}
+        job_name = f"{self.name}-{number:03d}"
+        record: dict[str, Any] = {
+            "number": number, "training_job": job_name, "status": "Pending", "objective": None,
+            "params": params, "source": "new", "early_stopped": False, "created_at": time.time(),
+            "ended_at": None, "failure_reason": None, "optuna_trial": trial.number,
+        }  # fmt: skip
+        self.state.trials.append(record)
+        trial.set_user_attr("training_job", job_name)
+        try:
+            self._submit(job_name, hyperparameters)
+        except Exception as exc:  # a trial that cannot start is a failed trial, not a failed tuning job
+            record.update(status="Failed", failure_reason=f"{type(exc).__name__}: {exc}", ended_at=time.time())
+            self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            self.ctx.log(f"[tuning] {job_name} could not start: {exc}")
+        else:
+            record["status"] = "InProgress"
+            self.running[job_name] = _Live(trial, record)
+            self.ctx.log(f"[tuning] {job_name} started: {params}")
+        self._persist()
+
+    def _submit(self, job_name: str, hyperparameters: dict[str, Any]) -> None:
+        training = dict(self.spec.training)
+        if "entrypoint" in training:
+            entrypoint = training.pop("entrypoint")
+            config = {**dict(training.pop("config", None) or {}), "hyperparameters": hyperparameters,
+                      "experiment": self.experiment, "tuning_job": self.name}  # fmt: skip
+            self.ws.jobs.submit("training", entrypoint, config, name=job_name, max_runtime_seconds=training.pop("max_runtime_seconds", None))
+        else:
+            self.ws.training.create(job_name, **training, hyperparameters=hyperparameters, experiment=self.experiment, wait=False)
+
+    def _poll(self, name: str) -> None:
+        live = self.running[name]
+        job = self.ws.jobs.get(name)
+        points = self.ws.metadata.get_metrics(job.ref, self.spec.objective_metric)
+        for point in points:
+            if point.step <= live.last_step:
+                continue
+            live.last_step = point.step
+            live.record["objective"] = point.value
+            if job.is_terminal or live.stop_sent:
+                continue
+            live.trial.report(point.value, point.step)
+            if self.prunes and live.trial.should_prune():
+                live.pruned = live.stop_sent = True
+                live.record["early_stopped"] = True
+                self.ctx.log(f"[tuning] {name}: early stop at step {point.step} (objective {point.value:g})")
+                self._stop_job(name)
+        if job.is_terminal:
+            self._settle(name, job)
+
+    def _settle(self, name: str, job: Any) -> None:
+        live = self.running.pop(name)
+        points = self.ws.metadata.get_metrics(job.ref, self.spec.objective_metric)
+        value = points[-1].value if points else None
+        if points:
+            best_step = max(p.step for p in points)
+            value = [p.value for p in points if p.step == best_step][-1]
+        record = live.record
+        record.update(status=job.status, objective=value, ended_at=job.ended_at or time.time(), failure_reason=job.failure_reason)
+        states = optuna.trial.TrialState
+        if live.pruned and job.status == "Stopped":
+            record["status"] = "Stopped"
+            self.study.tell(live.trial, state=states.PRUNED)
+        elif job.status == "Completed" and value is not None:
+            self.study.tell(live.trial, value)
+            self._after_completed(record)
+        else:
+            if job.status == "Completed":
+                record.update(status="Failed", failure_reason=f"objective metric {self.spec.objective_metric!r} was never reported")
+            self.study.tell(live.trial, state=states.FAIL)
+        self._record_run(job, record)
+        self.ctx.log(f"[tuning] {name} {record['status']}: objective {value}")
+        self._persist()
+
+    def _after_completed(self, record: dict[str, Any]) -> None:
+        best = self.best()
+        improved = best is not None and best["training_job"] == record["training_job"]
+        self.state.not_improving = 0 if improved else self.state.not_improving + 1
+        self.ctx.log_metric("best_objective", best["objective"] if best else record["objective"], step=record["number"])
+        target = self.spec.target_objective_value
+        if target is not None and best is not None and not self.spec.better(target, best["objective"]):
+            self._complete("TargetObjectiveValueReached")
+        patience = self.spec.max_jobs_not_improving
+        if patience is not None and self.state.not_improving >= patience:
+            self._complete("BestObjectiveNotImproving")
+
+    def _complete(self, reason: str) -> None:
+        if self.state.completion_reason is None:
+            self.state.completion_reason = reason
+            self.ctx.log(f"[tuning] completion criterion met: {reason}; stopping the remaining training jobs")
+            self._stop_all(reason)
+
+    def _stop_job(self, name: str) -> None:
+        try:
+            self.ws.jobs.stop(name)
+        except Exception as exc:  # it may have ended between our poll and the stop
+            self.ctx.log(f"[tuning] could not stop {name}: {exc}")
+
+    def _stop_all(self, why: str) -> None:
+        for name, live in self.running.items():
+            if not live.stop_sent:
+                live.stop_sent = True
+                live.record["stop_reason"] = why
+                self._stop_job(name)
+
+    def _record_run(self, job: Any, record: dict[str, Any]) -> None:
+        from forgeml.experiments import record_training_job
+
+        try:
+            run = record_training_job(self.ws, self.ws.jobs.get(job.name), experiment=self.experiment)
+            self.ws.experiments.set_tags(run.id, {"tuning_job": self.name, "trial": record["number"], "early_stopped": record["early_stopped"]})
+            record["run"] = run.key
+        except Exception as exc:  # the experiment record is a convenience; never fail the tuning for it
+            self.ctx.log(f"[tuning] could not record run for {job.name}: {exc}")
+
+    # results ---------------------------------------------------------------------------------
+    def best(self) -> dict[str, Any] | None:
+        best = None
+        for record in self.state.trials:
+            if record["status"] == "Completed" and record["objective"] is not None and (best is None or self.spec.better(record["objective"], best["objective"])):
+                best = record
+        return best
+
+    def _counters(self) -> dict[str, dict[str, int]]:
+        new = [t for t in self.state.trials if t["source"] == "new"]
+        jobs = {s: sum(1 for t in new if t["status"] == s) for s in ("Completed", "InProgress", "Failed", "Stopped")}
+        jobs["InProgress"] += sum(1 for t in new if t["status"] in ("Pending", "Stopping"))
+        objective = {
+            "Succeeded": sum(1 for t in new if t["status"] == "Completed"),
+            "Pending": sum(1 for t in new if t["status"] in ("Pending", "InProgress")),
+            "Failed": sum(1 for t in new if t["status"] in ("Failed", "Stopped")),
+        }
+        return {"training_jobs": jobs, "objective": objective}
+
+    def _persist(self) -> None:
+        best = self.best()
+        self.ws.metadata.update_resource(
+            RESOURCE_KIND, self.name, 1,
+            data={
+                "trials": self.state.trials, "best": best, "best_training_job": best["training_job"] if best else None,
+                "counters": self._counters(), "completion_reason": self.state.completion_reason,
+            },
+        )  # fmt: skip
+
+    def _finish(self, launched: int) -> None:
+        # trials still stopping when SIGTERM came are settled by the training jobs themselves
+        for name, live in self.running.items():
+            live.record["status"] = "Stopping"
+            self.ctx.log(f"[tuning] {name} left stopping")
+        self._persist()
+        best = self.best()
+        new = [t for t in self.state.trials if t["source"] == "new"]
+        if best is not None:
+            self.ctx.log(f"[tuning] best training job {best['training_job']}: {self.spec.objective_metric} = {best['objective']:g}")
+            self.ctx.add_output(f"job/{best['training_job']}")
+        if not self.stop_requested and new and all(t["status"] == "Failed" for t in new):
+            first = new[0].get("failure_reason") or "unknown reason"
+            raise RuntimeError(f"all {len(new)} training job(s) failed; first: {first}")
+        if not self.stop_requested and launched and best is None:
+            raise RuntimeError(f"no training job reported the objective metric {self.spec.objective_metric!r}")
+
+
+__all__ = ["RESOURCE_KIND", "Tuner", "run"]
