@@ -152,7 +152,7 @@ class TrainingService:
             config.update(self._builtin_config(algorithm, hyperparameters, resolved, target, features, recipe))
             entrypoint = "forgeml.training._builtin:run"
         else:
-            config.update(self._script_config(script or "", source_dir, hyperparameters))
+            config.update(self._script_config(name, script or "", source_dir, hyperparameters))
             entrypoint = "forgeml.training._script:run"
             if network_isolation:
                 from forgeml.training._isolation import network_isolation_support
@@ -227,7 +227,7 @@ class TrainingService:
                     )
         return {"algorithm": algorithm, "hyperparameters": hp}
 
-    def _script_config(self, script: str, source_dir: str | None, hyperparameters: dict[str, Any] | None) -> dict[str, Any]:
+    def _script_config(self, name: str, script: str, source_dir: str | None, hyperparameters: dict[str, Any] | None) -> dict[str, Any]:
         if source_dir is not None:
             root = Path(source_dir).expanduser().resolve()
             if not root.is_dir():
@@ -256,7 +256,7 @@ class TrainingService:
             else:
                 snapshot.mkdir()
                 shutil.copy2(entry, snapshot / entry.name)
-            art = self.ws.artifacts.put_dir(snapshot)
+            art = self.ws.artifacts.put_dir(snapshot, owner=f"job/{name}")
         return {
             "script": str(entry.relative_to(root)), "source_dir": str(root), "code_digest": art.digest,
             "has_requirements": (root / "requirements.txt").is_file() and source_dir is not None,

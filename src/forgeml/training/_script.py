@@ -1,0 +1,215 @@
+"""Entrypoint of script-mode jobs: ``forgeml.training._script:run``.
+
+Runs an unmodified SageMaker script-mode ``train.py`` under the training-toolkit contract (see
+:mod:`forgeml.training._toolkit`), in the worker's process group so that stopping the job stops
+the script and everything it started. Its output goes to the job log; metric definitions turn
+log lines into metric series; the checkpoint folder is synced while it runs; what it saves in
+``SM_MODEL_DIR`` becomes the model artifact (wrapped in a ForgeML package when it is a pickled
+scikit-learn-API estimator).
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import re
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from collections import deque
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from forgeml.training._runtime import StopRequested, TrainingRun
+from forgeml.training._toolkit import environment, layout, user_args
+
+if TYPE_CHECKING:
+    from forgeml.core.jobs import JobContext
+
+MODEL_FILES = (".joblib", ".pkl", ".pickle")
+
+
+class AlgorithmError(RuntimeError):
+    """The training script failed (SageMaker's ``AlgorithmError`` failure reason)."""
+
+
+def _signature(folder: Path) -> tuple[tuple[str, int, int], ...]:
+    return tuple(sorted((str(p.relative_to(folder)), p.stat().st_size, p.stat().st_mtime_ns) for p in folder.rglob("*") if p.is_file()))
+
+
+def _pump(stream: Any, lines: queue.Queue[str | None]) -> None:
+    for line in iter(stream.readline, ""):
+        lines.put(line)
+    lines.put(None)
+
+
+def run(ctx: JobContext) -> None:
+    """Run the job's training script (the job's entrypoint)."""
+    tr = TrainingRun(ctx)
+    cfg = ctx.config
+    cpus = int(cfg.get("cpus") or os.cpu_count() or 1)
+    root = ctx.workdir / "ml"
+    for stale in (root / "model", root / "output", root / "code"):
+        shutil.rmtree(stale, ignore_errors=True)  # a resumed attempt starts from its checkpoint only
+    paths = layout(root, cfg["channels"], cfg["hyperparameters"], cpus)
+    tr.download(paths["data"])
+    shutil.rmtree(paths["code"])
+    ctx.workspace.artifacts.get_dir(cfg["code_digest"], paths["code"])
+    ctx.use_input(f"artifact/{cfg['code_digest']}")
+    python = sys.executable
+    if cfg.get("has_requirements"):
+        from forgeml.training._venv import make_venv
+
+        tr.phase("Downloading", "Installing requirements.txt into the job's venv")
+        python = str(make_venv(ctx.workdir / "venv", paths["code"] / "requirements.txt", sys.stdout))
+    cmd = [python, str(paths["code"] / cfg["script"]), *user_args(cfg["hyperparameters"])]
+    if cfg.get("network_isolation"):
+        from forgeml.training._isolation import isolate
+
+        cmd = isolate(cmd)
+    tr.reproducibility(cmd, cfg["code_digest"])
+    _class_counts(tr, paths["data"])
+    env = {**os.environ, **environment(
+        paths, job_name=ctx.name, script=cfg["script"], channels=cfg["channels"], hyperparameters=cfg["hyperparameters"],
+        cpus=cpus, checkpoint_dir=ctx.checkpoint_dir, seed=int(cfg.get("seed", 0)),
+    )}  # fmt: skip
+    tr.phase("Training", "Training in progress")
+    code, tail = _supervise(tr, cmd, paths["code"], env)
+    if code != 0:
+        failure = paths["output"] / "failure"
+        message = failure.read_text().strip()[:700] if failure.exists() else " | ".join(tail)
+        how = f"killed by signal {-code}" if code < 0 else f"ExitCode {code}"
+        raise AlgorithmError(f"ExecuteUserScriptError: {how} ErrorMessage \"{message}\" Command \"{cfg['script']}\"")
+    tr.finish_rules()
+    _upload(tr, paths)
+
+
+def _supervise(tr: TrainingRun, cmd: list[str], cwd: Path, env: dict[str, str]) -> tuple[int, list[str]]:
+    """Run the script; stream, parse and checkpoint until it exits. Returns (exit code, last lines)."""
+    ctx, cfg = tr.ctx, tr.config
+    defs = [(d["Name"], re.compile(d["Regex"])) for d in cfg.get("metric_definitions") or []]
+    steps: dict[str, int] = {}
+    tail: deque[str] = deque(maxlen=5)
+    proc = subprocess.Popen(
+        cmd, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        text=True, errors="replace", bufsize=1,
+    )  # fmt: skip
+    ctx.workspace.metadata.update_job(ctx.name, handle_update={"script_pid": proc.pid})
+    lines: queue.Queue[str | None] = queue.Queue()
+    threading.Thread(target=_pump, args=(proc.stdout, lines), daemon=True).start()
+    checkpointing = bool(cfg.get("checkpoint"))
+    interval = float(cfg.get("checkpoint_interval_seconds", 2.0))
+    synced = _signature(ctx.checkpoint_dir) if checkpointing else ()
+    last_sync = time.monotonic()
+    try:
+        while True:
+            try:
+                line = lines.get(timeout=0.2)
+            except queue.Empty:
+                line = ""
+            if line is None:
+                break
+            if line:
+                sys.stdout.write(line)
+                if line.strip():
+                    tail.append(line.strip()[:300])
+                for name, pattern in defs:
+                    match = pattern.search(line)
+                    if match:
+                        try:
+                            value = float(match.group(1))
+                        except (ValueError, IndexError):
+                            continue
+                        tr.metric(name, value, steps.get(name, 0))
+                        steps[name] = steps.get(name, 0) + 1
+                        tr.check_rules()
+            if checkpointing and time.monotonic() - last_sync >= interval:
+                last_sync = time.monotonic()
+                now = _signature(ctx.checkpoint_dir)
+                if now != synced and now:
+                    ctx.save_checkpoint()
+                    synced = now
+    except StopRequested as stop:
+        tr.stop_self(str(stop))
+    code = proc.wait()
+    if checkpointing and code == 0 and _signature(ctx.checkpoint_dir) not in (synced, ()):
+        ctx.save_checkpoint()
+    return code, list(tail)
+
+
+def _class_counts(tr: TrainingRun, data: Path) -> None:
+    target = tr.config.get("target")
+    if not target or "train" not in tr.config["channels"]:
+        return
+    from forgeml.training._channels import read_frame
+
+    try:
+        frame = read_frame(data / "train")
+    except Exception:
+        return
+    if target in frame.columns:
+        tr.rules.facts["class_counts"] = {str(k): int(v) for k, v in frame[target].value_counts().items()}
+
+
+def _load_estimator(model_dir: Path) -> tuple[Path, Any] | None:
+    files = sorted(p for p in model_dir.iterdir() if p.is_file() and p.suffix in MODEL_FILES)
+    for path in files:
+        try:
+            import joblib
+
+            obj = joblib.load(path)
+        except Exception:
+            continue
+        if hasattr(obj, "predict"):
+            return path, obj
+    return None
+
+
+def _upload(tr: TrainingRun, paths: dict[str, Path]) -> None:
+    """Wrap a pickled estimator into a ForgeML package, else keep the raw model folder."""
+    found = _load_estimator(paths["model"])
+    cfg = tr.config
+    extra: dict[str, Any] = {}
+    if any(paths["output_data"].iterdir()):
+        art = tr.ws.artifacts.put_dir(paths["output_data"], owner=tr.ctx.job.ref)
+        extra["output_data"] = art.digest
+    if found is not None:
+        inputs = _inputs(tr, found[1])
+        if inputs:
+            from forgeml.registry.package import save_model
+
+            model = found[1]
+            classes = [c.item() if hasattr(c, "item") else c for c in getattr(model, "classes_", [])] or None
+            task = "regression" if classes is None else ("binary" if len(classes) == 2 else "multiclass")
+            package = tr.ctx.workdir / "package"
+            shutil.rmtree(package, ignore_errors=True)
+            save_model(
+                model, package, task=task, inputs=inputs, target=cfg.get("target"), classes=classes,
+                algorithm=f"script:{cfg['script']}", metrics=dict(tr.final),
+                extra={"training_job": tr.ctx.name, "hyperparameters": cfg["hyperparameters"], "source_model": found[0].name},
+            )  # fmt: skip
+            shutil.copytree(paths["model"], package / "source_model")
+            tr.upload(package, packaged=True, extra={**extra, "task": task})
+            return
+    tr.upload(paths["model"], packaged=False, extra=extra)
+
+
+def _inputs(tr: TrainingRun, model: Any) -> list[dict[str, str]] | None:
+    """The raw input columns of a script's model: the train channel's, or the estimator's names."""
+    cfg = tr.config
+    schema = (cfg["channels"].get("train") or {}).get("schema")
+    target = cfg.get("target")
+    names = getattr(model, "feature_names_in_", None)
+    if schema and target:
+        types = {c["name"]: c["type"] for c in schema}
+        cols = [str(n) for n in names] if names is not None else [c for c in types if c != target]
+        if all(c in types for c in cols):
+            return [{"name": c, "type": types[c]} for c in cols]
+    if names is not None:
+        return [{"name": str(n), "type": "float64"} for n in names]
+    return None
+
+
+__all__ = ["AlgorithmError", "run"]
