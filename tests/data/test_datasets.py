@@ -135,7 +135,7 @@ def test_diff_by_key_hand_computed(ws: Workspace) -> None:
         ws.datasets.diff("d", 1, 3, key=["id"])
 
 
-@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=20, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     a=st.lists(st.tuples(st.integers(0, 5), st.sampled_from(["x", "y", None])), max_size=12),
     b=st.lists(st.tuples(st.integers(0, 5), st.sampled_from(["x", "y", None])), max_size=12),
@@ -152,7 +152,7 @@ def test_multiset_diff_matches_counter(a: list[tuple[int, str | None]], b: list[
     assert out["only_in_b"] == sum((cb - ca).values())
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=30, deadline=None, derandomize=True)
 @given(st.lists(st.one_of(st.none(), st.integers(-(2**40), 2**40)), min_size=0, max_size=20), st.lists(st.one_of(st.none(), st.text(max_size=5)), min_size=0, max_size=20))
 def test_content_hash_ignores_chunking_and_string_width(ints: list[int | None], texts: list[str | None]) -> None:
     n = min(len(ints), len(texts))

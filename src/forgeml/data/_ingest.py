@@ -129,12 +129,26 @@ def _decode(raw: bytes, where: str, encoding: str) -> str:
     return text
 
 
+def _record_lines(text: str, delimiter: str) -> list[int]:
+    """The physical line each CSV record starts on (records may span lines inside quotes)."""
+    import csv
+
+    starts, line = [], 1
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    for _ in reader:
+        starts.append(line)
+        line = reader.line_num + 1
+    return starts
+
+
 def _read_csv(text: str, where: str, delimiter: str, bad: list[dict[str, Any]]) -> pa.Table:
     import pyarrow as pa
     import pyarrow.csv as pcsv
 
+    mine: list[dict[str, Any]] = []
+
     def on_invalid(row: Any) -> str:
-        bad.append({
+        mine.append({
             "source": where, "line": row.number, "raw": row.text,
             "error": f"expected {row.expected_columns} fields, saw {row.actual_columns}",
         })  # fmt: skip
@@ -148,10 +162,16 @@ def _read_csv(text: str, where: str, delimiter: str, bad: list[dict[str, Any]]) 
         table = pcsv.read_csv(
             io.BytesIO(data),
             read_options=pcsv.ReadOptions(use_threads=False, block_size=max(1 << 20, len(data) + 1)),
-            parse_options=pcsv.ParseOptions(delimiter=delimiter, invalid_row_handler=on_invalid),
+            parse_options=pcsv.ParseOptions(delimiter=delimiter, invalid_row_handler=on_invalid, newlines_in_values=True),
         )
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
         raise ValidationError(f"{where}: cannot parse as CSV: {exc}") from None
+    if mine and '"' in text:  # pyarrow counts records; report physical lines
+        starts = _record_lines(text, delimiter)
+        for row in mine:
+            if row["line"] is not None and row["line"] <= len(starts):
+                row["line"] = starts[row["line"] - 1]
+    bad.extend(mine)
     if "" in table.column_names:
         raise ValidationError(f"{where} line 1: column {table.column_names.index('') + 1} has no name")
     return table
@@ -236,13 +256,23 @@ def read_file(fs: Any, path: str, fmt: str, *, encoding: str, delimiter: str | N
     return table
 
 
-def _with_partitions(table: pa.Table, parts: dict[str, str | None]) -> pa.Table:
+def _partition_types(all_parts: list[dict[str, str | None]]) -> dict[str, pa.DataType]:
+    """int64 for a partition key whose every value is an integer, else string."""
+    import pyarrow as pa
+
+    keys = {k for parts in all_parts for k in parts}
+    return {
+        k: pa.int64() if all(re.fullmatch(r"-?\d{1,18}", p[k]) for p in all_parts if p.get(k) is not None) else pa.string()
+        for k in keys
+    }
+
+
+def _with_partitions(table: pa.Table, parts: dict[str, str | None], types: dict[str, pa.DataType]) -> pa.Table:
     import pyarrow as pa
 
     for key, value in parts.items():
         if key not in table.column_names:
-            typ = pa.int64() if value is not None and re.fullmatch(r"-?\d{1,18}", value) else pa.string()
-            arr = pa.array([value] * table.num_rows, type=pa.string()).cast(typ)
+            arr = pa.array([value] * table.num_rows, type=pa.string()).cast(types[key])
             table = table.append_column(key, arr)
     return table
 
@@ -288,12 +318,14 @@ def read_source(
     tables: list[tuple[str, pa.Table]] = []
     bad: list[dict[str, Any]] = []
     info: list[dict[str, Any]] = []
+    parts = [partitions_of(path, base) for path in files]
+    types = _partition_types(parts)
     for i, path in enumerate(files):
         if progress:
             progress(i, len(files), path)
         before = len(bad)
         table = read_file(fs, path, format_of(path, format), encoding=encoding, delimiter=delimiter, bad=bad)
-        table = _with_partitions(table, partitions_of(path, base))
+        table = _with_partitions(table, parts[i], types)
         tables.append((path, table))
         info.append({"path": path, "rows": table.num_rows, "quarantined": len(bad) - before})
     if progress:
