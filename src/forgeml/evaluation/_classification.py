@@ -19,6 +19,17 @@ from forgeml.evaluation._curves import calibration, pr_curve, roc_curve_points
 from forgeml.evaluation._stats import finite, with_std
 
 
+def _balanced(y: np.ndarray, p: np.ndarray) -> float:
+    """scikit-learn's balanced accuracy, without its warning when a class is never observed."""
+    import warnings
+
+    from sklearn.metrics import balanced_accuracy_score
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="y_pred contains classes not in y_true")
+        return float(balanced_accuracy_score(y, p))
+
+
 def _fbeta(beta: float):  # type: ignore[no-untyped-def]
     from sklearn.metrics import fbeta_score
 
@@ -31,7 +42,6 @@ def _fbeta(beta: float):  # type: ignore[no-untyped-def]
 def _binary_fns() -> dict[str, Any]:
     from sklearn.metrics import (
         accuracy_score,
-        balanced_accuracy_score,
         precision_score,
         recall_score,
     )
@@ -47,7 +57,7 @@ def _binary_fns() -> dict[str, Any]:
         "recall": lambda y, p: float(recall_score(y, p, zero_division=0)),
         "precision": lambda y, p: float(precision_score(y, p, zero_division=0)),
         "accuracy": lambda y, p: float(accuracy_score(y, p)),
-        "balanced_accuracy": lambda y, p: float(balanced_accuracy_score(y, p)),
+        "balanced_accuracy": _balanced,
         "true_positive_rate": rate((True, True), True),
         "true_negative_rate": rate((False, False), False),
         "false_positive_rate": rate((False, True), False),
@@ -138,7 +148,6 @@ def multiclass_metrics(y: Sequence[Any] | np.ndarray, proba: np.ndarray, classes
     """
     from sklearn.metrics import (
         accuracy_score,
-        balanced_accuracy_score,
         confusion_matrix,
         fbeta_score,
         log_loss,
@@ -177,7 +186,7 @@ def multiclass_metrics(y: Sequence[Any] | np.ndarray, proba: np.ndarray, classes
         out[name] = with_std(fn_, (yi, pi))
         best = max(float(fn_(yi, np.full(len(yi), c))) for c in idx)
         out[f"{name}_best_constant_classifier"] = {"value": best, "standard_deviation": "NaN"}
-    out["balanced_accuracy"] = with_std(lambda a, b: balanced_accuracy_score(a, b), (yi, pi))
+    out["balanced_accuracy"] = with_std(_balanced, (yi, pi))
     norm = np.clip(proba, 1e-15, 1)
     norm = norm / norm.sum(axis=1, keepdims=True)
     out["log_loss"] = with_std(lambda a, b: log_loss(a, b, labels=idx), (yi, norm))
