@@ -108,7 +108,7 @@ def test_bad_records_are_refused_and_nothing_is_written(fs, record: dict, messag
 
 
 def test_bad_bulk_frame_writes_nothing(fs) -> None:  # type: ignore[no-untyped-def]
-    frame = pd.DataFrame({"id": [f"r{i}" for i in range(100)], "ts": [NOW] * 100, "n": list(range(99)) + ["x"]})
+    frame = pd.DataFrame({"id": [f"r{i}" for i in range(100)], "ts": [NOW] * 100, "n": [*range(99), "x"]})
     with pytest.raises(ValidationError, match="feature 'n' row 99: 'x' is not an integer"):
         fs.ingest("cust", frame, batch_size=10)
     assert fs.offline_rows("cust").empty and list(fs.online.scan("cust")) == []

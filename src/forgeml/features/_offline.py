@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 
-def _write_json(path: Path, data: dict[str, Any]) -> None:
+def write_json(path: Path, data: dict[str, Any]) -> None:
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
     with open(tmp, "w") as fh:
         json.dump(data, fh)
@@ -84,7 +84,7 @@ class OfflineStore:
         """Make ``add`` visible and ``remove`` invisible, atomically."""
         with self.lock():
             name = f"{time.time_ns():020d}-{batch_id}.json"
-            _write_json(self.commits / name, {"batch": batch_id, "add": list(add), "remove": list(remove), **info})
+            write_json(self.commits / name, {"batch": batch_id, "add": list(add), "remove": list(remove), **info})
 
     def committed(self, batch_id: str) -> dict[str, Any] | None:
         """The commit entry of a batch, or None when it never committed."""
@@ -154,7 +154,7 @@ class OfflineStore:
             if added:
                 _, deletes = self.state()
                 name = f"{time.time_ns():020d}-{batch_id}.json"
-                _write_json(self.commits / name, {"batch": batch_id, "add": keep + added, "remove": [],
+                write_json(self.commits / name, {"batch": batch_id, "add": keep + added, "remove": [],
                                                   "checkpoint": True, "has_deletes": deletes})  # fmt: skip
                 for rel in removed:
                     with contextlib.suppress(FileNotFoundError):

@@ -19,6 +19,7 @@ import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from forgeml.features._offline import write_json
 from forgeml.features._online import OnlineOp
 from forgeml.features._records import to_arrow
 
@@ -133,7 +134,7 @@ class BatchWriter:
             if to_offline:
                 assert offline is not None
                 pending = offline.pending / f"{batch_id}.json"
-                pending.write_text(json.dumps({"batch": batch_id, "pid": os.getpid(), "online": to_online}))
+                write_json(pending, {"batch": batch_id, "pid": os.getpid(), "online": to_online})
                 write_time = max(now_us(), t0 + n)
                 wt = pa.array([write_time] * n, pa.int64()).cast(pa.timestamp("us", tz="UTC"))
                 full = table.append_column("write_time", wt).append_column("is_deleted", pa.array([deleted] * n, pa.bool_()))
