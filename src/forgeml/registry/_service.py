@@ -138,8 +138,13 @@ class RegistryService:
             )  # fmt: skip
 
     def _from_artifact(self, digest: str, dest: Path) -> Path:
+        import json
+
         self.store.get_artifact(digest)
-        manifest = self.ws.artifacts.read_json(digest)
+        try:
+            manifest = json.loads(self.ws.artifacts.read_bytes(digest))
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            manifest = None
         if not isinstance(manifest, dict) or MANIFEST not in manifest.get("files", {}):
             raise ValidationError(f"artifact {digest} is not a model package folder")
         return self.ws.artifacts.get_dir(digest, dest)
@@ -153,7 +158,10 @@ class RegistryService:
         except (ImportError, AttributeError):
             training = None
         if training is not None and hasattr(training, "model_dir"):
-            return Path(training.model_dir(name))
+            try:
+                return Path(training.model_dir(name))
+            except NotFoundError:
+                pass  # a job run outside the training service: look at its outputs instead
         for ref in reversed(job.outputs):
             if ref.startswith("artifact/"):
                 digest = ref.removeprefix("artifact/")
