@@ -44,10 +44,11 @@ def train_xgboost(tr: TrainingRun, d: Prepared, ck: Checkpointer) -> tuple[Any, 
         def after_iteration(self, model: Any, epoch: int, evals_log: dict[str, Any]) -> bool:
             step = done + epoch
             self.last = step
+            points: dict[str, float] = {}
             for i, (_, metrics) in enumerate(evals_log.items()):
                 for name, values in metrics.items():
-                    for key, value in library_points(names[i], name, values[-1]).items():
-                        tr.metric(key, value, step)
+                    points.update(library_points(names[i], name, values[-1]))
+            tr.metrics(points, step)
             tr.progress(step + 1, total)
             if step + 1 < total:
                 ck.maybe_save(step + 1, lambda folder: model.save_model(str(folder / "xgboost.json")))
@@ -99,9 +100,10 @@ def train_lightgbm(tr: TrainingRun, d: Prepared, ck: Checkpointer) -> tuple[Any,
     def record(env: Any) -> None:
         step = env.iteration
         info["last"] = step
+        points: dict[str, float] = {}
         for channel, name, value, _ in env.evaluation_result_list:
-            for key, v in library_points(channel, name, value).items():
-                tr.metric(key, v, step)
+            points.update(library_points(channel, name, value))
+        tr.metrics(points, step)
         tr.progress(step + 1, total)
         if step + 1 < total:
             ck.maybe_save(step + 1, lambda folder: env.model.save_model(str(folder / "lightgbm.txt")))

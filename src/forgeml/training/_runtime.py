@@ -93,6 +93,20 @@ class TrainingRun:
         else:
             self.ctx.log(f"[forgeml] metric {key} is {value} at step {step}")
 
+    def metrics(self, points: dict[str, float], step: int = 0) -> None:
+        """Record several points of one step in one write."""
+        finite = {}
+        for key, value in points.items():
+            value = float(value)
+            self.rules.add(key, value, step)
+            if math.isfinite(value):
+                finite[key] = value
+                self.final[key] = value
+            else:
+                self.ctx.log(f"[forgeml] metric {key} is {value} at step {step}")
+        if finite:
+            self.ctx.log_metrics(finite, step)
+
     def progress(self, iteration: int, total: int | None, force: bool = False) -> None:
         now = time.time()
         if force or now - self._last_progress > 0.5:

@@ -19,8 +19,7 @@ def _emit(tr: TrainingRun, d: Prepared, model: Any, step: int) -> dict[str, floa
     points = evaluate(d.task, model, d.X, d.y, "train")
     if d.Xv is not None:
         points.update(evaluate(d.task, model, d.Xv, d.yv, "validation"))
-    for key, value in points.items():
-        tr.metric(key, value, step)
+    tr.metrics(points, step)
     return points
 
 
