@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -65,10 +66,13 @@ def export_mlflow(package: str | Path, dest: str | Path) -> Path:
     inputs = Schema([ColSpec(_mlflow_type(c.get("type")), c["name"]) for c in manifest.inputs])
     outputs = Schema([ColSpec("double" if o["type"] == "float64" else "string", o["name"]) for o in manifest.outputs()])
     reqs = [r for r in manifest.requirements if not r.startswith("xgboost-cpu")]
-    mlflow.pyfunc.save_model(
-        str(dest), loader_module=LOADER, data_path=str(package),
-        signature=ModelSignature(inputs=inputs, outputs=outputs), pip_requirements=[*reqs, "forgeml"],
-    )  # fmt: skip
+    with warnings.catch_warnings():
+        # the signature is explicit, so MLflow's hint about input examples does not apply
+        warnings.filterwarnings("ignore", message=".*input example was not provided", category=UserWarning)
+        mlflow.pyfunc.save_model(
+            str(dest), loader_module=LOADER, data_path=str(package),
+            signature=ModelSignature(inputs=inputs, outputs=outputs), pip_requirements=[*reqs, "forgeml"],
+        )  # fmt: skip
     return dest
 
 
