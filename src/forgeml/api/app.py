@@ -15,6 +15,7 @@ ROUTERS: list[str] = [
     "forgeml.api.lineage",
     "forgeml.api.datasets",
     "forgeml.api.endpoints",
+    "forgeml.api.features",
 ]
 
 

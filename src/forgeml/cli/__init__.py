@@ -21,6 +21,7 @@ GROUPS: list[tuple[str, str]] = [
     ("artifacts", "forgeml.cli.artifacts"),
     ("data", "forgeml.cli.data"),
     ("endpoints", "forgeml.cli.endpoints"),
+    ("features", "forgeml.cli.features"),
 ]
 
 # (command name, "module:function") -- single commands at the top level.

@@ -327,6 +327,26 @@ class FeatureStoreService(QueryMixin):
         result = self.writer.write(group, self.offline(name), frame, deleted=True, targets=targets, hard_delete=mode == "hard")
         return {"online_updated": bool(result.online_changed), "mode": mode}
 
+    def push(self, name: str, records: list[dict[str, Any]]) -> dict[str, Any]:
+        """Push records (the REST streaming path): all validated, then written as one batch.
+
+        Raises:
+            ValidationError: naming the first bad record (nothing is written).
+        """
+        import pandas as pd
+
+        group = self._ready(name)
+        if not records:
+            return {"written": 0, "online_changed": 0}
+        frames = []
+        for i, record in enumerate(records):
+            try:
+                frames.append(normalize(group, record_frame(group, record)))
+            except ValidationError as exc:
+                raise ValidationError(f"record {i}: {exc.message}") from None
+        result = self.writer.write(group, self.offline(name), pd.concat(frames, ignore_index=True))
+        return {"written": result.rows, "online_changed": result.online_changed}
+
     def stream(self, name: str, *, max_records: int = 1000, max_delay: float = 1.0) -> FeatureStream:
         """A buffered push stream into ``name`` (flushes every ``max_records`` or ``max_delay`` s)."""
         from forgeml.features._stream import FeatureStream
