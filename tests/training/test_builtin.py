@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from sklearn.metrics import log_loss, mean_squared_error, roc_auc_score
 
 from forgeml.core.workspace import Workspace
+from forgeml.errors import AlreadyExistsError
 from forgeml.registry import load_model
 
 
@@ -42,6 +44,8 @@ def test_xgboost_job_trains_packages_and_records_lineage(ws: Workspace, datasets
     assert info["Reproducibility"]["seed"] == 0
     assert info["Reproducibility"]["datasets"]["train"] == ws.datasets.get("tr").data["artifact"]
     assert info["HyperParameters"]["num_round"] == 15 and info["HyperParameters"]["eta"] == 0.3
+    with pytest.raises(AlreadyExistsError, match="a job named 'xgb-1' already exists"):
+        ws.training.create("xgb-1", algorithm="kmeans", channels=datasets)
 
 
 def test_every_builtin_algorithm_trains(ws: Workspace, datasets: dict[str, str]) -> None:
