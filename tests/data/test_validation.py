@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from forgeml.core.workspace import Workspace
 from forgeml.data import infer_schema, load_rules, parse_dqdl, schema_drift, suggest_rules, validate
 from forgeml.errors import ValidationError
 
@@ -159,3 +160,24 @@ def test_schema_inference_suggestions_and_drift(frame: pd.DataFrame) -> None:
     retyped = schema_drift(base, base.assign(age=base["age"].astype(str)))
     assert retyped["retyped"] == [{"name": "age", "from": "BIGINT", "to": "VARCHAR"}]
     assert not schema_drift(base, base)["drifted"]
+
+
+def test_service_validate_quarantines_to_a_side_dataset(ws: Workspace, frame: pd.DataFrame) -> None:
+    from forgeml.data._prep_service import DataPrepService
+
+    ws.datasets.create("people", frame)
+    svc = DataPrepService(ws)
+    result = svc.validate("people", 'Rules = [ IsComplete "id", ColumnValues "age" <= 120 ]', clean_name="people-clean", now=NOW)
+    report = result["report"]
+    assert report["quarantine"] == {"dataset": "dataset/people-dq-quarantine:1", "rows": 2}
+    assert report["clean"] == {"dataset": "dataset/people-clean:1", "rows": 3}
+    bad = ws.datasets.read("people-dq-quarantine")
+    assert sorted(bad["_dq_row"].tolist()) == [1, 4]
+    assert result["record"]["data"]["summary"]["passed"] is False
+    assert ws.artifacts.read_json(result["record"]["data"]["artifacts"]["json"])["rules_failed"] == 2
+    profiled = svc.profile("people", label="state")
+    page = ws.artifacts.read_bytes(profiled["record"]["data"]["artifacts"]["html"]).decode()
+    assert "<svg" in page and "dataset/people:1" in page
+    assert [r["version"] for r in svc.reports("people", "validation")] == [1]
+    drift = svc.drift("people", 1, other="people-clean")
+    assert drift["columns"]["state"]["missing_categories"] == ["NH"]  # its only row had age 150
