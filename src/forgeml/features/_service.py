@@ -275,6 +275,12 @@ class FeatureStoreService(QueryMixin):
         self.ws.metadata.update_resource(KIND, name, group.version, status="Active", data={"last_ingest_rows": total})
         return IngestResult(name, group.version, total, len(starts), changed)
 
+    def submit_ingest(self, name: str, dataset: str, *, batch_size: int = 50_000, workers: int = 2) -> Any:
+        """Ingest a dataset in a processing job (returns the JobRecord; ``ws.jobs.wait`` it)."""
+        self.get_group(name)
+        config = {"group": name, "dataset": dataset, "batch_size": batch_size, "workers": workers}
+        return self.ws.jobs.submit("processing", "forgeml.features._jobs:ingest_job", config)
+
     def _dataset(self, ref: str | ResourceRecord) -> tuple[ResourceRecord, pd.DataFrame]:
         if isinstance(ref, ResourceRecord):
             record = ref
