@@ -8,7 +8,12 @@ from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState, create_trial
 
 from forgeml.tuning import TuningSpec
-from forgeml.tuning._strategies import SageMakerMedianPruner, make_pruner, make_sampler
+from forgeml.tuning._strategies import (
+    AskTellGridSampler,
+    SageMakerMedianPruner,
+    make_pruner,
+    make_sampler,
+)
 
 COMPLETED = [
     {0: 0.5, 1: 0.7, 2: 0.9},  # running averages: 0.5, 0.6, 0.7
@@ -77,7 +82,7 @@ def _spec(**over):
     [
         ({}, optuna.samplers.TPESampler, optuna.pruners.NopPruner),
         ({"strategy": "Random", "early_stopping": "Auto"}, optuna.samplers.RandomSampler, SageMakerMedianPruner),
-        ({"strategy": "Grid"}, optuna.samplers.GridSampler, optuna.pruners.NopPruner),
+        ({"strategy": "Grid"}, AskTellGridSampler, optuna.pruners.NopPruner),
         ({"strategy": "Hyperband", "hyperband": {"min_resource": 2, "max_resource": 20}}, optuna.samplers.TPESampler, optuna.pruners.HyperbandPruner),
     ],
 )

@@ -78,6 +78,15 @@ class SageMakerMedianPruner(BasePruner):
         return current > threshold
 
 
+class AskTellGridSampler(optuna.samplers.GridSampler):
+    """Optuna's GridSampler for ask/tell use: it does not call ``study.stop()`` (which only
+    works inside ``study.optimize``) once the grid is exhausted; the worker runs exactly as many
+    trials as the grid has points."""
+
+    def after_trial(self, study: Study, trial: FrozenTrial, state: Any, values: Any) -> None:
+        return None
+
+
 def make_sampler(spec: TuningSpec) -> Any:
     """The Optuna sampler for the spec's strategy, seeded with ``random_seed``."""
     from optuna import samplers
@@ -86,7 +95,7 @@ def make_sampler(spec: TuningSpec) -> Any:
         return samplers.RandomSampler(seed=spec.random_seed)
     if spec.strategy == "Grid":
         space = {name: list(r.values) for name, r in spec.ranges.items()}
-        return samplers.GridSampler(space, seed=spec.random_seed)
+        return AskTellGridSampler(space, seed=spec.random_seed)
     return samplers.TPESampler(seed=spec.random_seed, n_startup_trials=min(10, max(2, spec.max_jobs // 3)))
 
 
@@ -102,4 +111,4 @@ def make_pruner(spec: TuningSpec) -> Any:
     return pruners.NopPruner()
 
 
-__all__ = ["SageMakerMedianPruner", "make_pruner", "make_sampler", "median_rule_threshold", "running_average"]
+__all__ = ["AskTellGridSampler", "SageMakerMedianPruner", "make_pruner", "make_sampler", "median_rule_threshold", "running_average"]

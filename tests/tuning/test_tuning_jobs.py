@@ -1,0 +1,174 @@
+"""Tuning jobs end to end: real tuning and training job processes on the synthetic bowl objective."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from forgeml.core.workspace import Workspace
+from forgeml.errors import ValidationError
+from forgeml.tuning.synthetic import loss
+
+BOWL = {"entrypoint": "forgeml.tuning.synthetic:bowl", "metrics": ["validation:loss"]}
+XY = {
+    "x": {"type": "Continuous", "min": -4, "max": 4},
+    "y": {"type": "Integer", "min": -3, "max": 3},
+    "shape": {"type": "Categorical", "values": ["round", "flat", "tilted"]},
+}
+
+
+def _expected(params: dict, steps: int = 1) -> float:
+    return loss(params["x"], params["y"], params["shape"]) + 1.0 / steps
+
+
+def _max_overlap(ws: Workspace, names: list[str]) -> int:
+    spans = [(ws.jobs.get(n).started_at, ws.jobs.get(n).ended_at) for n in names]
+    edges = sorted([(s, 1) for s, _ in spans] + [(e, -1) for _, e in spans])
+    level = peak = 0
+    for _, delta in edges:
+        level += delta
+        peak = max(peak, level)
+    return peak
+
+
+def test_bayesian_parallel_best_job_runs_and_warm_start(ws: Workspace) -> None:
+    ws.tuning.create("bowl", strategy="Bayesian", objective={"metric": "validation:loss", "type": "Minimize"},
+                     parameter_ranges=XY, training=BOWL, max_jobs=4, max_parallel_jobs=2, random_seed=1)  # fmt: skip
+    result = ws.tuning.wait("bowl", timeout=120)
+    trials = result["trials"]
+    assert result["status"] == "Completed" and len(trials) == 4
+    assert result["counters"]["training_jobs"]["Completed"] == 4
+    for t in trials:
+        assert t["status"] == "Completed"
+        assert t["objective"] == pytest.approx(_expected(t["params"]))  # the formula, independently
+        assert -4 <= t["params"]["x"] <= 4 and t["params"]["y"] in range(-3, 4)
+        assert ws.jobs.get(t["training_job"]).config["hyperparameters"] == t["params"]
+    best = min(trials, key=lambda t: t["objective"])
+    assert result["best_training_job"] == best["training_job"]
+    assert _max_overlap(ws, [t["training_job"] for t in trials]) <= 2
+    # every trial is a run of the tuning job's experiment, searchable by its metric
+    runs = ws.experiments.search_runs(f"metrics.validation:loss <= {best['objective']}", experiments=["bowl"])
+    assert [r.name for r in runs] == [best["training_job"]]
+    assert runs[0].tags["tuning_job"] == "bowl" and runs[0].params["shape"] == best["params"]["shape"]
+    assert len(ws.experiments.list_runs("bowl")) == 4
+    assert [e.dst for e in ws.metadata.list_edges(src="job/bowl")] == [f"job/{best['training_job']}"]
+
+    # warm start: the parent's 4 jobs count against max_jobs, the best is the best of both
+    with pytest.raises(ValidationError, match="count against max_jobs 4"):
+        ws.tuning.create("child", objective={"metric": "validation:loss", "type": "Minimize"}, parameter_ranges=XY,
+                         training=BOWL, max_jobs=4, warm_start={"parents": ["bowl"]})  # fmt: skip
+    with pytest.raises(ValidationError, match="optimizes Minimize validation:loss, not Maximize"):
+        ws.tuning.create("child", objective={"metric": "validation:loss", "type": "Maximize"}, parameter_ranges=XY,
+                         training=BOWL, max_jobs=6, warm_start={"parents": ["bowl"]})  # fmt: skip
+    with pytest.raises(ValidationError, match="IdenticalDataAndAlgorithm needs the same ones"):
+        ws.tuning.create("child", objective={"metric": "validation:loss", "type": "Minimize"}, parameter_ranges={"x": XY["x"]},
+                         training=BOWL, max_jobs=6, warm_start={"parents": ["bowl"]})  # fmt: skip
+    narrow = {**XY, "x": {"type": "Continuous", "min": 1.5, "max": 2.5}}
+    ws.tuning.create("child", objective={"metric": "validation:loss", "type": "Minimize"}, parameter_ranges=narrow,
+                     training=BOWL, max_jobs=6, max_parallel_jobs=2, warm_start={"parents": ["bowl"], "type": "TransferLearning"})  # fmt: skip
+    child = ws.tuning.wait("child", timeout=120)
+    new = [t for t in child["trials"] if t["source"] == "new"]
+    inherited = [t for t in child["trials"] if t["source"] == "parent:bowl"]
+    assert len(new) == 2 and len(inherited) == 4
+    assert all(1.5 <= t["params"]["x"] <= 2.5 for t in new)
+    overall = min(child["trials"], key=lambda t: t["objective"])
+    assert child["best_training_job"] == overall["training_job"]
+    assert "4 warm-start trial(s)" in "\n".join(ws.jobs.logs("child"))
+
+
+def test_grid_covers_every_combination_once(ws: Workspace) -> None:
+    grid = {"shape": {"type": "Categorical", "values": ["round", "flat"]}, "x": {"type": "Categorical", "values": [1.0, 2.0]}}
+    ws.tuning.create("grid", strategy="Grid", objective={"metric": "validation:loss", "type": "Minimize"},
+                     parameter_ranges=grid, static_hyperparameters={"y": -1}, training=BOWL, max_parallel_jobs=2)  # fmt: skip
+    result = ws.tuning.wait("grid", timeout=120)
+    combos = sorted((t["params"]["shape"], t["params"]["x"]) for t in result["trials"])
+    assert combos == sorted(itertools.product(["round", "flat"], [1.0, 2.0]))
+    best = ws.tuning.best_training_job("grid")
+    assert next(t for t in result["trials"] if t["training_job"] == best)["params"] == {"shape": "round", "x": 2.0}
+
+
+def test_early_stopping_follows_the_median_rule(ws: Workspace) -> None:
+    steps = 4  # seed 2 draws x with losses 7.7, 59.1, 2.0: the second trial is far worse than the first
+    ws.tuning.create("early", strategy="Random", early_stopping="Auto", objective={"metric": "validation:loss", "type": "Minimize"},
+                     parameter_ranges={"x": {"type": "Continuous", "min": -6, "max": 6}},
+                     static_hyperparameters={"y": -1, "steps": steps, "step_seconds": 0.25, "curve": 2.0},
+                     training=BOWL, max_jobs=3, max_parallel_jobs=1, random_seed=2)  # fmt: skip
+    result = ws.tuning.wait("early", timeout=180)
+    trials = result["trials"]
+    stopped = [t for t in trials if t["early_stopped"]]
+    assert [t["training_job"] for t in stopped] == ["early-002"]
+    # replay the rule independently from the stored series: one trial at a time, so the
+    # completed set during a trial is exactly the trials that completed before it
+    completed_series: list[dict[int, float]] = []
+    for t in trials:
+        series = {m.step: m.value for m in ws.jobs.metrics(t["training_job"], "validation:loss")}
+        decisions = []
+        for step in sorted(series):
+            avgs = sorted(
+                sum(v for s, v in c.items() if s <= step) / len([s for s in c if s <= step])
+                for c in completed_series if max(c) >= step
+            )
+            if avgs:
+                n = len(avgs)
+                median = avgs[n // 2] if n % 2 else (avgs[n // 2 - 1] + avgs[n // 2]) / 2
+                decisions.append(series[step] > median)
+            else:
+                decisions.append(False)
+        if t["early_stopped"]:
+            assert t["status"] == "Stopped" and ws.jobs.get(t["training_job"]).status == "Stopped"
+            assert decisions[-1] is True and not any(decisions[:-1])  # stopped at the first worse step
+            assert len(series) < steps
+        else:
+            assert t["status"] == "Completed" and not any(decisions)
+            completed_series.append(series)
+    assert result["counters"]["training_jobs"]["Stopped"] == len(stopped)
+
+
+def test_completion_criteria_stop_the_search(ws: Workspace) -> None:
+    objective = {"metric": "validation:loss", "type": "Minimize"}
+    ws.tuning.create("target", strategy="Random", objective=objective, parameter_ranges=XY, training=BOWL,
+                     max_jobs=6, completion_criteria={"target_objective_value": 1000.0})  # fmt: skip
+    result = ws.tuning.wait("target", timeout=120)
+    assert result["completion_reason"] == "TargetObjectiveValueReached" and len(result["trials"]) == 1
+
+    ws.tuning.create("patience", strategy="Random", objective=objective, parameter_ranges=XY, training=BOWL,
+                     max_jobs=6, random_seed=6, completion_criteria={"max_jobs_not_improving": 3})  # fmt: skip
+    result = ws.tuning.wait("patience", timeout=180)
+    values = [t["objective"] for t in result["trials"]]
+    best, since, expected = float("inf"), 0, len(values)
+    for i, v in enumerate(values):
+        since = 0 if v < best else since + 1
+        best = min(best, v)
+        if since >= 3:
+            expected = i + 1
+            break
+    assert len(values) == expected < 6  # seed 6: the first trial stays best, three more do not beat it
+    assert result["completion_reason"] == "BestObjectiveNotImproving"
+
+
+def test_stop_tuning_job_stops_its_training_jobs(ws: Workspace) -> None:
+    ws.tuning.create("halt", strategy="Random", objective={"metric": "validation:loss", "type": "Minimize"},
+                     parameter_ranges=XY, static_hyperparameters={"steps": 200, "step_seconds": 0.1},
+                     training=BOWL, max_jobs=4, max_parallel_jobs=2)  # fmt: skip
+    for name in ("halt-001", "halt-002"):
+        _wait_for_metric(ws, name)
+    ws.tuning.stop("halt", wait=True, timeout=60)
+    assert ws.jobs.get("halt").status == "Stopped"
+    for name in ("halt-001", "halt-002"):
+        assert ws.jobs.wait(name, timeout=60, raise_on_failure=False).status == "Stopped"
+    assert len(ws.tuning.trials("halt")) == 2
+
+
+def _wait_for_metric(ws: Workspace, name: str) -> None:
+    import time
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if ws.jobs.metrics(name):
+                return
+        except KeyError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"{name} reported nothing")
