@@ -22,6 +22,8 @@ GROUPS: list[tuple[str, str]] = [
     ("data", "forgeml.cli.data"),
     ("endpoints", "forgeml.cli.endpoints"),
     ("features", "forgeml.cli.features"),
+    ("evaluate", "forgeml.cli.evaluate"),
+    ("clarify", "forgeml.cli.clarify"),
 ]
 
 # (command name, "module:function") -- single commands at the top level.
