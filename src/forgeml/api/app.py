@@ -12,10 +12,14 @@ from forgeml.core.workspace import Workspace
 # router modules, each exposing ``router``; add a line per resource.
 ROUTERS: list[str] = [
     "forgeml.api.jobs",
+    "forgeml.api.training",
     "forgeml.api.lineage",
     "forgeml.api.datasets",
+    "forgeml.api.data_prep",
     "forgeml.api.endpoints",
     "forgeml.api.features",
+    "forgeml.api.evaluation",
+    "forgeml.api.clarify",
 ]
 
 

@@ -18,6 +18,7 @@ from forgeml.cli._common import state
 # (command group name, module) -- each module exposes a Typer ``app``; add a line per group.
 GROUPS: list[tuple[str, str]] = [
     ("jobs", "forgeml.cli.jobs"),
+    ("train", "forgeml.cli.train"),
     ("artifacts", "forgeml.cli.artifacts"),
     ("data", "forgeml.cli.data"),
     ("endpoints", "forgeml.cli.endpoints"),
