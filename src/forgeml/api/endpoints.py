@@ -101,7 +101,9 @@ class _Proxy:
         import httpx
 
         if self._client is None:
-            limits = httpx.Limits(max_connections=256, max_keepalive_connections=64)
+            # no keep-alive: the client outlives event loops (test clients, reloads) and must not
+            # leave sockets open behind it; a loopback connect costs about 0.1 ms
+            limits = httpx.Limits(max_connections=256, max_keepalive_connections=0)
             self._client = httpx.AsyncClient(timeout=None, limits=limits)
         return self._client
 

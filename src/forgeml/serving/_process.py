@@ -15,6 +15,10 @@ from typing import Any
 from forgeml.core.jobs._local import kill_group, pid_alive, process_start_time
 from forgeml.errors import BackendUnavailableError
 
+# servers this process started: kept referenced so that a detached server's Popen is never
+# garbage-collected while it runs (and reaped once it is stopped)
+_STARTED: dict[int, subprocess.Popen[bytes]] = {}
+
 
 def free_port(host: str = "127.0.0.1") -> int:
     """A TCP port that was free a moment ago."""
@@ -36,7 +40,8 @@ def start_server(runtime_path: Path, log_path: Path, env: dict[str, str]) -> dic
             start_new_session=True,
             close_fds=True,
         )
-    return {"pid": proc.pid, "pid_start": process_start_time(proc.pid), "_proc": proc}
+    _STARTED[proc.pid] = proc
+    return {"pid": proc.pid, "pid_start": process_start_time(proc.pid)}
 
 
 def is_running(handle: dict[str, Any]) -> bool:
@@ -52,7 +57,7 @@ def wait_healthy(handle: dict[str, Any], url: str, timeout: float) -> None:
     """
     import httpx
 
-    proc: subprocess.Popen[bytes] | None = handle.get("_proc")
+    proc = _STARTED.get(int(handle["pid"]))
     deadline = time.monotonic() + timeout
     with httpx.Client(timeout=2.0) as client:
         while time.monotonic() < deadline:
@@ -75,9 +80,15 @@ def stop_server(handle: dict[str, Any], grace: float = 5.0) -> None:
     if pid is None:
         return
     pid = int(pid)
-    proc: subprocess.Popen[bytes] | None = handle.get("_proc")
+    proc = _STARTED.pop(pid, None)
     if not pid_alive(pid, handle.get("pid_start")):
-        kill_group(pid, signal.SIGKILL)  # workers whose parent died
+        # workers whose parent died still hold the group id (Linux does not reuse a pid while its
+        # group exists), so signalling the group can only reach them; never the bare pid
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGKILL)
+        if proc is not None:  # a dying multi-threaded leader is reapable a moment later
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=5)
         return
     kill_group(pid, signal.SIGTERM)
     deadline = time.monotonic() + grace

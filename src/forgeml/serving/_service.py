@@ -17,7 +17,6 @@ A server whose process disappeared is noticed on the next read and marked Failed
 from __future__ import annotations
 
 import shutil
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -62,7 +61,6 @@ class EndpointService:
         self.ws = workspace
         self.store = workspace.metadata
         self.root = workspace.home / "endpoints"
-        self._client: EndpointClient | None = None
 
     # reading ----------------------------------------------------------------------------------
     def get(self, name: str, version: int | None = None) -> ResourceRecord:
@@ -137,10 +135,15 @@ class EndpointService:
         cfg = self._config(config, variants, data_capture)
         if self.store.list_resources(KIND, name=name, limit=1):
             raise AlreadyExistsError(f"endpoint {name!r} already exists; update or delete it")
-        record = self.store.create_resource(
-            ResourceRecord(KIND, name, 1, "Creating", spec=cfg.model_dump(mode="json"))
-        )
-        return self._bring_up(record, cfg, previous=None)
+        resolved = self._resolve(name, 1, cfg)
+        try:
+            record = self.store.create_resource(
+                ResourceRecord(KIND, name, 1, "Creating", spec=cfg.model_dump(mode="json"))
+            )
+        except BaseException:
+            shutil.rmtree(self._dir(name, 1), ignore_errors=True)
+            raise
+        return self._bring_up(record, cfg, resolved, previous=None)
 
     def deploy(
         self,
@@ -165,18 +168,22 @@ class EndpointService:
         current = self.get(name)
         if current.status != "InService":
             raise InvalidTransitionError(f"endpoint {name!r} is {current.status}; update needs InService")
+        version = current.version + 1
+        resolved = self._resolve(name, version, cfg)
         try:
             self.store.update_resource(KIND, name, current.version, status="Updating", expected_status=["InService"])
         except ConflictError:
+            shutil.rmtree(self._dir(name, version), ignore_errors=True)
             raise InvalidTransitionError(f"endpoint {name!r} is being changed by someone else") from None
         try:
             record = self.store.create_resource(
-                ResourceRecord(KIND, name, current.version + 1, "Updating", spec=cfg.model_dump(mode="json"))
+                ResourceRecord(KIND, name, version, "Updating", spec=cfg.model_dump(mode="json"))
             )
-        except Exception:
+        except BaseException:
             self.store.update_resource(KIND, name, current.version, status="InService")
+            shutil.rmtree(self._dir(name, version), ignore_errors=True)
             raise
-        return self._bring_up(record, cfg, previous=current)
+        return self._bring_up(record, cfg, resolved, previous=current)
 
     def delete(self, name: str) -> None:
         """Stop every server of the endpoint and forget it.
@@ -216,13 +223,15 @@ class EndpointService:
             ModelError (424): as the endpoint answered.
         """
         record = self.serving(name)
-        if self._client is None:
-            self._client = EndpointClient(timeout=self.ws.settings.invocation_timeout_seconds + 5)
-        return self._client.invoke(
-            record.data["url"], body if isinstance(body, bytes) else body.encode(), content_type=content_type,
-            accept=accept, target_variant=target_variant, target_model=target_model,
-            custom_attributes=custom_attributes, inference_id=inference_id,
-        )  # fmt: skip
+        client = EndpointClient(timeout=self.ws.settings.invocation_timeout_seconds + 5)
+        try:
+            return client.invoke(
+                record.data["url"], body if isinstance(body, bytes) else body.encode(), content_type=content_type,
+                accept=accept, target_variant=target_variant, target_model=target_model,
+                custom_attributes=custom_attributes, inference_id=inference_id,
+            )  # fmt: skip
+        finally:
+            client.close()
 
     def logs(self, name: str, version: int | None = None) -> list[str]:
         """The server log of the endpoint (its latest version by default)."""
@@ -252,11 +261,28 @@ class EndpointService:
     def _dir(self, name: str, version: int) -> Path:
         return self.root / name / f"v{version}"
 
-    def _bring_up(self, record: ResourceRecord, cfg: EndpointConfig, previous: ResourceRecord | None) -> ResourceRecord:
+    def _resolve(self, name: str, version: int, cfg: EndpointConfig) -> list[dict[str, Any]]:
+        """Each variant's model as a local folder under the version's runtime folder.
+
+        Raises:
+            ValidationError: a model that is neither a package folder nor a registry version.
+        """
+        runtime_dir = self._dir(name, version)
+        shutil.rmtree(runtime_dir, ignore_errors=True)
+        (runtime_dir / "models").mkdir(parents=True)
+        try:
+            return [self._resolve_variant(v, runtime_dir / "models") for v in cfg.variants]
+        except BaseException:
+            shutil.rmtree(runtime_dir, ignore_errors=True)
+            raise
+
+    def _bring_up(
+        self, record: ResourceRecord, cfg: EndpointConfig, variants: list[dict[str, Any]], previous: ResourceRecord | None
+    ) -> ResourceRecord:
         name, version = record.name, record.version
         started: _Started | None = None
         try:
-            started = self._start(record, cfg)
+            started = self._start(record, cfg, variants)
         except BaseException as exc:
             reason = exc.message if isinstance(exc, ForgeError) else f"{type(exc).__name__}: {exc}"
             if previous is None:
@@ -317,11 +343,8 @@ class EndpointService:
         out.update(model=source, model_path=str(local), source_ref=f"model/{group}:{resolved}" if resolved else f"model/{group}")
         return out
 
-    def _start(self, record: ResourceRecord, cfg: EndpointConfig) -> _Started:
+    def _start(self, record: ResourceRecord, cfg: EndpointConfig, variants: list[dict[str, Any]]) -> _Started:
         runtime_dir = self._dir(record.name, record.version)
-        shutil.rmtree(runtime_dir, ignore_errors=True)
-        (runtime_dir / "models").mkdir(parents=True)
-        variants = [self._resolve_variant(v, runtime_dir / "models") for v in cfg.variants]
         settings = self.ws.settings
         capture = None
         if cfg.data_capture is not None and cfg.data_capture.enabled:
@@ -353,11 +376,6 @@ class EndpointService:
         assert last_error is not None
         raise last_error
 
-    def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
-            self._client = None
-
 
 def _registry_ref(source: str, variant: str) -> tuple[str, int | None]:
     text = source.removeprefix("model/")
@@ -374,16 +392,6 @@ def _version_of(folder: Path) -> int | None:
         return int(folder.name.lstrip("v"))
     except ValueError:
         return None
-
-
-def wait_until(predicate: Any, timeout: float, interval: float = 0.1) -> bool:
-    """Poll ``predicate`` until it is true or ``timeout`` passes."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return bool(predicate())
 
 
 __all__ = ["EndpointService"]

@@ -1,0 +1,215 @@
+"""Endpoints as real server processes: lifecycle, concurrent good and bad traffic, update,
+the REST proxy, metrics across workers, capture, and failures."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+from fastapi.testclient import TestClient
+from prometheus_client.parser import text_string_to_metric_families
+
+from forgeml.api.app import create_app
+from forgeml.core.jobs._local import pid_alive
+from forgeml.core.workspace import Workspace
+from forgeml.errors import (
+    AlreadyExistsError,
+    BackendUnavailableError,
+    ConflictError,
+    InvalidTransitionError,
+    ModelError,
+    NotFoundError,
+    ValidationError,
+)
+
+CSV = {"Content-Type": "text/csv"}
+JSON = {"Content-Type": "application/json"}
+# (body, headers, expected status, error type or None)
+TRAFFIC: list[tuple[bytes, dict[str, str], int, str | None]] = [
+    (b"0.5,3,red\n", CSV, 200, None),
+    (b'[{"x1": -1, "x2": 2, "color": "blue"}, [0.1, 1, "green"]]', JSON, 200, None),
+    (b'{"x1": 1, ', JSON, 400, "ValidationError"),
+    (b"1,2\n", CSV, 400, "ValidationError"),
+    (b"1,2,red\n" * 200, CSV, 413, "PayloadTooLargeError"),
+    (b",2,red\n", CSV, 424, "ModelError"),
+    (b"0.5,3,red\n", {**CSV, "X-Amzn-SageMaker-Target-Variant": "nope"}, 400, "ValidationError"),
+    (b"0.5,3,red\n", {**CSV, "X-Amzn-SageMaker-Target-Variant": "B", "X-Amzn-SageMaker-Inference-Id": "id-7"}, 200, None),
+]
+
+
+@pytest.fixture(autouse=True)
+def _no_server_left(ws: Workspace) -> Iterator[None]:
+    """Whatever a test does, it leaves no endpoint server running."""
+    yield
+    for record in ws.endpoints.list():
+        ws.endpoints.delete(record.name)
+
+
+def _metric_total(text: str, name: str) -> dict[str, float]:
+    out: Counter[str] = Counter()
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name:
+                out[sample.labels.get("variant", "")] += sample.value
+    return dict(out)
+
+
+def test_endpoint_lifecycle_under_concurrent_traffic(ws: Workspace, packages: dict[str, Path]) -> None:
+    config = {
+        "variants": [
+            {"name": "A", "model": str(packages["logistic"]), "weight": 1},
+            {"name": "B", "model": str(packages["logistic"]), "weight": 1},
+        ],
+        "data_capture": {"sampling_percentage": 100},
+        "max_payload_mb": 0.001,
+    }
+    record = ws.endpoints.create("ep", config)
+    assert record.status == "InService" and record.version == 1 and record.data["workers"] == 2
+    url = record.data["url"]
+    with pytest.raises(AlreadyExistsError):
+        ws.endpoints.create("ep", config)
+
+    results: list[tuple[int, int, dict[str, str], bytes]] = []
+    lock = threading.Lock()
+
+    def client(seed: int) -> None:
+        with httpx.Client(base_url=url, timeout=30) as http:
+            for i in range(24):
+                kind = (seed + i) % len(TRAFFIC)
+                body, headers, _, _ = TRAFFIC[kind]
+                r = http.post("/invocations", content=body, headers=headers)
+                with lock:
+                    results.append((kind, r.status_code, dict(r.headers), r.content))
+
+    threads = [threading.Thread(target=client, args=(s,)) for s in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(results) == 144
+    good = 0
+    for kind, status, headers, content in results:
+        _, _, expected, error = TRAFFIC[kind]
+        assert status == expected, (kind, content)
+        if error is None:
+            good += 1
+            assert headers["x-amzn-invoked-production-variant"] in ({"B"} if kind == 7 else {"A", "B"})
+            assert len(orjson.loads(content)["predictions"]) == (2 if kind == 1 else 1)
+        else:
+            assert orjson.loads(content)["error"] == error
+    assert httpx.get(f"{url}/ping").status_code == 200
+
+    metrics = httpx.get(f"{url}/metrics").text  # summed over both worker processes
+    assert sum(_metric_total(metrics, "forgeml_endpoint_invocations_total").values()) == 144
+    errors = _metric_total(metrics, "forgeml_endpoint_invocation_errors_total")
+    assert sum(errors.values()) == 144 - good and errors["-"] == 18  # unknown variant has no variant
+    capture_dir = ws.endpoints.capture_dir("ep")
+    lines = [orjson.loads(line) for f in capture_dir.rglob("*.jsonl") for line in f.read_bytes().splitlines()]
+    assert len(lines) == good
+    assert {p.relative_to(capture_dir).parts[0] for p in capture_dir.rglob("*.jsonl")} == {"A", "B"}
+    assert sum(1 for line in lines if line["eventMetadata"].get("inferenceId") == "id-7") == 18
+
+    # the SDK, the REST proxy and an update to a new version
+    answer = ws.endpoints.invoke("ep", "0.5,3,red", content_type="text/csv", accept="text/csv", target_variant="A")
+    assert answer.variant == "A" and len(answer.text.strip().split(",")) == 3
+    with pytest.raises(ModelError):
+        ws.endpoints.invoke("ep", ",3,red", content_type="text/csv")
+    old_pid = record.data["pid"]
+    updated = ws.endpoints.update("ep", {"variants": [{"name": "C", "model": str(packages["tree"])}]})
+    assert updated.version == 2 and updated.status == "InService"
+    assert not pid_alive(old_pid, record.data["pid_start"])
+    assert [(r.version, r.status) for r in ws.endpoints.versions("ep")] == [(2, "InService"), (1, "OutOfService")]
+    assert "endpoint/ep:1" in {e.src for e in ws.metadata.list_edges(dst="endpoint/ep:2")}
+    with TestClient(create_app(ws)) as api:
+        r = api.post("/endpoints/ep/invocations", content=b"[[0.5, 3]]", headers=JSON)
+        assert r.status_code == 200 and r.headers["x-amzn-invoked-production-variant"] == "C"
+        assert "prediction" in r.json()["predictions"][0]
+        bad = api.post("/endpoints/ep/invocations", content=b"[[0.5]]", headers=JSON)
+        assert bad.status_code == 400 and bad.json()["error"] == "ValidationError"
+        missing = api.post("/endpoints/none/invocations", content=b"[[0.5, 3]]", headers=JSON)
+        assert missing.status_code == 404
+        assert [e["name"] for e in api.get("/endpoints").json()] == ["ep"]
+        assert api.get("/endpoints/ep").json()["status"] == "InService"
+        assert api.delete("/endpoints/ep").json() == {"name": "ep", "deleted": True}
+    assert not pid_alive(updated.data["pid"], updated.data["pid_start"])
+    with pytest.raises(NotFoundError):
+        ws.endpoints.get("ep")
+    assert capture_dir.is_dir()  # captured data outlives the endpoint, for monitoring
+
+
+def test_failures_and_status_rules(ws: Workspace, packages: dict[str, Path], tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match="is not a model package"):
+        ws.endpoints.deploy("nopkg", str(tmp_path))
+    with pytest.raises(ValidationError, match="GROUP:VERSION"):
+        ws.endpoints.deploy("nopkg", "a:b:c")
+    with pytest.raises(ValidationError, match="duplicate variant"):
+        ws.endpoints.create("nopkg", {"variants": [{"model": str(packages["tree"])}] * 2})
+    with pytest.raises(ValidationError):
+        ws.endpoints.create("bad name!", variants=[{"model": str(packages["tree"])}])
+    assert ws.endpoints.list() == []  # nothing half-written
+
+    broken = tmp_path / "broken"
+    shutil.copytree(packages["tree"], broken)
+    (broken / "model.joblib").write_bytes(b"not a pickle")
+    with pytest.raises(BackendUnavailableError, match="exited"):
+        ws.endpoints.deploy("broken", str(broken))
+    failed = ws.endpoints.get("broken")
+    assert failed.status == "Failed" and failed.data["failure_reason"]
+    with pytest.raises(ConflictError):
+        ws.endpoints.invoke("broken", "1,2", content_type="text/csv")
+    with pytest.raises(InvalidTransitionError):
+        ws.endpoints.update("broken", {"variants": [{"model": str(packages["tree"])}]})
+    ws.endpoints.delete("broken")
+
+    live = ws.endpoints.deploy("live", str(packages["tree"]))
+    os.killpg(live.data["pid"], signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while ws.endpoints.get("live").status != "Failed" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert ws.endpoints.get("live").status == "Failed"
+    ws.endpoints.delete("live")
+    assert ws.endpoints.list() == []
+
+
+def test_cli_endpoints(ws: Workspace, packages: dict[str, Path], tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    env = {**os.environ, "FORGEML_HOME": str(ws.home), "COLUMNS": "200"}
+
+    def forgeml(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run([sys.executable, "-m", "forgeml", "endpoints", *args], input=stdin, capture_output=True, env=env, timeout=120)
+
+    out = forgeml("deploy", "cli", "--model", str(packages["tree"]), "--capture", "50", "--json")
+    assert out.returncode == 0, out.stderr
+    created: dict[str, Any] = orjson.loads(out.stdout)
+    assert created["status"] == "InService" and created["spec"]["data_capture"]["sampling_percentage"] == 50
+    try:
+        listed = orjson.loads(forgeml("ls", "--json").stdout)
+        assert [(e["name"], e["status"]) for e in listed] == [("cli", "InService")]
+        request = tmp_path / "rows.csv"
+        request.write_text("0.5,3\n-1,1\n")
+        out = forgeml("invoke", "cli", "-f", str(request), "--accept", "text/csv", "--show-variant")
+        assert out.returncode == 0 and len(out.stdout.decode().strip().splitlines()) == 2
+        assert b"invoked variant: AllTraffic" in out.stderr
+        out = forgeml("invoke", "cli", stdin=b'{"instances": [[0.5, 3]]}')
+        assert "predictions" in orjson.loads(out.stdout)
+        out = forgeml("invoke", "cli", stdin=b"[[0.5]]")
+        assert out.returncode == 2 and out.stderr.decode().startswith("error: record 0: expected 2 value(s)")
+        shown = orjson.loads(forgeml("show", "cli", "--json").stdout)
+        assert shown["versions"] == [{"version": 1, "status": "InService"}]
+        assert forgeml("logs", "cli").returncode == 0
+    finally:
+        assert forgeml("delete", "cli").returncode == 0
+    out = forgeml("show", "cli")
+    assert out.returncode == 4 and b"does not exist" in out.stderr
