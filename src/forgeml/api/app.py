@@ -16,6 +16,7 @@ ROUTERS: list[str] = [
     "forgeml.api.lineage",
     "forgeml.api.datasets",
     "forgeml.api.data_prep",
+    "forgeml.api.data_prep",
     "forgeml.api.endpoints",
     "forgeml.api.features",
     "forgeml.api.evaluation",

@@ -221,3 +221,8 @@ def import_(
     recs = workspace().datasets.import_archive(archive, name=name)
     emit([r.to_dict() for r in recs], as_json, lambda: typer.echo(
         f"imported {len(recs)} version(s) as {recs[0].name}: " + ", ".join(str(r.version) for r in recs)))  # fmt: skip
+
+
+from forgeml.cli import data_prep  # noqa: E402  (profile, validate, drift, pii, recipe, split)
+
+data_prep.register(app)
