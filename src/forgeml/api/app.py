@@ -16,7 +16,6 @@ ROUTERS: list[str] = [
     "forgeml.api.lineage",
     "forgeml.api.datasets",
     "forgeml.api.data_prep",
-    "forgeml.api.data_prep",
     "forgeml.api.endpoints",
     "forgeml.api.features",
     "forgeml.api.evaluation",
