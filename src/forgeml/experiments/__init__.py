@@ -8,7 +8,12 @@
 """
 
 from forgeml.experiments._filter import Clause, parse_filter
-from forgeml.experiments._jobs import DEFAULT_EXPERIMENT, experiment_of, record_training_job
+from forgeml.experiments._jobs import (
+    DEFAULT_EXPERIMENT,
+    experiment_of,
+    record_training_job,
+    sync_training_jobs,
+)
 from forgeml.experiments._records import RUN_KINDS, RUN_STATUSES, ExperimentRecord, RunRecord
 from forgeml.experiments._run import Run, start_run
 from forgeml.experiments._service import ExperimentService, to_frame
@@ -26,5 +31,6 @@ __all__ = [
     "parse_filter",
     "record_training_job",
     "start_run",
+    "sync_training_jobs",
     "to_frame",
 ]

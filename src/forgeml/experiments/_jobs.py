@@ -1,8 +1,13 @@
 """Runs recorded from jobs: every training job becomes a run of an experiment.
 
-The training service calls :func:`record_training_job` when a job ends (and may call it when it
-starts); tuning jobs call it for each of their trials. The call is idempotent: a job has at most
-one run (found by its ``source``, ``job/NAME``), updated in place.
+Two paths keep runs in step with training jobs, both idempotent (a job has at most one run,
+found by its ``source`` ``job/NAME`` and updated in place):
+
+* :func:`record_training_job`, called by tuning jobs for each trial as it ends (and callable by
+  anyone holding a job);
+* :func:`sync_training_jobs`, which the experiment service runs before it lists or searches: it
+  reads the event log from a stored watermark and records every training job that was created or
+  changed status since. So no training code has to know about experiments.
 """
 
 from __future__ import annotations
@@ -71,4 +76,48 @@ def record_training_job(ws: Workspace, job: JobRecord | str, *, experiment: str 
     return store.get_run(existing.id)
 
 
-__all__ = ["DEFAULT_EXPERIMENT", "experiment_of", "record_training_job"]
+SYNC_KIND = "experiments-sync"
+SYNC_NAME = "job-events"
+
+
+def sync_training_jobs(ws: Workspace) -> int:
+    """Record training jobs created or changed since the last sync; return how many.
+
+    The watermark (last event id read) lives in a ``experiments-sync`` resource. Concurrent syncs
+    are harmless: recording is idempotent and a lost race on a new run is retried as an update.
+    """
+    from forgeml.core.records import ResourceRecord
+    from forgeml.errors import AlreadyExistsError, NotFoundError
+
+    store = ws.metadata
+    own_ref = f"{SYNC_KIND}/{SYNC_NAME}:1"
+    try:
+        marker = store.get_resource(SYNC_KIND, SYNC_NAME, 1)
+    except NotFoundError:
+        try:
+            marker = store.create_resource(ResourceRecord(SYNC_KIND, SYNC_NAME, 1, "Active", data={"last_event_id": 0}))
+        except AlreadyExistsError:
+            marker = store.get_resource(SYNC_KIND, SYNC_NAME, 1)
+    last = int(marker.data.get("last_event_id", 0))
+    events = store.list_events(after_id=last)
+    if not events or all(e.resource == own_ref for e in events):
+        return 0
+    names = list(dict.fromkeys(e.resource[4:] for e in events if e.resource.startswith("job/")))
+    recorded = 0
+    for name in names:
+        try:
+            job = store.get_job(name)
+        except NotFoundError:
+            continue
+        if job.kind != "training":
+            continue
+        try:
+            record_training_job(ws, job)
+        except AlreadyExistsError:  # another process recorded it first
+            record_training_job(ws, job)
+        recorded += 1
+    store.update_resource(SYNC_KIND, SYNC_NAME, 1, data={"last_event_id": events[-1].id})
+    return recorded
+
+
+__all__ = ["DEFAULT_EXPERIMENT", "experiment_of", "record_training_job", "sync_training_jobs"]

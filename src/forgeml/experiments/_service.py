@@ -54,10 +54,18 @@ class ExperimentService:
         return self.store.create_experiment(name, description, tags)
 
     def get_experiment(self, name: str) -> ExperimentRecord:
+        self.sync()
         return self.store.get_experiment(name)
 
     def list_experiments(self) -> list[ExperimentRecord]:
+        self.sync()
         return self.store.list_experiments()
+
+    def sync(self) -> int:
+        """Record training jobs created or changed since the last call (see :mod:`._jobs`)."""
+        from forgeml.experiments._jobs import sync_training_jobs
+
+        return sync_training_jobs(self.ws)
 
     def delete_experiment(self, name: str) -> int:
         """Delete an experiment and its runs; return how many runs went."""
@@ -160,8 +168,9 @@ class ExperimentService:
 
     def list_runs(self, experiment: str | None = None, *, limit: int | None = None) -> list[RunRecord]:
         """Runs, newest first (of one experiment when given)."""
+        self.sync()
         if experiment is not None:
-            self.get_experiment(experiment)
+            self.store.get_experiment(experiment)
         return self.store.search([], experiments=[experiment] if experiment else None, limit=limit)
 
     def delete_run(self, run: RunLike) -> None:
@@ -253,6 +262,7 @@ class ExperimentService:
             ValidationError: an unreadable filter or order.
         """
         clauses = parse_filter(filter)
+        self.sync()
         if max_results is not None and max_results < 0:
             raise ValidationError("max_results must be >= 0")
         orders = [order_by] if isinstance(order_by, str) else list(order_by or [])
@@ -283,6 +293,7 @@ class ExperimentService:
         """
         if not runs:
             raise ValidationError("compare needs at least one run")
+        self.sync()
         records = [self.get_run(r) for r in runs]
         out: dict[str, Any] = {"runs": [r.key for r in records]}
         for part in ("params", "metrics", "tags"):
