@@ -171,7 +171,21 @@ def test_failures_and_status_rules(ws: Workspace, packages: dict[str, Path], tmp
         ws.endpoints.update("broken", {"variants": [{"model": str(packages["tree"])}]})
     ws.endpoints.delete("broken")
 
-    live = ws.endpoints.deploy("live", str(packages["tree"]))
+    # registry versions, one of them compiled to ONNX, side by side as two variants
+    from tests.serving.conftest import training_frame
+
+    ws.registry.register("trees", packages["tree"])
+    ws.registry.approve("trees", 1)
+    compiled = ws.registry.compile("trees", 1, holdout=training_frame(50, seed=5)[0][["x1", "x2"]])
+    live = ws.endpoints.create("live", {"variants": [
+        {"name": "sk", "model": "trees:approved"}, {"name": "onnx", "model": f"model/trees:{compiled.version}", "weight": 0},
+    ]})  # fmt: skip
+    assert {e.src for e in ws.metadata.list_edges(dst="endpoint/live:1")} == {"model/trees:1", f"model/trees:{compiled.version}"}
+    rows = b"[[0.3, 4], [-1.2, 9], [2.5, 0]]"
+    sk = ws.endpoints.invoke("live", rows, target_variant="sk").json()["predictions"]
+    onnx = ws.endpoints.invoke("live", rows, target_variant="onnx").json()["predictions"]
+    assert [p["prediction"] for p in onnx] == pytest.approx([p["prediction"] for p in sk], rel=1e-4, abs=1e-4)
+    assert {ws.endpoints.invoke("live", rows).variant for _ in range(5)} == {"sk"}  # weight 0: only when targeted
     os.killpg(live.data["pid"], signal.SIGKILL)
     deadline = time.monotonic() + 10
     while ws.endpoints.get("live").status != "Failed" and time.monotonic() < deadline:

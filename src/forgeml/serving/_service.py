@@ -336,11 +336,11 @@ class EndpointService:
             out.update(model=source, model_path=str(local), source_ref=art.ref)
             return out
         group, version = _registry_ref(source, variant.name)
-        local = Path(self.ws.registry.download(group, version))
+        registered = self.ws.registry.get(group, version)
+        local = Path(self.ws.registry.download(group, registered.version))
         if not (local / MANIFEST).is_file():
             raise ValidationError(f"variant {variant.name!r}: registry model {source} has no model package")
-        resolved = version if version is not None else _version_of(local)
-        out.update(model=source, model_path=str(local), source_ref=f"model/{group}:{resolved}" if resolved else f"model/{group}")
+        out.update(model=source, model_path=str(local), source_ref=registered.ref)
         return out
 
     def _start(self, record: ResourceRecord, cfg: EndpointConfig, variants: list[dict[str, Any]]) -> _Started:
@@ -377,21 +377,17 @@ class EndpointService:
         raise last_error
 
 
-def _registry_ref(source: str, variant: str) -> tuple[str, int | None]:
+def _registry_ref(source: str, variant: str) -> tuple[str, int | str | None]:
+    """``GROUP``, ``GROUP:3``, ``GROUP:approved``, ``model/GROUP:latest`` -> (group, version)."""
     text = source.removeprefix("model/")
     group, sep, version = text.partition(":")
-    if not group or "/" in group or (sep and not version.isdigit()):
+    if not group or "/" in group or ":" in version or (sep and not version):
         raise ValidationError(
             f"variant {variant!r}: model {source!r} is neither a package folder nor a registry reference GROUP:VERSION"
         )
-    return group, int(version) if version else None
-
-
-def _version_of(folder: Path) -> int | None:
-    try:
-        return int(folder.name.lstrip("v"))
-    except ValueError:
-        return None
+    if not sep:
+        return group, None
+    return group, int(version) if version.isdigit() else version
 
 
 __all__ = ["EndpointService"]
