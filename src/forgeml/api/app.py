@@ -20,6 +20,8 @@ ROUTERS: list[str] = [
     "forgeml.api.features",
     "forgeml.api.evaluation",
     "forgeml.api.clarify",
+    "forgeml.api.evaluation",
+    "forgeml.api.clarify",
 ]
 
 

@@ -1,0 +1,135 @@
+"""``/evaluations`` and ``/model-cards``: evaluate packages, gate challengers, generate cards."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import APIRouter, Depends
+from fastapi.responses import HTMLResponse, PlainTextResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from forgeml.api.deps import get_workspace
+from forgeml.core.workspace import Workspace
+from forgeml.errors import ValidationError
+
+router = APIRouter(tags=["evaluation"])
+
+
+class DataSource(BaseModel):
+    """Where the rows come from: a stored dataset, a file on the server, or inline records."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    dataset: str | None = Field(None, description="Dataset name[:version], or a CSV/Parquet path on the server.")
+    rows: list[dict[str, Any]] | None = Field(None, description="Inline records (small payloads).")
+
+    def data(self) -> Any:
+        if (self.dataset is None) == (self.rows is None):
+            raise ValidationError("give exactly one of 'dataset' or 'rows'")
+        if self.rows is not None:
+            import pandas as pd
+
+            if not self.rows:
+                raise ValidationError("rows: no records")
+            return pd.DataFrame.from_records(self.rows)
+        return self.dataset
+
+
+class EvaluateRequest(DataSource):
+    model_dir: str = Field(..., description="Model package folder on the server.")
+    target: str | None = None
+    name: str | None = None
+    threshold: float = Field(0.5, ge=0, le=1)
+    positive_label: Any = None
+    cost: dict[Literal["fp", "fn", "tp", "tn"], float] | None = None
+    model_ref: str | None = None
+    tags: dict[str, str] | None = None
+
+
+class CompareRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    challenger: str
+    champion: str | None = None
+    rules: list[str | dict[str, Any]] = Field(..., min_length=1)
+
+
+class CrossValidateRequest(DataSource):
+    model_dir: str
+    target: str | None = None
+    folds: int = Field(5, ge=2, le=50)
+    seed: int = 0
+
+
+class CardRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    model_dir: str
+    name: str | None = None
+    evaluation: str | None = None
+    bias: str | None = None
+    explanation: str | None = None
+    model_ref: str | None = None
+    intended_use: str | None = None
+    limitations: str | None = None
+    owner: str | None = None
+
+
+def _record(rec: Any) -> dict[str, Any]:
+    return rec.to_dict() | {"ref": rec.ref}
+
+
+@router.post("/evaluations", status_code=201)
+def evaluate(req: EvaluateRequest, ws: Workspace = Depends(get_workspace)) -> dict[str, Any]:
+    rec = ws.evaluation.evaluate(req.model_dir, req.data(), target=req.target, name=req.name, threshold=req.threshold,
+                                 positive_label=req.positive_label, cost=req.cost, model_ref=req.model_ref, tags=req.tags)  # fmt: skip
+    return _record(rec)
+
+
+@router.get("/evaluations")
+def list_evaluations(name: str | None = None, ws: Workspace = Depends(get_workspace)) -> list[dict[str, Any]]:
+    return [_record(r) for r in ws.evaluation.list(name)]
+
+
+@router.post("/evaluations/compare")
+def compare(req: CompareRequest, ws: Workspace = Depends(get_workspace)) -> dict[str, Any]:
+    return ws.evaluation.compare(req.challenger, req.champion, req.rules)
+
+
+@router.post("/evaluations/cross-validate")
+def cross_validate(req: CrossValidateRequest, ws: Workspace = Depends(get_workspace)) -> dict[str, Any]:
+    return ws.evaluation.cross_validate(req.model_dir, req.data(), target=req.target, folds=req.folds, seed=req.seed)
+
+
+@router.get("/evaluations/{name}")
+def get_evaluation(name: str, version: int | None = None, ws: Workspace = Depends(get_workspace)) -> dict[str, Any]:
+    ref = f"{name}:{version}" if version else name
+    return _record(ws.evaluation.get(ref)) | {"report": ws.evaluation.report(ref)}
+
+
+@router.get("/evaluations/{name}/report.html", response_class=HTMLResponse)
+def evaluation_html(name: str, version: int | None = None, ws: Workspace = Depends(get_workspace)) -> str:
+    return ws.evaluation.html(f"{name}:{version}" if version else name)
+
+
+@router.post("/model-cards", status_code=201)
+def create_card(req: CardRequest, ws: Workspace = Depends(get_workspace)) -> dict[str, Any]:
+    rec = ws.evaluation.model_card(req.model_dir, name=req.name, evaluation=req.evaluation, bias=req.bias,
+                                   explanation=req.explanation, model_ref=req.model_ref, intended_use=req.intended_use,
+                                   limitations=req.limitations, owner=req.owner)  # fmt: skip
+    return _record(rec)
+
+
+@router.get("/model-cards/{name}", response_model=None)
+def get_card(
+    name: str, version: int | None = None, format: Literal["json", "markdown", "html"] = "json",
+    ws: Workspace = Depends(get_workspace),
+) -> Any:  # fmt: skip
+    text = ws.evaluation.card_document(f"{name}:{version}" if version else name, format)
+    if format == "html":
+        return HTMLResponse(text)
+    if format == "markdown":
+        return PlainTextResponse(text, media_type="text/markdown")
+    import json
+
+    return json.loads(text)
