@@ -76,3 +76,32 @@ def test_every_builtin_algorithm_trains(ws: Workspace, datasets: dict[str, str])
     # random forest grows 10 trees per iteration
     assert [s for s, _ in _series(ws, "all-random-forest", "validation:accuracy")] == [0, 1, 2]
     assert _series(ws, "all-kmeans", "train:msd")[0][1] > 0
+
+
+def test_recipe_is_fitted_on_train_and_travels_in_the_package(ws: Workspace) -> None:
+    import pandas as pd
+
+    from .conftest import make_frame
+
+    frame = make_frame(300, seed=1)
+    frame["city"] = np.where(frame["c"] > 0, "north", "south")
+    frame.loc[::7, "a"] = np.nan
+    ws.datasets.create("mixed-tr", frame.iloc[:200].reset_index(drop=True))
+    ws.datasets.create("mixed-va", frame.iloc[200:].reset_index(drop=True))
+    recipe = {"steps": [{"type": "impute", "strategy": "median", "columns": ["a"]}, {"type": "encode", "method": "onehot"}]}
+    job = ws.training.create(
+        "with-recipe", algorithm="lightgbm", channels={"train": "dataset/mixed-tr", "validation": "dataset/mixed-va"},
+        target="y", features=["a", "b", "city"], recipe=recipe, hyperparameters={"num_boost_round": 10}, wait=True,
+    )  # fmt: skip
+    assert job.status == "Completed"
+    folder = ws.training.model_dir("with-recipe")
+    model = load_model(folder)
+    assert model.manifest.recipe_file == "recipe.json" and model.manifest.feature_names == ["a", "b", "city"]
+    raw = ws.datasets.read("mixed-va")
+    out = model.predict(raw[["a", "b", "city"]])
+    # early stopping (patience 10 by default) keeps the best iteration: the package predicts with it
+    best = ws.training.describe("with-recipe")["Details"]["best_iteration"]
+    series = dict(_series(ws, "with-recipe", "validation:logloss"))
+    assert series[best] == min(series.values())
+    assert abs(series[best] - log_loss(raw["y"], out["score"])) < 1e-6
+    assert isinstance(out, pd.DataFrame) and len(out) == 100

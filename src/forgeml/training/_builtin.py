@@ -108,9 +108,10 @@ def _prepare(tr: TrainingRun, folders: dict[str, Path]) -> tuple[Prepared, list[
     if cfg.get("recipe"):
         from forgeml.data.recipes import Recipe
 
-        recipe = Recipe.from_dict(cfg["recipe"]).fit(X)
+        recipe = Recipe.from_dict(cfg["recipe"]).fit(X, target=train[target] if target else None)
         fitted = recipe.to_dict()
-        X = recipe.transform(X)
+        X = recipe.transform(X, training=True)  # row-removing steps act on training rows only
+        train = train.loc[X.index]
         Xv = None if Xv is None else recipe.transform(Xv)
     bad = [str(c) for c in X.columns if not (np.issubdtype(X[c].dtype, np.number) or X[c].dtype == bool)]
     if bad:
