@@ -20,8 +20,6 @@ ROUTERS: list[str] = [
     "forgeml.api.features",
     "forgeml.api.evaluation",
     "forgeml.api.clarify",
-    "forgeml.api.evaluation",
-    "forgeml.api.clarify",
 ]
 
 
