@@ -3,6 +3,8 @@
 from forgeml.serving._client import Invocation
 from forgeml.serving._config import BatchingConfig, DataCaptureConfig, EndpointConfig, VariantConfig
 from forgeml.serving._service import EndpointService
+from forgeml.serving._transform_config import TransformConfig
+from forgeml.serving._transform_service import TransformService
 
 __all__ = [
     "BatchingConfig",
@@ -10,5 +12,7 @@ __all__ = [
     "EndpointConfig",
     "EndpointService",
     "Invocation",
+    "TransformConfig",
+    "TransformService",
     "VariantConfig",
 ]
