@@ -92,7 +92,7 @@ def test_quarantine_keeps_every_row(frame: pd.DataFrame, tmp_path: Path) -> None
     assert list(bad["_dq_failed_rules"][0]) == ['ColumnValues "age" <= 120']
     assert list(bad["_dq_failed_rules"][3]) == ['IsComplete "id"']
     assert good["id"].tolist() == [1.0]
-    assert report["rows_failing_row_level_rules"] == 4
+    assert report["rows_quarantined"] == 4
     assert [r.get("failed_rows") for r in report["rules"]] == [1, 2, 1, None]
 
 

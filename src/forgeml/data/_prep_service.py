@@ -77,7 +77,7 @@ class DataPrepService:
                  clean_name: str | None = None, now: Any = None) -> dict[str, Any]:  # fmt: skip
         """Evaluate DQDL rules on a dataset version.
 
-        Rows failing a row-level rule go to the side dataset ``<name>-dq-quarantine`` (with
+        Rows breaking a failed row-level rule go to the side dataset ``<name>-dq-quarantine`` (with
         ``_dq_row`` and ``_dq_failed_rules``); with ``clean_name`` the passing rows become a new
         version of that dataset. Nothing is dropped silently.
         """
@@ -91,7 +91,7 @@ class DataPrepService:
             cpath = str(Path(tmp) / "c.parquet") if clean_name else None
             report = validate(path, rules, now=now, quarantine_path=qpath, clean_path=cpath)
             report["dataset"] = dataset.ref
-            if qpath and report["rows_failing_row_level_rules"]:
+            if qpath and report["rows_quarantined"]:
                 q = self.ws.datasets.commit(
                     dq_quarantine_name(name), pq.read_table(qpath), enforce_schema=False,
                     spec={"description": f"rows of {dataset.ref} failing data-quality rules", "source": dataset.ref},
@@ -105,7 +105,7 @@ class DataPrepService:
                     derived_from=[dataset.ref],
                 )  # fmt: skip
                 report["clean"] = {"dataset": c.ref, "rows": c.data["rows"]}
-        summary = {k: report[k] for k in ("passed", "rules_passed", "rules_failed", "rows_failing_row_level_rules")}
+        summary = {k: report[k] for k in ("passed", "rules_passed", "rules_failed", "rows_quarantined")}
         record = self._report("validation", dataset, report, summary)
         return {"record": record.to_dict(), "report": report}
 

@@ -11,8 +11,10 @@ Semantics follow Glue Data Quality (DQDL) and Deequ, which Glue builds on:
 * ``between a and b`` includes both bounds.
 * ``CustomSQL`` reads the data as the table ``primary`` and must return one value.
 
-Rows failing any row-level rule can be written to a quarantine file (with the rules they broke in
-``_dq_failed_rules``) and the rest to a clean file; nothing is dropped silently.
+Rows breaking a row-level rule that failed can be written to a quarantine file (with the rules
+they broke in ``_dq_failed_rules`` and their position in ``_dq_row``) and the rest to a clean file;
+nothing is dropped silently. Rows breaking a rule that passed within its ``with threshold`` are
+counted in that rule's ``failed_rows`` but kept: the ruleset accepted them.
 """
 
 from __future__ import annotations
@@ -340,7 +342,7 @@ def validate(
         data: a DataFrame or file path.
         rules: DQDL text, YAML text, or a list of DQDL strings / mappings / rule objects.
         now: the reference time for DataFreshness and ``now()`` (default: current UTC time, naive).
-        quarantine_path: write rows failing any row-level rule here (Parquet) with ``_dq_failed_rules``.
+        quarantine_path: write rows breaking a failed row-level rule here (Parquet) with ``_dq_failed_rules``.
         clean_path: write the other rows here (Parquet).
 
     Returns:
@@ -370,13 +372,15 @@ def validate(
             if out.row_sql:
                 row_checks.append((rule.text(), out.row_sql, entry))
         quarantined = _row_level(con, row_checks, quarantine_path, clean_path) if row_checks else 0
+        if clean_path and not row_checks:
+            con.execute(f"COPY (SELECT * FROM src) TO {literal(clean_path)} (FORMAT parquet)")
     failed = sum(1 for r in results if r["outcome"] == "Failed")
     return {
         "passed": failed == 0,
         "rows": rows,
         "rules_passed": len(results) - failed,
         "rules_failed": failed,
-        "rows_failing_row_level_rules": quarantined,
+        "rows_quarantined": quarantined,
         "rules": results,
         "evaluated_at": now.isoformat(),
         "seconds": round(time.perf_counter() - started, 4),
@@ -384,9 +388,15 @@ def validate(
 
 
 def _row_level(con: Any, checks: list[tuple[str, str, dict[str, Any]]], quarantine: str | None, clean: str | None) -> int:
+    """Count each row-level rule's failing rows; quarantine rows that break a rule that *failed*.
+
+    Rows breaking a rule that still passed (within its ``with threshold``) are counted in that
+    rule's ``failed_rows`` but stay with the clean rows: the ruleset accepted them.
+    """
     flags = ", ".join(f"coalesce({sql}, FALSE) AS __ok{i}" for i, (_, sql, _) in enumerate(checks))
-    labels = ", ".join(f"CASE WHEN NOT __ok{i} THEN {literal(text)} END" for i, (text, _, _) in enumerate(checks))
-    all_ok = " AND ".join(f"__ok{i}" for i in range(len(checks)))
+    blocking = [i for i, (_, _, entry) in enumerate(checks) if entry["outcome"] == "Failed"]
+    labels = ", ".join(f"CASE WHEN NOT __ok{i} THEN {literal(checks[i][0])} END" for i in blocking)
+    all_ok = " AND ".join(f"__ok{i}" for i in blocking) or "TRUE"
     flagged = f"(SELECT *, row_number() OVER () - 1 AS _dq_row, {flags} FROM src)"
     counts = con.execute(
         "SELECT " + ", ".join(f"count_if(NOT __ok{i})" for i in range(len(checks))) + f", count_if(NOT ({all_ok})) FROM {flagged}"
@@ -394,7 +404,7 @@ def _row_level(con: Any, checks: list[tuple[str, str, dict[str, Any]]], quaranti
     for i, (_, _, entry) in enumerate(checks):
         entry["failed_rows"] = int(counts[i])
     drop = ", ".join(f"__ok{i}" for i in range(len(checks)))
-    if quarantine:
+    if quarantine and blocking:
         con.execute(
             f"COPY (SELECT * EXCLUDE ({drop}), list_filter([{labels}], lambda x: x IS NOT NULL) AS _dq_failed_rules "
             f"FROM {flagged} WHERE NOT ({all_ok}) ORDER BY _dq_row) TO {literal(quarantine)} (FORMAT parquet)"
