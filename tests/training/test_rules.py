@@ -101,3 +101,17 @@ def test_exploding_tensor_stops_a_script_job(ws: Workspace, datasets: dict[str, 
     assert statuses["ExplodingTensor"] == "IssuesFound"
     assert ws.training.record(job.name).data["stopped_by_rule"] == "ExplodingTensor"
     assert "step=39" not in "\n".join(ws.training.logs(job.name))
+
+
+def test_stop_training_on_a_builtin_keeps_the_model_so_far(ws: Workspace, datasets: dict[str, str]) -> None:
+    job = ws.training.create(
+        "stop-builtin", algorithm="xgboost", channels=datasets, target="y",
+        hyperparameters={"num_round": 300, "max_depth": 6, "eta": 0.5},
+        rules=[{"rule": "Overfit", "parameters": {"ratio_threshold": 0.05}, "actions": ["StopTraining"]}],
+    )  # fmt: skip
+    job = ws.training.wait(job.name, raise_on_failure=False, timeout=60)
+    assert job.status == "Stopped"
+    record = ws.training.record(job.name).data
+    assert record["stopped_by_rule"] == "Overfit" and record["iterations"] < 300
+    assert len(ws.training.metrics(job.name, "validation:logloss")) == record["iterations"]
+    assert ws.training.model_artifact(job.name) == record["model_artifact"]

@@ -69,7 +69,6 @@ def run(ctx: JobContext) -> None:
         from forgeml.training._isolation import isolate
 
         cmd = isolate(cmd)
-    tr.reproducibility(cmd, cfg["code_digest"])
     _class_counts(tr, paths["data"])
     env = {**os.environ, **environment(
         paths, job_name=ctx.name, script=cfg["script"], channels=cfg["channels"], hyperparameters=cfg["hyperparameters"],
@@ -97,6 +96,7 @@ def _supervise(tr: TrainingRun, cmd: list[str], cwd: Path, env: dict[str, str]) 
         text=True, errors="replace", bufsize=1,
     )  # fmt: skip
     ctx.workspace.metadata.update_job(ctx.name, handle_update={"script_pid": proc.pid})
+    tr.reproducibility(cmd, cfg["code_digest"])  # recorded while the script starts up
     lines: queue.Queue[str | None] = queue.Queue()
     threading.Thread(target=_pump, args=(proc.stdout, lines), daemon=True).start()
     checkpointing = bool(cfg.get("checkpoint"))
