@@ -18,6 +18,7 @@ from forgeml.serving._transform_config import load_config
 from forgeml.serving._transform_filters import RecordError
 from forgeml.serving._transform_io import _multi_record, requests
 from tests.registry._models import FEATURES, frame, hgb_package
+from tests.registry.conftest import _one_thread  # noqa: F401  (autouse: OpenMP pinned to 1 thread)
 
 
 @pytest.fixture(scope="module")
