@@ -5,7 +5,8 @@ Explanations are in terms of the **model's input features after the packaged rec
 additivity holds. Raw columns that a recipe expands (one-hot encoding, say) are not folded back.
 
 Methods: ``tree`` (``shap.TreeExplainer``, exact, for tree ensembles), ``kernel``
-(``shap.KernelExplainer`` over a k-means baseline of ``num_clusters`` centres, as Clarify does) and
+(``shap.KernelExplainer`` over a k-means baseline of ``num_clusters`` centres, as Clarify does; missing
+baseline values are filled with column medians first) and
 ``permutation`` (``shap.PermutationExplainer`` over the same baseline); ``auto`` picks ``tree``
 when the estimator is a tree ensemble SHAP understands, else ``kernel``.
 """
@@ -56,9 +57,6 @@ def _numeric(X: pd.DataFrame) -> pd.DataFrame:
     bad = [str(c) for c, t in X.dtypes.items() if not pd.api.types.is_numeric_dtype(t)]
     if bad:
         raise ValidationError(f"SHAP needs numeric model inputs; after the recipe these are not: {', '.join(bad)}")
-    if X.isna().to_numpy().any():
-        cols = [str(c) for c in X.columns[X.isna().any().to_numpy()]]
-        raise ValidationError(f"model inputs have missing values in {', '.join(cols)}; fill them (or add an imputer to the recipe)")
     return X.astype("float64")
 
 
@@ -151,7 +149,9 @@ def explain(
             raw = explainer.shap_values(X, check_additivity=False) if not (classifier and not use_logit) else explainer.shap_values(X)
             expected = np.atleast_1d(np.asarray(explainer.expected_value, dtype=float))
         else:
-            summary = shap.kmeans(Xb.to_numpy(), min(num_clusters, len(Xb)))
+            # k-means cannot take missing values: the baseline's gaps get column medians (0 if all missing)
+            filled = Xb.fillna(Xb.median()).fillna(0.0)
+            summary = shap.kmeans(filled.to_numpy(), min(num_clusters, len(filled)))
             fn = _model_fn(estimator, columns, classifier)
             if chosen == "kernel":
                 explainer = shap.KernelExplainer(fn, summary, link="logit" if (classifier and use_logit) else "identity", seed=seed)
