@@ -39,6 +39,16 @@ def test_partitions_and_extra_columns(fs) -> None:  # type: ignore[no-untyped-de
     assert rows["api_invocation_time"].is_unique and rows["write_time"].nunique() == 1
 
 
+def test_month_partitions(ws: Workspace) -> None:
+    ws.features.create_group("m", record_identifier="id", event_time_feature="ts", features=["id:Integral", "ts:Fractional"],
+                             offline_partition="month")  # fmt: skip
+    ws.features.ingest("m", pd.DataFrame({"id": [1, 2, 3], "ts": [T0, T0 + 20 * DAY, T0 + 40 * DAY]}))
+    assert sorted(Path(f).parent.name for f in ws.features.offline("m").files()) == ["event_date=2026-01", "event_date=2026-02"]
+    with pytest.raises(ValidationError, match="day, month or year"):
+        ws.features.create_group("w", record_identifier="id", event_time_feature="ts", features=["id:Integral", "ts:Fractional"],
+                                 offline_partition="week")  # fmt: skip
+
+
 def test_dedup_and_deletion_rules(fs) -> None:  # type: ignore[no-untyped-def]
     put = lambda rid, t, v: fs.put_record("acct", {"id": rid, "ts": T0 + t, "v": v})  # noqa: E731
     put("a", 10, 1)

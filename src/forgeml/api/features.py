@@ -25,6 +25,7 @@ class CreateGroup(BaseModel):
     online_ttl: float | str | None = None
     online_enabled: bool = True
     offline_enabled: bool = True
+    offline_partition: str = "day"
     tags: dict[str, str] = Field(default_factory=dict)
 
 

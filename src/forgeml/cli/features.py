@@ -66,6 +66,7 @@ def create(
     description: str = typer.Option(None, help="Free text."),
     tag: list[str] = typer.Option(None, "--tag", help="KEY=VALUE; repeatable."),
     offline_only: bool = typer.Option(False, "--offline-only", help="No online store."),
+    partition: str = typer.Option("day", "--partition", help="Offline partition by event day, month or year."),
     as_json: bool = JsonOption,
 ) -> None:
     """Create a feature group (version 1)."""
@@ -81,7 +82,7 @@ def create(
     tags = dict(t.split("=", 1) for t in (tag or []) if "=" in t)
     group = ws.features.create_group(
         name, record_identifier=record_id, event_time_feature=event_time, features=features, online_ttl=ttl,
-        description=description, tags=tags, online_enabled=not offline_only,
+        description=description, tags=tags, online_enabled=not offline_only, offline_partition=partition,
     )  # fmt: skip
     emit(group.to_dict(), as_json, lambda: typer.echo(f"created {group.ref} with {len(group.features)} features"))
 

@@ -26,6 +26,8 @@ RESERVED = ("write_time", "api_invocation_time", "is_deleted", "event_date")
 _FEATURE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
 _TTL = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
 _TTL_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+#: Offline partition granularity -> strftime format of the ``event_date=`` folder.
+PARTITIONS = {"day": "%Y-%m-%d", "month": "%Y-%m", "year": "%Y"}
 
 
 @dataclass(frozen=True)
@@ -101,6 +103,7 @@ class FeatureGroup:
     offline_enabled: bool = True
     tags: dict[str, str] = field(default_factory=dict)
     created_at: float = 0.0
+    offline_partition: str = "day"
 
     @property
     def ref(self) -> str:
@@ -138,6 +141,7 @@ class FeatureGroup:
             "online_ttl_seconds": self.online_ttl_seconds,
             "online_enabled": self.online_enabled,
             "offline_enabled": self.offline_enabled,
+            "offline_partition": self.offline_partition,
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -155,7 +159,7 @@ class FeatureGroup:
             features=tuple(FeatureDefinition(f["name"], f["type"]) for f in spec["features"]),
             description=spec.get("description"), online_ttl_seconds=spec.get("online_ttl_seconds"),
             online_enabled=spec.get("online_enabled", True), offline_enabled=spec.get("offline_enabled", True),
-            tags=dict(record.tags), created_at=record.created_at,
+            tags=dict(record.tags), created_at=record.created_at, offline_partition=spec.get("offline_partition", "day"),
         )  # fmt: skip
 
 
@@ -171,6 +175,7 @@ def build_group(
     online_enabled: bool = True,
     offline_enabled: bool = True,
     tags: dict[str, str] | None = None,
+    offline_partition: str = "day",
 ) -> FeatureGroup:
     """Validate a feature group definition.
 
@@ -198,6 +203,8 @@ def build_group(
         )
     if record_identifier == event_time_feature:
         raise ValidationError(f"feature group {name!r}: record identifier and event time must differ")
+    if offline_partition not in PARTITIONS:
+        raise ValidationError(f"feature group {name!r}: offline partition must be day, month or year, not {offline_partition!r}")
     for d in defs:
         if d.type == "Timestamp" and d.name != event_time_feature:
             raise ValidationError(f"feature {d.name!r}: only the event time may be a Timestamp")
@@ -205,6 +212,7 @@ def build_group(
         name=name, version=version, record_identifier=record_identifier, event_time_feature=event_time_feature,
         features=tuple(defs), description=description, online_ttl_seconds=parse_ttl(online_ttl),
         online_enabled=online_enabled, offline_enabled=offline_enabled, tags=dict(tags or {}),
+        offline_partition=offline_partition,
     )  # fmt: skip
 
 

@@ -59,15 +59,15 @@ class OfflineStore:
                 fcntl.flock(fh, fcntl.LOCK_UN)
 
     # writing ---------------------------------------------------------------------------------
-    def write_files(self, table: pa.Table, batch_id: str, event_time: str) -> list[str]:
-        """Write ``table`` as one Parquet file per event date (not yet committed).
+    def write_files(self, table: pa.Table, batch_id: str, event_time: str, fmt: str = "%Y-%m-%d") -> list[str]:
+        """Write ``table`` as one Parquet file per event date (``fmt``: day, month or year; not yet committed).
 
         Returns the paths relative to the group folder.
         """
         import pyarrow.compute as pc
         import pyarrow.parquet as pq
 
-        dates = pc.strftime(table[event_time], format="%Y-%m-%d")
+        dates = pc.strftime(table[event_time], format=fmt)
         out = []
         for date in sorted(set(dates.to_pylist())):
             part = table.filter(pc.equal(dates, date))

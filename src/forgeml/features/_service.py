@@ -113,6 +113,7 @@ class FeatureStoreService(QueryMixin):
         online_enabled: bool = True,
         offline_enabled: bool = True,
         tags: dict[str, str] | None = None,
+        offline_partition: str = "day",
     ) -> FeatureGroup:
         """Create version 1 of a feature group. ``features`` may be definitions or a frame to infer them from.
 
@@ -124,7 +125,7 @@ class FeatureStoreService(QueryMixin):
             features = infer_definitions(features, event_time_feature)
         group = build_group(
             name, record_identifier, event_time_feature, features, description=description, online_ttl=online_ttl,
-            online_enabled=online_enabled, offline_enabled=offline_enabled, tags=tags,
+            online_enabled=online_enabled, offline_enabled=offline_enabled, tags=tags, offline_partition=offline_partition,
         )  # fmt: skip
         if not (online_enabled or offline_enabled):
             raise ValidationError(f"feature group {name!r}: enable the online store, the offline store or both")
@@ -161,6 +162,7 @@ class FeatureStoreService(QueryMixin):
             name, current.record_identifier, current.event_time_feature, merged, version=current.version + 1,
             description=description or current.description, online_ttl=current.online_ttl_seconds,
             online_enabled=current.online_enabled, offline_enabled=current.offline_enabled, tags=current.tags,
+            offline_partition=current.offline_partition,
         )  # fmt: skip
         record = self.ws.metadata.create_resource(
             ResourceRecord(kind=KIND, name=name, status="Created", spec=group.to_spec(), tags=group.tags), next_version=True

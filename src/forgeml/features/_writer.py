@@ -19,6 +19,7 @@ import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from forgeml.features._definitions import PARTITIONS
 from forgeml.features._offline import write_json
 from forgeml.features._online import OnlineOp
 from forgeml.features._records import to_arrow
@@ -138,7 +139,7 @@ class BatchWriter:
                 write_time = max(now_us(), t0 + n)
                 wt = pa.array([write_time] * n, pa.int64()).cast(pa.timestamp("us", tz="UTC"))
                 full = table.append_column("write_time", wt).append_column("is_deleted", pa.array([deleted] * n, pa.bool_()))
-                files = offline.write_files(full, batch_id, group.event_time_feature)
+                files = offline.write_files(full, batch_id, group.event_time_feature, PARTITIONS[group.offline_partition])
                 offline.commit(batch_id, files, rows=n, has_deletes=deleted)
                 offline_rows = n
             changed = 0
