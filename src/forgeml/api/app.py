@@ -13,6 +13,8 @@ from forgeml.core.workspace import Workspace
 ROUTERS: list[str] = [
     "forgeml.api.jobs",
     "forgeml.api.training",
+    "forgeml.api.tuning",
+    "forgeml.api.experiments",
     "forgeml.api.lineage",
     "forgeml.api.datasets",
     "forgeml.api.data_prep",
@@ -20,6 +22,8 @@ ROUTERS: list[str] = [
     "forgeml.api.features",
     "forgeml.api.evaluation",
     "forgeml.api.clarify",
+    "forgeml.api.models",
+    "forgeml.api.transforms",
 ]
 
 

@@ -19,12 +19,16 @@ from forgeml.cli._common import state
 GROUPS: list[tuple[str, str]] = [
     ("jobs", "forgeml.cli.jobs"),
     ("train", "forgeml.cli.train"),
+    ("tune", "forgeml.cli.tune"),
+    ("experiments", "forgeml.cli.experiments"),
     ("artifacts", "forgeml.cli.artifacts"),
     ("data", "forgeml.cli.data"),
     ("endpoints", "forgeml.cli.endpoints"),
     ("features", "forgeml.cli.features"),
     ("evaluate", "forgeml.cli.evaluate"),
     ("clarify", "forgeml.cli.clarify"),
+    ("models", "forgeml.cli.models"),
+    ("transform", "forgeml.cli.transform"),
 ]
 
 # (command name, "module:function") -- single commands at the top level.
