@@ -24,6 +24,8 @@ ROUTERS: list[str] = [
     "forgeml.api.clarify",
     "forgeml.api.models",
     "forgeml.api.transforms",
+    "forgeml.api.models",
+    "forgeml.api.transforms",
 ]
 
 

@@ -1,0 +1,150 @@
+"""``/model-package-groups``: the model registry over HTTP.
+
+    GET    /model-package-groups                                   groups
+    POST   /model-package-groups                                   create a group
+    GET    /model-package-groups/{group}                           one group (with aliases)
+    GET    /model-package-groups/{group}/versions                  versions, newest first
+    POST   /model-package-groups/{group}/versions                  register (artifact, training job or server-side folder)
+    GET    /model-package-groups/{group}/versions/{version}        one version (number, alias, latest, approved)
+    POST   /model-package-groups/{group}/versions/{version}/approval   {status, by, reason}
+    PATCH  /model-package-groups/{group}/versions/{version}/metadata   merge customer metadata
+    PUT    /model-package-groups/{group}/versions/{version}/model-card attach a model card
+    POST   /model-package-groups/{group}/versions/{version}/compile    compile to ONNX, register the result
+    GET    /model-package-groups/{group}/versions/{version}/events     its change history
+    PUT    /model-package-groups/{group}/aliases/{alias}           {version}
+    DELETE /model-package-groups/{group}/aliases/{alias}
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel, ConfigDict, Field
+
+from forgeml.api.deps import get_workspace
+from forgeml.core.workspace import Workspace
+
+router = APIRouter(prefix="/model-package-groups", tags=["models"])
+
+
+def _v(version: str) -> int | str:
+    return int(version) if version.isdigit() else version
+
+
+class CreateGroup(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    description: str | None = None
+    tags: dict[str, str] = Field(default_factory=dict)
+
+
+class Register(BaseModel):
+    """Exactly one source: ``artifact`` (a package folder digest), ``training_job``, or ``path``
+    (a folder on the server's machine)."""
+
+    model_config = ConfigDict(extra="forbid")
+    artifact: str | None = None
+    training_job: str | None = None
+    path: str | None = None
+    description: str | None = None
+    metadata: dict[str, Any] | None = None
+    model_card: dict[str, Any] | None = None
+    tags: dict[str, str] = Field(default_factory=dict)
+
+
+class Approval(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    status: str
+    by: str | None = None
+    reason: str | None = None
+
+
+class Alias(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    version: int = Field(ge=1)
+
+
+class Compile(BaseModel):
+    """``holdout`` is a dataset ``NAME[:VERSION]`` or a file on the server's machine."""
+
+    model_config = ConfigDict(extra="forbid")
+    holdout: str
+    quantize: bool = False
+    tolerance: float | None = Field(None, ge=0)
+    description: str | None = None
+
+
+@router.get("")
+def list_groups(ws: Workspace = Depends(get_workspace)) -> list[dict[str, Any]]:
+    return [g.to_dict() for g in ws.registry.list_groups()]
+
+
+@router.post("", status_code=201)
+def create_group(body: CreateGroup, ws: Workspace = Depends(get_workspace)) -> dict[str, Any]:
+    return ws.registry.create_group(body.name, description=body.description, tags=body.tags).to_dict()
+
+
+@router.get("/{group}")
+def get_group(group: str, ws: Workspace = Depends(get_workspace)) -> dict[str, Any]:
+    return ws.registry.get_group(group).to_dict()
+
+
+@router.get("/{group}/versions")
+def list_versions(group: str, status: str | None = None, ws: Workspace = Depends(get_workspace)) -> list[dict[str, Any]]:
+    return [ws.registry.describe(group, v.version) for v in ws.registry.versions(group, approval_status=status)]
+
+
+@router.post("/{group}/versions", status_code=201)
+def register(group: str, body: Register, ws: Workspace = Depends(get_workspace)) -> dict[str, Any]:
+    record = ws.registry.register(
+        group, body.path, training_job=body.training_job, artifact=body.artifact, description=body.description,
+        metadata=body.metadata, model_card=body.model_card, tags=body.tags,
+    )  # fmt: skip
+    return ws.registry.describe(group, record.version)
+
+
+@router.get("/{group}/versions/{version}")
+def get_version(group: str, version: str, ws: Workspace = Depends(get_workspace)) -> dict[str, Any]:
+    return ws.registry.describe(group, _v(version))
+
+
+@router.post("/{group}/versions/{version}/approval")
+def set_approval(group: str, version: str, body: Approval, ws: Workspace = Depends(get_workspace)) -> dict[str, Any]:
+    record = ws.registry.set_approval(group, _v(version), body.status, by=body.by, reason=body.reason)
+    return ws.registry.describe(group, record.version)
+
+
+@router.patch("/{group}/versions/{version}/metadata")
+def update_metadata(group: str, version: str, body: dict[str, Any], ws: Workspace = Depends(get_workspace)) -> dict[str, Any]:
+    record = ws.registry.update_metadata(group, _v(version), body)
+    return ws.registry.describe(group, record.version)
+
+
+@router.put("/{group}/versions/{version}/model-card")
+def attach_model_card(group: str, version: str, body: dict[str, Any], ws: Workspace = Depends(get_workspace)) -> dict[str, Any]:
+    record = ws.registry.attach_model_card(group, _v(version), body)
+    return ws.registry.describe(group, record.version)
+
+
+@router.post("/{group}/versions/{version}/compile", status_code=201)
+def compile_version(group: str, version: str, body: Compile, ws: Workspace = Depends(get_workspace)) -> dict[str, Any]:
+    record = ws.registry.compile(
+        group, _v(version), holdout=body.holdout, quantize=body.quantize, tolerance=body.tolerance, description=body.description
+    )
+    return ws.registry.describe(group, record.version)
+
+
+@router.get("/{group}/versions/{version}/events")
+def version_events(group: str, version: str, ws: Workspace = Depends(get_workspace)) -> list[dict[str, Any]]:
+    return [e.to_dict() for e in ws.registry.events(group, _v(version))]
+
+
+@router.put("/{group}/aliases/{alias}")
+def set_alias(group: str, alias: str, body: Alias, ws: Workspace = Depends(get_workspace)) -> dict[str, int]:
+    return ws.registry.set_alias(group, alias, body.version)
+
+
+@router.delete("/{group}/aliases/{alias}")
+def remove_alias(group: str, alias: str, ws: Workspace = Depends(get_workspace)) -> dict[str, int]:
+    return ws.registry.remove_alias(group, alias)
