@@ -24,8 +24,6 @@ ROUTERS: list[str] = [
     "forgeml.api.clarify",
     "forgeml.api.models",
     "forgeml.api.transforms",
-    "forgeml.api.models",
-    "forgeml.api.transforms",
 ]
 
 

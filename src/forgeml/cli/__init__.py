@@ -29,8 +29,6 @@ GROUPS: list[tuple[str, str]] = [
     ("clarify", "forgeml.cli.clarify"),
     ("models", "forgeml.cli.models"),
     ("transform", "forgeml.cli.transform"),
-    ("models", "forgeml.cli.models"),
-    ("transform", "forgeml.cli.transform"),
 ]
 
 # (command name, "module:function") -- single commands at the top level.
