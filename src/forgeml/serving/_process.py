@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,13 +17,6 @@ from forgeml.errors import BackendUnavailableError
 # servers this process started: kept referenced so that a detached server's Popen is never
 # garbage-collected while it runs (and reaped once it is stopped)
 _STARTED: dict[int, subprocess.Popen[bytes]] = {}
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port that was free a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
 
 
 def start_server(runtime_path: Path, log_path: Path, env: dict[str, str]) -> dict[str, Any]:
@@ -49,8 +41,8 @@ def is_running(handle: dict[str, Any]) -> bool:
     return pid is not None and pid_alive(int(pid), handle.get("pid_start"))
 
 
-def wait_healthy(handle: dict[str, Any], url: str, timeout: float) -> None:
-    """Poll ``/ping`` until it answers 200.
+def wait_healthy(handle: dict[str, Any], port_file: Path, timeout: float) -> int:
+    """Wait for the server to report its port and answer ``/ping`` with 200; return the port.
 
     Raises:
         BackendUnavailableError: the process exited or did not answer within ``timeout``.
@@ -59,18 +51,22 @@ def wait_healthy(handle: dict[str, Any], url: str, timeout: float) -> None:
 
     proc = _STARTED.get(int(handle["pid"]))
     deadline = time.monotonic() + timeout
+    port = 0
     with httpx.Client(timeout=2.0) as client:
         while time.monotonic() < deadline:
             if proc is not None and proc.poll() is not None:
                 raise BackendUnavailableError(f"endpoint server exited with code {proc.returncode} while starting")
             if proc is None and not is_running(handle):
                 raise BackendUnavailableError("endpoint server exited while starting")
-            try:
-                if client.get(f"{url}/ping").status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
+            if not port and port_file.is_file():
+                port = int(port_file.read_text())
+            if port:
+                try:
+                    if client.get(f"http://127.0.0.1:{port}/ping").status_code == 200:
+                        return port
+                except httpx.HTTPError:
+                    pass
+            time.sleep(0.05)
     raise BackendUnavailableError(f"endpoint server did not become healthy within {timeout:g} s")
 
 
@@ -104,4 +100,4 @@ def stop_server(handle: dict[str, Any], grace: float = 5.0) -> None:
             proc.wait(timeout=5)
 
 
-__all__ = ["free_port", "is_running", "start_server", "stop_server", "wait_healthy"]
+__all__ = ["is_running", "start_server", "stop_server", "wait_healthy"]

@@ -349,32 +349,26 @@ class EndpointService:
         capture = None
         if cfg.data_capture is not None and cfg.data_capture.enabled:
             capture = {**cfg.data_capture.model_dump(mode="json"), "destination": str(self._capture_root(cfg))}
-        last_error: ForgeError | None = None
-        for _attempt in range(3):
-            port = proc.free_port()
-            runtime = {
-                "endpoint": record.name, "version": record.version, "host": "127.0.0.1", "port": port,
-                "workers": cfg.workers, "variants": variants, "capture": capture,
-                "batching": cfg.batching.model_dump(mode="json"),
-                "max_payload_bytes": int((cfg.max_payload_mb or settings.max_payload_mb) * 1024 * 1024),
-                "timeout_seconds": cfg.invocation_timeout_seconds or settings.invocation_timeout_seconds,
-                "metrics_dir": str(runtime_dir / "metrics"),
-            }  # fmt: skip
-            runtime_path = runtime_dir / "runtime.json"
-            runtime_path.write_bytes(orjson.dumps(runtime, option=orjson.OPT_INDENT_2))
-            handle = proc.start_server(runtime_path, runtime_dir / "server.log", settings.to_env())
-            self.store.update_resource(KIND, record.name, record.version, data={"pid": handle["pid"], "pid_start": handle["pid_start"]})
-            try:
-                proc.wait_healthy(handle, f"http://127.0.0.1:{port}", START_TIMEOUT_SECONDS)
-                return _Started(handle, port, runtime_dir, variants)
-            except BackendUnavailableError as exc:
-                proc.stop_server(handle, grace=2.0)
-                tail = (runtime_dir / "server.log").read_text(errors="replace").strip().splitlines()[-3:]
-                last_error = BackendUnavailableError(f"{exc.message}: {' | '.join(tail)}" if tail else exc.message)
-                if not any("address already in use" in line.lower() for line in tail):
-                    break
-        assert last_error is not None
-        raise last_error
+        runtime = {
+            "endpoint": record.name, "version": record.version, "host": "127.0.0.1", "port": 0,
+            "workers": cfg.workers, "variants": variants, "capture": capture,
+            "batching": cfg.batching.model_dump(mode="json"),
+            "max_payload_bytes": int((cfg.max_payload_mb or settings.max_payload_mb) * 1024 * 1024),
+            "timeout_seconds": cfg.invocation_timeout_seconds or settings.invocation_timeout_seconds,
+            "metrics_dir": str(runtime_dir / "metrics"),
+        }  # fmt: skip
+        runtime_path = runtime_dir / "runtime.json"
+        runtime_path.write_bytes(orjson.dumps(runtime, option=orjson.OPT_INDENT_2))
+        (runtime_dir / "port").unlink(missing_ok=True)
+        handle = proc.start_server(runtime_path, runtime_dir / "server.log", settings.to_env())
+        self.store.update_resource(KIND, record.name, record.version, data={"pid": handle["pid"], "pid_start": handle["pid_start"]})
+        try:
+            port = proc.wait_healthy(handle, runtime_dir / "port", START_TIMEOUT_SECONDS)
+        except BackendUnavailableError as exc:
+            proc.stop_server(handle, grace=2.0)
+            tail = (runtime_dir / "server.log").read_text(errors="replace").strip().splitlines()[-3:]
+            raise BackendUnavailableError(f"{exc.message}: {' | '.join(tail)}" if tail else exc.message) from None
+        return _Started(handle, port, runtime_dir, variants)
 
 
 def _registry_ref(source: str, variant: str) -> tuple[str, int | str | None]:
