@@ -78,5 +78,8 @@ def stage(ws: Any, state: dict[str, Any], say: Any) -> None:
     state["summary"]["registry"] = {"model": record.ref, "approval": record.status, "alias": "champion"}
 
     # --- endpoint: deploy and invoke (serving engineer) ---
+    from forgeml.serving._demo import deploy_and_invoke
+
+    state["summary"]["endpoint"] = deploy_and_invoke(ws, state, say, model_reference(state))
 
     state["summary"]["batch_transform"] = batch_transform(ws, state, say)
