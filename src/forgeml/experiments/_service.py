@@ -126,21 +126,14 @@ class ExperimentService:
         """
         validate_name(experiment, "experiment name")
         now = time.time()
-        rows, series = [], []
+        rows = []
         for run in runs:
             name = validate_name(run["name"], "run name")
             status = self._check_status(run.get("status", "Completed"))
-            owner = f"run/{experiment}/{name}"
             metrics = {str(k): (float(v), 0, now) for k, v in (run.get("metrics") or {}).items()}
-            rows.append({"name": name, "status": status, "kind": "manual", "source": None, "metrics_owner": owner,
+            rows.append({"name": name, "status": status, "kind": "manual", "source": None, "metrics_owner": f"run/{experiment}/{name}",
                          "params": run.get("params"), "tags": run.get("tags"), "metrics": metrics, "ended_at": now})  # fmt: skip
-            series += [(owner, k, v, s, ts) for k, (v, s, ts) in metrics.items()]
-        ids = self.store.create_runs(experiment, rows)
-        by_owner: dict[str, list[tuple[str, float, int, float]]] = {}
-        for owner, k, v, s, ts in series:
-            by_owner.setdefault(owner, []).append((k, v, s, ts))
-        for owner, points in by_owner.items():
-            self.ws.metadata.log_metrics(owner, points)
+        ids = self.store.create_runs(experiment, rows, series=True)
         return len(ids)
 
     def resolve(self, run: RunLike) -> int:
@@ -313,7 +306,7 @@ def to_frame(runs: Sequence[RunRecord]) -> pd.DataFrame:
     for r in runs:
         row: dict[str, Any] = {
             "run": r.key, "experiment": r.experiment, "name": r.name, "status": r.status,
-            "kind": r.kind, "source": r.source, "created_at": pd.Timestamp(r.created_at, unit="s", tz="UTC"),
+            "kind": r.kind, "source": r.source, "created_at": r.created_at,
         }  # fmt: skip
         row.update({f"params.{k}": v for k, v in r.params.items()})
         row.update({f"metrics.{k}": v for k, v in r.metrics.items()})
@@ -321,6 +314,7 @@ def to_frame(runs: Sequence[RunRecord]) -> pd.DataFrame:
         rows.append(row)
     base = ["run", "experiment", "name", "status", "kind", "source", "created_at"]
     frame = pd.DataFrame(rows, columns=None if rows else base)
+    frame["created_at"] = pd.to_datetime(frame["created_at"].astype("float64"), unit="s", utc=True)
     for col in [c for c in frame.columns if c.startswith("params.")]:
         numeric = pd.to_numeric(frame[col], errors="coerce")
         if numeric.notna().sum() == frame[col].notna().sum():

@@ -34,7 +34,7 @@ def as_number(value: Any) -> float | None:
         return None
 
 
-def _chunks(items: Sequence[int]) -> Iterator[Sequence[int]]:
+def _chunks(items: Sequence[Any]) -> Iterator[Sequence[Any]]:
     for i in range(0, len(items), _CHUNK):
         yield items[i : i + _CHUNK]
 
@@ -109,8 +109,10 @@ class RunStore:
             conn.execute(t.runs.delete().where(t.runs.c.id.in_(chunk)))
 
     # runs ------------------------------------------------------------------------------------
-    def create_runs(self, experiment: str, runs: Iterable[dict[str, Any]]) -> list[int]:
+    def create_runs(self, experiment: str, runs: Iterable[dict[str, Any]], *, series: bool = False) -> list[int]:
         """Insert runs with their params, tags and latest metrics in one transaction.
+
+        With ``series``, the metric points also start each run's series (owner ``metrics_owner``).
 
         Each dict has ``name``, ``status``, ``kind``, ``source``, ``metrics_owner`` and optional
         ``params``, ``tags``, ``metrics`` (``{key: (value, step, timestamp)}``), ``artifacts``.
@@ -118,39 +120,51 @@ class RunStore:
         Raises:
             AlreadyExistsError: when a run of that name exists in the experiment.
         """
-        ids: list[int] = []
         now = time.time()
+        runs = list(runs)
+        names = [run["name"] for run in runs]
+        if len(set(names)) != len(names):
+            raise AlreadyExistsError(f"run names repeat in one batch for experiment {experiment!r}")
         with self.write() as conn:
             if conn.execute(sa.select(t.experiments.c.name).where(t.experiments.c.name == experiment)).first() is None:
                 conn.execute(t.experiments.insert().values(name=experiment, description="", tags={}, created_at=now))
+            for chunk in _chunks(names):
+                taken = conn.execute(
+                    sa.select(t.runs.c.name).where(t.runs.c.experiment == experiment, t.runs.c.name.in_(list(chunk)))
+                ).first()
+                if taken is not None:
+                    raise AlreadyExistsError(f"run {taken[0]!r} already exists in experiment {experiment!r}")
+            rows = [
+                {"experiment": experiment, "name": run["name"], "status": run["status"], "kind": run["kind"],
+                 "source": run.get("source"), "metrics_owner": run["metrics_owner"], "artifacts": run.get("artifacts") or {},
+                 "created_at": run.get("created_at", now), "ended_at": run.get("ended_at"), "updated_at": now}
+                for run in runs
+            ]  # fmt: skip
+            if not rows:
+                return []
+            result = conn.execute(t.runs.insert().returning(t.runs.c.id, sort_by_parameter_order=True), rows)
+            ids = [int(row[0]) for row in result]
             params: list[dict[str, Any]] = []
             tags: list[dict[str, Any]] = []
             metrics: list[dict[str, Any]] = []
-            for run in runs:
-                exists = conn.execute(
-                    sa.select(t.runs.c.id).where(t.runs.c.experiment == experiment, t.runs.c.name == run["name"])
-                ).first()
-                if exists is not None:
-                    raise AlreadyExistsError(f"run {run['name']!r} already exists in experiment {experiment!r}")
-                result = conn.execute(
-                    t.runs.insert().values(
-                        experiment=experiment, name=run["name"], status=run["status"], kind=run["kind"],
-                        source=run.get("source"), metrics_owner=run["metrics_owner"],
-                        artifacts=run.get("artifacts") or {}, created_at=run.get("created_at", now),
-                        ended_at=run.get("ended_at"), updated_at=now,
-                    )
-                )
-                run_id = int(result.inserted_primary_key[0])
-                ids.append(run_id)
+            for run_id, run in zip(ids, runs, strict=True):
                 params += [self._param_row(run_id, k, v) for k, v in (run.get("params") or {}).items()]
                 tags += [{"run_id": run_id, "key": str(k), "value": str(v)} for k, v in (run.get("tags") or {}).items()]
                 metrics += [
                     {"run_id": run_id, "key": str(k), "value": float(v), "step": int(s), "timestamp": float(ts)}
                     for k, (v, s, ts) in (run.get("metrics") or {}).items()
                 ]
-            for table, rows in ((t.run_params, params), (t.run_tags, tags), (t.run_metrics, metrics)):
-                if rows:
-                    conn.execute(table.insert(), rows)
+            for table, part in ((t.run_params, params), (t.run_tags, tags), (t.run_metrics, metrics)):
+                if part:
+                    conn.execute(table.insert(), part)
+            if series:
+                # the same points start each run's series, in the core metrics table, in this transaction
+                from forgeml.core.metadata import _schema as core
+
+                owners = {run_id: run["metrics_owner"] for run_id, run in zip(ids, runs, strict=True)}
+                points = [{"owner": owners[m["run_id"]], "key": m["key"], "value": m["value"], "step": m["step"], "timestamp": m["timestamp"]} for m in metrics]
+                if points:
+                    conn.execute(core.metrics.insert(), points)
         return ids
 
     @staticmethod
