@@ -61,7 +61,9 @@ class Tuner:
         self.spec = TuningSpec.from_dict(ctx.config["spec"])
         self.experiment = self.spec.experiment or self.name
         direction = "maximize" if self.spec.maximize else "minimize"
-        self.study = optuna.create_study(direction=direction, sampler=make_sampler(self.spec), pruner=make_pruner(self.spec))
+        self.study = optuna.create_study(
+            study_name=self.name, direction=direction, sampler=make_sampler(self.spec), pruner=make_pruner(self.spec)
+        )  # the name seeds Hyperband's bracket assignment: same job name, same brackets
         self.prunes = self.spec.strategy == "Hyperband" or self.spec.early_stopping == "Auto"
         self.distributions = {n: r.distribution() for n, r in self.spec.ranges.items()}
         self.state = _State()
