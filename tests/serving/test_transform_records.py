@@ -165,3 +165,15 @@ def test_single_record_predictions_equal_multi_record(model: LoadedModel) -> Non
     singles = [_proc(model, split_type="Line", batch_strategy="SingleRecord").process(_csv([r]))[0] for r in rows]
     assert b"\n".join(singles) == multi
     assert np.isfinite([float(x.split(b",")[2]) for x in singles]).all()
+
+
+def test_defaults_follow_the_reference() -> None:
+    files = load_config({"model": "m", "inputs": ["i"]})
+    assert (files.content_type, files.accept, files.split_type, files.batch_strategy, files.max_payload_mb) == (
+        "text/csv", "text/csv", "None", None, 6,
+    )  # fmt: skip
+    assert load_config({"model": "m", "inputs": ["i"], "split_type": "Line"}).batch_strategy == "MultiRecord"
+    assert load_config({"model": "m", "dataset": "d:1"}).content_type == "application/jsonlines"
+    assert load_config({"model": "m", "dataset": "d:1", "content_type": "text/csv"}).content_type == "text/csv"
+    with pytest.raises(ValidationError, match="either inputs"):
+        load_config({"model": "m", "inputs": ["i"], "dataset": "d"})

@@ -3,7 +3,8 @@
 Field names follow SageMaker's (snake case). Defaults: ``split_type="None"``, ``batch_strategy``
 ``MultiRecord`` when records are split, ``max_payload_mb=6`` (0 means no limit: streamed),
 ``max_concurrent_transforms`` = CPU cores (ForgeML's answer to ``/execution-parameters``),
-``assemble_with="None"``, filters ``"$"``, ``join_source="None"``.
+``assemble_with="None"``, filters ``"$"``, ``join_source="None"``, ``content_type`` ``text/csv``
+(``application/jsonlines`` for a dataset input).
 """
 
 from __future__ import annotations
@@ -88,6 +89,8 @@ class TransformConfig(BaseModel):
     def _consistent(self) -> TransformConfig:
         if bool(self.inputs) == bool(self.dataset):
             raise ValueError("give either inputs (files or folders) or a dataset, not both or neither")
+        if self.dataset and "content_type" not in self.model_fields_set:
+            self.content_type = JSONLINES  # named columns: the model picks its own
         if self.split_type == "None" and self.batch_strategy == "SingleRecord":
             raise ValueError("batch_strategy SingleRecord needs split_type Line")
         if self.split_type == "Line" and self.batch_strategy is None:
