@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from forgeml.errors import AlreadyExistsError
 from forgeml.experiments._records import RunRecord
 
 if TYPE_CHECKING:
@@ -61,14 +62,20 @@ def record_training_job(ws: Workspace, job: JobRecord | str, *, experiment: str 
         for key, value, step, ts in points:
             if key not in latest or step >= latest[key][1]:
                 latest[key] = (value, step, ts)
-        [run_id] = store.create_runs(
-            exp,
-            [{"name": job.name, "status": status, "kind": "training", "source": job.ref, "metrics_owner": job.ref,
-              "params": params, "tags": tags, "metrics": latest, "artifacts": artifacts,
-              "created_at": job.created_at, "ended_at": job.ended_at}],
-        )  # fmt: skip
-        ws.lineage.record(job.ref, f"run/{exp}/{job.name}", "recorded-as", job.name)
-        return store.get_run(run_id)
+        try:
+            [run_id] = store.create_runs(
+                exp,
+                [{"name": job.name, "status": status, "kind": "training", "source": job.ref, "metrics_owner": job.ref,
+                  "params": params, "tags": tags, "metrics": latest, "artifacts": artifacts,
+                  "created_at": job.created_at, "ended_at": job.ended_at}],
+            )  # fmt: skip
+        except AlreadyExistsError:
+            existing = store.find_by_source(job.ref)  # another process recorded it first
+            if existing is None:
+                raise
+        else:
+            ws.lineage.record(job.ref, f"run/{exp}/{job.name}", "recorded-as", job.name)
+            return store.get_run(run_id)
     store.update_run(existing.id, status=status, ended_at=job.ended_at, artifacts={**existing.artifacts, **artifacts})
     store.set_params(existing.id, params)
     store.set_tags(existing.id, tags)
@@ -87,7 +94,7 @@ def sync_training_jobs(ws: Workspace) -> int:
     are harmless: recording is idempotent and a lost race on a new run is retried as an update.
     """
     from forgeml.core.records import ResourceRecord
-    from forgeml.errors import AlreadyExistsError, NotFoundError
+    from forgeml.errors import NotFoundError
 
     store = ws.metadata
     own_ref = f"{SYNC_KIND}/{SYNC_NAME}:1"
@@ -111,10 +118,7 @@ def sync_training_jobs(ws: Workspace) -> int:
             continue
         if job.kind != "training":
             continue
-        try:
-            record_training_job(ws, job)
-        except AlreadyExistsError:  # another process recorded it first
-            record_training_job(ws, job)
+        record_training_job(ws, job)
         recorded += 1
     store.update_resource(SYNC_KIND, SYNC_NAME, 1, data={"last_event_id": events[-1].id})
     return recorded

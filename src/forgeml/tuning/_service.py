@@ -152,13 +152,29 @@ class TuningService:
             "objective": resource.spec.get("objective"), "spec": resource.spec,
             "counters": data.get("counters", {}), "completion_reason": data.get("completion_reason"),
             "best_training_job": data.get("best_training_job"), "best": data.get("best"),
-            "trials": data.get("trials", []), "created_at": job.to_dict()["created_at"],
+            "trials": self._live(data.get("trials", [])), "created_at": job.to_dict()["created_at"],
             "ended_at": job.to_dict()["ended_at"],
         }  # fmt: skip
 
     def trials(self, name: str) -> list[dict[str, Any]]:
         """The trials: one training job each (warm-start parents' trials included, marked by source)."""
-        return list(self._resource(name).data.get("trials", []))
+        return self._live(self._resource(name).data.get("trials", []))
+
+    def _live(self, trials: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Trials with the status of training jobs that ended after the tuning worker did
+        (those it left Stopping when it was stopped)."""
+        out = []
+        for trial in trials:
+            if trial.get("status") == "Stopping":
+                try:
+                    job = self.ws.jobs.get(trial["training_job"])
+                except NotFoundError:
+                    pass
+                else:
+                    if job.is_terminal:
+                        trial = {**trial, "status": job.status, "ended_at": job.ended_at}
+            out.append(trial)
+        return out
 
     def best_training_job(self, name: str) -> str | None:
         """Name of the best training job so far (across warm-start parents too), or None."""
