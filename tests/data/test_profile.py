@@ -84,3 +84,13 @@ def test_profile_errors() -> None:
         profile(pd.DataFrame({"a": [1]}), label="nope")
     with pytest.raises(NotFoundError):
         profile("/no/such/file.parquet")
+
+
+def test_nan_in_parquet_counts_as_missing(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "nan.parquet"
+    pq.write_table(pa.table({"v": pa.array([1.0, float("nan"), 3.0, None])}), path)  # one NaN, one null
+    col = profile(path)["columns"][0]
+    assert (col["count"], col["missing"], col["max"], col["mean"]) == (2, 2, 3.0, 2.0)

@@ -89,6 +89,14 @@ def open_source(
         con.close()
 
 
+def value_expr(name: str, duck_type: str) -> str:
+    """The column as SQL, with floating-point NaN read as missing (NULL), as pandas does."""
+    q = quote(name)
+    if duck_type.upper() in ("FLOAT", "DOUBLE", "REAL"):
+        return f"(CASE WHEN isnan({q}) THEN NULL ELSE {q} END)"
+    return q
+
+
 def schema(con: duckdb.DuckDBPyConnection, table: str = "src") -> list[tuple[str, str]]:
     """``(column, DuckDB type)`` pairs of a table or view."""
     return [(str(r[0]), str(r[1])) for r in con.execute(f"DESCRIBE {table}").fetchall()]
@@ -103,4 +111,4 @@ def check_columns(columns: list[str], available: list[str], what: str) -> None:
         )
 
 
-__all__ = ["NUMERIC_TYPES", "check_columns", "kind_of", "literal", "open_source", "quote", "schema"]
+__all__ = ["NUMERIC_TYPES", "check_columns", "kind_of", "literal", "open_source", "quote", "schema", "value_expr"]

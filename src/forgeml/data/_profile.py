@@ -3,12 +3,16 @@
 Three passes of SQL over the source (a Parquet file is streamed, never loaded whole):
 
 1. one aggregate query: row count, and per column count, distinct, min/max/mean/std, quantiles;
-2. one aggregate query: histograms, IQR and z-score outlier counts, pairwise Pearson correlations;
+2. one streamed read of the numeric columns as Arrow batches, reduced with numpy: histograms,
+   IQR and z-score outlier counts, pairwise Pearson correlations (:mod:`._profile_moments`);
 3. one ``GROUP BY`` per low-cardinality or non-numeric column for its most frequent values (and the
    label's class balance).
 
-Quantiles are exact (``quantile_cont``) up to ``exact_max_rows`` rows and t-digest approximations
-(``approx_quantile``) above, which keeps memory bounded; the report says which it used.
+Quantiles and distinct counts are exact (``quantile_cont``, ``count(DISTINCT)``) up to
+``exact_max_rows`` rows. Above, memory stays bounded: distinct counts are HyperLogLog estimates
+(``approx_count_distinct``) and quantiles are read off a fine histogram (65,540 bins between min and
+max) built in the streamed pass; the report says which it used. (DuckDB's exact and t-digest
+quantiles both took ~35 s for 17 columns of 10M rows here, the histogram pass a few seconds.)
 """
 
 from __future__ import annotations
@@ -18,7 +22,8 @@ import math
 import time
 from typing import Any
 
-from forgeml.data._duck import check_columns, kind_of, open_source, quote, schema
+from forgeml.data._duck import check_columns, kind_of, open_source, quote, schema, value_expr
+from forgeml.data._profile_moments import FINE, stream_moments
 
 QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
 
@@ -83,10 +88,14 @@ def profile(
         kinds = {c: kind_of(t) for c, t in cols}
         rows = int(con.execute("SELECT count(*) FROM src").fetchall()[0][0])
         exact = rows <= exact_max_rows
-        stats = _pass_one(con, cols, kinds, exact)
+        stats = _pass_one(con, cols, kinds, exact, exact_distinct=exact)
         numeric = [c for c in names if kinds[c] == "numeric" and stats[c]["count"] > 0]
         corr_cols = numeric[:max_correlation_columns]
-        extra = _pass_two(con, numeric, corr_cols, stats, bins, zscore, iqr_factor)
+        types = dict(cols)
+        exprs = {c: value_expr(c, types[c]) for c in names}
+        extra = stream_moments(
+            con, numeric, corr_cols, stats, exprs, bins=bins, zscore=zscore, iqr_factor=iqr_factor, fine=not exact
+        )
         columns = []
         for name, duck_type in cols:
             col = {"name": name, "type": duck_type, "kind": kinds[name], **stats[name]}
@@ -100,7 +109,8 @@ def profile(
             "rows": rows,
             "columns": columns,
             "schema": [{"name": n, "type": t} for n, t in cols],
-            "quantiles_method": "exact" if exact else "approximate (t-digest)",
+            "quantiles_method": "exact" if exact else f"approximate (histogram of {bins * FINE} bins, error <= range/{bins * FINE})",
+            "distinct_method": "exact" if exact else "approximate (HyperLogLog)",
             "correlations": {"method": "pearson", "columns": corr_cols, "matrix": extra.get("__corr__", [])},
         }
         if label is not None:
@@ -109,7 +119,9 @@ def profile(
     return report
 
 
-def _pass_one(con: Any, cols: list[tuple[str, str]], kinds: dict[str, str], exact: bool) -> dict[str, dict[str, Any]]:
+def _pass_one(
+    con: Any, cols: list[tuple[str, str]], kinds: dict[str, str], exact: bool, *, exact_distinct: bool
+) -> dict[str, dict[str, Any]]:
     exprs: list[str] = []
     plan: list[tuple[str, str]] = []
 
@@ -118,16 +130,16 @@ def _pass_one(con: Any, cols: list[tuple[str, str]], kinds: dict[str, str], exac
         plan.append((col, key))
 
     qlist = "[" + ", ".join(str(q) for q in QUANTILES) + "]"
-    for name, _ in cols:
-        q = quote(name)
+    for name, duck_type in cols:
+        q = value_expr(name, duck_type)
         add(name, "count", f"count({q})")
-        add(name, "distinct", f"count(DISTINCT {q})")
+        add(name, "distinct", f"count(DISTINCT {q})" if exact_distinct else f"approx_count_distinct({q})")
         kind = kinds[name]
         if kind == "numeric":
             for key, fn in (("min", "min"), ("max", "max"), ("mean", "avg"), ("std", "stddev_samp")):
                 add(name, key, f"{fn}({q}::DOUBLE)")
-            fn = "quantile_cont" if exact else "approx_quantile"
-            add(name, "quantiles", f"{fn}({q}::DOUBLE, {qlist})")
+            if exact:  # above exact_max_rows the streamed pass estimates them from a fine histogram
+                add(name, "quantiles", f"quantile_cont({q}::DOUBLE, {qlist})")
             add(name, "zeros", f"count_if({q} = 0)")
         elif kind in ("datetime", "string"):
             add(name, "min", f"min({q})")
@@ -148,64 +160,6 @@ def _pass_one(con: Any, cols: list[tuple[str, str]], kinds: dict[str, str], exac
             out[col][key] = int(value or 0)
         else:
             out[col][key] = _jsonable(value)
-    return out
-
-
-def _pass_two(
-    con: Any, numeric: list[str], corr_cols: list[str], stats: dict[str, dict[str, Any]],
-    bins: int, zscore: float, iqr_factor: float,
-) -> dict[str, Any]:  # fmt: skip
-    exprs: list[str] = []
-    plan: list[tuple[str, str, Any]] = []
-    bounds: dict[str, dict[str, Any]] = {}
-    for name in numeric:
-        q, s = quote(name), stats[name]
-        lo, hi = s["min"], s["max"]
-        width = (hi - lo) / bins if hi > lo else 1.0
-        edges = [lo + i * width for i in range(bins + 1)] if hi > lo else [lo, lo]
-        nb = bins if hi > lo else 1
-        exprs.append(f"histogram(least(greatest(floor(({q}::DOUBLE - {lo!r}) / {width!r}), 0), {nb - 1})::INTEGER)")
-        plan.append((name, "histogram", (edges, nb)))
-        q1, q3 = s["quantiles"]["p25"], s["quantiles"]["p75"]
-        iqr_lo, iqr_hi = q1 - iqr_factor * (q3 - q1), q3 + iqr_factor * (q3 - q1)
-        exprs.append(f"count_if({q} < {iqr_lo!r} OR {q} > {iqr_hi!r})")
-        plan.append((name, "iqr", None))
-        std = s["std"] or 0.0
-        if std > 0:
-            exprs.append(f"count_if(abs({q}::DOUBLE - {s['mean']!r}) > {zscore * std!r})")
-        else:
-            exprs.append("0")
-        plan.append((name, "zscore", None))
-        bounds[name] = {"iqr": (iqr_lo, iqr_hi), "z": (s["mean"] - zscore * std, s["mean"] + zscore * std)}
-    for i, a in enumerate(corr_cols):
-        for b in corr_cols[i + 1 :]:
-            exprs.append(f"corr({quote(a)}::DOUBLE, {quote(b)}::DOUBLE)")
-            plan.append((a, "corr", b))
-    out: dict[str, Any] = {}
-    if not exprs:
-        return out
-    values = con.execute("SELECT " + ", ".join(exprs) + " FROM src").fetchall()[0]
-    n = len(corr_cols)
-    matrix: list[list[float | None]] = [[1.0 if i == j else None for j in range(n)] for i in range(n)]
-    index = {c: i for i, c in enumerate(corr_cols)}
-    for (col, key, extra), value in zip(plan, values, strict=True):
-        entry = out.setdefault(col, {})
-        if key == "histogram":
-            edges, nb = extra
-            counts = [0] * nb
-            for bucket, count in (value or {}).items():
-                counts[int(bucket)] = int(count)
-            entry["histogram"] = {"edges": [_num(e) for e in edges], "counts": counts}
-        elif key == "iqr":
-            lo, hi = bounds[col]["iqr"]
-            entry.setdefault("outliers", {})["iqr"] = {"count": int(value), "lower": _num(lo), "upper": _num(hi), "factor": iqr_factor}
-        elif key == "zscore":
-            lo, hi = bounds[col]["z"]
-            entry.setdefault("outliers", {})["zscore"] = {"count": int(value), "lower": _num(lo), "upper": _num(hi), "threshold": zscore}
-        else:
-            r = _num(value)
-            matrix[index[col]][index[extra]] = matrix[index[extra]][index[col]] = r
-    out["__corr__"] = matrix
     return out
 
 

@@ -53,7 +53,8 @@ class _Evaluator:
         self.types = dict(columns)
         self.names = [c for c, _ in columns]
         self.now = now
-        self.rows_cache: dict[str, int] = {}
+        self.cache: dict[tuple[str | None, str], float | None] = {}
+        self.collecting: list[tuple[str | None, str]] | None = None
 
     # ---- helpers -------------------------------------------------------------------------
     def scalar(self, sql: str) -> Any:
@@ -100,7 +101,30 @@ class _Evaluator:
         return match if op == "matches" else f"({expr} IS NULL OR NOT {match})"
 
     def compliance(self, rule: Rule, pred: str) -> float | None:
-        return _num(self.scalar(f"SELECT avg(CASE WHEN coalesce({pred}, FALSE) THEN 1.0 ELSE 0.0 END) FROM {self.table(rule)}"))
+        key = (rule.where, pred)
+        if self.collecting is not None:
+            self.collecting.append(key)
+            return None
+        if key not in self.cache:
+            self.cache[key] = _num(self.scalar(f"SELECT avg(CASE WHEN coalesce({pred}, FALSE) THEN 1.0 ELSE 0.0 END) FROM {self.table(rule)}"))
+        return self.cache[key]
+
+    def prefetch(self, rules: list[Rule | Composite]) -> None:
+        """Compute the compliance of every row-level rule in one scan (instead of one per rule)."""
+        self.collecting = []
+        for rule in _flatten(rules):
+            if rule.type in ROW_LEVEL:
+                self.evaluate(rule)
+        wanted, self.collecting = list(dict.fromkeys(self.collecting)), None
+        if not wanted:
+            return
+        exprs = []
+        for where, pred in wanted:
+            ok = f"coalesce({pred}, FALSE)"
+            exprs.append(f"avg(CASE WHEN {ok} THEN 1.0 ELSE 0.0 END)" if not where else
+                         f"sum(CASE WHEN coalesce(({where}), FALSE) THEN (CASE WHEN {ok} THEN 1.0 ELSE 0.0 END) END) / nullif(count_if(coalesce(({where}), FALSE)), 0)")  # fmt: skip
+        values = self.con.execute("SELECT " + ", ".join(exprs) + " FROM src").fetchall()[0]
+        self.cache.update({key: _num(v) for key, v in zip(wanted, values, strict=True)})
 
     # ---- rules -----------------------------------------------------------------------------
     def evaluate(self, rule: Rule | Composite) -> Outcome:
@@ -173,6 +197,9 @@ class _Evaluator:
         return float(unique) / float(total), float(unique) / float(distinct)
 
     def _unique_row_sql(self, rule: Rule) -> str:
+        if len(rule.columns) == 1:  # a hash semi-join, cheaper than a window over every row
+            c = quote(rule.columns[0])
+            return f"({c} IS NULL OR {c} NOT IN (SELECT {c} FROM src WHERE {c} IS NOT NULL GROUP BY {c} HAVING count(*) > 1))"
         cols = ", ".join(quote(c) for c in rule.columns)
         return f"(count(*) OVER (PARTITION BY {cols}) = 1)"
 
@@ -318,6 +345,16 @@ def _check(cond: Condition, value: float) -> bool:
     }[op]  # fmt: skip
 
 
+ROW_LEVEL = ("ColumnValues", "ColumnLength", "DataFreshness", "ColumnDataType")
+
+
+def _flatten(rules: list[Rule | Composite] | tuple[Rule | Composite, ...]) -> list[Rule]:
+    out: list[Rule] = []
+    for rule in rules:
+        out.extend(_flatten(rule.rules) if isinstance(rule, Composite) else [rule])
+    return out
+
+
 def _referenced(rule: Rule | Composite) -> list[str]:
     if isinstance(rule, Composite):
         return [c for r in rule.rules for c in _referenced(r)]
@@ -361,6 +398,7 @@ def validate(
             check_columns(_referenced(rule), names, f"rule {i + 1} ({rule.text()})")
         ev = _Evaluator(con, cols, now)
         rows = int(ev.scalar("SELECT count(*) FROM src"))
+        ev.prefetch(parsed)
         results, row_checks = [], []
         for rule in parsed:
             out = ev.evaluate(rule)
@@ -399,7 +437,7 @@ def _row_level(con: Any, checks: list[tuple[str, str, dict[str, Any]]], quaranti
     all_ok = " AND ".join(f"__ok{i}" for i in blocking) or "TRUE"
     flagged = f"(SELECT *, row_number() OVER () - 1 AS _dq_row, {flags} FROM src)"
     counts = con.execute(
-        "SELECT " + ", ".join(f"count_if(NOT __ok{i})" for i in range(len(checks))) + f", count_if(NOT ({all_ok})) FROM {flagged}"
+        "SELECT " + ", ".join(f"count_if(NOT __ok{i})" for i in range(len(checks))) + f", count_if(NOT ({all_ok})) FROM (SELECT {flags} FROM src)"
     ).fetchall()[0]
     for i, (_, _, entry) in enumerate(checks):
         entry["failed_rows"] = int(counts[i])
