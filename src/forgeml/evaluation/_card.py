@@ -51,7 +51,7 @@ def build_card(
         "limitations": limitations or "Metrics hold for data like the evaluation set; monitor for drift before trusting them elsewhere.",
     }
     if evaluation:
-        card["evaluation"] = {"reference": evaluation_ref, "problem_type": evaluation.get("problem_type"),
+        card["evaluation"] = {"reference": evaluation_ref, "dataset": evaluation.get("data"), "problem_type": evaluation.get("problem_type"),
                               "rows": evaluation.get("dataset", {}).get("item_count"), "metrics": headline(evaluation)}  # fmt: skip
     if bias:
         summary: dict[str, Any] = {"reference": bias_ref}
@@ -94,7 +94,7 @@ def card_markdown(card: dict[str, Any]) -> str:
            "## Intended use", "", card["intended_use"], "", "## Limitations", "", card["limitations"], ""]  # fmt: skip
     ev = card.get("evaluation")
     if ev:
-        out += ["## Data and metrics", "", f"Evaluated on `{ev.get('reference')}` ({ev.get('rows')} rows).", "",
+        out += ["## Data and metrics", "", f"Evaluation `{ev.get('reference')}` on `{ev.get('dataset') or 'an in-memory frame'}` ({ev.get('rows')} rows).", "",
                 "| metric | value |", "|---|---|"] + [f"| {k} | {v:.4g} |" for k, v in ev["metrics"].items()] + [""]  # fmt: skip
     bias = card.get("bias")
     if bias:
@@ -112,6 +112,15 @@ def card_markdown(card: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
+def _inline(text: str) -> str:
+    """Escape, then render Markdown's `code` and **bold**."""
+    import re
+
+    out = escape(text)
+    out = re.sub(r"`([^`]+)`", r"<code>\1</code>", out)
+    return re.sub(r"\*\*([^*]+)\*\*", r"<b>\1</b>", out)
+
+
 def card_html(card: dict[str, Any]) -> str:
     """The card as a self-contained HTML page (the Markdown text, rendered simply)."""
     from forgeml.evaluation._html import CSS
@@ -123,10 +132,11 @@ def card_html(card: dict[str, Any]) -> str:
             cells = [c.strip() for c in line.strip("|").split("|")]
             if set("".join(cells)) <= {"-"}:
                 continue
+            cell = "td" if in_table else "th"
             if not in_table:
                 body.append("<table>")
                 in_table = True
-            body.append("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in cells) + "</tr>")
+            body.append("<tr>" + "".join(f"<{cell}>{_inline(c)}</{cell}>" for c in cells) + "</tr>")
             continue
         if in_table:
             body.append("</table>")
@@ -136,9 +146,9 @@ def card_html(card: dict[str, Any]) -> str:
         elif line.startswith("## "):
             body.append(f"<h2>{escape(line[3:])}</h2>")
         elif line.strip().startswith("- "):
-            body.append(f"<div style='margin-left:{len(line) - len(line.lstrip())}em'>• {escape(line.strip()[2:])}</div>")
+            body.append(f"<div style='margin-left:{len(line) - len(line.lstrip())}em'>• {_inline(line.strip()[2:])}</div>")
         elif line:
-            body.append(f"<p>{escape(line)}</p>")
+            body.append(f"<p>{_inline(line)}</p>")
     if in_table:
         body.append("</table>")
     title = escape(f"Model card: {card['model'].get('target')}")
