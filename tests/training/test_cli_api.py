@@ -16,6 +16,7 @@ from forgeml.api.app import create_app
 from forgeml.cli import build_app
 from forgeml.cli._common import state
 from forgeml.core.workspace import Workspace
+from forgeml.registry import load_model
 
 
 @pytest.fixture
@@ -36,6 +37,12 @@ def cli(ws: Workspace) -> Iterator:  # type: ignore[type-arg]
 
 
 def test_cli_and_rest(ws: Workspace, datasets: dict[str, str], cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    with TestClient(create_app(ws)) as client:
+        made = client.post("/training-jobs", json={
+            "name": "api-if", "algorithm": "isolation-forest", "channels": datasets, "hyperparameters": {"num_trees": 20},
+            "target": "y",  # labels on the validation channel: the AUC of the anomaly scores is reported
+        })
+        assert made.status_code == 201 and made.json()["TrainingJobName"] == "api-if"
     spec = tmp_path / "job.yaml"
     spec.write_text("algorithm: kmeans\nchannels:\n  train: dataset/tr\nhyperparameters:\n  k: 2\nseed: 3\n")
     out = cli("create", "cli-km", "--spec", str(spec), "--hp", "k=3", "--channel", "validation=dataset/va", "--wait")
@@ -43,7 +50,7 @@ def test_cli_and_rest(ws: Workspace, datasets: dict[str, str], cli, tmp_path: Pa
     shown = json.loads(cli("show", "cli-km", "--json"))
     assert shown["HyperParameters"]["k"] == 3 and shown["Reproducibility"]["seed"] == 3
     assert {m["MetricName"] for m in shown["FinalMetricDataList"]} == {"train:msd", "train:ssd", "validation:msd", "validation:ssd"}
-    assert [j["name"] for j in json.loads(cli("ls", "--json"))] == ["cli-km"]
+    assert {j["name"] for j in json.loads(cli("ls", "--json"))} == {"cli-km", "api-if"}
     assert "[forgeml] Training" in cli("logs", "cli-km", "-f")
     assert len(json.loads(cli("metrics", "cli-km", "--json", "--key", "train:msd"))) == 1
     algos = json.loads(cli("algorithms", "--json"))
@@ -62,10 +69,14 @@ def test_cli_and_rest(ws: Workspace, datasets: dict[str, str], cli, tmp_path: Pa
         assert client.post("/training-jobs", json={"algorithm": "kmeans", "channels": {"train": "dataset/nope"}}).status_code == 404
         assert client.post("/training-jobs", json={"algorithm": "kmeans", "channels": datasets, "bogus": 1}).status_code == 400
         assert client.get("/training-jobs/nope").status_code == 404
-        made = client.post("/training-jobs", json={"name": "api-km", "algorithm": "kmeans", "channels": {"train": "dataset/tr"}})
-        assert made.status_code == 201 and made.json()["TrainingJobName"] == "api-km"
-        assert ws.training.wait("api-km").status == "Completed"
-        assert [j["name"] for j in client.get("/training-jobs", params={"status": "Completed"}).json()] == ["api-km", "cli-km"]
+        assert ws.training.wait("api-if").status == "Completed"
+        assert [j["name"] for j in client.get("/training-jobs", params={"status": "Completed"}).json()] == ["cli-km", "api-if"]
+        described = client.get("/training-jobs/api-if").json()
+        assert {m["MetricName"] for m in described["FinalMetricDataList"]} == {
+            "train:mean_anomaly_score", "validation:mean_anomaly_score", "validation:auc",
+        }  # fmt: skip
+        scores = load_model(ws.training.model_dir("api-if")).predict(ws.datasets.read("va"))
+        assert set(scores["prediction"]) <= {-1, 1} and len(scores) == 100
 
 
 def test_cli_error_is_one_line_with_exit_code(ws: Workspace, datasets: dict[str, str]) -> None:

@@ -71,21 +71,6 @@ def test_bad_rules_are_rejected() -> None:
         normalize_rules([{"rule": "Overfit", "actions": ["Email"]}])
 
 
-def test_rules_on_a_builtin_job_match_its_series(ws: Workspace, datasets: dict[str, str]) -> None:
-    job = ws.training.create(
-        "ruled", algorithm="xgboost", channels=datasets, target="y", hyperparameters={"num_round": 30},
-        rules=["Overfit", "LossNotDecreasing", "ClassImbalance"], wait=True,
-    )  # fmt: skip
-    statuses = {r["RuleConfigurationName"]: r for r in ws.training.describe(job.name)["DebugRuleEvaluationStatuses"]}
-    train = [m.value for m in ws.training.metrics("ruled", "train:logloss")]
-    valid = [m.value for m in ws.training.metrics("ruled", "validation:logloss")]
-    overfit = any((v - t) / t > 0.1 for t, v in zip(train, valid, strict=True))
-    assert statuses["Overfit"]["RuleEvaluationStatus"] == ("IssuesFound" if overfit else "NoIssuesFound")
-    stalled = any(train[i] > train[i - 10] * 0.999 for i in range(10, len(train), 10))
-    assert statuses["LossNotDecreasing"]["RuleEvaluationStatus"] == ("IssuesFound" if stalled else "NoIssuesFound")
-    assert statuses["ClassImbalance"]["RuleEvaluationStatus"] == "NoIssuesFound"
-
-
 def test_exploding_tensor_stops_a_script_job(ws: Workspace, datasets: dict[str, str]) -> None:
     job = ws.training.create(
         "exploding", script=str(SCRIPTS / "tensors.py"), channels={"train": datasets["train"]},

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,7 @@ def test_sagemaker_script_trains_in_its_own_venv_and_is_packaged(
     ws: Workspace, datasets: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("PIP_NO_INDEX", "1")  # the requirements are satisfied: never touch the network
+    _start_raw_model_job(ws, datasets)
     job = ws.training.create(
         "rf-script", script="train.py", source_dir=str(SCRIPTS / "sklearn_rf"),
         hyperparameters={"n-estimators": 20, "min-samples-leaf": 2, "target": "y"},
@@ -63,32 +65,50 @@ def test_sagemaker_script_trains_in_its_own_venv_and_is_packaged(
     repro = info["Reproducibility"]
     assert repro["seed"] == 7 and repro["code"] and repro["command"][-6:] == json.loads(env["SM_USER_ARGS"])
     assert "scikit-learn" in repro["packages"]
+    _check_raw_model_job(ws)
 
 
-def test_script_without_pickled_model_keeps_raw_model_dir(ws: Workspace, datasets: dict[str, str]) -> None:
-    job = ws.training.create(
+def _start_raw_model_job(ws: Workspace, datasets: dict[str, str]) -> None:
+    ws.training.create(
         "resumable-once", script=str(SCRIPTS / "resumable.py"), channels={"train": datasets["train"]},
         hyperparameters={"iterations": 3, "sleep": 0}, metric_definitions=[{"Name": "train:loss", "Regex": r"loss=([0-9.]+)"}],
-        wait=True,
     )  # fmt: skip
-    assert job.status == "Completed"
+
+
+def _check_raw_model_job(ws: Workspace) -> None:
+    """A script that saves no pickled estimator: its model folder is kept as it is."""
+    assert ws.training.wait("resumable-once").status == "Completed"
     folder = ws.training.model_dir("resumable-once")
     assert json.loads((folder / "weights.json").read_text()) == {"weight": 3.0}
+    assert ws.training.record("resumable-once").data["model_packaged"] is False
     assert [round(m.value, 6) for m in ws.training.metrics("resumable-once", "train:loss")] == [1.0, 0.5, 0.333333]
 
 
-def test_crashing_script_fails_with_its_last_lines(ws: Workspace, datasets: dict[str, str]) -> None:
-    job = ws.training.create("crash", script=str(SCRIPTS / "crash.py"), channels={"train": datasets["train"]})
-    job = ws.training.wait("crash", raise_on_failure=False)
+def test_crashing_hanging_and_isolated_scripts(ws: Workspace, datasets: dict[str, str]) -> None:
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    port = listener.getsockname()[1]
+    socket.create_connection(("127.0.0.1", port), timeout=3).close()  # reachable from here
+    ws.training.create("hang", script=str(SCRIPTS / "hang.py"), channels={"train": datasets["train"]}, max_runtime_seconds=6)
+    ws.training.create("crash", script=str(SCRIPTS / "crash.py"), channels={"train": datasets["train"]})
+    ws.training.create(
+        "isolated", script=str(SCRIPTS / "netprobe.py"), channels={"train": datasets["train"]},
+        hyperparameters={"port": port}, network_isolation=True,
+    )  # fmt: skip
+    # network isolation (root on Linux here): the script cannot reach a port this test can
+    assert ws.training.wait("isolated", timeout=60).status == "Completed"
+    assert "network: blocked" in "\n".join(ws.training.logs("isolated"))
+    assert ws.training.describe("isolated")["EnableNetworkIsolation"] is True
+    listener.close()
+    # a crash: Failed, with the script's last lines as the reason
+    job = ws.training.wait("crash", raise_on_failure=False, timeout=60)
     assert job.status == "Failed" and job.secondary_status == "Failed"
     assert job.failure_reason.startswith("AlgorithmError: ExecuteUserScriptError: ExitCode 1")
     assert "ValueError: column 'income' has 12 missing values" in job.failure_reason
     with pytest.raises(Exception, match="no model artifact"):
         ws.training.model_artifact("crash")
-
-
-def test_hanging_script_stops_at_max_runtime_and_leaves_no_process(ws: Workspace, datasets: dict[str, str]) -> None:
-    ws.training.create("hang", script=str(SCRIPTS / "hang.py"), channels={"train": datasets["train"]}, max_runtime_seconds=3)
+    # a hang: stopped at max runtime, and nothing of its process group survives
     job = ws.training.wait("hang", raise_on_failure=False, timeout=60)
     assert job.status == "Stopped" and job.secondary_status == "MaxRuntimeExceeded"
     logs = "\n".join(ws.training.logs("hang"))
