@@ -115,3 +115,22 @@ def test_registry_compile_registers_a_new_version_with_report_and_lineage(ws: Wo
     with pytest.raises(ValidationError, match="only sklearn-flavor"):
         ws.registry.compile("loans", 2, holdout=holdout)
     assert [v.version for v in ws.registry.versions("loans")] == [2, 1]
+
+
+def test_package_with_recipe_compiles_and_keeps_the_recipe_in_python(tmp_path: Path) -> None:
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    from forgeml.data.recipes import Recipe
+
+    X, y = frame(n=300)
+    X = X.assign(kind=np.where(X.f3 > 0, "a", "b"))
+    fitted = Recipe([{"type": "scale", "method": "standard"}, {"type": "encode", "method": "onehot"}]).fit(X)
+    clf = HistGradientBoostingClassifier(max_iter=20, random_state=0).fit(fitted.transform(X), y)
+    save_model(clf, tmp_path / "src", task="binary", inputs=[*inputs(), {"name": "kind", "type": "object"}], recipe=fitted.to_dict())
+    report = compile_package(tmp_path / "src", tmp_path / "onnx", X.tail(100))
+    assert report["max_abs_deviation"] <= 1e-4
+    compiled = load_model(tmp_path / "onnx")
+    assert compiled.manifest.recipe_file == "recipe.json" and compiled.recipe is not None
+    np.testing.assert_allclose(
+        compiled.predict(X.head(10))["score"].to_numpy(), load_model(tmp_path / "src").predict(X.head(10))["score"].to_numpy(), atol=1e-4
+    )

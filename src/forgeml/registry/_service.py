@@ -203,7 +203,9 @@ class RegistryService:
         )
         self.store.put_artifact(art, owner=record.ref)
         self.ws.lineage.record(f"artifact/{art.digest}", record.ref, "package")
-        job = source["value"] if source["kind"] == "training_job" else manifest.lineage.get("training_job")
+        job = source["value"] if source["kind"] == "training_job" else (
+            manifest.lineage.get("training_job") or manifest.extra.get("training_job")
+        )
         if job and self._job_exists(job):
             self.ws.lineage.record(f"job/{job}", record.ref, "produced", job=job)
         elif not job:
