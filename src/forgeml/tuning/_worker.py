@@ -147,7 +147,7 @@ class Tuner:
             live.trial.report(point.value, point.step)
             if self.prunes and live.trial.should_prune():
                 live.pruned = live.stop_sent = True
-                live.record["early_stopped"] = True
+                live.record.update(early_stopped=True, stopped_at_step=point.step)
                 self.ctx.log(f"[tuning] {name}: early stop at step {point.step} (objective {point.value:g})")
                 self._stop_job(name)
         if job.is_terminal:
