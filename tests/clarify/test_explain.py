@@ -105,6 +105,6 @@ def test_bad_explanation_requests(tmp_path: Path) -> None:
     bad = frame.copy()
     bad.loc[2, "debt"] = np.nan
     with pytest.raises(ModelError, match="NaN"):  # logistic regression cannot take missing values
-        explain(model, bad, max_rows=None, num_clusters=3, top_k_features=0)
+        explain(model, bad.iloc[:4], max_rows=None, num_clusters=2, top_k_features=0)
     with pytest.raises(ValidationError, match="not among the model inputs"):
         explain(model, frame, max_rows=5, pdp_features=["region"], num_clusters=3)

@@ -11,9 +11,9 @@ from forgeml.errors import NotFoundError, ValidationError
 from tests.evaluation.helpers import loans_frame, parse_html, save_binary
 
 
-@pytest.fixture
-def model_dir(tmp_path: Path) -> Path:
-    return save_binary(tmp_path / "model", loans_frame(400))
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return save_binary(tmp_path_factory.mktemp("pkg") / "model", loans_frame(400))
 
 
 def test_bias_report_with_model_predictions(ws: Workspace, model_dir: Path) -> None:

@@ -31,7 +31,7 @@ def save_binary(path: Path, frame: pd.DataFrame, kind: str = "xgboost") -> Path:
     from sklearn.linear_model import LogisticRegression
     from xgboost import XGBClassifier
 
-    est = XGBClassifier(n_estimators=25, max_depth=3, random_state=0) if kind == "xgboost" else LogisticRegression(max_iter=500)
+    est = XGBClassifier(n_estimators=25, max_depth=3, random_state=0, n_jobs=1) if kind == "xgboost" else LogisticRegression(max_iter=500)
     est.fit(frame[FEATURES], frame["approve"])
     save_model(est, path, task="binary", inputs=[{"name": c, "type": "float64"} for c in FEATURES],
                target="approve", classes=[0, 1])  # fmt: skip

@@ -21,9 +21,9 @@ def client(ws: Workspace) -> Iterator[TestClient]:
         yield c
 
 
-@pytest.fixture
-def model_dir(tmp_path: Path) -> Path:
-    return save_binary(tmp_path / "model", loans_frame(300))
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return save_binary(tmp_path_factory.mktemp("pkg") / "model", loans_frame(300))
 
 
 def test_rest_evaluation_gate_bias_explanation_and_card(ws: Workspace, client: TestClient, model_dir: Path) -> None:
@@ -83,7 +83,7 @@ def test_rest_errors_are_4xx(ws: Workspace, client: TestClient, model_dir: Path,
     assert message in r.json()["message"]
 
 
-def test_cli_commands(ws: Workspace, model_dir: Path, tmp_path: Path) -> None:
+def test_cli_commands(ws: Workspace, model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from forgeml.cli import build_app
     from forgeml.cli._common import state
 
@@ -91,7 +91,7 @@ def test_cli_commands(ws: Workspace, model_dir: Path, tmp_path: Path) -> None:
     loans_frame(220, seed=3).to_csv(data, index=False)
     runner = CliRunner()
     app = build_app()
-    state.workspace = ws
+    monkeypatch.setattr(state, "workspace", ws)  # the test's workspace; restored afterwards
 
     def run(*args: str, code: int = 0) -> str:
         res = runner.invoke(app, list(args))

@@ -18,9 +18,9 @@ from tests.evaluation.helpers import (
 )
 
 
-@pytest.fixture
-def binary(tmp_path: Path) -> Path:
-    return save_binary(tmp_path / "model", loans_frame(400, seed=0))
+@pytest.fixture(scope="module")
+def binary(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return save_binary(tmp_path_factory.mktemp("pkg") / "model", loans_frame(400, seed=0))
 
 
 def test_evaluate_stores_report_html_lineage_and_metrics(ws: Workspace, binary: Path) -> None:
