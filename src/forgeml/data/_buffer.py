@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from forgeml.data import _tables
-from forgeml.errors import NotFoundError, PayloadTooLargeError, ValidationError
+from forgeml.errors import ForgeError, NotFoundError, PayloadTooLargeError, ValidationError
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -127,7 +127,7 @@ class RecordBuffer:
         try:
             lines = self._check(name, records)
         except ValueError as exc:  # NaN / Infinity are not JSON
-            if isinstance(exc, ValidationError):
+            if isinstance(exc, ForgeError):
                 raise
             raise ValidationError(f"records: {exc}") from None
         with self._locked(name) as folder:

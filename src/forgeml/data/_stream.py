@@ -133,11 +133,26 @@ class NatsSource(StreamSource):
             raise
 
     async def _connect(self) -> Any:
+        import asyncio
+        import socket
+        import urllib.parse
+
         import nats
         from nats.js.errors import NotFoundError as JsNotFound
 
+        where = urllib.parse.urlsplit(self.url)
+        try:  # nats-py retries an initial connect for ever; probe the port first
+            socket.create_connection((where.hostname or "127.0.0.1", where.port or 4222), timeout=5).close()
+        except OSError as exc:
+            raise BackendUnavailableError(f"NATS at {redact(self.url)} is unreachable: {exc}") from None
+
+        async def quiet(_exc: Exception) -> None:
+            return None
+
         try:
-            self.nc = await nats.connect(self.url, connect_timeout=5, max_reconnect_attempts=0, allow_reconnect=False)
+            self.nc = await asyncio.wait_for(
+                nats.connect(self.url, connect_timeout=5, allow_reconnect=False, error_cb=quiet), timeout=10
+            )
         except Exception as exc:
             raise BackendUnavailableError(f"NATS at {redact(self.url)} is unreachable: {exc}") from None
         js = self.nc.jetstream()
@@ -150,11 +165,12 @@ class NatsSource(StreamSource):
         return f"{redact(self.url)}#{self.stream or ''}:{self.subject}/{self.durable}"
 
     def read(self, count: int, wait_seconds: float) -> list[Message]:
+
         import nats.errors
 
         try:
             msgs = self.loop.run_until_complete(self.sub.fetch(count, timeout=max(0.05, wait_seconds)))
-        except nats.errors.TimeoutError:
+        except (TimeoutError, nats.errors.TimeoutError):
             return []
         out = []
         for m in msgs:
