@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from forgeml.core.artifacts import sha256_file
 from forgeml.core.records import ResourceRecord
-from forgeml.errors import AlreadyExistsError, CorruptArtifactError, NotFoundError, ValidationError
+from forgeml.errors import AlreadyExistsError, NotFoundError, ValidationError
 
 if TYPE_CHECKING:
     from forgeml.data._datasets import DatasetService
@@ -93,8 +93,7 @@ def read_archive(path: str | Path, dest: Path) -> dict[str, Any]:
 
     Raises:
         NotFoundError: no archive at ``path``.
-        CorruptArtifactError: a checksum does not match.
-        ValidationError: not a dataset archive, or an unsafe member.
+        ValidationError: a checksum does not match, not a dataset archive, or an unsafe member.
     """
     path = Path(path)
     if not path.is_file():
@@ -103,13 +102,13 @@ def read_archive(path: str | Path, dest: Path) -> dict[str, Any]:
     if side.is_file():
         expected = side.read_text().split()[0] if side.read_text().strip() else ""
         if (actual := sha256_file(path)) != expected:
-            raise CorruptArtifactError(f"{path}: archive checksum {actual} does not match {side.name} ({expected})")
+            raise ValidationError(f"{path}: archive checksum {actual} does not match {side.name} ({expected})")
     try:
         with tarfile.open(path, "r:*") as tar:
             _safe_members(tar, str(path))
             tar.extractall(dest, filter="data")
     except (tarfile.TarError, EOFError, OSError) as exc:
-        raise CorruptArtifactError(f"{path}: not a readable archive: {str(exc).splitlines()[0]}") from None
+        raise ValidationError(f"{path}: not a readable archive: {str(exc).splitlines()[0]}") from None
     try:
         manifest = json.loads((dest / "manifest.json").read_text())
     except (OSError, json.JSONDecodeError) as exc:
@@ -120,9 +119,9 @@ def read_archive(path: str | Path, dest: Path) -> dict[str, Any]:
         for rel, info in entry["files"].items():
             file = dest / "versions" / str(entry["version"]) / rel
             if not file.is_file():
-                raise CorruptArtifactError(f"{path}: version {entry['version']} file {rel} is missing")
+                raise ValidationError(f"{path}: version {entry['version']} file {rel} is missing")
             if sha256_file(file) != info["sha256"] or file.stat().st_size != info["size"]:
-                raise CorruptArtifactError(f"{path}: version {entry['version']} file {rel} fails its checksum")
+                raise ValidationError(f"{path}: version {entry['version']} file {rel} fails its checksum")
     return manifest
 
 
@@ -131,7 +130,7 @@ def import_dataset(datasets: DatasetService, path: str | Path, *, name: str | No
 
     Raises:
         AlreadyExistsError: the target dataset exists already.
-        CorruptArtifactError: a checksum or content hash does not match.
+        ValidationError: a checksum or content hash does not match.
     """
     from forgeml.core.jobs import validate_name
     from forgeml.data import _tables
@@ -150,7 +149,7 @@ def import_dataset(datasets: DatasetService, path: str | Path, *, name: str | No
             schema = _tables.decode_schema(data["arrow_schema_b64"])
             got = _tables.content_hash(_load(local, schema, data.get("partition_by"), None))
             if got != data.get("content_hash"):
-                raise CorruptArtifactError(f"{path}: version {entry['version']} rows hash to {got}, not {data.get('content_hash')}")
+                raise ValidationError(f"{path}: version {entry['version']} rows hash to {got}, not {data.get('content_hash')}")
             staged.append((entry, data, local))
         created: list[ResourceRecord] = []
         archive_digest = sha256_file(path)
