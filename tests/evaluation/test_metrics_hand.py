@@ -6,6 +6,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from forgeml.errors import ValidationError
 from forgeml.evaluation import (
@@ -121,3 +123,34 @@ def test_threshold_selection_can_predict_nothing_positive() -> None:
     # positives are rare and misses are cheap: predicting nothing costs 1 (one FN), any threshold costs more
     res = select_threshold([0, 0, 1], [0.9, 0.8, 0.1], cost_fp=10, cost_fn=1)
     assert res["threshold"] > 0.9 and res["confusion"] == {"tp": 0, "fp": 0, "fn": 1, "tn": 2}
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.tuples(st.booleans(), st.integers(0, 20)), min_size=1, max_size=40),
+    st.floats(0, 10), st.floats(0, 10), st.floats(-2, 2), st.floats(-2, 2),
+)  # fmt: skip
+def test_threshold_selection_matches_brute_force(rows, fp, fn, tp, tn) -> None:
+    y = np.array([r[0] for r in rows])
+    score = np.array([r[1] / 20 for r in rows])
+    res = select_threshold(y, score, cost_fp=fp, cost_fn=fn, cost_tp=tp, cost_tn=tn)
+
+    def cost(t: float) -> float:
+        pred = score >= t
+        return fp * np.sum(pred & ~y) + fn * np.sum(~pred & y) + tp * np.sum(pred & y) + tn * np.sum(~pred & ~y)
+
+    candidates = [*sorted(set(score.tolist())), float(score.max()) + 1]
+    best = min(cost(t) for t in candidates)
+    assert res["total_cost"] == pytest.approx(best)
+    assert cost(res["threshold"]) == pytest.approx(best)
+
+
+def test_curves_are_thinned_for_large_inputs() -> None:
+    rng = np.random.default_rng(2)
+    y = rng.integers(0, 2, 5000).astype(bool)
+    score = rng.uniform(size=5000)
+    m = binary_metrics(y, score)
+    roc = m["receiver_operating_characteristic_curve"]
+    assert len(roc["false_positive_rates"]) <= 201
+    assert roc["false_positive_rates"][0] == 0.0 and roc["false_positive_rates"][-1] == 1.0
+    assert sum(m["calibration"]["bin_counts"]) == 5000
