@@ -34,11 +34,11 @@ def _max_overlap(ws: Workspace, names: list[str]) -> int:
 
 def test_bayesian_parallel_best_job_runs_and_warm_start(ws: Workspace) -> None:
     ws.tuning.create("bowl", strategy="Bayesian", objective={"metric": "validation:loss", "type": "Minimize"},
-                     parameter_ranges=XY, training=BOWL, max_jobs=4, max_parallel_jobs=2, random_seed=1)  # fmt: skip
+                     parameter_ranges=XY, training=BOWL, max_jobs=3, max_parallel_jobs=2, random_seed=1)  # fmt: skip
     result = ws.tuning.wait("bowl", timeout=120)
     trials = result["trials"]
-    assert result["status"] == "Completed" and len(trials) == 4
-    assert result["counters"]["training_jobs"]["Completed"] == 4
+    assert result["status"] == "Completed" and len(trials) == 3
+    assert result["counters"]["training_jobs"]["Completed"] == 3
     for t in trials:
         assert t["status"] == "Completed"
         assert t["objective"] == pytest.approx(_expected(t["params"]))  # the formula, independently
@@ -51,13 +51,13 @@ def test_bayesian_parallel_best_job_runs_and_warm_start(ws: Workspace) -> None:
     runs = ws.experiments.search_runs(f"metrics.validation:loss <= {best['objective']}", experiments=["bowl"])
     assert [r.name for r in runs] == [best["training_job"]]
     assert runs[0].tags["tuning_job"] == "bowl" and runs[0].params["shape"] == best["params"]["shape"]
-    assert len(ws.experiments.list_runs("bowl")) == 4
+    assert len(ws.experiments.list_runs("bowl")) == 3
     assert [e.dst for e in ws.metadata.list_edges(src="job/bowl")] == [f"job/{best['training_job']}"]
 
-    # warm start: the parent's 4 jobs count against max_jobs, the best is the best of both
-    with pytest.raises(ValidationError, match="count against max_jobs 4"):
+    # warm start: the parent's 3 jobs count against max_jobs, the best is the best of both
+    with pytest.raises(ValidationError, match="count against max_jobs 3"):
         ws.tuning.create("child", objective={"metric": "validation:loss", "type": "Minimize"}, parameter_ranges=XY,
-                         training=BOWL, max_jobs=4, warm_start={"parents": ["bowl"]})  # fmt: skip
+                         training=BOWL, max_jobs=3, warm_start={"parents": ["bowl"]})  # fmt: skip
     with pytest.raises(ValidationError, match="optimizes Minimize validation:loss, not Maximize"):
         ws.tuning.create("child", objective={"metric": "validation:loss", "type": "Maximize"}, parameter_ranges=XY,
                          training=BOWL, max_jobs=6, warm_start={"parents": ["bowl"]})  # fmt: skip
@@ -66,15 +66,15 @@ def test_bayesian_parallel_best_job_runs_and_warm_start(ws: Workspace) -> None:
                          training=BOWL, max_jobs=6, warm_start={"parents": ["bowl"]})  # fmt: skip
     narrow = {**XY, "x": {"type": "Continuous", "min": 1.5, "max": 2.5}}
     ws.tuning.create("child", objective={"metric": "validation:loss", "type": "Minimize"}, parameter_ranges=narrow,
-                     training=BOWL, max_jobs=6, max_parallel_jobs=2, warm_start={"parents": ["bowl"], "type": "TransferLearning"})  # fmt: skip
+                     training=BOWL, max_jobs=5, max_parallel_jobs=2, warm_start={"parents": ["bowl"], "type": "TransferLearning"})  # fmt: skip
     child = ws.tuning.wait("child", timeout=120)
     new = [t for t in child["trials"] if t["source"] == "new"]
     inherited = [t for t in child["trials"] if t["source"] == "parent:bowl"]
-    assert len(new) == 2 and len(inherited) == 4
+    assert len(new) == 2 and len(inherited) == 3
     assert all(1.5 <= t["params"]["x"] <= 2.5 for t in new)
     overall = min(child["trials"], key=lambda t: t["objective"])
     assert child["best_training_job"] == overall["training_job"]
-    assert "4 warm-start trial(s)" in "\n".join(ws.jobs.logs("child"))
+    assert "3 warm-start trial(s)" in "\n".join(ws.jobs.logs("child"))
 
 
 def test_grid_covers_every_combination_once(ws: Workspace) -> None:
@@ -130,11 +130,10 @@ def test_completion_criteria_stop_the_search(ws: Workspace) -> None:
     objective = {"metric": "validation:loss", "type": "Minimize"}
     ws.tuning.create("target", strategy="Random", objective=objective, parameter_ranges=XY, training=BOWL,
                      max_jobs=6, completion_criteria={"target_objective_value": 1000.0})  # fmt: skip
-    result = ws.tuning.wait("target", timeout=120)
-    assert result["completion_reason"] == "TargetObjectiveValueReached" and len(result["trials"]) == 1
-
     ws.tuning.create("patience", strategy="Random", objective=objective, parameter_ranges=XY, training=BOWL,
                      max_jobs=6, random_seed=6, completion_criteria={"max_jobs_not_improving": 3})  # fmt: skip
+    result = ws.tuning.wait("target", timeout=120)
+    assert result["completion_reason"] == "TargetObjectiveValueReached" and len(result["trials"]) == 1
     result = ws.tuning.wait("patience", timeout=180)
     values = [t["objective"] for t in result["trials"]]
     best, since, expected = float("inf"), 0, len(values)
