@@ -93,10 +93,10 @@ def _compare(have: Any, op: str, want: Any) -> bool:
     if op == "like":
         pattern = "^" + re.escape(str(want)).replace("%", ".*").replace("_", ".") + "$"
         return re.match(pattern, str(have), re.DOTALL | re.IGNORECASE) is not None
-    return {
+    return bool({
         "=": have == want, "!=": have != want, "<": have < want,
         "<=": have <= want, ">": have > want, ">=": have >= want,
-    }[op]  # fmt: skip
+    }[op])  # fmt: skip
 
 
 def _unquote(text: str) -> str:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from forgeml.errors import AlreadyExistsError
 from forgeml.experiments._records import RunRecord
+from forgeml.experiments._store import RunStore
 
 if TYPE_CHECKING:
     from forgeml.core.records import JobRecord
@@ -43,8 +44,7 @@ def record_training_job(ws: Workspace, job: JobRecord | str, *, experiment: str 
     """
     if isinstance(job, str):
         job = ws.jobs.get(job)
-    service = ws.experiments
-    store = service.store
+    store: RunStore = ws.experiments.store
     status = "InProgress" if job.status == "Pending" else job.status
     config: dict[str, Any] = job.config
     params = {str(k): v for k, v in (config.get("hyperparameters") or {}).items()}

@@ -57,11 +57,9 @@ class RunStore:
         return self._meta._read()  # type: ignore[no-any-return]
 
     def _insert(self, table: sa.Table) -> Any:
-        if self.dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert
-        return insert(table)
+        from sqlalchemy.dialects import postgresql, sqlite
+
+        return postgresql.insert(table) if self.dialect == "postgresql" else sqlite.insert(table)
 
     # experiments -----------------------------------------------------------------------------
     def create_experiment(self, name: str, description: str = "", tags: dict[str, str] | None = None, *, exist_ok: bool = False) -> ExperimentRecord:

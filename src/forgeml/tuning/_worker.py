@@ -60,7 +60,7 @@ class Tuner:
         self.name = ctx.name
         self.spec = TuningSpec.from_dict(ctx.config["spec"])
         self.experiment = self.spec.experiment or self.name
-        direction = "maximize" if self.spec.maximize else "minimize"
+        direction = optuna.study.StudyDirection.MAXIMIZE if self.spec.maximize else optuna.study.StudyDirection.MINIMIZE
         self.study = optuna.create_study(
             study_name=self.name, direction=direction, sampler=make_sampler(self.spec), pruner=make_pruner(self.spec)
         )  # the name seeds Hyperband's bracket assignment: same job name, same brackets
