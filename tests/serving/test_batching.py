@@ -67,3 +67,16 @@ def test_large_batches_go_to_a_thread(inline_rows: int) -> None:
         batcher = MicroBatcher(model, max_batch_rows=1000, max_wait_ms=0, inline_rows=inline_rows, executor=pool)
         results = asyncio.run(_many(batcher, [[[i] for i in range(100)]]))
     assert results == [[{"y": 2 * i} for i in range(100)]]
+
+
+def test_a_model_that_does_not_answer_in_time_is_a_model_error() -> None:
+    import time
+
+    def slow(rows: list[list[Any]]) -> list[dict[str, Any]]:
+        time.sleep(0.5)
+        return [{"y": 0} for _ in rows]
+
+    with ThreadPoolExecutor(1) as pool:
+        batcher = MicroBatcher(slow, inline_rows=0, executor=pool)
+        with pytest.raises(ModelError, match=r"did not answer within 0\.05 s"):
+            asyncio.run(batcher.submit([[1]], timeout=0.05))

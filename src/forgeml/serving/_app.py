@@ -27,7 +27,7 @@ from typing import Any
 
 import orjson
 
-from forgeml.errors import ForgeError, ModelError, PayloadTooLargeError, ValidationError
+from forgeml.errors import ForgeError, PayloadTooLargeError, ValidationError
 from forgeml.serving import _codecs as codecs
 from forgeml.serving._batching import MicroBatcher
 from forgeml.serving._cache import ModelCache
@@ -216,10 +216,7 @@ class EndpointApp:
             accept = codecs.accept_type(headers.get("accept"), content_type)
             batcher, signature = await self._batcher(variant, headers.get(H_MODEL))
             rows = signature.parse(body, content_type)
-            try:
-                predictions = await asyncio.wait_for(batcher.submit(rows), self.timeout)
-            except TimeoutError:
-                raise ModelError(f"the model did not answer within {self.timeout:g} s") from None
+            predictions = await batcher.submit(rows, timeout=self.timeout)
             out = codecs.encode(predictions, accept)
         except ForgeError as exc:
             status = exc.http_status if exc.http_status < 500 else 500

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from forgeml.errors import ForgeError
+from forgeml.errors import ForgeError, ModelError
 
 Predict = Callable[[list[list[Any]]], list[dict[str, Any]]]
 
@@ -53,14 +53,23 @@ class MicroBatcher:
         self.batches = 0
         self.requests = 0
 
-    async def submit(self, rows: list[list[Any]]) -> list[dict[str, Any]]:
-        """Predictions for ``rows``, computed in a batch with other callers' rows."""
+    async def submit(self, rows: list[list[Any]], timeout: float | None = None) -> list[dict[str, Any]]:
+        """Predictions for ``rows``, computed in a batch with other callers' rows.
+
+        Raises:
+            ModelError: the model raised, or gave no answer within ``timeout`` seconds.
+        """
         loop = asyncio.get_running_loop()
         future: asyncio.Future[list[dict[str, Any]]] = loop.create_future()
         self._queue.append((rows, future))
         if self._task is None or self._task.done():
             self._task = loop.create_task(self._drain())
-        return await future
+        timer = loop.call_later(timeout, _expire, future, timeout) if timeout else None
+        try:
+            return await future
+        finally:
+            if timer is not None:
+                timer.cancel()
 
     async def _drain(self) -> None:
         while self._queue:
@@ -119,6 +128,11 @@ class MicroBatcher:
         for part, future in batch:
             _settle(future, value=results[start : start + len(part)])
             start += len(part)
+
+
+def _expire(future: asyncio.Future[Any], timeout: float) -> None:
+    if not future.done():
+        future.set_exception(ModelError(f"the model did not answer within {timeout:g} s"))
 
 
 def _settle(future: asyncio.Future[Any], *, value: Any = None, error: BaseException | None = None) -> None:

@@ -63,6 +63,7 @@ class Signature:
         self.types = [str(c.get("type", "float64")) for c in inputs]
         self.numeric = [t.lower().startswith(_NUMERIC_PREFIXES) for t in self.types]
         self._index = {n: i for i, n in enumerate(self.names)}
+        self._all_numeric = all(self.numeric)
 
     def __len__(self) -> int:
         return len(self.names)
@@ -150,6 +151,8 @@ class Signature:
             return [self._record(r, i) for i, r in enumerate(rows)]
         if not isinstance(columns, list):
             raise ValidationError("'columns' must be a list of column names")
+        if columns == self.names:  # the usual case: already in signature order
+            return [self._record(row, i) for i, row in enumerate(rows)]
         out = []
         for i, row in enumerate(rows):
             if not isinstance(row, list) or len(row) != len(columns):
@@ -173,6 +176,13 @@ class Signature:
     def _row(self, values: Sequence[Any], i: int, *, csv_text: bool) -> list[Any]:
         if len(values) != len(self.names):
             raise ValidationError(f"record {i}: expected {len(self.names)} value(s), got {len(values)}")
+        if self._all_numeric and not csv_text:
+            for value in values:  # fast path: plain JSON numbers need no conversion
+                kind = type(value)
+                if kind is not float and kind is not int:
+                    break
+            else:
+                return values if isinstance(values, list) else list(values)
         out = list(values)
         for j, value in enumerate(out):
             out[j] = self._value(value, i, j, csv_text)
