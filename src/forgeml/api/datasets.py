@@ -51,12 +51,7 @@ def list_datasets(ws: Workspace = Depends(get_workspace)) -> list[dict[str, Any]
 
 @router.post("/ingest", status_code=201)
 def ingest(req: IngestRequest, ws: Workspace = Depends(get_workspace)) -> dict[str, Any]:
-    from forgeml.data._sql import is_sql_url
-
-    opts = req.model_dump(exclude={"source", "name"})
-    if is_sql_url(req.source):
-        opts = {k: v for k, v in opts.items() if k in ("table", "query", "watermark", "key", "full", "allow_schema_change", "description", "tags")}
-    return ws.datasets.ingest(req.source, req.name, **opts).to_dict()
+    return ws.datasets.ingest(req.source, req.name, **req.model_dump(exclude={"source", "name"})).to_dict()
 
 
 @router.post("/import", status_code=201)

@@ -149,9 +149,10 @@ def ingest(
 
     ws = workspace()
     before = ws.datasets._latest(name)
-    common: dict[str, Any] = {"key": key or None, "allow_schema_change": allow_schema_change, "description": description}
+    common: dict[str, Any] = {"key": key or None, "allow_schema_change": allow_schema_change, "description": description,
+                              "table": table, "query": query, "watermark": watermark, "full": full}  # fmt: skip
     if is_sql_url(source):
-        rec = ws.datasets.sync_sql(source, name, table=table, query=query, watermark=watermark, full=full, **common)
+        rec = ws.datasets.ingest(source, name, **common)
     else:
         from rich.progress import Progress
 
@@ -162,7 +163,7 @@ def ingest(
                 bar.update(task, total=total, completed=i, description=f"reading {Path(path).name}" if path else "writing")
 
             rec = ws.datasets.ingest(source, name, format=format, encoding=encoding, delimiter=delimiter, partition_by=partition_by,
-                                     mode=mode, progress=progress, table=table, query=query, watermark=watermark, full=full, **common)  # fmt: skip
+                                     mode=mode, progress=progress, **common)  # fmt: skip
     if before is not None and rec.version == before.version:
         emit(rec.to_dict(), as_json, lambda: typer.echo(f"no new rows: {rec.ref} is up to date"))
         return

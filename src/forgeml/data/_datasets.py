@@ -12,6 +12,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -234,32 +235,74 @@ class DatasetService:
         )  # fmt: skip
 
     # ingestion -------------------------------------------------------------------------------
-    def ingest(self, source: str, name: str, **options: Any) -> ResourceRecord:
+    def ingest(
+        self,
+        source: str,
+        name: str,
+        *,
+        format: str | None = None,
+        encoding: str = "utf-8",
+        delimiter: str | None = None,
+        partition_by: str | None = None,
+        mode: Mode = "replace",
+        key: list[str] | None = None,
+        table: str | None = None,
+        query: str | None = None,
+        watermark: str | None = None,
+        full: bool = False,
+        allow_schema_change: bool = False,
+        description: str | None = None,
+        tags: dict[str, str] | None = None,
+        progress: Callable[[int, int, str], None] | None = None,
+    ) -> ResourceRecord:
         """Ingest a file, glob, folder or fsspec URL, or (for a SQLAlchemy URL) a table or query.
 
-        Options for files: ``format``, ``encoding``, ``delimiter``, ``partition_by``, ``mode``,
-        ``key``, ``allow_schema_change``, ``description``, ``tags``, ``progress``; see
-        :func:`forgeml.data._ingest.ingest_files`. For databases: ``table`` or ``query``,
-        ``watermark``, ``key``, ``full``; see :meth:`sync_sql`.
+        Files (see :func:`forgeml.data._ingest.ingest_files`): ``format`` (csv, tsv, parquet,
+        jsonl; default from the extension), ``encoding``, ``delimiter``, ``partition_by``,
+        ``mode`` (replace, append, upsert with ``key``). Databases (see :meth:`sync_sql`):
+        ``table`` or ``query``, ``watermark``, ``key``, ``full``.
+
+        Raises:
+            NotFoundError: nothing at ``source``.
+            ValidationError: bad input (the message names file and line) or a schema contradiction.
+            BackendUnavailableError: the database cannot be reached.
         """
         from forgeml.data import _ingest, _sql
 
+        common: dict[str, Any] = {"key": key, "allow_schema_change": allow_schema_change, "description": description, "tags": tags}
         if _sql.is_sql_url(source):
-            return self.sync_sql(source, name, **options)
-        sql_only = {"table", "query", "watermark", "full"} & {k for k, v in options.items() if v not in (None, False)}
-        if sql_only:
-            raise ValidationError(f"option(s) {', '.join(sorted(sql_only))} apply to database URLs only")
-        options = {k: v for k, v in options.items() if k not in ("table", "query", "watermark", "full")}
-        return _ingest.ingest_files(self, source, name, **options)
+            return self.sync_sql(source, name, table=table, query=query, watermark=watermark, full=full, partition_by=partition_by, **common)
+        if sql_only := [k for k, v in (("table", table), ("query", query), ("watermark", watermark), ("full", full)) if v]:
+            raise ValidationError(f"option(s) {', '.join(sql_only)} apply to database URLs only")
+        return _ingest.ingest_files(
+            self, source, name, format=format, encoding=encoding, delimiter=delimiter,
+            partition_by=partition_by, mode=mode, progress=progress, **common,
+        )  # fmt: skip
 
-    def sync_sql(self, url: str, name: str, **options: Any) -> ResourceRecord:
+    def sync_sql(
+        self,
+        url: str,
+        name: str,
+        *,
+        table: str | None = None,
+        query: str | None = None,
+        watermark: str | None = None,
+        key: list[str] | None = None,
+        full: bool = False,
+        allow_schema_change: bool = False,
+        partition_by: str | None = None,
+        description: str | None = None,
+        tags: dict[str, str] | None = None,
+        connect_timeout: float = 5.0,
+    ) -> ResourceRecord:
         """Full load, then incremental sync on ``watermark``; see :func:`forgeml.data._sql.sync`."""
         from forgeml.data import _sql
 
-        allowed = {"table", "query", "watermark", "key", "full", "allow_schema_change", "description", "tags", "connect_timeout"}
-        if unknown := {k for k, v in options.items() if v is not None} - allowed - {"progress", "mode"}:
-            raise ValidationError(f"option(s) {', '.join(sorted(unknown))} do not apply to database URLs")
-        return _sql.sync(self, url, name, **{k: v for k, v in options.items() if k in allowed})
+        return _sql.sync(
+            self, url, name, table=table, query=query, watermark=watermark, key=key, full=full,
+            allow_schema_change=allow_schema_change, partition_by=partition_by, description=description, tags=tags,
+            connect_timeout=connect_timeout,
+        )  # fmt: skip
 
     def records(self) -> RecordBuffer:
         """The micro-batching buffer behind ``POST /datasets/{name}/records`` (one per service)."""

@@ -219,6 +219,7 @@ def sync(
     key: list[str] | None = None,
     full: bool = False,
     allow_schema_change: bool = False,
+    partition_by: str | None = None,
     description: str | None = None,
     tags: dict[str, str] | None = None,
     connect_timeout: float = 5.0,
@@ -251,7 +252,7 @@ def sync(
         "quarantined": len(batch.quarantine),
     }  # fmt: skip
     record = datasets.commit(
-        name, batch.table, mode=mode, key=key, enforce_schema=not allow_schema_change,
+        name, batch.table, mode=mode, key=key, enforce_schema=not allow_schema_change, partition_by=partition_by,
         spec={"description": description, "source": shown, "table": table, "query": query},
         data={"sync": sync_state}, tags=tags, quarantine=batch.quarantine,
     )  # fmt: skip
