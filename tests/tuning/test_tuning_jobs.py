@@ -173,3 +173,37 @@ def _wait_for_metric(ws: Workspace, name: str) -> None:
             pass
         time.sleep(0.1)
     raise AssertionError(f"{name} reported nothing")
+
+
+def test_hyperband_stops_the_trials_optunas_pruner_stops(ws: Workspace) -> None:
+    import optuna
+
+    from forgeml.tuning import TuningSpec
+    from forgeml.tuning._strategies import make_pruner, make_sampler
+
+    spec = {
+        "strategy": "Hyperband", "objective": {"metric": "validation:loss", "type": "Minimize"},
+        "parameter_ranges": {"x": {"type": "Continuous", "min": -5, "max": 5}},
+        "static_hyperparameters": {"y": -1, "steps": 4, "step_seconds": 0.3, "curve": 2.0},
+        "hyperband": {"min_resource": 1, "max_resource": 4, "reduction_factor": 2},
+        "training": BOWL, "max_jobs": 3, "max_parallel_jobs": 1, "random_seed": 2,
+    }  # fmt: skip
+    ws.tuning.create("hband", spec)
+    result = ws.tuning.wait("hband", timeout=180)
+    # the same study driven directly through Optuna, one trial after the other
+    parsed = TuningSpec.from_dict(spec)
+    study = optuna.create_study(study_name="hband", direction="minimize", sampler=make_sampler(parsed), pruner=make_pruner(parsed))
+    expected = []
+    for _ in range(3):
+        trial = study.ask({"x": parsed.ranges["x"].distribution()})
+        final, stopped = loss(trial.params["x"], -1), None
+        for step in range(4):
+            trial.report(final + 2.0 / (step + 1), step)
+            if trial.should_prune():
+                stopped = step
+                break
+        study.tell(trial, final + 0.5 if stopped is None else None, state=None if stopped is None else optuna.trial.TrialState.PRUNED)
+        expected.append((trial.params["x"], stopped))
+    got = [(t["params"]["x"], t.get("stopped_at_step")) for t in result["trials"]]
+    assert got == expected and any(s is not None for _, s in got)
+    assert [t["status"] for t in result["trials"]] == ["Completed" if s is None else "Stopped" for _, s in expected]
