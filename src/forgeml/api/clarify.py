@@ -48,6 +48,12 @@ class ExplainRequest(DataSource):
     grid_resolution: int = Field(15, ge=2, le=200)
 
 
+class AnalyzeRequest(DataSource):
+    config: dict[str, Any] = Field(..., description="A SageMaker Clarify analysis_config.json document.")
+    model_dir: str | None = None
+    name: str | None = None
+
+
 def _record(rec: Any) -> dict[str, Any]:
     return rec.to_dict() | {"ref": rec.ref}
 
@@ -61,6 +67,11 @@ def bias(req: BiasRequest, ws: Workspace = Depends(get_workspace)) -> dict[str, 
         ft_features=req.ft_features, dropna=req.dropna, name=req.name, tags=req.tags,
     )  # fmt: skip
     return _record(rec) | {"analysis": ws.clarify.report(rec)}
+
+
+@router.post("/analyze")
+def analyze(req: AnalyzeRequest, ws: Workspace = Depends(get_workspace)) -> dict[str, Any]:
+    return ws.clarify.analyze(req.data(), req.config, model=req.model_dir, name=req.name)
 
 
 @router.get("/bias")

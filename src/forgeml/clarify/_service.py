@@ -169,6 +169,60 @@ class ClarifyService:
             tags=tags,
         )  # fmt: skip
 
+    def analyze(self, data: Any, config: dict[str, Any], *, model: Any = None, name: str | None = None) -> dict[str, Any]:
+        """Run a SageMaker Clarify ``analysis_config.json`` (see ``forgeml.clarify._config``).
+
+        Stores a bias report and/or an explanation, and returns the combined analysis.json
+        (``version``, ``pre_training_bias_metrics``, ``post_training_bias_metrics``,
+        ``explanations``) with ``"records"``: the references of what was stored.
+
+        Raises:
+            ValidationError: a bad config, or post-training bias / SHAP / PDP without a model.
+        """
+        import pandas as pd
+
+        from forgeml.clarify._config import parse_config
+
+        plan = parse_config(config)
+        if plan["bias"] is not None:
+            from forgeml.clarify._config import as_forgeml_spec
+
+            frame, _ = resolve_frame(self.ws, data)
+            bias_plan = plan["bias"]
+            facets = []
+            for facet in bias_plan["facets"]:
+                name_ = facet.get("name_or_index") if isinstance(facet, dict) else None
+                if name_ in frame.columns and facet.get("value_or_threshold") is not None:
+                    facet = {"name_or_index": name_, "value_or_threshold": as_forgeml_spec(frame[name_], facet["value_or_threshold"])}
+                facets.append(facet)
+            bias_plan["facets"] = facets
+            if bias_plan["label"] in frame.columns:
+                bias_plan["label_values_or_threshold"] = as_forgeml_spec(frame[bias_plan["label"]], bias_plan["label_values_or_threshold"])
+        out: dict[str, Any] = {"version": "1.0"}
+        records: list[str] = []
+        bias_plan = plan["bias"]
+        if bias_plan is not None:
+            if bias_plan.pop("post") and model is None:
+                raise ValidationError("post_training_bias needs a model")
+            rec = self.bias(data, model=model if bias_plan["post_training_methods"] is not None else None,
+                            name=name, **bias_plan)  # fmt: skip
+            records.append(rec.ref)
+            out.update({k: v for k, v in self.report(rec).items() if k != "version"})
+        opts = plan["explain"]
+        if opts is not None:
+            if model is None:
+                raise ValidationError("shap and pdp need a model")
+            if isinstance(opts.get("baseline"), list):
+                from forgeml.evaluation._inputs import resolve_model
+
+                loaded, _ = resolve_model(self.ws, model)
+                opts["baseline"] = pd.DataFrame(opts["baseline"], columns=loaded.manifest.feature_names)
+            rec = self.explain(model, data, name=name, **opts)
+            records.append(rec.ref)
+            out["explanations"] = self.report(rec, kind=EXPLANATION_KIND)["explanations"]
+        out["records"] = records
+        return out
+
     def get(self, ref: str | ResourceRecord, kind: str = BIAS_KIND) -> ResourceRecord:
         """A bias report (or, with ``kind="explanation"``, an explanation)."""
         return get_record(self.ws, kind, ref)

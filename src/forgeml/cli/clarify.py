@@ -95,6 +95,31 @@ def explain(
         ["feature", "value"], ((k, f"{v:.4g}") for k, v in sorted(values.items(), key=lambda kv: -abs(kv[1])))))  # fmt: skip
 
 
+@app.command("analyze")
+def analyze(
+    config: Path = typer.Option(..., "--config", "-c", help="A SageMaker Clarify analysis_config.json."),
+    data: str = typer.Option(..., "--data", "-d", help="Dataset or CSV/Parquet file."),
+    model: Path = typer.Option(None, help="Model package (post-training bias, SHAP, PDP)."),
+    name: str = typer.Option(None, help="Name for the stored bias report and explanation."),
+    out: Path = typer.Option(None, "--out", "-o", help="Write the combined analysis.json here."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Run a Clarify analysis config locally; stores a bias report and/or an explanation."""
+    import json
+
+    from forgeml.errors import ValidationError
+
+    try:
+        cfg = json.loads(config.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ValidationError(f"cannot read {config}: {exc}") from None
+    with console(stderr=True).status("running the analysis"):
+        result = workspace().clarify.analyze(data, cfg, model=model, name=name)
+    if out is not None:
+        out.write_text(json.dumps({k: v for k, v in result.items() if k != "records"}, indent=2))
+    emit(result, as_json, lambda: (_print_bias(result), typer.echo("stored " + ", ".join(result["records"]), err=True)))
+
+
 @app.command("ls")
 def list_reports(kind: str = typer.Option("bias-report", help="bias-report or explanation."), as_json: bool = JsonOption) -> None:
     """List bias reports (or explanations), newest first."""
