@@ -18,7 +18,6 @@ Two ways in:
 from __future__ import annotations
 
 import json
-import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -195,12 +194,16 @@ class LoadedModel:
             raise ModelError(f"model raised {type(exc).__name__}: {exc}") from None
 
     def _run_sklearn(self, X: Any) -> dict[str, np.ndarray]:
-        with warnings.catch_warnings():
-            # numpy rows for a model fitted on a frame: the columns are in signature order already
-            warnings.filterwarnings("ignore", message="X does not have valid feature names", category=UserWarning)
-            if self.manifest.is_classifier and hasattr(self.model, "predict_proba"):
-                return self._from_outputs(self.model.predict_proba(X), None)
-            return self._from_outputs(None, self.model.predict(X))
+        names = getattr(self.model, "feature_names_in_", None)
+        if names is not None and not hasattr(X, "columns"):
+            # a model fitted on a frame warns on bare arrays; name the columns instead of touching
+            # the (process-wide, not thread-safe) warning filters
+            import pandas as pd
+
+            X = pd.DataFrame(X, columns=list(names), copy=False)
+        if self.manifest.is_classifier and hasattr(self.model, "predict_proba"):
+            return self._from_outputs(self.model.predict_proba(X), None)
+        return self._from_outputs(None, self.model.predict(X))
 
     def _run_onnx(self, X: Any) -> dict[str, np.ndarray]:
         import numpy as np
@@ -239,8 +242,6 @@ class LoadedModel:
         pred = np.asarray(pred)
         if pred.ndim == 2 and pred.shape[1] == 1:
             pred = pred[:, 0]
-        if hasattr(pred, "to_numpy"):
-            pred = pred.to_numpy()
         return {"prediction": pred}
 
 
