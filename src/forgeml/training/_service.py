@@ -125,6 +125,62 @@ class TrainingService:
             NotFoundError: a dataset, path or script that does not exist.
             AlreadyExistsError: a job of that name exists.
         """
+        plan = self.plan(
+            name, algorithm=algorithm, script=script, source_dir=source_dir, hyperparameters=hyperparameters,
+            channels=channels, target=target, metric_definitions=metric_definitions,
+            max_runtime_seconds=max_runtime_seconds, checkpoint=checkpoint, recipe=recipe, experiment=experiment,
+            seed=seed, features=features, rules=rules, cpus=cpus, network_isolation=network_isolation,
+            checkpoint_interval_seconds=checkpoint_interval_seconds,
+        )  # fmt: skip
+        name, config = plan["name"], plan["config"]
+        self.ws.metadata.create_resource(ResourceRecord(
+            kind=KIND, name=name, version=1, status="Created", tags=tags or {},
+            spec={k: v for k, v in config.items() if k != "channels"}
+            | {"channels": {k: v.get("ref") or v.get("path") for k, v in config["channels"].items()}},
+            data={"secondary_status_transitions": []},
+        ))  # fmt: skip
+        try:
+            job = self.ws.jobs.submit(
+                "training", plan["entrypoint"], config, name=name, max_runtime_seconds=plan["max_runtime_seconds"],
+                resumable=plan["resumable"],
+            )  # fmt: skip
+        except Exception:
+            self.ws.metadata.delete_resource(KIND, name)
+            raise
+        if wait:
+            return self.wait(name)
+        return job
+
+    def plan(
+        self,
+        name: str | None = None,
+        *,
+        algorithm: str | None = None,
+        script: str | None = None,
+        source_dir: str | None = None,
+        hyperparameters: dict[str, Any] | None = None,
+        channels: dict[str, Any],
+        target: str | None = None,
+        metric_definitions: list[dict[str, str]] | None = None,
+        max_runtime_seconds: float | None = None,
+        checkpoint: bool = False,
+        recipe: dict[str, Any] | None = None,
+        experiment: str | None = None,
+        seed: int = 0,
+        features: list[str] | None = None,
+        rules: list[Any] | None = None,
+        cpus: int | None = None,
+        network_isolation: bool = False,
+        checkpoint_interval_seconds: float = 2.0,
+    ) -> dict[str, Any]:
+        """Validate a request and return what :meth:`create` would launch, launching nothing.
+
+        Returns ``{"name", "entrypoint", "config", "max_runtime_seconds", "resumable"}``. A
+        script's source folder is snapshotted into the artifact store (that is its code hash).
+
+        Raises:
+            ValidationError, NotFoundError, AlreadyExistsError: as :meth:`create`.
+        """
         from forgeml.core.jobs._service import new_name
 
         name = validate_name(name or new_name("training"), "training job name")
@@ -148,36 +204,24 @@ class TrainingService:
             "checkpoint_interval_seconds": float(checkpoint_interval_seconds), "experiment": experiment, "seed": seed,
             "rules": normalize_rules(rules), "cpus": cpus, "network_isolation": bool(network_isolation), "recipe": recipe,
         }  # fmt: skip
+        if recipe is not None:
+            self._check_recipe(recipe)
         if algorithm is not None:
             config.update(self._builtin_config(algorithm, hyperparameters, resolved, target, features, recipe))
             entrypoint = "forgeml.training._builtin:run"
         else:
-            config.update(self._script_config(name, script or "", source_dir, hyperparameters))
-            entrypoint = "forgeml.training._script:run"
             if network_isolation:
                 from forgeml.training._isolation import network_isolation_support
 
                 ok, why = network_isolation_support()
                 if not ok:
                     raise ValidationError(f"network isolation is not available here: {why}")
-        if recipe is not None:
-            self._check_recipe(recipe)
-        self.ws.metadata.create_resource(ResourceRecord(
-            kind=KIND, name=name, version=1, status="Created", tags=tags or {},
-            spec={k: v for k, v in config.items() if k != "channels"} | {"channels": {k: v.get("ref") or v.get("path") for k, v in resolved.items()}},
-            data={"secondary_status_transitions": []},
-        ))  # fmt: skip
-        try:
-            job = self.ws.jobs.submit(
-                "training", entrypoint, config, name=name, max_runtime_seconds=float(max_runtime_seconds),
-                resumable=bool(checkpoint),
-            )  # fmt: skip
-        except Exception:
-            self.ws.metadata.delete_resource(KIND, name)
-            raise
-        if wait:
-            return self.wait(name)
-        return job
+            config.update(self._script_config(name, script or "", source_dir, hyperparameters))  # stores the code last
+            entrypoint = "forgeml.training._script:run"
+        return {
+            "name": name, "entrypoint": entrypoint, "config": config,
+            "max_runtime_seconds": float(max_runtime_seconds), "resumable": bool(checkpoint),
+        }  # fmt: skip
 
     def _check_free(self, name: str) -> None:
         try:

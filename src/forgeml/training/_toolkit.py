@@ -107,7 +107,8 @@ def environment(
         "SM_RESOURCE_CONFIG": json.dumps(resource_config(cpus)), "SM_INPUT_DATA_CONFIG": json.dumps(input_data_config(channels)),
         "SM_USER_ARGS": json.dumps(args), "SM_TRAINING_ENV": json.dumps(training_env), "SM_IS_MASTER": "true",
         "SM_CHECKPOINT_DIR": str(checkpoint_dir), "FORGEML_SEED": str(seed),
-        "OMP_NUM_THREADS": str(cpus), "PYTHONUNBUFFERED": "1",
+        "OMP_NUM_THREADS": str(cpus), "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE"),
+        "PYTHONUNBUFFERED": "1",
     }  # fmt: skip
     for name, folder in channel_dirs.items():
         env[f"SM_CHANNEL_{name.upper().replace('-', '_')}"] = folder
