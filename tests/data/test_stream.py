@@ -242,3 +242,16 @@ def test_nats_errors(ws: Workspace) -> None:
         NatsSource(NATS_URL, f"forgeml.nowhere.{uuid.uuid4().hex}")
     with pytest.raises(BackendUnavailableError, match=r"NATS at nats://127\.0\.0\.1:\d+ is unreachable"):
         NatsSource(f"nats://127.0.0.1:{_free_port()}", "x")
+
+
+def test_consumer_job_runs_until_stopped(ws: Workspace, redis_url: str, redis_stream) -> None:  # type: ignore[no-untyped-def]
+    key, client = redis_stream
+    client.xadd(key, {"data": json.dumps({"n": 1})})
+    job = ws.datasets.start_consumer(redis_url, "live", stream=key, batch_size=10, max_wait=0.2)
+    wait_for(lambda: ws.metadata.list_resources("dataset", name="live") != [], timeout=60)
+    client.xadd(key, {"data": json.dumps({"n": 2})})
+    wait_for(lambda: ws.datasets.get("live").data["rows"] == 2, timeout=60)
+    stopped = ws.jobs.stop(job.name, wait=True)
+    assert stopped.status == "Stopped"
+    assert ws.datasets.read("live")["n"].tolist() == [1, 2]
+    assert set(ws.jobs.get(job.name).outputs) == {"dataset/live:1", "dataset/live:2"}

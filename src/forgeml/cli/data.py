@@ -181,11 +181,18 @@ def consume(
     follow: bool = typer.Option(False, "--follow", help="Keep consuming until interrupted (else stop when idle)."),
     group: str = typer.Option("forgeml", help="Redis consumer group."),
     durable: str = typer.Option("forgeml", help="NATS durable consumer name."),
+    jetstream: str = typer.Option(None, help="NATS JetStream stream name (default: the one holding the subject)."),
+    background: bool = typer.Option(False, "--background", help="Run as a processing job until `forgeml jobs stop`."),
     as_json: bool = JsonOption,
 ) -> None:
     """Consume a Redis stream or NATS JetStream subject into dataset versions."""
+    if background:
+        job = workspace().datasets.start_consumer(url, name, stream=stream, group=group, durable=durable, jetstream=jetstream,
+                                                  batch_size=batch_size, max_wait=max_wait)  # fmt: skip
+        emit(job.to_dict(), as_json, lambda: typer.echo(f"started job {job.name}; stop it with `forgeml jobs stop {job.name}`"))
+        return
     written = workspace().datasets.consume(
-        url, name, stream=stream, group=group, durable=durable, batch_size=batch_size, max_wait=max_wait,
+        url, name, stream=stream, group=group, durable=durable, jetstream=jetstream, batch_size=batch_size, max_wait=max_wait,
         max_batches=max_batches, idle_batches=None if follow else 1,
     )  # fmt: skip
     data = [r.to_dict() for r in written]

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
+    from forgeml.core.records import JobRecord
     from forgeml.core.workspace import Workspace
     from forgeml.data._buffer import RecordBuffer
 
@@ -324,17 +325,23 @@ class DatasetService:
         """
         from forgeml.data import _stream
 
-        source: _stream.StreamSource
-        if url.startswith(("redis://", "rediss://", "unix://")):
-            source = _stream.RedisSource(url, stream, group=group)
-        elif url.startswith(("nats://", "tls://")):
-            source = _stream.NatsSource(url, stream, stream=jetstream, durable=durable)
-        else:
-            raise ValidationError(f"cannot consume {url!r}: use a redis:// or nats:// URL")
+        source = _stream.open_source(url, stream, group=group, durable=durable, jetstream=jetstream)
         try:
             return _stream.consume(self, source, name, **options)
         finally:
             source.close()
+
+    def start_consumer(self, url: str, name: str, *, stream: str, group: str = "forgeml", durable: str = "forgeml",
+                       jetstream: str | None = None, batch_size: int = 500, max_wait: float = 1.0,
+                       job_name: str | None = None) -> JobRecord:
+        """Run :meth:`consume` as a processing job that consumes until it is stopped."""
+        from forgeml.data._stream import open_source
+
+        validate_name(name, "dataset name")
+        open_source(url, stream, group=group, durable=durable, jetstream=jetstream).close()  # fail fast here
+        config = {"url": url, "stream": stream, "name": name, "group": group, "durable": durable,
+                  "jetstream": jetstream, "batch_size": batch_size, "max_wait": max_wait}  # fmt: skip
+        return self.ws.jobs.submit("processing", "forgeml.data._stream:consume_job", config, name=job_name)
 
     def export(self, name: str, path: str | Path, *, versions: list[int] | None = None) -> dict[str, Any]:
         """Write versions of ``name`` to a checksummed archive; see :mod:`forgeml.data._archive`."""

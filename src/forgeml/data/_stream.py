@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import abc
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +27,7 @@ from forgeml.errors import BackendUnavailableError, NotFoundError, ValidationErr
 if TYPE_CHECKING:
     import pyarrow as pa
 
+    from forgeml.core.jobs import JobContext
     from forgeml.core.records import ResourceRecord
     from forgeml.data._datasets import DatasetService
 
@@ -243,11 +245,13 @@ def consume(
     max_wait: float = 1.0,
     max_batches: int | None = None,
     idle_batches: int | None = 1,
+    on_version: Callable[[ResourceRecord], None] | None = None,
 ) -> list[ResourceRecord]:
     """Read ``source`` into ``name`` batch by batch; return the versions written.
 
     Stops after ``max_batches`` versions, or after ``idle_batches`` reads in a row found nothing
-    (``None`` keeps waiting for ever: run it as a job and stop the job).
+    (``None`` keeps waiting for ever: run it as a job and stop the job). ``on_version`` is
+    called with each version written.
     """
     if batch_size < 1:
         raise ValidationError("batch_size must be >= 1")
@@ -280,10 +284,45 @@ def consume(
                                  "quarantined": len(bad)}},
                 quarantine=[r for r in bad if r is not None],
             ))  # fmt: skip
+            if on_version is not None:
+                on_version(written[-1])
         elif bad:
             datasets._quarantine(name, [r for r in bad if r is not None])
         source.ack(messages)
     return written
 
 
-__all__ = ["Message", "NatsSource", "RedisSource", "StreamSource", "consume"]
+def open_source(url: str, stream: str, *, group: str = "forgeml", durable: str = "forgeml", jetstream: str | None = None) -> StreamSource:
+    """A Redis (``redis://``) or NATS JetStream (``nats://``) source.
+
+    Raises:
+        ValidationError: any other URL scheme.
+    """
+    if url.startswith(("redis://", "rediss://", "unix://")):
+        return RedisSource(url, stream, group=group)
+    if url.startswith(("nats://", "tls://")):
+        return NatsSource(url, stream, stream=jetstream, durable=durable)
+    raise ValidationError(f"cannot consume {redact(url)!r}: use a redis:// or nats:// URL")
+
+
+def consume_job(ctx: JobContext) -> None:
+    """Job entry point: consume until the job is stopped (``forgeml data consume --background``)."""
+    cfg = ctx.config
+    source = open_source(cfg["url"], cfg["stream"], group=cfg.get("group", "forgeml"),
+                         durable=cfg.get("durable", "forgeml"), jetstream=cfg.get("jetstream"))  # fmt: skip
+    ctx.log(f"consuming {source.describe()} into dataset {cfg['name']}")
+
+    def written(record: ResourceRecord) -> None:
+        ctx.add_output(record.ref)
+        ctx.log_metric("messages", record.data["stream"]["messages"], record.version)
+        ctx.log(f"{record.ref}: {record.data['stream']['messages']} message(s), {record.data['rows']} rows in all")
+
+    try:
+        consume(ctx.workspace.datasets, source, cfg["name"], batch_size=int(cfg.get("batch_size", 500)),
+                max_wait=float(cfg.get("max_wait", 1.0)), max_batches=cfg.get("max_batches"), idle_batches=None,
+                on_version=written)  # fmt: skip
+    finally:
+        source.close()
+
+
+__all__ = ["Message", "NatsSource", "RedisSource", "StreamSource", "consume", "consume_job", "open_source"]
