@@ -35,3 +35,12 @@ def test_cycles_do_not_loop(ws: Workspace) -> None:
 def test_bad_references(ws: Workspace, ref: str, error: type[Exception]) -> None:
     with pytest.raises(error):
         ws.lineage.upstream(ref)
+
+
+def test_deleted_resource_keeps_its_lineage(ws: Workspace) -> None:
+    ws.metadata.create_resource(ResourceRecord(kind="endpoint", name="e"))
+    ws.metadata.create_resource(ResourceRecord(kind="endpoint", name="e"), next_version=True)
+    ws.lineage.record("model/m:1", "endpoint/e:1", "deployed")
+    ws.lineage.record("model/m:2", "endpoint/e:2", "deployed")
+    ws.metadata.delete_resource("endpoint", "e")
+    assert ws.lineage.upstream("endpoint/e").refs() == {"endpoint/e:2", "model/m:2"}

@@ -14,17 +14,27 @@ if TYPE_CHECKING:
     from forgeml.core.lineage import LineageNode
 
 
-def _add(tree: Tree, node: LineageNode) -> None:
+def _short(ref: str) -> str:
+    kind, _, rest = ref.partition("/")
+    return f"{kind}/{rest[:12]}…" if kind == "artifact" and len(rest) > 12 else ref
+
+
+def _add(tree: Tree, node: LineageNode, expanded: set[str]) -> None:
     for child in node.children:
-        label = f"[dim]{child.relation}[/dim] {child.ref}" if child.relation else child.ref
-        _add(tree.add(label), child)
+        label = f"[dim]{child.relation}[/dim] {_short(child.ref)}" if child.relation else _short(child.ref)
+        if child.ref in expanded and child.children:
+            tree.add(f"{label} [dim](see above)[/dim]")
+            continue
+        expanded.add(child.ref)
+        _add(tree.add(label), child, expanded)
 
 
 def render(node: LineageNode, title: str) -> None:
+    """Print a lineage tree; a node met again is not expanded twice, digests are shortened."""
     from rich.tree import Tree
 
     tree = Tree(f"[bold]{node.ref}[/bold] [dim]({title})[/dim]")
-    _add(tree, node)
+    _add(tree, node, {node.ref})
     console().print(tree)
 
 

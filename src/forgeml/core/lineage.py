@@ -72,7 +72,17 @@ class LineageService:
         try:
             return self.metadata.get_resource(kind, name).ref
         except NotFoundError:
-            raise NotFoundError(f"{kind} {name!r} does not exist (nothing to trace)") from None
+            pass
+        # a deleted resource (an endpoint, say) keeps its lineage: use its newest version there
+        prefix = f"{kind}/{name}:"
+        versions = [
+            int(node[len(prefix) :])
+            for node in self.metadata.lineage_nodes(prefix)
+            if node[len(prefix) :].isdigit()
+        ]
+        if versions:
+            return f"{prefix}{max(versions)}"
+        raise NotFoundError(f"{kind} {name!r} does not exist (nothing to trace)")
 
     def _walk(self, ref: str, upstream: bool, depth: int, seen: frozenset[str], relation: str | None) -> LineageNode:
         if depth == 0 or ref in seen:

@@ -183,6 +183,9 @@ def test_lineage_edges_idempotent(store: MetadataStore) -> None:
     store.add_edges([EdgeRecord("job/j1", "model/m:1", "output", "j1")])
     assert [(e.src, e.dst) for e in store.list_edges(dst="job/j1")] == [("dataset/x:1", "job/j1")]
     assert [e.dst for e in store.list_edges(src="job/j1")] == ["model/m:1"]
+    assert store.lineage_nodes("model/m:") == ["model/m:1"]
+    assert store.lineage_nodes("job/") == ["job/j1"]
+    assert store.lineage_nodes("job/%") == []
 
 
 def test_metrics_series_and_latest(store: MetadataStore) -> None:

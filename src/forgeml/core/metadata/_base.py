@@ -158,6 +158,10 @@ class MetadataStore(abc.ABC):
     def list_edges(self, *, src: str | None = None, dst: str | None = None) -> list[EdgeRecord]:
         """Edges leaving ``src`` and/or entering ``dst``."""
 
+    @abc.abstractmethod
+    def lineage_nodes(self, prefix: str) -> list[str]:
+        """Distinct lineage node references that start with ``prefix``."""
+
     # metrics ---------------------------------------------------------------------------------
     @abc.abstractmethod
     def log_metrics(self, owner: str, points: Iterable[tuple[str, float, int, float]]) -> None:

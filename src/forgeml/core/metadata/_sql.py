@@ -452,6 +452,13 @@ class SqlMetadataStore(MetadataStore):
         with self._read() as conn:
             return [EdgeRecord(**row._mapping) for row in conn.execute(q.order_by(e.c.created_at, e.c.src))]
 
+    def lineage_nodes(self, prefix: str) -> list[str]:
+        e = t.edges
+        src = sa.select(e.c.src.label("ref")).where(e.c.src.startswith(prefix, autoescape=True))
+        dst = sa.select(e.c.dst.label("ref")).where(e.c.dst.startswith(prefix, autoescape=True))
+        with self._read() as conn:
+            return sorted({row[0] for row in conn.execute(sa.union(src, dst))})
+
     # metrics ---------------------------------------------------------------------------------
     def log_metrics(self, owner: str, points: Iterable[tuple[str, float, int, float]]) -> None:
         rows = [

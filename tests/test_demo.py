@@ -1,0 +1,34 @@
+"""``forgeml demo`` end to end, as ``make demo`` runs it: real processes, nothing left running."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def _forgeml_processes(home: Path) -> list[str]:
+    out = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
+    return [line for line in out.splitlines() if str(home) in line and "pytest" not in line]
+
+
+@pytest.mark.slow
+def test_demo_runs_the_lifecycle_and_leaves_nothing_running(tmp_path: Path) -> None:
+    home = tmp_path / "demo-ws"
+    env = {**os.environ, "COLUMNS": "160"}
+    env.pop("FORGEML_HOME", None)
+    out = subprocess.run(
+        [sys.executable, "-m", "forgeml", "--home", str(home), "demo", "--json"],
+        capture_output=True, text=True, env=env, timeout=600, cwd=tmp_path,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    summary = json.loads(out.stdout)
+    assert set(summary["stage_seconds"]) == {"data", "prepare", "features", "training", "evaluation", "serving"}
+    lineage = json.dumps(summary["lineage"])
+    for kind in ("dataset/loans", "job/", "model/"):
+        assert kind in lineage
+    assert _forgeml_processes(home) == []
