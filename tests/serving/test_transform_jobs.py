@@ -107,3 +107,19 @@ def test_create_refuses_bad_requests_before_starting_a_job(ws: Workspace, regist
         ws.transforms.create(registered, dataset="no-such-dataset")
     assert ws.transforms.list() == []
     assert FEATURES  # the model's signature the files follow
+
+
+def test_stopping_a_transform_leaves_no_partial_output(ws: Workspace, registered: str, tmp_path: Path) -> None:
+    import time
+
+    src = tmp_path / "big.csv"
+    _write_csv(src, 20_000, 6)
+    out = tmp_path / "o"
+    job = ws.transforms.create(registered, src, split_type="Line", batch_strategy="SingleRecord", output_path=out)
+    deadline = time.monotonic() + 90
+    while ws.transforms.progress(job.name)[1] == 0 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert ws.transforms.progress(job.name)[1] > 0  # it was writing when asked to stop
+    stopped = ws.transforms.stop(job.name, wait=True)
+    assert stopped.status == "Stopped"
+    assert list(out.iterdir()) == []

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -77,7 +78,10 @@ def _transform_file(
                 drain(window)
             drain(0)
         part.replace(dest)
-    except (ForgeError, OSError, EOFError) as exc:
+    except (KeyboardInterrupt, SystemExit):  # stopped: leave no partial output
+        part.unlink(missing_ok=True)
+        raise
+    except Exception as exc:  # any failure of this file's records fails the file, not the job run
         for future, _ in pending:
             future.cancel()
         for future, _ in pending:
@@ -90,6 +94,10 @@ def _transform_file(
                 "seconds": round(time.time() - started, 3)}  # fmt: skip
     return {"input": str(src), "output": str(dest), "status": "Completed", "error": None, "records": records,
             "seconds": round(time.time() - started, 3)}  # fmt: skip
+
+
+def _stop(signum: int, frame: Any) -> None:
+    raise SystemExit(128 + signum)
 
 
 def _model_folder(ctx: JobContext, spec: str) -> Path:
@@ -107,6 +115,8 @@ def run(ctx: JobContext) -> None:
     from forgeml.serving._transform_batch import BatchProcessor
 
     config = TransformConfig.model_validate(ctx.config["transform"])
+    # a stop request (SIGTERM) unwinds through the file loop, so no .part file is left behind
+    signal.signal(signal.SIGTERM, _stop)
     os.environ.update(config.environment)
     ctx.set_secondary_status("Downloading")
     package = _model_folder(ctx, config.model)
