@@ -271,7 +271,7 @@ class RunStore:
         if limit is not None:
             q = q.limit(limit)
         with self.read() as conn:
-            return self._hydrate(conn, conn.execute(q).all())
+            return self._hydrate(conn, conn.execute(q).all(), q.with_only_columns(r.c.id))
 
     @staticmethod
     def _condition(clause: Clause) -> Any:
@@ -285,18 +285,23 @@ class RunStore:
         sub = sa.select(table.c.run_id).where(table.c.key == clause.key, _op(col, clause.op, clause.value))
         return r.c.id.in_(sub)
 
-    def _hydrate(self, conn: Connection, rows: Sequence[Any]) -> list[RunRecord]:
+    def _hydrate(self, conn: Connection, rows: Sequence[Any], ids_query: Any = None) -> list[RunRecord]:
+        """Records for ``rows`` of ``exp_runs``, with params, latest metrics and tags.
+
+        ``ids_query`` (a select of the same run ids) lets each side table be read in one query
+        instead of one per chunk of ids: that is what keeps loading thousands of matches fast.
+        """
         ids = [int(row._mapping["id"]) for row in rows]
         params: dict[int, dict[str, str]] = {i: {} for i in ids}
         metrics: dict[int, dict[str, float]] = {i: {} for i in ids}
         tags: dict[int, dict[str, str]] = {i: {} for i in ids}
-        for chunk in _chunks(ids):
-            for run_id, key, value in conn.execute(sa.select(t.run_params.c.run_id, t.run_params.c.key, t.run_params.c.value).where(t.run_params.c.run_id.in_(chunk))):
-                params[run_id][key] = value
-            for run_id, key, value in conn.execute(sa.select(t.run_metrics.c.run_id, t.run_metrics.c.key, t.run_metrics.c.value).where(t.run_metrics.c.run_id.in_(chunk))):
-                metrics[run_id][key] = value
-            for run_id, key, value in conn.execute(sa.select(t.run_tags.c.run_id, t.run_tags.c.key, t.run_tags.c.value).where(t.run_tags.c.run_id.in_(chunk))):
-                tags[run_id][key] = value
+        targets = ((t.run_params, params), (t.run_metrics, metrics), (t.run_tags, tags))
+        selections = [ids_query] if ids_query is not None and len(ids) > _CHUNK else list(_chunks(ids))
+        for selection in selections:
+            for table, into in targets:
+                q = sa.select(table.c.run_id, table.c.key, table.c.value).where(table.c.run_id.in_(selection))
+                for run_id, key, value in conn.execute(q).tuples().all():
+                    into[run_id][key] = value
         out = []
         for row in rows:
             m = row._mapping
