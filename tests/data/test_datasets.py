@@ -164,3 +164,28 @@ def test_content_hash_ignores_chunking_and_string_width(ints: list[int | None], 
     if n:
         changed = pa.table({"i": pa.array([*ints[:-1], 7 if ints[-1] != 7 else 8], pa.int64()), "t": one.column("t")})
         assert content_hash(changed) != content_hash(one)
+
+
+def test_concurrent_appends_lose_no_rows(ws: Workspace) -> None:
+    import threading
+
+    ws.datasets.create("c", pd.DataFrame({"id": [0]}))
+    errors: list[BaseException] = []
+
+    def writer(start: int) -> None:
+        try:
+            for i in range(3):
+                ws.datasets.create("c", pd.DataFrame({"id": [start + i]}), mode="append")
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(100 * t,)) for t in range(1, 5)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    versions = ws.datasets.versions("c")
+    assert [r.version for r in versions] == list(range(13, 0, -1))
+    assert sorted(ws.datasets.read("c")["id"]) == sorted([0] + [100 * t + i for t in range(1, 5) for i in range(3)])
+    assert [r.data["rows"] for r in sorted(versions, key=lambda r: r.version)] == list(range(1, 14))

@@ -12,14 +12,15 @@ from __future__ import annotations
 import shutil
 import tempfile
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from forgeml.core.jobs import validate_name
 from forgeml.core.records import ResourceRecord
 from forgeml.data import _tables
-from forgeml.errors import NotFoundError, ValidationError
+from forgeml.errors import ConflictError, NotFoundError, ValidationError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -32,6 +33,10 @@ if TYPE_CHECKING:
 KIND = "dataset"
 QUARANTINE_SUFFIX = "-quarantine"
 Mode = Literal["replace", "append", "upsert"]
+
+
+class _RacedError(Exception):
+    """A concurrent writer created a version between reading the latest and writing the next."""
 
 
 def schema_of(frame: pd.DataFrame) -> list[dict[str, str]]:
@@ -149,6 +154,57 @@ class DatasetService:
         Raises:
             ValidationError: as for :meth:`create`, or an unknown ``partition_by`` column.
         """
+        import random
+        import time
+
+        for attempt in range(8):
+            try:
+                with self._append_lock(name, mode != "replace"):
+                    return self._commit_once(
+                        name, table, mode=mode, enforce_schema=enforce_schema, partition_by=partition_by, spec=spec,
+                        data=data, tags=tags, derived_from=derived_from, quarantine=quarantine, key=key,
+                    )  # fmt: skip
+            except _RacedError:
+                time.sleep(random.uniform(0.01, 0.05) * (attempt + 1))
+        raise ConflictError(f"dataset {name!r} kept changing while appending to it; try again")
+
+    @contextmanager
+    def _append_lock(self, name: str, needed: bool) -> Iterator[None]:
+        """Serialize appends to one dataset among the processes of this machine (file lock).
+
+        Writers on other machines (team mode) are caught by the version check in
+        :meth:`_commit_once` and retried.
+        """
+        if not needed:
+            yield
+            return
+        import fcntl
+
+        folder = self.ws.home / "locks"
+        folder.mkdir(parents=True, exist_ok=True)
+        with open(folder / f"dataset-{name}.lock", "a+") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    def _commit_once(
+        self,
+        name: str,
+        table: pa.Table,
+        *,
+        mode: Mode = "replace",
+        enforce_schema: bool = True,
+        partition_by: str | None = None,
+        spec: dict[str, Any] | None = None,
+        data: dict[str, Any] | None = None,
+        tags: dict[str, str] | None = None,
+        derived_from: list[str] | None = None,
+        quarantine: list[dict[str, Any]] | None = None,
+        key: list[str] | None = None,
+    ) -> ResourceRecord:
+        """One attempt of :meth:`commit`; raises _RacedError when another writer got in first."""
         import pyarrow as pa
         import pyarrow.compute as pc
 
@@ -214,6 +270,12 @@ class DatasetService:
             if quarantined is not None:
                 self.ws.metadata.delete_resource(KIND, quarantined.name, quarantined.version)
             raise
+        if mode != "replace" and record.version != (previous.version if previous is not None else 0) + 1:
+            # another writer made a version after we read ours: appending to it would drop its rows
+            self.ws.metadata.delete_resource(KIND, name, record.version)
+            if quarantined is not None:
+                self.ws.metadata.delete_resource(KIND, quarantined.name, quarantined.version)
+            raise _RacedError
         self.ws.metadata.put_artifact(art, owner=record.ref)
         self.ws.lineage.record(f"artifact/{art.digest}", record.ref, "stored-as")
         if previous is not None and mode != "replace":
