@@ -300,7 +300,7 @@ class RunStore:
         for selection in selections:
             for table, into in targets:
                 q = sa.select(table.c.run_id, table.c.key, table.c.value).where(table.c.run_id.in_(selection))
-                for run_id, key, value in conn.execute(q).tuples().all():
+                for run_id, key, value in conn.execute(q).all():
                     into[run_id][key] = value
         out = []
         for row in rows:
