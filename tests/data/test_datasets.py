@@ -33,6 +33,10 @@ def test_versions_are_immutable_and_readable(ws: Workspace) -> None:
     pd.testing.assert_frame_equal(ws.datasets.read("loans"), frame(3, offset=10))
     assert [r.version for r in ws.datasets.versions("loans")] == [2, 1]
     assert ws.datasets.get("loans", 1).data["rows"] == 4
+    nullable = ws.datasets.commit("nullable", pa.table({"i": pa.array([1, None]), "b": pa.array([True, None]), "s": ["x", None]}))
+    for name, record in (("loans", first), ("nullable", nullable)):
+        # the recorded pandas dtypes are the ones read() gives
+        assert [c["type"] for c in record.data["schema"]] == [str(t) for t in ws.datasets.read(name, 1).dtypes]
     assert ws.datasets.get("loans", 1).data["arrow_schema"] == [
         {"name": "id", "type": "int64"}, {"name": "day", "type": "date32[day]"},
         {"name": "amount", "type": "double"}, {"name": "label", "type": "string"},

@@ -44,6 +44,19 @@ def schema_of(frame: pd.DataFrame) -> list[dict[str, str]]:
     return [{"name": str(c), "type": str(t)} for c, t in frame.dtypes.items()]
 
 
+def _pandas_schema(table: pa.Table) -> list[dict[str, str]]:
+    """The pandas dtypes :meth:`DatasetService.read` gives (ints and bools with nulls widen)."""
+    import pyarrow.types as pt
+
+    out = schema_of(table.schema.empty_table().to_pandas())
+    for entry, column in zip(out, table.columns, strict=True):
+        if column.null_count and pt.is_integer(column.type):
+            entry["type"] = "float64"
+        elif column.null_count and pt.is_boolean(column.type):
+            entry["type"] = "object"
+    return out
+
+
 def quarantine_name(name: str) -> str:
     """The side dataset that holds rows rejected while ingesting into ``name``."""
     return f"{name[: 63 - len(QUARANTINE_SUFFIX)]}{QUARANTINE_SUFFIX}"
@@ -253,7 +266,7 @@ class DatasetService:
         record_data = {
             "artifact": art.digest, "bytes": art.size, "rows": table.num_rows, "columns": table.num_columns,
             "layout": "file" if partition_by is None else "hive", "partition_by": partition_by,
-            "schema": schema_of(table.schema.empty_table().to_pandas()),
+            "schema": _pandas_schema(table),
             "arrow_schema": _tables.arrow_schema_json(table.schema),
             "arrow_schema_b64": _tables.encode_schema(table.schema),
             "content_hash": _tables.content_hash(table),
