@@ -105,6 +105,12 @@ def main() -> None:
         results["builtin_training"] = _summary(builtin(ws))
         ws.close()
     median = results["script_first_line"]["median_s"]  # type: ignore[index]
+    med = {k: results[k]["median_s"] for k in ("supervisor_up", "worker_first_log", "script_first_line")}  # type: ignore[index]
+    results["breakdown_median_s"] = {
+        "create_to_supervisor_in_progress (core: interpreter + imports + store open)": med["supervisor_up"],
+        "supervisor_to_worker_first_log (core: second interpreter + imports + store open)": med["worker_first_log"] - med["supervisor_up"],
+        "worker_first_log_to_script_first_line (training: channels, code, env, script start)": med["script_first_line"] - med["worker_first_log"],
+    }
     report = {
         "benchmark": "training",
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -114,12 +120,15 @@ def main() -> None:
         "goal": f"training-job launch overhead (create -> the script's first line) under {GOAL_S:g} s",
         "results": results,
         "verdict": "pass" if median < GOAL_S else "fail",
-        "notes": f"{REPEAT} launches each, sequential, embedded workspace (SQLite + local artifacts); "
-                 "the machine is shared, so the load average at the end is recorded.",
+        "notes": f"{REPEAT} launches each, sequential, embedded workspace (SQLite + local artifacts). The machine is "
+                 "shared by several engineers running tests, so the 1-minute load average is recorded; on 2 cores a load "
+                 "above 2 inflates every number. Most of the overhead is the core job system's two Python interpreters "
+                 "(supervisor, worker), each importing SQLAlchemy/pydantic-settings and opening the store; the training "
+                 "part (worker first log -> script first line) is the last row of the breakdown.",
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(report, indent=2) + "\n")
-    print(json.dumps({k: (v["median_s"] if isinstance(v, dict) else v) for k, v in results.items()}, indent=2))
+    print(json.dumps({k: v.get("median_s", v) if isinstance(v, dict) else v for k, v in results.items()}, indent=2))
     print("verdict:", report["verdict"])
 
 
