@@ -243,3 +243,13 @@ def test_reloaded_recipe_transforms_identically(nums: list, cats: list, scaler: 
     assert all(pd.api.types.is_numeric_dtype(t) for t in out.dtypes)
     # row-wise: transforming one row alone equals that row of the batch (no batch statistics)
     pd.testing.assert_frame_equal(again.transform(df.iloc[[n - 1]]), out.iloc[[n - 1]])
+
+
+def test_target_values_are_aligned_by_position(frame: pd.DataFrame) -> None:
+    spec = [{"type": "encode", "method": "target", "columns": ["color"], "smooth": 0}]
+    by_name = Recipe(spec).fit(frame, target="y")
+    shifted = frame.set_axis(range(1000, 1000 + len(frame)))
+    by_values = Recipe(spec).fit(shifted.drop(columns=["y"]), target=frame["y"])  # index differs
+    pd.testing.assert_frame_equal(by_name.transform(frame), by_values.transform(frame))
+    with pytest.raises(ValidationError, match="target has 3 values"):
+        Recipe(spec).fit(frame.drop(columns=["y"]), target=[0, 1, 0])

@@ -102,7 +102,7 @@ def profile(
             col["missing"] = rows - col["count"]
             col["missing_fraction"] = col["missing"] / rows if rows else 0.0
             col.update(extra.get(name, {}))
-            if kinds[name] != "numeric" or col["distinct"] <= 50:
+            if kinds[name] in ("string", "boolean", "other") or (kinds[name] == "numeric" and col["distinct"] <= 50):
                 col["top_values"] = _top_values(con, name, top_k)
             columns.append(col)
         report: dict[str, Any] = {

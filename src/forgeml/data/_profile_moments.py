@@ -55,34 +55,48 @@ def stream_moments(
     iqr_out = np.zeros(k, dtype="int64")
     z_out = np.zeros(k, dtype="int64")
     ci = [numeric.index(c) for c in corr_cols]
+    cpos = {j: p for p, j in enumerate(ci)}
     m = len(ci)
     n_ab = np.zeros((m, m))
     s_a = np.zeros((m, m))
     s_ab = np.zeros((m, m))
     s_aa = np.zeros((m, m))
     select = ", ".join(f"{exprs[c]}::DOUBLE AS c{i}" for i, c in enumerate(numeric))
+    z_lo, z_hi = means - zscore * stds, means + zscore * stds
     for batch in con.sql(f"SELECT {select} FROM src").to_arrow_reader(batch_rows):
-        X = np.column_stack([batch.column(j).to_numpy(zero_copy_only=False) for j in range(k)]).astype("float64", copy=False)
+        rows = batch.num_rows
+        C = np.empty((rows, m)) if m else None
         for j in range(k):
-            x = X[:, j]
-            x = x[~np.isnan(x)]
+            arr = batch.column(j)
+            x = arr.drop_null().to_numpy() if arr.null_count else arr.to_numpy()
+            if C is not None and j in cpos:
+                C[:, cpos[j]] = arr.to_numpy(zero_copy_only=False) - means[j]
             if x.size == 0:
                 continue
-            bucket = np.clip(np.floor((x - lows[j]) / widths[j]), 0, nbins[j] - 1).astype("int64")
+            # x >= the column minimum, so truncation is floor
+            bucket = ((x - lows[j]) / widths[j]).astype("int64")
+            np.minimum(bucket, nbins[j] - 1, out=bucket)
             hist[j] += np.bincount(bucket, minlength=int(nbins[j]))
             if not fine:
-                iqr_out[j] += int(np.count_nonzero((x < iqr_lo[j]) | (x > iqr_hi[j])))
+                iqr_out[j] += int(np.count_nonzero(x < iqr_lo[j]) + np.count_nonzero(x > iqr_hi[j]))
             if stds[j] > 0:
-                z_out[j] += int(np.count_nonzero(np.abs(x - means[j]) > zscore * stds[j]))
-        if m:
-            C = X[:, ci] - means[ci]  # centred for numerical stability; correlation is shift-invariant
+                z_out[j] += int(np.count_nonzero(x < z_lo[j]) + np.count_nonzero(x > z_hi[j]))
+        if C is not None:
+            # centred for numerical stability (correlation is shift-invariant); nulls are NaN here
             present = ~np.isnan(C)
-            M = present.astype("float64")
-            C0 = np.where(present, C, 0.0)
-            n_ab += M.T @ M
-            s_a += C0.T @ M
-            s_ab += C0.T @ C0
-            s_aa += (C0 * C0).T @ M
+            np.copyto(C, 0.0, where=~present)
+            if present.all():
+                n_ab += rows
+                sums = C.sum(axis=0)
+                s_a += sums[:, None]
+                s_ab += C.T @ C
+                s_aa += (C * C).sum(axis=0)[:, None]
+            else:
+                M = present.astype("float64")
+                n_ab += M.T @ M
+                s_a += C.T @ M
+                s_ab += C.T @ C
+                s_aa += (C * C).T @ M
     if fine:
         for j, name in enumerate(numeric):
             stats[name]["quantiles"] = _hist_quantiles(hist[j], lows[j], widths[j])

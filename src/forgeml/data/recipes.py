@@ -149,9 +149,10 @@ class Recipe:
                 raise ValidationError(f"target column {target!r} not in the data")
             target_name, y, frame = target, frame[target], frame.drop(columns=[target])
         elif target is not None:
-            y = pd.Series(list(target) if not hasattr(target, "dtype") else target, index=frame.index)
-            if len(y) != len(frame):
-                raise ValidationError(f"target has {len(y)} values for {len(frame)} rows")
+            values = target.to_numpy() if hasattr(target, "to_numpy") else list(target)
+            if len(values) != len(frame):
+                raise ValidationError(f"target has {len(values)} values for {len(frame)} rows")
+            y = pd.Series(values, index=frame.index, name=getattr(target, "name", None))  # positional, not by label
         work = frame.reset_index(drop=True)
         y_work = None if y is None else pd.Series(y.to_numpy(), name=y.name)
         states: list[dict[str, Any]] = []
