@@ -92,3 +92,20 @@ def test_rest_datasets_routes(ws: Workspace, tmp_path: Path) -> None:
             resp = client.request(method.upper(), path, json=body)
             assert resp.status_code == status, (path, resp.text)
             assert message in resp.json()["message"]
+
+
+def test_rest_upload_quarantines_and_labels_rows(ws: Workspace) -> None:
+    body = b"id,amount\n1,10\n2\n3,30\n"
+    with TestClient(create_app(ws)) as client:
+        r = client.post("/datasets/up/upload", params={"filename": "loans.csv"}, content=body, headers={"content-type": "text/csv"})
+        assert r.status_code == 201, r.text
+        assert r.json()["data"]["rows"] == 2 and r.json()["spec"]["source"] == "upload:loans.csv"
+        assert r.json()["data"]["ingest"]["first_errors"] == ["upload:loans.csv line 3: expected 2 fields, saw 1"]
+        bad = client.post("/datasets/up/upload", params={"filename": "../x.csv"}, content=body)
+        assert bad.status_code == 400 and "invalid filename" in bad.json()["message"]
+        latin = client.post("/datasets/up/upload", params={"filename": "l.csv"}, content="id,amount\n4,caf\u00e9\n".encode("latin-1"))
+        assert latin.status_code == 400 and latin.json()["message"].startswith("upload:l.csv line 2: not valid utf-8")
+        empty = client.post("/datasets/up/upload", params={"filename": "e.jsonl"}, content=b"")
+        assert empty.status_code == 400 and empty.json()["message"] == "upload:e.jsonl: file is empty"
+    assert ws.datasets.read("up-quarantine")["source"].tolist() == ["upload:loans.csv"]
+    assert [r.version for r in ws.datasets.versions("up")] == [1]

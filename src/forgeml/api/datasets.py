@@ -11,6 +11,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
 
 from forgeml.api.deps import get_workspace
 from forgeml.core.workspace import Workspace
@@ -75,7 +76,43 @@ async def import_archive(
                 fh.write(chunk)
         if digest := request.headers.get("x-content-sha256"):
             Path(f"{path}.sha256").write_text(f"{digest.strip().lower()}  upload.tar\n")
-        return [r.to_dict() for r in ws.datasets.import_archive(path, name=name)]
+        records = await run_in_threadpool(ws.datasets.import_archive, path, name=name)
+        return [r.to_dict() for r in records]
+
+
+@router.post("/{name}/upload", status_code=201)
+async def upload(
+    name: str,
+    request: Request,
+    filename: str = Query("upload.csv", description="Names the format by its extension and labels quarantined rows."),
+    encoding: str = "utf-8",
+    delimiter: str | None = None,
+    partition_by: str | None = None,
+    mode: Literal["replace", "append", "upsert"] = "replace",
+    key: list[str] | None = Query(None),
+    allow_schema_change: bool = False,
+    ws: Workspace = Depends(get_workspace),
+) -> dict[str, Any]:
+    """Ingest a CSV / TSV / Parquet / JSON Lines file sent as the raw body (bad rows quarantined)."""
+    from forgeml.data._ingest import ingest_files
+
+    base = Path(filename).name
+    if not base or base != filename:
+        raise ValidationError(f"invalid filename {filename!r}: a plain file name such as loans.csv")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / base
+        size = 0
+        with open(path, "wb") as fh:
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > MAX_ARCHIVE_BODY:
+                    raise PayloadTooLargeError(f"upload larger than {MAX_ARCHIVE_BODY} bytes")
+                fh.write(chunk)
+        record = await run_in_threadpool(
+            ingest_files, ws.datasets, str(path), name, encoding=encoding, delimiter=delimiter, partition_by=partition_by,
+            mode=mode, key=key, allow_schema_change=allow_schema_change, label=f"upload:{base}",
+        )  # fmt: skip
+    return record.to_dict()
 
 
 @router.get("/{name}")
@@ -138,7 +175,8 @@ async def put_records(name: str, request: Request, ws: Workspace = Depends(get_w
         raise ValidationError(f"request body is not valid JSON: {exc}") from None
     if isinstance(records, dict):
         records = [records]
-    return ws.datasets.records().append(name, records)
+    result: dict[str, Any] = await run_in_threadpool(ws.datasets.records().append, name, records)
+    return result
 
 
 @router.post("/{name}/records/flush")

@@ -232,13 +232,15 @@ def _read_parquet(raw: bytes, where: str) -> pa.Table:
         raise ValidationError(f"{where}: not a readable Parquet file: {exc}") from None
 
 
-def read_file(fs: Any, path: str, fmt: str, *, encoding: str, delimiter: str | None, bad: list[dict[str, Any]]) -> pa.Table:
+def read_file(
+    fs: Any, path: str, fmt: str, *, encoding: str, delimiter: str | None, bad: list[dict[str, Any]], label: str | None = None
+) -> pa.Table:
     """One file as an Arrow table; malformed rows go to ``bad``.
 
     Raises:
         ValidationError: empty file, wrong encoding, duplicate or unnamed columns, unparseable file.
     """
-    where = redact(fs.unstrip_protocol(path)) if fs.protocol not in ("file", ("file", "local")) else path
+    where = label or (redact(fs.unstrip_protocol(path)) if fs.protocol not in ("file", ("file", "local")) else path)
     with fs.open(path, "rb", compression="infer") as fh:
         raw = fh.read()
     if fmt == "parquet":
@@ -307,6 +309,7 @@ def read_source(
     encoding: str = "utf-8",
     delimiter: str | None = None,
     progress: Progress | None = None,
+    label: str | None = None,
 ) -> FileBatch:
     """Read every file of ``source`` into one table (nothing is written).
 
@@ -324,7 +327,8 @@ def read_source(
         if progress:
             progress(i, len(files), path)
         before = len(bad)
-        table = read_file(fs, path, format_of(path, format), encoding=encoding, delimiter=delimiter, bad=bad)
+        table = read_file(fs, path, format_of(path, format), encoding=encoding, delimiter=delimiter, bad=bad,
+                          label=label if len(files) == 1 else None)  # fmt: skip
         table = _with_partitions(table, parts[i], types)
         tables.append((path, table))
         info.append({"path": path, "rows": table.num_rows, "quarantined": len(bad) - before})
@@ -349,14 +353,15 @@ def ingest_files(
     description: str | None = None,
     tags: dict[str, str] | None = None,
     progress: Progress | None = None,
+    label: str | None = None,
 ) -> ResourceRecord:
     """Read ``source`` and write it as the next version of ``name`` (see :func:`read_source`).
 
     Raises:
         ValidationError: a bad file, no valid rows, or types that contradict the dataset's schema.
     """
-    batch = read_source(source, format=format, encoding=encoding, delimiter=delimiter, progress=progress)
-    shown = redact(source)
+    batch = read_source(source, format=format, encoding=encoding, delimiter=delimiter, progress=progress, label=label)
+    shown = label or redact(source)
     if batch.table.num_rows == 0:
         why = f"; all {len(batch.quarantine)} row(s) were malformed, first: {_describe(batch.quarantine[0])}" if batch.quarantine else ""
         raise ValidationError(f"{shown}: no rows to ingest{why}")
@@ -368,7 +373,7 @@ def ingest_files(
                          "first_errors": [_describe(q) for q in batch.quarantine[:5]]}},
         tags=tags, quarantine=batch.quarantine,
     )  # fmt: skip
-    node = shown if "://" in shown else "file://" + os.path.abspath(shown)
+    node = shown if "://" in shown or label else "file://" + os.path.abspath(shown)
     datasets.ws.lineage.record(f"source/{node}", record.ref, "ingested-from")
     return record
 
