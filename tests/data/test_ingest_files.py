@@ -82,6 +82,7 @@ def test_all_rows_malformed_writes_nothing(ws: Workspace, tmp_path: Path) -> Non
         ("types.jsonl", b'{"a": 1}\n{"a": "x"}\n', r"types.jsonl: records disagree on types"),
         ("fake.parquet", b"not parquet at all", r"fake.parquet: not a readable Parquet file"),
         ("data.xlsx", b"x", r"cannot tell the format"),
+        ("header-only.csv", b"a,b\n", r"header-only.csv: no rows to ingest"),
     ],
 )
 def test_bad_files_are_clear_errors_and_write_nothing(ws: Workspace, tmp_path: Path, name: str, content: bytes, message: str) -> None:

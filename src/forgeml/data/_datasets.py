@@ -501,10 +501,24 @@ class DatasetService:
         return self.read_table(name, version, columns).to_pandas()
 
     def head(self, name: str, version: int | None = None, n: int = 10) -> pd.DataFrame:
-        """The first ``n`` rows of a version."""
+        """The first ``n`` rows of a version (reads only the row groups it needs)."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
         if n < 0:
             raise ValidationError(f"n must be >= 0, got {n}")
-        return self.read_table(name, version).slice(0, n).to_pandas()
+        record = self.get(name, version)
+        if record.data.get("layout") == "hive" or "arrow_schema_b64" not in record.data:
+            return self.read_table(name, record.version).slice(0, n).to_pandas()
+        schema = self.arrow_schema(record)
+        batches, have = [], 0
+        for batch in pq.ParquetFile(self.local_path(name, record.version)).iter_batches(batch_size=max(n, 1)):
+            batches.append(batch)
+            have += batch.num_rows
+            if have >= n:
+                break
+        table = pa.Table.from_batches(batches) if batches else schema.empty_table()
+        return table.slice(0, n).cast(schema).to_pandas()
 
     def describe(self, name: str, version: int | None = None) -> dict[str, Any]:
         """A version's record plus its lineage neighbours."""
