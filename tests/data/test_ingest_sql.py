@@ -7,6 +7,7 @@ import socket
 from collections.abc import Iterator
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import sqlalchemy as sa
 
@@ -143,4 +144,19 @@ def test_sqlite_values_of_the_wrong_type_are_quarantined(ws: Workspace, tmp_path
     q = ws.datasets.read("dyn-quarantine")
     assert q["line"].tolist() == [2] and "expected int, got str 'twenty'" in q["error"][0]
     assert rec.data["quarantine"]["rows"] == 1
+    engine.dispose()
+
+
+def test_postgres_types_map_to_arrow(ws: Workspace, postgres_url: str) -> None:
+    engine = sa.create_engine(postgres_url, poolclass=sa.pool.NullPool)
+    with engine.begin() as conn:
+        conn.execute(sa.text("CREATE TABLE t (id bigint, price numeric(10,2), ok boolean, day date, ref uuid, at timestamptz)"))
+        conn.execute(sa.text("INSERT INTO t VALUES (1, 9.99, true, '2024-02-29', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '2024-01-01 10:00+00')"))
+    rec = ws.datasets.ingest(postgres_url, "typed", table="t")
+    types = {c["name"]: c["type"] for c in rec.data["arrow_schema"]}
+    assert types.pop("at").startswith("timestamp[us, tz=")  # the server's zone name for UTC
+    assert types == {"id": "int64", "price": "double", "ok": "bool", "day": "date32[day]", "ref": "string"}
+    row = ws.datasets.read("typed").iloc[0]
+    assert row["at"] == pd.Timestamp("2024-01-01 10:00", tz="UTC")
+    assert row["price"] == 9.99 and row["ref"] == "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11" and str(row["day"]) == "2024-02-29"
     engine.dispose()

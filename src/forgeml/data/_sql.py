@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import json
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -122,9 +123,14 @@ def _to_arrow(names: list[str], rows: list[Any], where: str) -> tuple[pa.Table, 
     arrays = []
     for j, _name in enumerate(names):
         values = [r[j] for r in keep]
-        if any(isinstance(v, decimal.Decimal | float) for v in values):
+        if any(isinstance(v, uuid.UUID) for v in values):
+            values = [None if v is None else str(v) for v in values]
+        elif any(isinstance(v, decimal.Decimal | float) for v in values):
             values = [None if v is None else float(v) for v in values]
-        arrays.append(pa.array(values))
+        try:
+            arrays.append(pa.array(values))
+        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):  # UUID, IP address, ...: keep the text
+            arrays.append(pa.array([None if v is None else str(v) for v in values], type=pa.string()))
     return pa.table(dict(zip(names, arrays, strict=True))), quarantine
 
 
