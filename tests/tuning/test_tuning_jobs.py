@@ -51,8 +51,13 @@ def test_bayesian_parallel_best_job_runs_and_warm_start(ws: Workspace) -> None:
     runs = ws.experiments.search_runs(f"metrics.validation:loss <= {best['objective']}", experiments=["bowl"])
     assert [r.name for r in runs] == [best["training_job"]]
     assert runs[0].tags["tuning_job"] == "bowl" and runs[0].params["shape"] == best["params"]["shape"]
-    assert len(ws.experiments.list_runs("bowl")) == 3
-    assert [e.dst for e in ws.metadata.list_edges(src="job/bowl")] == [f"job/{best['training_job']}"]
+    runs = {r.name: r for r in ws.experiments.list_runs("bowl")}
+    assert sorted(runs) == sorted(["bowl", *(t["training_job"] for t in trials)])
+    own = runs["bowl"]  # the tuning job's own run
+    assert own.kind == "tuning" and own.status == "Completed" and own.tags["best_training_job"] == best["training_job"]
+    assert own.params["strategy"] == "Bayesian" and own.params["range:x"] == "Continuous [-4.0, 4.0] Auto"
+    assert own.metrics["best_objective"] == pytest.approx(best["objective"])
+    assert sorted(e.dst for e in ws.metadata.list_edges(src="job/bowl")) == [f"job/{best['training_job']}", "run/bowl/bowl"]
 
     # warm start: the parent's 3 jobs count against max_jobs, the best is the best of both
     with pytest.raises(ValidationError, match="count against max_jobs 3"):

@@ -1,4 +1,4 @@
-"""Runs recorded from jobs: every training job becomes a run of an experiment.
+"""Runs recorded from jobs: every training and tuning job becomes a run of an experiment.
 
 Two paths keep runs in step with training jobs, both idempotent (a job has at most one run,
 found by its ``source`` ``job/NAME`` and updated in place):
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from forgeml.errors import AlreadyExistsError
+from forgeml.errors import AlreadyExistsError, NotFoundError
 from forgeml.experiments._records import RunRecord
 from forgeml.experiments._store import RunStore
 
@@ -26,13 +26,37 @@ DEFAULT_EXPERIMENT = "default"
 
 
 def experiment_of(job: JobRecord) -> str:
-    """The experiment a job's run belongs to: ``config["experiment"]``, its tuning job, or ``default``."""
+    """The experiment a job's run belongs to: ``config["experiment"]`` (for a tuning job, its
+    spec's ``experiment``), its tuning job, the tuning job itself, or ``default``."""
     config = job.config
+    if job.kind == "tuning":
+        return str((config.get("spec") or {}).get("experiment") or job.name)
     return str(config.get("experiment") or config.get("tuning_job") or DEFAULT_EXPERIMENT)
 
 
+def _tuning_params(spec: dict[str, Any]) -> dict[str, Any]:
+    objective = spec.get("objective") or {}
+    params: dict[str, Any] = {
+        "strategy": spec.get("strategy"), "objective_metric": objective.get("metric"),
+        "objective_type": objective.get("type"), "max_jobs": spec.get("max_jobs"),
+        "max_parallel_jobs": spec.get("max_parallel_jobs"), "early_stopping": spec.get("early_stopping"),
+        "random_seed": spec.get("random_seed"),
+    }  # fmt: skip
+    for name, rng in (spec.get("parameter_ranges") or {}).items():
+        if rng.get("type") == "Categorical":
+            params[f"range:{name}"] = ",".join(map(str, rng.get("values", [])))
+        else:
+            params[f"range:{name}"] = f"{rng.get('type')} [{rng.get('min')}, {rng.get('max')}] {rng.get('scaling', 'Auto')}"
+    params.update({f"static:{k}": v for k, v in (spec.get("static_hyperparameters") or {}).items()})
+    return {k: v for k, v in params.items() if v is not None}
+
+
 def record_training_job(ws: Workspace, job: JobRecord | str, *, experiment: str | None = None) -> RunRecord:
-    """Create or refresh the run of a training job: hyperparameters, metrics, status, artifacts.
+    """Create or refresh the run of a training (or tuning) job: parameters, metrics, status, artifacts.
+
+    A training job's run holds its hyperparameters; a tuning job's run (kind ``tuning``) holds its
+    strategy, objective, limits and ranges as parameters, its ``best_objective`` series, and the
+    best training job as a tag.
 
     Args:
         ws: the workspace.
@@ -47,11 +71,20 @@ def record_training_job(ws: Workspace, job: JobRecord | str, *, experiment: str 
     store: RunStore = ws.experiments.store
     status = "InProgress" if job.status == "Pending" else job.status
     config: dict[str, Any] = job.config
-    params = {str(k): v for k, v in (config.get("hyperparameters") or {}).items()}
     tags = {"job": job.name, "job_kind": job.kind}
-    for key in ("algorithm", "tuning_job", "script"):
-        if config.get(key):
-            tags[key] = str(config[key])
+    if job.kind == "tuning":
+        params = _tuning_params(config.get("spec") or {})
+        try:
+            best = ws.metadata.get_resource("tuning-job", job.name, 1).data.get("best_training_job")
+        except NotFoundError:
+            best = None
+        if best:
+            tags["best_training_job"] = best
+    else:
+        params = {str(k): v for k, v in (config.get("hyperparameters") or {}).items()}
+        for key in ("algorithm", "tuning_job", "script"):
+            if config.get(key):
+                tags[key] = str(config[key])
     artifacts = {f"input:{ref}": {"ref": ref, "is_output": False} for ref in job.inputs}
     artifacts.update({f"output:{ref}": {"ref": ref, "is_output": True} for ref in job.outputs})
     points = [(m.key, m.value, m.step, m.timestamp) for m in ws.metadata.get_metrics(job.ref)]
@@ -62,10 +95,11 @@ def record_training_job(ws: Workspace, job: JobRecord | str, *, experiment: str 
         for key, value, step, ts in points:
             if key not in latest or step >= latest[key][1]:
                 latest[key] = (value, step, ts)
+        kind = "tuning" if job.kind == "tuning" else "training"
         try:
             [run_id] = store.create_runs(
                 exp,
-                [{"name": job.name, "status": status, "kind": "training", "source": job.ref, "metrics_owner": job.ref,
+                [{"name": job.name, "status": status, "kind": kind, "source": job.ref, "metrics_owner": job.ref,
                   "params": params, "tags": tags, "metrics": latest, "artifacts": artifacts,
                   "created_at": job.created_at, "ended_at": job.ended_at}],
             )  # fmt: skip
@@ -88,13 +122,12 @@ SYNC_NAME = "job-events"
 
 
 def sync_training_jobs(ws: Workspace) -> int:
-    """Record training jobs created or changed since the last sync; return how many.
+    """Record training and tuning jobs created or changed since the last sync; return how many.
 
     The watermark (last event id read) lives in a ``experiments-sync`` resource. Concurrent syncs
     are harmless: recording is idempotent and a lost race on a new run is retried as an update.
     """
     from forgeml.core.records import ResourceRecord
-    from forgeml.errors import NotFoundError
 
     store = ws.metadata
     own_ref = f"{SYNC_KIND}/{SYNC_NAME}:1"
@@ -116,7 +149,7 @@ def sync_training_jobs(ws: Workspace) -> int:
             job = store.get_job(name)
         except NotFoundError:
             continue
-        if job.kind != "training":
+        if job.kind not in ("training", "tuning"):
             continue
         record_training_job(ws, job)
         recorded += 1

@@ -62,7 +62,7 @@ class ExperimentService:
         return self.store.list_experiments()
 
     def sync(self) -> int:
-        """Record training jobs created or changed since the last call (see :mod:`._jobs`)."""
+        """Record training and tuning jobs created or changed since the last call (see :mod:`._jobs`)."""
         from forgeml.experiments._jobs import sync_training_jobs
 
         return sync_training_jobs(self.ws)

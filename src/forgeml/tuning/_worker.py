@@ -80,6 +80,7 @@ class Tuner:
             budget = min(budget, self.spec.grid_size())
         self.ctx.log(f"[tuning] {self.spec.strategy} search: {budget} training job(s), {self.spec.max_parallel_jobs} at a time, objective {self.spec.objective_type} {self.spec.objective_metric}" + (f", {len(parents)} warm-start trial(s)" if parents else ""))
         self._persist()
+        self._record_self()
         launched = 0
         while True:
             if self.stop_requested:
@@ -176,6 +177,7 @@ class Tuner:
         self._record_run(job, record)
         self.ctx.log(f"[tuning] {name} {record['status']}: objective {value}")
         self._persist()
+        self._record_self()
 
     def _after_completed(self, record: dict[str, Any]) -> None:
         best = self.best()
@@ -207,6 +209,15 @@ class Tuner:
                 live.stop_sent = True
                 live.record["stop_reason"] = why
                 self._stop_job(name)
+
+    def _record_self(self) -> None:
+        """The tuning job's own run (kind ``tuning``): spec as params, best objective, best job."""
+        from forgeml.experiments import record_training_job
+
+        try:
+            record_training_job(self.ws, self.ws.jobs.get(self.name), experiment=self.experiment)
+        except Exception as exc:  # a convenience, as for the trials
+            self.ctx.log(f"[tuning] could not record the tuning run: {exc}")
 
     def _record_run(self, job: Any, record: dict[str, Any]) -> None:
         from forgeml.experiments import record_training_job
