@@ -161,7 +161,10 @@ def run(ctx: JobContext) -> None:
     data, inputs, fitted = _prepare(tr, folders)
     tr.rules.evaluate()
     checkpointer = Checkpointer(ctx, bool(cfg.get("checkpoint")), float(cfg.get("checkpoint_interval_seconds", 2.0)))
-    model, extra = _trainers.TRAINERS[cfg["algorithm"]](tr, data, checkpointer)
+    try:
+        model, extra = _trainers.TRAINERS[cfg["algorithm"]](tr, data, checkpointer)
+    finally:
+        tr.flush()  # the points of a failing run are kept too
     stopped_by = extra.get("stopped_by_rule")
     if data.task in ("binary", "multiclass") and data.Xv is not None:
         pred = model.predict_proba(data.Xv).argmax(axis=1)

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from forgeml.core.jobs import JobContext
 
 KIND = "training-job"
+FLUSH_SECONDS = 0.5
 
 
 class StopRequested(Exception):
@@ -36,6 +37,8 @@ class TrainingRun:
         self.rules = RuleEngine(self.config.get("rules") or [])
         self.final: dict[str, float] = {}
         self._last_progress = 0.0
+        self._pending: list[tuple[str, float, int, float]] = []
+        self._last_flush = time.monotonic()
         self._transitions: list[dict[str, Any]] = list(self._data().get("secondary_status_transitions") or [])
         self.input_hashes: dict[str, str] = {}
 
@@ -49,6 +52,7 @@ class TrainingRun:
 
     def phase(self, status: str, message: str = "") -> None:
         """Enter a secondary status (Downloading, Training, Uploading, ...)."""
+        self.flush()
         now = time.time()
         if self._transitions and self._transitions[-1].get("EndTime") is None:
             self._transitions[-1]["EndTime"] = now
@@ -84,31 +88,39 @@ class TrainingRun:
 
     # progress ------------------------------------------------------------------------------
     def metric(self, key: str, value: float, step: int = 0) -> None:
-        """Record one metric point (non-finite values reach the rules and the log, not the store)."""
-        value = float(value)
-        self.rules.add(key, value, step)
-        if math.isfinite(value):
-            self.ctx.log_metric(key, value, step)
-            self.final[key] = value
-        else:
-            self.ctx.log(f"[forgeml] metric {key} is {value} at step {step}")
+        """Record one metric point (see :meth:`metrics`)."""
+        self.metrics({key: value}, step)
 
     def metrics(self, points: dict[str, float], step: int = 0) -> None:
-        """Record several points of one step in one write."""
-        finite = {}
+        """Record points of one step: the rules see them now; the store gets them in batches.
+
+        Non-finite values reach the rules and the log, never the store. Points are written at
+        most every ``FLUSH_SECONDS`` (one transaction), so a 1,000-round job costs a few writes
+        per second instead of one per round.
+        """
+        now = time.time()
         for key, value in points.items():
             value = float(value)
             self.rules.add(key, value, step)
             if math.isfinite(value):
-                finite[key] = value
+                self._pending.append((key, value, int(step), now))
                 self.final[key] = value
             else:
                 self.ctx.log(f"[forgeml] metric {key} is {value} at step {step}")
-        if finite:
-            self.ctx.log_metrics(finite, step)
+        if time.monotonic() - self._last_flush >= FLUSH_SECONDS:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the buffered metric points."""
+        if self._pending:
+            self.ws.metadata.log_metrics(self.ctx.job.ref, self._pending)
+            self._pending = []
+        self._last_flush = time.monotonic()
 
     def progress(self, iteration: int, total: int | None, force: bool = False) -> None:
         now = time.time()
+        if force:
+            self.flush()
         if force or now - self._last_progress > 0.5:
             self._last_progress = now
             self.update(progress={"iteration": iteration, "total": total})
@@ -144,6 +156,7 @@ class TrainingRun:
 
     def stop_self(self, rule: str) -> None:
         """Stop this job (StopTraining action): mark the reason, ask core to stop, wait for SIGTERM."""
+        self.flush()
         self.update(stopped_by_rule=rule)
         self.ctx.log(f"[forgeml] rule {rule} requested StopTraining")
         self.ws.jobs.stop(self.ctx.name)

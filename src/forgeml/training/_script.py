@@ -134,6 +134,7 @@ def _supervise(tr: TrainingRun, cmd: list[str], cwd: Path, env: dict[str, str]) 
     except StopRequested as stop:
         tr.stop_self(str(stop))
     code = proc.wait()
+    tr.flush()
     if checkpointing and code == 0 and _signature(ctx.checkpoint_dir) not in (synced, ()):
         ctx.save_checkpoint()
     return code, list(tail)
