@@ -90,7 +90,7 @@ def test_crashing_hanging_and_isolated_scripts(ws: Workspace, datasets: dict[str
     listener.listen()
     port = listener.getsockname()[1]
     socket.create_connection(("127.0.0.1", port), timeout=3).close()  # reachable from here
-    ws.training.create("hang", script=str(SCRIPTS / "hang.py"), channels={"train": datasets["train"]}, max_runtime_seconds=6)
+    ws.training.create("hang", script=str(SCRIPTS / "hang.py"), channels={"train": datasets["train"]}, max_runtime_seconds=8)
     ws.training.create("crash", script=str(SCRIPTS / "crash.py"), channels={"train": datasets["train"]})
     ws.training.create(
         "isolated", script=str(SCRIPTS / "netprobe.py"), channels={"train": datasets["train"]},
