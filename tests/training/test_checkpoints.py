@@ -17,7 +17,7 @@ SCRIPTS = Path(__file__).parent / "scripts"
 def test_sigkilled_job_resumes_from_checkpoint(ws: Workspace, datasets: dict[str, str]) -> None:
     ws.training.create(
         "spot", script=str(SCRIPTS / "resumable.py"), channels={"train": datasets["train"]},
-        hyperparameters={"iterations": 14, "sleep": 0.25}, checkpoint=True, checkpoint_interval_seconds=0.2,
+        hyperparameters={"iterations": 20, "sleep": 0.25}, checkpoint=True, checkpoint_interval_seconds=0.2,
         metric_definitions=[{"Name": "train:loss", "Regex": r"loss=([0-9.]+)"}],
     )  # fmt: skip
     deadline = time.monotonic() + 60
@@ -48,7 +48,7 @@ def test_sigkilled_job_resumes_from_checkpoint(ws: Workspace, datasets: dict[str
     starts = [int(s) for s in re.findall(r"starting at iteration (\d+)", logs)]
     assert starts == [0, resumed_at]  # the second attempt continued from the checkpoint, not from 0
     second = logs.split("attempt 2: resuming")[1]
-    assert [int(i) for i in re.findall(r"iteration (\d+) loss", second)] == list(range(resumed_at, 14))
+    assert [int(i) for i in re.findall(r"iteration (\d+) loss", second)] == list(range(resumed_at, 20))
     # the weight counts every iteration exactly once across both attempts
-    assert (ws.training.model_dir("spot") / "weights.json").read_text() == '{"weight": 14.0}'
+    assert (ws.training.model_dir("spot") / "weights.json").read_text() == '{"weight": 20.0}'
     assert [e.type for e in ws.metadata.list_events(resource="job/spot") if e.type == "Interrupted"]
