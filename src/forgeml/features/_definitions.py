@@ -47,6 +47,8 @@ class FeatureDefinition:
         Raises:
             ValidationError: unknown type or invalid name.
         """
+        name: Any
+        type_: Any
         if isinstance(value, FeatureDefinition):
             name, type_ = value.name, value.type
         elif isinstance(value, dict):

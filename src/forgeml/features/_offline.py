@@ -89,7 +89,8 @@ class OfflineStore:
     def committed(self, batch_id: str) -> dict[str, Any] | None:
         """The commit entry of a batch, or None when it never committed."""
         for path in self.commits.glob(f"*-{batch_id}.json"):
-            return json.loads(path.read_text())
+            entry: dict[str, Any] = json.loads(path.read_text())
+            return entry
         return None
 
     # reading ---------------------------------------------------------------------------------
@@ -159,9 +160,9 @@ class OfflineStore:
                 for rel in removed:
                     with contextlib.suppress(FileNotFoundError):
                         (self.dir / rel).unlink()
-                for path in self.commits.glob("*.json"):
-                    if path.name < name:
-                        path.unlink()
+                for old in self.commits.glob("*.json"):
+                    if old.name < name:
+                        old.unlink()
         return {"files_before": len(before), "files_after": len(before) - len(removed) + len(added),
                 "partitions_compacted": len(added)}  # fmt: skip
 

@@ -117,14 +117,14 @@ class RedisOnlineStore(OnlineStore):
 
     def scan(self, group: str) -> Iterator[OnlineRecord]:
         _, ids = self._keys(group)
-        members = sorted(self._client.smembers(ids))
+        members = sorted(str(m) for m in self._client.smembers(ids))
         for record in self.get_many(group, members):
             if record is not None:
                 yield record
 
     def drop_group(self, group: str) -> int:
         base, ids = self._keys(group)
-        members = list(self._client.smembers(ids))
+        members = [str(m) for m in self._client.smembers(ids)]
         for start in range(0, len(members), _CHUNK):
             self._client.delete(*(base + rid for rid in members[start : start + _CHUNK]))
         self._client.delete(ids)

@@ -7,6 +7,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from itertools import groupby
 from pathlib import Path
+from typing import Any
 
 from forgeml.errors import BackendUnavailableError
 from forgeml.features._online import OnlineOp, OnlineRecord, OnlineStore, check_ops
@@ -68,6 +69,7 @@ class SqliteOnlineStore(OnlineStore):
             conn.execute("BEGIN IMMEDIATE")
             try:
                 for kind, run in groupby(ops, key=lambda op: op.kind):
+                    rows: list[tuple[Any, ...]]
                     if kind == "hard_delete" or kind == "soft_delete":
                         rows = [(group, op.record_id, op.event_time_us) for op in run]
                     else:

@@ -34,7 +34,8 @@ def to_utc(value: Any, what: str = "time") -> dt.datetime | None:
     if value is None:
         return None
     series = parse_event_times(pd.Series([value], dtype="object"), what)
-    return series.iloc[0].to_pydatetime()
+    moment: dt.datetime = series.iloc[0].to_pydatetime()
+    return moment
 
 
 @dataclass(frozen=True)
@@ -141,6 +142,7 @@ class QueryMixin:
             raise ValidationError("name at least one feature group to join")
         specs = []
         for item in features:
+            gname: Any
             names: list[str] | None = None
             if isinstance(item, str):
                 gname, _, rest = item.partition(":")
@@ -176,7 +178,7 @@ class QueryMixin:
             derived.append(record.ref)
         specs = self._join_specs(features, id_columns)
         flt = self._filter(as_of)
-        frame = point_in_time_join(entity, event_time_column, specs, flt)  # type: ignore[arg-type]
+        frame = point_in_time_join(entity, event_time_column, specs, flt)
         refs = [s.group.ref for s in specs]
         dataset = None
         if name:
@@ -241,4 +243,4 @@ class QueryMixin:
         """Merge each event-date partition's files into one (rows and columns unchanged)."""
         group = self.get_group(name)  # type: ignore[attr-defined]
         self.recover(name)  # type: ignore[attr-defined]
-        return self.offline(name).compact(group.event_time_feature)  # type: ignore[attr-defined]
+        return self.offline(name).compact(group.event_time_feature)  # type: ignore[attr-defined,no-any-return]

@@ -82,7 +82,7 @@ def _integral(group: FeatureGroup, name: str, col: pd.Series) -> pd.Series:
         if bad.any():
             raise _bad(group, name, col.index[bad][0], col[bad].iloc[0], "an integer")
         return col.astype("Int64")
-    out = []
+    out: list[int | None] = []
     for index, value in col.items():
         if _missing(value):
             out.append(None)
