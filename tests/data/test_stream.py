@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Iterator
 
 import httpx
+import pandas as pd
 import pytest
 import redis
 import uvicorn
@@ -96,7 +97,7 @@ def test_http_records_flush_when_old(ws: Workspace, server: str) -> None:
     ],
 )
 def test_http_bad_records_are_4xx_and_buffer_nothing(ws: Workspace, server: str, body, headers, status, message) -> None:  # type: ignore[no-untyped-def]
-    ws.datasets.create("typed", __import__("pandas").DataFrame({"n": [1]}))
+    ws.datasets.create("typed", pd.DataFrame({"n": [1]}))
     kwargs = {"content": body} if isinstance(body, bytes) else {"json": body}
     r = httpx.post(f"{server}/datasets/typed/records", headers=headers, **kwargs)
     assert r.status_code == status and message in r.json()["message"]
@@ -173,7 +174,7 @@ def test_redis_redelivery_after_lost_ack_is_not_duplicated(ws: Workspace, redis_
 
 def test_redis_message_contradicting_schema_is_quarantined(ws: Workspace, redis_url: str, redis_stream) -> None:  # type: ignore[no-untyped-def]
     key, client = redis_stream
-    ws.datasets.create("typed", __import__("pandas").DataFrame({"n": [1]}))
+    ws.datasets.create("typed", pd.DataFrame({"n": [1]}))
     for body in ({"n": 2}, {"n": "two"}, {"n": 3}):
         client.xadd(key, {"data": json.dumps(body)})
     consume(ws.datasets, src := RedisSource(redis_url, key), "typed", batch_size=10, max_wait=0.2)
