@@ -126,3 +126,20 @@ def test_matches_brute_force(ws: Workspace, batches: list, entity: list, ttl: fl
     assert len(got) == len(frame)
     values = [None if (x is None or (isinstance(x, float) and math.isnan(x)) or x is pd.NA) else int(x) for x in got["v"]]
     assert values == reference(ws.features.offline_rows(name), frame, ttl)
+
+
+def test_as_of_travels_back_on_write_time(ws: Workspace) -> None:
+    import time
+
+    _group(ws, "g")
+    ws.features.ingest("g", pd.DataFrame({"id": [1], "ts": [T0 + 10], "v": [1]}))
+    time.sleep(0.01)
+    cut = time.time()
+    time.sleep(0.01)
+    # written later, but with an older event time: visible now, not as of the cut
+    ws.features.ingest("g", pd.DataFrame({"id": [1, 2], "ts": [T0 + 20, T0 + 5], "v": [2, 5]}))
+    entity = pd.DataFrame({"id": [1, 2], "t": [T0 + 30, T0 + 30]})
+    now = ws.features.build_training_set(entity, ["g:v"], event_time_column="t").frame
+    then = ws.features.build_training_set(entity, ["g:v"], event_time_column="t", as_of=cut).frame
+    assert [None if pd.isna(x) else int(x) for x in now["v"]] == [2, 5]
+    assert [None if pd.isna(x) else int(x) for x in then["v"]] == [1, None]
