@@ -102,9 +102,12 @@ def profile(
             col["missing"] = rows - col["count"]
             col["missing_fraction"] = col["missing"] / rows if rows else 0.0
             col.update(extra.get(name, {}))
-            if kinds[name] in ("string", "boolean", "other") or (kinds[name] == "numeric" and col["distinct"] <= 50):
-                col["top_values"] = _top_values(con, name, top_k)
             columns.append(col)
+        wanted = [c["name"] for c in columns if c["kind"] in ("string", "boolean", "other") or (c["kind"] == "numeric" and c["distinct"] <= 50)]
+        tops = _top_values(con, wanted, kinds, top_k)
+        for col in columns:
+            if col["name"] in tops:
+                col["top_values"] = tops[col["name"]]
         report: dict[str, Any] = {
             "rows": rows,
             "columns": columns,
@@ -163,12 +166,31 @@ def _pass_one(
     return out
 
 
-def _top_values(con: Any, name: str, k: int) -> list[dict[str, Any]]:
-    q = quote(name)
-    rows = con.execute(
-        f"SELECT {q} AS v, count(*) AS n FROM src WHERE {q} IS NOT NULL GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT {int(k)}"
-    ).fetchall()
-    return [{"value": _jsonable(v), "count": int(n)} for v, n in rows]
+def _top_values(con: Any, names: list[str], kinds: dict[str, str], k: int) -> dict[str, list[dict[str, Any]]]:
+    """The ``k`` most frequent values of each column, in one ``UNION ALL`` query (values as text, typed back)."""
+    out: dict[str, list[dict[str, Any]]] = {n: [] for n in names}
+    if not names:
+        return out
+    parts = [
+        f"(SELECT {i} AS col, CAST({quote(n)} AS VARCHAR) AS v, count(*) AS n FROM src WHERE {quote(n)} IS NOT NULL "
+        f"GROUP BY {quote(n)} ORDER BY n DESC, {quote(n)} LIMIT {int(k)})"
+        for i, n in enumerate(names)
+    ]
+    for i, v, n in con.execute(" UNION ALL ".join(parts)).fetchall():
+        name = names[i]
+        out[name].append({"value": _typed(v, kinds[name]), "count": int(n)})
+    for rows in out.values():
+        rows.sort(key=lambda r: -r["count"])
+    return out
+
+
+def _typed(text: str, kind: str) -> Any:
+    if kind == "numeric":
+        f = float(text)
+        return int(f) if f.is_integer() and "." not in text and "e" not in text.lower() else f
+    if kind == "boolean":
+        return text.lower() == "true"
+    return text
 
 
 def _label_balance(con: Any, label: str, rows: int) -> dict[str, Any]:
