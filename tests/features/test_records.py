@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import time
 
 import pandas as pd
@@ -25,7 +24,8 @@ def test_put_get_only_newer_event_time_updates_online(fs) -> None:  # type: igno
     assert fs.put_record("cust", {"id": "a", "ts": NOW - 100, "amount": 1.5, "n": 1, "city": "x"}) == {"online_updated": True}
     got = fs.get_record("cust", "a")
     assert got["amount"] == 1.5 and got["n"] == 1 and got["city"] == "x" and got["id"] == "a"
-    assert got["ts"] == dt.datetime.fromtimestamp(round(NOW - 100, 6), dt.UTC).isoformat()
+    # epoch seconds are rounded to the microsecond
+    assert got["ts"] == pd.Timestamp(round((NOW - 100) * 1e6), unit="us", tz="UTC").isoformat()
     # older and equal event times go to the offline store only
     assert fs.put_record("cust", {"id": "a", "ts": NOW - 200, "amount": 2.0}) == {"online_updated": False}
     assert fs.put_record("cust", {"id": "a", "ts": NOW - 100, "amount": 3.0}) == {"online_updated": False}
@@ -44,6 +44,15 @@ def test_target_stores(fs) -> None:  # type: ignore[no-untyped-def]
     assert fs.offline_rows("cust")["id"].tolist() == ["off"]
     with pytest.raises(ValidationError, match="invalid target stores"):
         fs.put_record("cust", {"id": "x", "ts": NOW}, target_stores=["s3"])
+
+
+def test_offline_only_group(ws: Workspace) -> None:
+    ws.features.create_group("off", record_identifier="id", event_time_feature="ts",
+                             features=["id:Integral", "ts:Fractional"], online_enabled=False)  # fmt: skip
+    assert ws.features.put_record("off", {"id": 1, "ts": NOW}) == {"online_updated": False}
+    assert len(ws.features.offline_rows("off")) == 1
+    with pytest.raises(ValidationError, match="has no online store"):
+        ws.features.get_record("off", 1)
 
 
 def test_soft_delete(fs) -> None:  # type: ignore[no-untyped-def]

@@ -365,7 +365,7 @@ class FeatureStoreService(QueryMixin):
     # online reads ----------------------------------------------------------------------------
     def get_record(self, name: str, record_id: Any, features: list[str] | None = None) -> dict[str, Any] | None:
         """GetRecord: the latest visible record (None when absent, deleted or expired)."""
-        group = self.get_group(name)
+        group = self._online_group(name)
         stored = self.online.get(name, str(record_id))
         if stored is None or not stored.visible(now_us()):
             return None
@@ -373,10 +373,16 @@ class FeatureStoreService(QueryMixin):
 
     def batch_get(self, name: str, record_ids: list[Any], features: list[str] | None = None) -> list[dict[str, Any] | None]:
         """BatchGetRecord: one entry per id, in order (None where not visible)."""
-        group = self.get_group(name)
+        group = self._online_group(name)
         now = now_us()
         stored = self.online.get_many(name, [str(r) for r in record_ids])
         return [_project(group, s.values(), features) if s is not None and s.visible(now) else None for s in stored]
+
+    def _online_group(self, name: str) -> FeatureGroup:
+        group = self.get_group(name)
+        if not group.online_enabled:
+            raise ValidationError(f"feature group {name!r} has no online store (it was created offline-only)")
+        return group
 
     def close(self) -> None:
         if self._online is not None:
