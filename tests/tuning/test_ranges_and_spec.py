@@ -128,6 +128,11 @@ def test_service_rejects_objective_the_training_job_does_not_report(ws: Workspac
         ws.tuning.create("t3", objective="train:auc", training=xgb, parameter_ranges={"eta": {"type": "Continuous", "min": 0.1, "max": 3}})
     with pytest.raises(ValidationError, match="unknown key"):
         ws.tuning.create("t4", objective="train:auc", parameter_ranges=ranges, training={**xgb, "dataset": "x"})
+    with pytest.raises(ValidationError, match="none: give metric_definitions"):
+        ws.tuning.create("t6", objective="loss", parameter_ranges=ranges, training={"script": "train.py", "channels": {}})
+    script = {"script": "train.py", "channels": {}, "metric_definitions": [{"Name": "loss", "Regex": "loss=([0-9.]+)"}]}
+    with pytest.raises(ValidationError, match=r"not one the training job reports \(loss\)"):
+        ws.tuning.create("t7", objective="auc", parameter_ranges=ranges, training=script)
     with pytest.raises(ValidationError, match="longer than 32"):
         ws.tuning.create("t" * 33, **spec())
     with pytest.raises(NotFoundError, match="parent tuning job 'ghost'"):

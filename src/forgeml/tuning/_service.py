@@ -25,6 +25,8 @@ def known_metrics(training: dict[str, Any]) -> set[str] | None:
     """The metrics the tuned training job can report, or None when that cannot be known."""
     if training.get("metric_definitions"):
         return {str(d.get("Name")) for d in training["metric_definitions"] if isinstance(d, dict)}
+    if training.get("script"):
+        return set()  # a script reports metrics only through its metric definitions
     if training.get("algorithm"):
         channels = training.get("channels") or {}
         return {f"{c}:{m}" for c in channels for m in BUILTIN_METRICS}
@@ -107,9 +109,8 @@ class TuningService:
         check_training(parsed)
         metrics = known_metrics(parsed.training)
         if metrics is not None and parsed.objective_metric not in metrics:
-            raise ValidationError(
-                f"objective metric {parsed.objective_metric!r} is not one the training job reports ({', '.join(sorted(metrics))})"
-            )
+            known = ", ".join(sorted(metrics)) or "none: give metric_definitions that capture it from the script's log"
+            raise ValidationError(f"objective metric {parsed.objective_metric!r} is not one the training job reports ({known})")
         if parsed.warm_start_parents:
             check_parents(self.ws, parsed)
         try:
