@@ -111,9 +111,14 @@ class BatchProcessor:
         import pyarrow.compute as pc
         import pyarrow.csv as pacsv
 
+        first = data[: data.find(b"\n")] if b"\n" in data else data
+        types = {}
+        if b'"' not in first:  # the kept columns are numbers: parse them as such, skip inference
+            width = first.count(b",") + 1
+            types = {f"f{i}": pa.float64() for i in self.input_filter.indices(width)}
         table = pacsv.read_csv(
             io.BytesIO(data), read_options=pacsv.ReadOptions(autogenerate_column_names=True, use_threads=False),
-            convert_options=pacsv.ConvertOptions(strings_can_be_null=True),
+            convert_options=pacsv.ConvertOptions(column_types=types, strings_can_be_null=True),
         )  # fmt: skip
         if table.num_rows == 0:
             return b"", 0
