@@ -1,7 +1,7 @@
 """A real process SIGKILLed mid-ingestion leaves only whole batches in both stores.
 
-The test watches the writer's journal and kills the process while a batch is in flight (between
-its journal entry and its end); where in the batch it lands depends on timing, so recovery may
+The test watches the writer's journal, freezes the process (SIGSTOP) while a batch is in flight
+(between its journal entry and its end) and SIGKILLs it; where in the batch it lands depends on timing, so recovery may
 either replay a committed batch online or discard an uncommitted one. Both outcomes are checked
 deterministically in ``test_recovery_discards_uncommitted_files``.
 """
@@ -45,7 +45,11 @@ def _kill_inside_a_batch(proc: subprocess.Popen, folder: Path) -> None:
         time.sleep(0.005)
     while time.time() < deadline:
         if any(pending.glob("*.json")):
-            break
+            # freeze it, and kill it only if the batch is still in flight once frozen
+            os.kill(proc.pid, signal.SIGSTOP)
+            if any(pending.glob("*.json")):
+                break
+            os.kill(proc.pid, signal.SIGCONT)
         time.sleep(0.0005)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(timeout=30)
