@@ -66,5 +66,6 @@ __all__ = [
     "Workspace",
     "load_model",
     "save_model",
+    "start_run",
     "workspace",
 ]
