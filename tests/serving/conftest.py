@@ -39,6 +39,21 @@ def logistic_package(path: Path) -> Path:
     return path
 
 
+def recipe_package(path: Path) -> Path:
+    """Logistic regression behind a fitted ForgeML recipe (median imputation, one-hot encoding)."""
+    from sklearn.linear_model import LogisticRegression
+
+    from forgeml.data.recipes import Recipe
+
+    frame, y = training_frame()
+    fitted = Recipe([
+        {"type": "impute", "strategy": "median", "columns": ["x1"]}, {"type": "encode", "method": "onehot"},
+    ]).fit(frame)  # fmt: skip
+    model = LogisticRegression().fit(fitted.transform(frame), y)
+    save_model(model, path, task="binary", inputs=INPUTS, target="y", classes=[0, 1], recipe=fitted.to_dict())
+    return path
+
+
 def tree_package(path: Path, *, depth: int = 3, seed: int = 0) -> Path:
     """A regression tree on the two numeric columns (a different output shape)."""
     from sklearn.tree import DecisionTreeRegressor
@@ -53,7 +68,10 @@ def tree_package(path: Path, *, depth: int = 3, seed: int = 0) -> Path:
 @pytest.fixture(scope="session")
 def packages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     root = tmp_path_factory.mktemp("packages")
-    return {"logistic": logistic_package(root / "logistic"), "tree": tree_package(root / "tree")}
+    return {
+        "logistic": logistic_package(root / "logistic"), "tree": tree_package(root / "tree"),
+        "recipe": recipe_package(root / "recipe"),
+    }  # fmt: skip
 
 
 @pytest.fixture(scope="session")

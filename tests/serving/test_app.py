@@ -157,3 +157,23 @@ def test_ping_and_unknown_routes(packages: dict[str, Path], tmp_path: Path) -> N
     ping, nothing = run(app, [{"method": "GET", "url": "/ping"}, {"method": "GET", "url": "/nothing"}])
     assert ping.status_code == 200 and ping.json()["status"] == "Healthy"
     assert nothing.status_code == 404 and nothing.json()["error"] == "NotFoundError"
+
+
+def test_the_packaged_recipe_runs_before_the_model(packages: dict[str, Path], tmp_path: Path) -> None:
+    import pandas as pd
+
+    from forgeml.registry.package import load_model
+
+    spec = runtime(packages, tmp_path, capture=None, variants=[
+        {"name": "R", "weight": 1.0, "mode": "SingleModel", "model_path": str(packages["recipe"])},
+    ])  # fmt: skip
+    app = EndpointApp(spec)
+    # x1 missing: the recipe imputes it (the bare logistic package answers 424 for the same row)
+    (answer,) = run(app, [{"method": "POST", "url": "/invocations", "content": b",2,red\n0.5,7,blue\n", "headers": {"Content-Type": "text/csv"}}])
+    assert answer.status_code == 200, answer.text
+    expected = load_model(packages["recipe"]).predict(
+        pd.DataFrame({"x1": [float("nan"), 0.5], "x2": [2, 7], "color": ["red", "blue"]})
+    )
+    got = answer.json()["predictions"]
+    assert [p["score"] for p in got] == pytest.approx(expected["score"].tolist())
+    assert [p["predicted_label"] for p in got] == expected["predicted_label"].tolist()

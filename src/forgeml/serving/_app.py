@@ -187,10 +187,11 @@ class EndpointApp:
         runner = cache.cached(target)
         labels = (self.endpoint, variant.name)
         if runner is None:
-            runner, waited = await asyncio.get_running_loop().run_in_executor(self.executor, cache.get, target)
-            self.metrics.model_loads.labels(*labels).inc()
+            runner, waited, loaded = await asyncio.get_running_loop().run_in_executor(self.executor, cache.get, target)
+            if loaded:
+                self.metrics.model_loads.labels(*labels).inc()
+                self.metrics.loaded_models.labels(*labels).set(len(cache.loaded()))
             self.metrics.loading_wait.labels(*labels).observe(waited)
-            self.metrics.loaded_models.labels(*labels).set(len(cache.loaded()))
         else:
             self.metrics.cache_hits.labels(*labels).inc()
         batcher = variant.batchers.get(target)

@@ -88,22 +88,23 @@ class ModelCache:
                 self.hits += 1
             return runner
 
-    def get(self, target: str) -> tuple[ModelRunner, float]:
-        """The model for ``target``, loading it on first use; also the seconds spent waiting.
+    def get(self, target: str) -> tuple[ModelRunner, float, bool]:
+        """The model for ``target``, loading it on first use; also the seconds spent waiting
+        and whether this call loaded it (False when it was loaded already, or by a concurrent call).
 
         Raises:
             ValidationError: unknown target or a folder that is not a model package.
         """
         runner = self.cached(target)
         if runner is not None:
-            return runner, 0.0
+            return runner, 0.0, False
         t0 = time.perf_counter()
         with self._lock:
             gate = self._loading.setdefault(target, threading.Lock())
         with gate:
             runner = self.cached(target)
             if runner is not None:
-                return runner, time.perf_counter() - t0
+                return runner, time.perf_counter() - t0, False
             path = _resolve(self.root, target, self._scratch)
             try:
                 runner = ModelRunner(path, threads=self.threads)
@@ -120,7 +121,7 @@ class ModelCache:
                     self._evict_for(size)
                     self._models[target] = runner
                     self._sizes[target] = size
-        return runner, time.perf_counter() - t0
+        return runner, time.perf_counter() - t0, True
 
     def _evict_for(self, size: int) -> None:
         while self._models and sum(self._sizes.values()) + size > self.budget_bytes:

@@ -55,6 +55,7 @@ def capture_record(
     *,
     inference_id: str | None = None,
     when: float | None = None,
+    event_id: str | None = None,
     csv_types: set[str] | None = None,
     json_types: set[str] | None = None,
 ) -> dict[str, Any]:
@@ -66,7 +67,7 @@ def capture_record(
         data["endpointInput"] = _payload(input_body, input_type, "INPUT", _encoding(input_type, csv_types, json_types))
     if output_body is not None:
         data["endpointOutput"] = _payload(output_body, output_type, "OUTPUT", _encoding(output_type, csv_types, json_types))
-    meta: dict[str, str] = {"eventId": str(uuid.uuid4())}
+    meta: dict[str, str] = {"eventId": event_id or str(uuid.uuid4())}
     if inference_id:
         meta["inferenceId"] = inference_id
     meta["inferenceTime"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(when if when is not None else time.time()))
@@ -102,6 +103,7 @@ class CaptureWriter:
         self.csv_types = {t.lower() for t in (csv_types or ["text/csv"])}
         self.json_types = {t.lower() for t in (json_types or ["application/json"])}
         self._random = random.Random(seed)
+        self._ids = random.Random()  # event ids: unique, no syscall per line (uuid4 reads os.urandom)
         self._files: dict[str, tuple[str, IO[bytes]]] = {}
         self._failed = False
         self.written = 0
@@ -141,6 +143,7 @@ class CaptureWriter:
             input_body if self.capture_input else None, input_type,
             output_body if self.capture_output else None, output_type,
             inference_id=inference_id, when=now, csv_types=self.csv_types, json_types=self.json_types,
+            event_id=str(uuid.UUID(int=self._ids.getrandbits(128), version=4)),
         )  # fmt: skip
         try:
             self._file(variant, now).write(orjson.dumps(record) + b"\n")
