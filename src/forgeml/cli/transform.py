@@ -20,6 +20,7 @@ def _follow(name: str) -> Any:
     from forgeml.cli._common import console
 
     ws = workspace()
+    ws.transforms.get(name)  # an unknown job is an error before any progress bar is drawn
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.percentage:>5.1f}%"),
                   TextColumn("{task.fields[records]} records"), TimeElapsedColumn(), console=console(stderr=True)) as bar:  # fmt: skip
         task = bar.add_task(name, total=1.0, records=0)
