@@ -11,13 +11,15 @@ import importlib
 import threading
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from forgeml.core.artifacts import ArtifactStore
-from forgeml.core.jobs import JobService
-from forgeml.core.lineage import LineageService
-from forgeml.core.metadata import MetadataStore, SqlMetadataStore
 from forgeml.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from forgeml.core.artifacts import ArtifactStore
+    from forgeml.core.jobs import JobService
+    from forgeml.core.lineage import LineageService
+    from forgeml.core.metadata import MetadataStore
 
 # name -> "module:Class"; every domain package registers its service here.
 SERVICES: dict[str, str] = {
@@ -40,10 +42,15 @@ class Workspace:
     Args:
         settings: explicit settings; read from the environment when omitted.
         reconcile: settle jobs whose processes disappeared (done once at start-up).
+        migrate: bring the metadata schema up to date on open (job processes skip it: the
+            process that submitted them already did).
     """
 
-    def __init__(self, settings: Settings | None = None, *, reconcile: bool = True) -> None:
+    def __init__(
+        self, settings: Settings | None = None, *, reconcile: bool = True, migrate: bool = True
+    ) -> None:
         self.settings = settings or load_settings()
+        self._migrate = migrate
         self.home: Path = self.settings.resolved_home
         self.home.mkdir(parents=True, exist_ok=True)
         self._services: dict[str, Any] = {}
@@ -53,20 +60,30 @@ class Workspace:
 
     @cached_property
     def metadata(self) -> MetadataStore:
+        from forgeml.core.metadata import SqlMetadataStore
+
         return SqlMetadataStore(
-            self.settings.resolved_database_url, busy_timeout_ms=self.settings.sqlite_busy_timeout_ms
+            self.settings.resolved_database_url,
+            busy_timeout_ms=self.settings.sqlite_busy_timeout_ms,
+            migrate=self._migrate,
         )
 
     @cached_property
     def artifacts(self) -> ArtifactStore:
+        from forgeml.core.artifacts import ArtifactStore
+
         return ArtifactStore(self.settings.resolved_artifact_uri, self.metadata)
 
     @cached_property
     def jobs(self) -> JobService:
+        from forgeml.core.jobs import JobService
+
         return JobService(self)
 
     @cached_property
     def lineage(self) -> LineageService:
+        from forgeml.core.lineage import LineageService
+
         return LineageService(self.metadata)
 
     def service(self, name: str) -> Any:

@@ -18,7 +18,7 @@ def main(job_name: str) -> int:
     from forgeml.core.workspace import Workspace
     from forgeml.settings import load_settings
 
-    workspace = Workspace(load_settings(), reconcile=False)
+    workspace = Workspace(load_settings(), reconcile=False, migrate=False)
     job = workspace.metadata.get_job(job_name)
     workdir = workspace.jobs.workdir(job_name)
     failure = workdir / "failure"
