@@ -96,6 +96,13 @@ def _transform_file(
             "seconds": round(time.time() - started, 3)}  # fmt: skip
 
 
+def pin_threads(threads: int) -> None:
+    """Cap OpenMP (and BLAS) threads for the calling thread; use as a pool's initializer."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=threads)
+
+
 def _stop(signum: int, frame: Any) -> None:
     raise SystemExit(128 + signum)
 
@@ -136,7 +143,8 @@ def run(ctx: JobContext) -> None:
         ctx.set_secondary_status("Transforming")
         ctx.log(f"[transform] {len(files)} file(s), {workers} worker(s) x {threads} thread(s)")
         progress = _Progress(ctx, sum(p.stat().st_size for p, _ in files))
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="transform") as pool:
+        # OpenMP's thread count is per thread: pin it in every worker thread, not only here
+        with ThreadPoolExecutor(workers, "transform", initializer=pin_threads, initargs=(threads,)) as pool:
             for src, name in files:
                 result = _transform_file(src, output / name, config, proc, pool, progress)
                 results.append(result)
@@ -161,4 +169,4 @@ def run(ctx: JobContext) -> None:
     ctx.set_secondary_status("Completed")
 
 
-__all__ = ["REPORT", "run"]
+__all__ = ["REPORT", "pin_threads", "run"]
