@@ -82,21 +82,23 @@ def stream_moments(
             if stds[j] > 0:
                 z_out[j] += int(np.count_nonzero(x < z_lo[j]) + np.count_nonzero(x > z_hi[j]))
         if C is not None:
-            # centred for numerical stability (correlation is shift-invariant); nulls are NaN here
+            # centred for numerical stability (correlation is shift-invariant); nulls are NaN here.
+            # Above exact_max_rows the per-batch products run in float32 (summed in float64 across
+            # batches): about twice as fast, correlations good to ~1e-4.
             present = ~np.isnan(C)
             np.copyto(C, 0.0, where=~present)
+            D = C.astype("float32") if fine else C
             if present.all():
                 n_ab += rows
-                sums = C.sum(axis=0)
-                s_a += sums[:, None]
-                s_ab += C.T @ C
+                s_a += C.sum(axis=0)[:, None]
+                s_ab += D.T @ D
                 s_aa += (C * C).sum(axis=0)[:, None]
             else:
-                M = present.astype("float64")
+                M = present.astype(D.dtype)
                 n_ab += M.T @ M
-                s_a += C.T @ M
-                s_ab += C.T @ C
-                s_aa += (C * C).T @ M
+                s_a += D.T @ M
+                s_ab += D.T @ D
+                s_aa += (D * D).T @ M
     if fine:
         for j, name in enumerate(numeric):
             stats[name]["quantiles"] = _hist_quantiles(hist[j], lows[j], widths[j])
