@@ -31,6 +31,7 @@ from forgeml.errors import (
     NotFoundError,
     ValidationError,
 )
+from forgeml.serving._process import members
 
 CSV = {"Content-Type": "text/csv"}
 JSON = {"Content-Type": "application/json"}
@@ -186,12 +187,19 @@ def test_failures_and_status_rules(ws: Workspace, packages: dict[str, Path], tmp
     onnx = ws.endpoints.invoke("live", rows, target_variant="onnx").json()["predictions"]
     assert [p["prediction"] for p in onnx] == pytest.approx([p["prediction"] for p in sk], rel=1e-4, abs=1e-4)
     assert {ws.endpoints.invoke("live", rows).variant for _ in range(5)} == {"sk"}  # weight 0: only when targeted
-    os.killpg(live.data["pid"], signal.SIGKILL)
+    marker = f"FORGEML_ENDPOINT_RUNTIME={live.data['runtime_dir']}/runtime.json"
+    workers = members(live.data["pid"], marker)
+    assert len(workers) >= 2  # a worker per variant (and multiprocessing helpers), in the server's group
+    os.kill(live.data["pid"], signal.SIGKILL)  # the server dies, its workers are orphaned
     deadline = time.monotonic() + 10
     while ws.endpoints.get("live").status != "Failed" and time.monotonic() < deadline:
         time.sleep(0.05)
     assert ws.endpoints.get("live").status == "Failed"
     ws.endpoints.delete("live")
+    deadline = time.monotonic() + 10
+    while members(live.data["pid"], marker) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert members(live.data["pid"], marker) == []  # nothing left orphaned
     assert ws.endpoints.list() == []
 
 

@@ -33,7 +33,7 @@ def start_server(runtime_path: Path, log_path: Path, env: dict[str, str]) -> dic
             close_fds=True,
         )
     _STARTED[proc.pid] = proc
-    return {"pid": proc.pid, "pid_start": process_start_time(proc.pid)}
+    return {"pid": proc.pid, "pid_start": process_start_time(proc.pid), "runtime_dir": str(runtime_path.parent)}
 
 
 def is_running(handle: dict[str, Any]) -> bool:
@@ -70,6 +70,24 @@ def wait_healthy(handle: dict[str, Any], port_file: Path, timeout: float) -> int
     raise BackendUnavailableError(f"endpoint server did not become healthy within {timeout:g} s")
 
 
+def members(pgid: int, marker: str) -> list[int]:
+    """Live processes of group ``pgid`` whose environment holds ``marker``."""
+    found = []
+    needle = marker.encode()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+            if int(fields[2]) != pgid or fields[0] == "Z":
+                continue
+            if needle in Path(f"/proc/{entry}/environ").read_bytes().split(b"\0"):
+                found.append(int(entry))
+        except (OSError, IndexError, ValueError):
+            continue
+    return found
+
+
 def stop_server(handle: dict[str, Any], grace: float = 5.0) -> None:
     """SIGTERM the server's process group, SIGKILL what is left after ``grace`` seconds."""
     pid = handle.get("pid")
@@ -78,10 +96,13 @@ def stop_server(handle: dict[str, Any], grace: float = 5.0) -> None:
     pid = int(pid)
     proc = _STARTED.pop(pid, None)
     if not pid_alive(pid, handle.get("pid_start")):
-        # workers whose parent died still hold the group id (Linux does not reuse a pid while its
-        # group exists), so signalling the group can only reach them; never the bare pid
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pid, signal.SIGKILL)
+        # the leader is gone: kill only workers that are provably this server's (same group and
+        # the server's runtime file in their environment), never whatever now owns the pid
+        runtime = handle.get("runtime_dir")
+        if runtime:
+            for orphan in members(pid, f"FORGEML_ENDPOINT_RUNTIME={Path(runtime) / 'runtime.json'}"):
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(orphan, signal.SIGKILL)
         if proc is not None:  # a dying multi-threaded leader is reapable a moment later
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=5)
@@ -100,4 +121,4 @@ def stop_server(handle: dict[str, Any], grace: float = 5.0) -> None:
             proc.wait(timeout=5)
 
 
-__all__ = ["is_running", "start_server", "stop_server", "wait_healthy"]
+__all__ = ["is_running", "members", "start_server", "stop_server", "wait_healthy"]

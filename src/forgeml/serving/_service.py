@@ -361,7 +361,7 @@ class EndpointService:
         runtime_path.write_bytes(orjson.dumps(runtime, option=orjson.OPT_INDENT_2))
         (runtime_dir / "port").unlink(missing_ok=True)
         handle = proc.start_server(runtime_path, runtime_dir / "server.log", settings.to_env())
-        self.store.update_resource(KIND, record.name, record.version, data={"pid": handle["pid"], "pid_start": handle["pid_start"]})
+        self.store.update_resource(KIND, record.name, record.version, data=handle)
         try:
             port = proc.wait_healthy(handle, runtime_dir / "port", START_TIMEOUT_SECONDS)
         except BackendUnavailableError as exc:
