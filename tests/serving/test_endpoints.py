@@ -65,7 +65,7 @@ def _metric_total(text: str, name: str) -> dict[str, float]:
     return dict(out)
 
 
-def test_endpoint_lifecycle_under_concurrent_traffic(ws: Workspace, packages: dict[str, Path]) -> None:
+def test_endpoint_lifecycle_under_concurrent_traffic(ws: Workspace, packages: dict[str, Path], model_folder: Path) -> None:
     config = {
         "variants": [
             {"name": "A", "model": str(packages["logistic"]), "weight": 1},
@@ -126,7 +126,10 @@ def test_endpoint_lifecycle_under_concurrent_traffic(ws: Workspace, packages: di
     with pytest.raises(ModelError):
         ws.endpoints.invoke("ep", ",3,red", content_type="text/csv")
     old_pid = record.data["pid"]
-    updated = ws.endpoints.update("ep", {"variants": [{"name": "C", "model": str(packages["tree"])}]})
+    updated = ws.endpoints.update("ep", {"variants": [
+        {"name": "C", "model": str(packages["tree"])},
+        {"name": "many", "mode": "MultiModel", "model_dir": str(model_folder), "weight": 0},
+    ]})  # fmt: skip
     assert updated.version == 2 and updated.status == "InService"
     assert not pid_alive(old_pid, record.data["pid_start"])
     assert [(r.version, r.status) for r in ws.endpoints.versions("ep")] == [(2, "InService"), (1, "OutOfService")]
@@ -135,6 +138,13 @@ def test_endpoint_lifecycle_under_concurrent_traffic(ws: Workspace, packages: di
         r = api.post("/endpoints/ep/invocations", content=b"[[0.5, 3]]", headers=JSON)
         assert r.status_code == 200 and r.headers["x-amzn-invoked-production-variant"] == "C"
         assert "prediction" in r.json()["predictions"][0]
+        mme = {**JSON, "X-Amzn-SageMaker-Target-Variant": "many", "X-Amzn-SageMaker-Target-Model": "tree-4"}
+        r = api.post("/endpoints/ep/invocations", content=b"[[0.5, 3]]", headers=mme)
+        assert r.status_code == 200 and r.headers["x-amzn-invoked-production-variant"] == "many"
+        direct = ws.endpoints.invoke("ep", b"[[0.5, 3]]", target_variant="many", target_model="tree-4")
+        assert r.json() == direct.json() and "prediction" in direct.json()["predictions"][0]
+        with pytest.raises(ValidationError, match="not in this endpoint's model folder"):
+            ws.endpoints.invoke("ep", b"[[0.5, 3]]", target_variant="many", target_model="tree-99")
         bad = api.post("/endpoints/ep/invocations", content=b"[[0.5]]", headers=JSON)
         assert bad.status_code == 400 and bad.json()["error"] == "ValidationError"
         missing = api.post("/endpoints/none/invocations", content=b"[[0.5, 3]]", headers=JSON)
