@@ -95,6 +95,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--files", type=int, default=4)
+    parser.add_argument("--rounds", type=int, default=2, help="interleaved limit/transform rounds; best of each")
     args = parser.parse_args()
 
     from forgeml.core.workspace import Workspace
@@ -116,12 +117,19 @@ def main() -> None:
 
         limit_default_s = limit_loop(model, X)
         with threadpool_limits(limits=1):
-            limit_pinned_s = min(limit_loop(model, X) for _ in range(2))
             io_s = pandas_io_loop(model, work / "in", work / "pandas-out")
+        # the machine is shared: interleave the limit and the transform and keep each one's best
+        pinned, runs, onnx_runs = [], [], []
+        for i in range(args.rounds):
+            with threadpool_limits(limits=1):
+                pinned.append(limit_loop(model, X))
+            runs.append(run_transform(ws, "bench:1", work / "in", work / f"out-{i}"))
+            onnx_runs.append(run_transform(ws, "bench:2", work / "in", work / f"out-onnx-{i}"))
+        limit_pinned_s = min(pinned)
         limit_s = min(limit_default_s, limit_pinned_s)
-        tr = run_transform(ws, "bench:1", work / "in", work / "out")
-        onnx = run_transform(ws, "bench:2", work / "in", work / "out-onnx")
-        outputs = sorted((work / "out").iterdir())
+        tr = min(runs, key=lambda r: r["wall_s"])
+        onnx = min(onnx_runs, key=lambda r: r["wall_s"])
+        outputs = sorted((work / "out-0").iterdir())
         assert len(outputs) == args.files and tr["records"] == args.rows, (outputs, tr)
         ws.close()
     finally:
@@ -149,6 +157,9 @@ def main() -> None:
         "ratio_inside_job": round(rps["transform_inside_job"] / rps["limit"], 3),
         "verdict": "met" if ratio >= 0.8 else "not met",
         "reduced_size": args.rows < 1_000_000,
+        "rounds": args.rounds,
+        "all_runs_s": {"limit_one_thread": pinned, "transform_end_to_end": [r["wall_s"] for r in runs],
+                       "transform_onnx_end_to_end": [r["wall_s"] for r in onnx_runs]},
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")

@@ -138,8 +138,9 @@ def run(ctx: JobContext) -> None:
     threads = max(1, (os.cpu_count() or 1) // workers)
     results = []
     started = time.time()
-    with threadpool_limits(limits=threads):
-        proc = BatchProcessor(load_model(package, threads=threads), config)
+    model = load_model(package, threads=threads)
+    with threadpool_limits(limits=threads):  # after loading: it only caps libraries already loaded
+        proc = BatchProcessor(model, config)
         ctx.set_secondary_status("Transforming")
         ctx.log(f"[transform] {len(files)} file(s), {workers} worker(s) x {threads} thread(s)")
         progress = _Progress(ctx, sum(p.stat().st_size for p, _ in files))
