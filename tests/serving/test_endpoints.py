@@ -126,15 +126,20 @@ def test_endpoint_lifecycle_under_concurrent_traffic(ws: Workspace, packages: di
     with pytest.raises(ModelError):
         ws.endpoints.invoke("ep", ",3,red", content_type="text/csv")
     old_pid = record.data["pid"]
-    updated = ws.endpoints.update("ep", {"variants": [
-        {"name": "C", "model": str(packages["tree"])},
-        {"name": "many", "mode": "MultiModel", "model_dir": str(model_folder), "weight": 0},
-    ]})  # fmt: skip
-    assert updated.version == 2 and updated.status == "InService"
-    assert not pid_alive(old_pid, record.data["pid_start"])
-    assert [(r.version, r.status) for r in ws.endpoints.versions("ep")] == [(2, "InService"), (1, "OutOfService")]
-    assert "endpoint/ep:1" in {e.src for e in ws.metadata.list_edges(dst="endpoint/ep:2")}
     with TestClient(create_app(ws)) as api:
+        new_config = {"variants": [
+            {"name": "C", "model": str(packages["tree"])},
+            {"name": "many", "mode": "MultiModel", "model_dir": str(model_folder), "weight": 0},
+        ]}  # fmt: skip
+        refused = api.put("/endpoints/ep", json={"variants": [{"name": "C", "model": "/no/such/folder"}]})
+        assert refused.status_code == 400 and "neither a package folder" in refused.json()["message"]
+        assert ws.endpoints.get("ep").version == 1 and ws.endpoints.get("ep").status == "InService"  # untouched
+        assert api.put("/endpoints/ep", json=new_config).status_code == 200
+        updated = ws.endpoints.get("ep")
+        assert updated.version == 2 and updated.status == "InService"
+        assert not pid_alive(old_pid, record.data["pid_start"])
+        assert [(r.version, r.status) for r in ws.endpoints.versions("ep")] == [(2, "InService"), (1, "OutOfService")]
+        assert "endpoint/ep:1" in {e.src for e in ws.metadata.list_edges(dst="endpoint/ep:2")}
         r = api.post("/endpoints/ep/invocations", content=b"[[0.5, 3]]", headers=JSON)
         assert r.status_code == 200 and r.headers["x-amzn-invoked-production-variant"] == "C"
         assert "prediction" in r.json()["predictions"][0]
