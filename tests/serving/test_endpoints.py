@@ -193,9 +193,15 @@ def test_failures_and_status_rules(ws: Workspace, packages: dict[str, Path], tmp
     ws.registry.register("trees", packages["tree"])
     ws.registry.approve("trees", 1)
     compiled = ws.registry.compile("trees", 1, holdout=training_frame(50, seed=5)[0][["x1", "x2"]])
-    live = ws.endpoints.create("live", {"variants": [
-        {"name": "sk", "model": "trees:approved"}, {"name": "onnx", "model": f"model/trees:{compiled.version}", "weight": 0},
-    ]})  # fmt: skip
+    with TestClient(create_app(ws)) as api:  # created through REST
+        body = {"name": "live", "variants": [
+            {"name": "sk", "model": "trees:approved"}, {"name": "onnx", "model": f"model/trees:{compiled.version}", "weight": 0},
+        ]}  # fmt: skip
+        created = api.post("/endpoints", json=body)
+        assert created.status_code == 201 and created.json()["status"] == "InService"
+        assert api.post("/endpoints", json=body).status_code == 409
+        assert api.post("/endpoints", json={"name": "x", "variants": []}).status_code == 400
+    live = ws.endpoints.get("live")
     assert {e.src for e in ws.metadata.list_edges(dst="endpoint/live:1")} == {"model/trees:1", f"model/trees:{compiled.version}"}
     rows = b"[[0.3, 4], [-1.2, 9], [2.5, 0]]"
     sk = ws.endpoints.invoke("live", rows, target_variant="sk").json()["predictions"]
