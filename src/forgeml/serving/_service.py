@@ -36,7 +36,8 @@ from forgeml.errors import (
 )
 from forgeml.serving import _process as proc
 from forgeml.serving._client import EndpointClient, Invocation
-from forgeml.serving._config import EndpointConfig, VariantConfig, parse_config
+from forgeml.serving._config import EndpointConfig, parse_config
+from forgeml.serving._resolve import resolve_variant
 
 if TYPE_CHECKING:
     from forgeml.core.workspace import Workspace
@@ -271,7 +272,7 @@ class EndpointService:
         shutil.rmtree(runtime_dir, ignore_errors=True)
         (runtime_dir / "models").mkdir(parents=True)
         try:
-            return [self._resolve_variant(v, runtime_dir / "models") for v in cfg.variants]
+            return [resolve_variant(self.ws, v, runtime_dir / "models") for v in cfg.variants]
         except BaseException:
             shutil.rmtree(runtime_dir, ignore_errors=True)
             raise
@@ -315,34 +316,6 @@ class EndpointService:
         dest = cfg.data_capture.destination if cfg.data_capture else None
         return Path(dest).expanduser().resolve() if dest else self.ws.home / "capture"
 
-    def _resolve_variant(self, variant: VariantConfig, models_dir: Path) -> dict[str, Any]:
-        from forgeml.registry.package import MANIFEST
-
-        out: dict[str, Any] = {"name": variant.name, "weight": variant.weight, "workers": variant.workers, "mode": variant.mode}
-        if variant.mode == "MultiModel":
-            folder = Path(variant.model_dir or "").expanduser().resolve()
-            if not folder.is_dir():
-                raise ValidationError(f"variant {variant.name!r}: model_dir {variant.model_dir!r} is not a folder")
-            out.update(model_dir=str(folder), cache_bytes=int(variant.model_cache_mb * 1024 * 1024),
-                       cache_enabled=variant.model_cache == "Enabled", model=str(folder))  # fmt: skip
-            return out
-        source = str(variant.model)
-        path = Path(source).expanduser()
-        if path.is_dir():
-            if not (path / MANIFEST).is_file():
-                raise ValidationError(f"variant {variant.name!r}: {source} is not a model package (no {MANIFEST})")
-            art = self.ws.artifacts.put_dir(path)
-            local = self.ws.artifacts.get_dir(art.digest, models_dir / variant.name)
-            out.update(model=source, model_path=str(local), source_ref=art.ref)
-            return out
-        group, version = _registry_ref(source, variant.name)
-        registered = self.ws.registry.get(group, version)
-        local = Path(self.ws.registry.download(group, registered.version))
-        if not (local / MANIFEST).is_file():
-            raise ValidationError(f"variant {variant.name!r}: registry model {source} has no model package")
-        out.update(model=source, model_path=str(local), source_ref=registered.ref)
-        return out
-
     def _start(self, record: ResourceRecord, cfg: EndpointConfig, variants: list[dict[str, Any]]) -> _Started:
         runtime_dir = self._dir(record.name, record.version)
         settings = self.ws.settings
@@ -369,19 +342,6 @@ class EndpointService:
             tail = (runtime_dir / "server.log").read_text(errors="replace").strip().splitlines()[-3:]
             raise BackendUnavailableError(f"{exc.message}: {' | '.join(tail)}" if tail else exc.message) from None
         return _Started(handle, port, runtime_dir, variants)
-
-
-def _registry_ref(source: str, variant: str) -> tuple[str, int | str | None]:
-    """``GROUP``, ``GROUP:3``, ``GROUP:approved``, ``model/GROUP:latest`` -> (group, version)."""
-    text = source.removeprefix("model/")
-    group, sep, version = text.partition(":")
-    if not group or "/" in group or ":" in version or (sep and not version):
-        raise ValidationError(
-            f"variant {variant!r}: model {source!r} is neither a package folder nor a registry reference GROUP:VERSION"
-        )
-    if not sep:
-        return group, None
-    return group, int(version) if version.isdigit() else version
 
 
 __all__ = ["EndpointService"]
