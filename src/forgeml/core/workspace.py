@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 # name -> "module:Class"; every domain package registers its service here.
 SERVICES: dict[str, str] = {
     "datasets": "forgeml.data:DatasetService",
+    "prep": "forgeml.data:DataPrepService",
     "features": "forgeml.features:FeatureStoreService",
     "training": "forgeml.training:TrainingService",
     "tuning": "forgeml.tuning:TuningService",
