@@ -177,3 +177,16 @@ def test_the_packaged_recipe_runs_before_the_model(packages: dict[str, Path], tm
     got = answer.json()["predictions"]
     assert [p["score"] for p in got] == pytest.approx(expected["score"].tolist())
     assert [p["predicted_label"] for p in got] == expected["predicted_label"].tolist()
+
+
+def test_weights_change_without_a_new_version(packages: dict[str, Path], tmp_path: Path) -> None:
+    import time
+
+    weights = tmp_path / "weights.json"
+    app = EndpointApp(runtime(packages, tmp_path, capture=None, weights_file=str(weights)))
+    before = Counter(r.headers["x-amzn-invoked-production-variant"] for r in run(app, [GOOD_CSV] * 40))
+    assert before["A"] > 0 and before["B"] > 0
+    weights.write_bytes(orjson.dumps({"A": 0, "B": 2}))
+    time.sleep(0.25)
+    after = Counter(r.headers["x-amzn-invoked-production-variant"] for r in run(app, [GOOD_CSV] * 40))
+    assert after == {"B": 40}

@@ -125,8 +125,17 @@ def test_endpoint_lifecycle_under_concurrent_traffic(ws: Workspace, packages: di
     assert answer.variant == "A" and len(answer.text.strip().split(",")) == 3
     with pytest.raises(ModelError):
         ws.endpoints.invoke("ep", ",3,red", content_type="text/csv")
+    # A/B weights change without a new version
+    reweighted = ws.endpoints.update_weights("ep", {"A": 0})
+    assert reweighted.version == 1 and reweighted.status == "InService" and reweighted.data["weights"] == {"A": 0.0, "B": 1.0}
+    assert {ws.endpoints.invoke("ep", "0.5,3,red", content_type="text/csv").variant for _ in range(12)} == {"B"}
+    with pytest.raises(ValidationError, match="no variant"):
+        ws.endpoints.update_weights("ep", {"Z": 1})
+    with pytest.raises(ValidationError, match="more than 0"):
+        ws.endpoints.update_weights("ep", {"B": 0})
     old_pid = record.data["pid"]
     with TestClient(create_app(ws)) as api:
+        assert api.post("/endpoints/ep/weights", json={"weights": {"A": 1}}).json()["data"]["weights"] == {"A": 1.0, "B": 1.0}
         new_config = {"variants": [
             {"name": "C", "model": str(packages["tree"])},
             {"name": "many", "mode": "MultiModel", "model_dir": str(model_folder), "weight": 0},
@@ -252,6 +261,10 @@ def test_cli_endpoints(ws: Workspace, packages: dict[str, Path], tmp_path: Path)
         shown = orjson.loads(forgeml("show", "cli", "--json").stdout)
         assert shown["versions"] == [{"version": 1, "status": "InService"}]
         assert forgeml("logs", "cli").returncode == 0
+        out = forgeml("update-weights", "cli", "AllTraffic=2", "--json")
+        assert out.returncode == 0 and orjson.loads(out.stdout)["data"]["weights"] == {"AllTraffic": 2.0}
+        out = forgeml("update-weights", "cli", "AllTraffic=lots")
+        assert out.returncode == 2 and b"use VARIANT=NUMBER" in out.stderr
     finally:
         assert forgeml("delete", "cli").returncode == 0
     out = forgeml("show", "cli")

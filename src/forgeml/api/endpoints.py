@@ -79,6 +79,18 @@ def update_endpoint(name: str, body: UpdateEndpoint, ws: Workspace = Depends(get
     return ws.endpoints.update(name, body.config()).to_dict()
 
 
+class UpdateWeights(BaseModel):
+    """``POST /endpoints/{name}/weights``: new traffic weights by variant name."""
+
+    model_config = ConfigDict(extra="forbid")
+    weights: dict[str, float] = Field(min_length=1)
+
+
+@router.post("/{name}/weights")
+def update_weights(name: str, body: UpdateWeights, ws: Workspace = Depends(get_workspace)) -> dict[str, Any]:
+    return ws.endpoints.update_weights(name, body.weights).to_dict()
+
+
 @router.delete("/{name}")
 def delete_endpoint(name: str, ws: Workspace = Depends(get_workspace)) -> dict[str, Any]:
     ws.endpoints.delete(name)

@@ -49,7 +49,8 @@ def _config(config: Path | None, model: str | None, variant: str, workers: int, 
 
 
 def _row(d: dict[str, Any]) -> tuple[Any, ...]:
-    variants = ", ".join(f"{v['name']}({v.get('weight', 1):g})" for v in d["spec"].get("variants", []))
+    weights = d["data"].get("weights") or {}
+    variants = ", ".join(f"{v['name']}({weights.get(v['name'], v.get('weight', 1)):g})" for v in d["spec"].get("variants", []))
     return (d["name"], d["version"], d["status"], d["data"].get("url", ""), variants, short_time(d["updated_at"]))
 
 
@@ -110,6 +111,28 @@ def update(
     """Serve a new config as the next version (Updating, then InService; no dropped traffic)."""
     record = workspace().endpoints.update(name, _config(config, model, variant, workers, capture))
     emit(record.to_dict(), as_json, lambda: typer.echo(f"endpoint {name} version {record.version}: {record.status} at {record.data.get('url')}"))
+
+
+@app.command("update-weights")
+def update_weights(
+    name: str,
+    weights: list[str] = typer.Argument(..., help="VARIANT=WEIGHT pairs, e.g. champion=9 challenger=1."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Change traffic weights without a new version (A/B testing)."""
+    from forgeml.errors import ValidationError
+
+    parsed: dict[str, float] = {}
+    for item in weights:
+        variant, sep, value = item.partition("=")
+        try:
+            parsed[variant] = float(value) if sep else float("nan")
+        except ValueError:
+            parsed[variant] = float("nan")
+        if not sep or parsed[variant] != parsed[variant]:
+            raise ValidationError(f"bad weight {item!r}: use VARIANT=NUMBER")
+    record = workspace().endpoints.update_weights(name, parsed)
+    emit(record.to_dict(), as_json, lambda: typer.echo(f"endpoint {name}: weights {record.data['weights']}"))
 
 
 @app.command("invoke")

@@ -23,6 +23,7 @@ import os
 import random
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -42,6 +43,7 @@ H_MODEL = "x-amzn-sagemaker-target-model"
 H_ATTRS = "x-amzn-sagemaker-custom-attributes"
 H_INFERENCE = "x-amzn-sagemaker-inference-id"
 INVOKED = b"x-amzn-invoked-production-variant"
+WEIGHTS_CHECK_SECONDS = 0.2
 
 
 class _Variant:
@@ -86,13 +88,11 @@ class EndpointApp:
         self.timeout = float(runtime["timeout_seconds"])
         self.executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="forgeml-predict")
         self.variants = {v["name"]: _Variant(v, runtime["batching"], self.executor) for v in runtime["variants"]}
-        self._names = [v.name for v in self.variants.values() if v.weight > 0]
-        total, self._cumulative = 0.0, []
-        for name in self._names:
-            total += self.variants[name].weight
-            self._cumulative.append(total)
-        self._total = total
+        self._set_weights({n: v.weight for n, v in self.variants.items()})
         self._random = random.Random(runtime.get("seed"))
+        self._weights_file = Path(runtime["weights_file"]) if runtime.get("weights_file") else None
+        self._weights_mtime = 0
+        self._weights_checked = 0.0
         self.metrics = EndpointMetrics(self.endpoint)
         cap = runtime.get("capture")
         self.capture: CaptureWriter | None = None
@@ -163,6 +163,30 @@ class EndpointApp:
                 break
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
+    def _set_weights(self, weights: dict[str, float]) -> None:
+        self._names = [n for n in self.variants if weights.get(n, 0) > 0]
+        total, self._cumulative = 0.0, []
+        for name in self._names:
+            total += weights[name]
+            self._cumulative.append(total)
+        self._total = total
+
+    def _refresh_weights(self) -> None:
+        """Pick up weights changed without a new version (UpdateEndpointWeightsAndCapacities);
+        the file is looked at most every 0.2 s, and only on a request."""
+        now = time.monotonic()
+        if self._weights_file is None or now - self._weights_checked < WEIGHTS_CHECK_SECONDS:
+            return
+        self._weights_checked = now
+        try:
+            mtime = self._weights_file.stat().st_mtime_ns
+            if mtime != self._weights_mtime:
+                weights = orjson.loads(self._weights_file.read_bytes())
+                self._set_weights({n: float(weights.get(n, 0)) for n in self.variants})
+                self._weights_mtime = mtime
+        except (OSError, orjson.JSONDecodeError, TypeError, ValueError):
+            return
+
     def _choose(self, target: str | None) -> _Variant:
         if target is not None:
             variant = self.variants.get(target)
@@ -210,6 +234,7 @@ class EndpointApp:
         variant_name = "-"
         try:
             attrs, inference_id = _check_headers(headers)
+            self._refresh_weights()
             variant = self._choose(headers.get(H_VARIANT))
             variant_name = variant.name
             body = await self._read(scope, receive, headers)

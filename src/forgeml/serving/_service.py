@@ -17,6 +17,7 @@ A server whose process disappeared is noticed on the next read and marked Failed
 from __future__ import annotations
 
 import shutil
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -186,6 +187,42 @@ class EndpointService:
             raise
         return self._bring_up(record, cfg, resolved, previous=current)
 
+    def update_weights(self, name: str, weights: dict[str, float]) -> ResourceRecord:
+        """Change the variants' traffic weights without a new version (SageMaker's
+        ``UpdateEndpointWeightsAndCapacities``, the A/B testing mechanism). Workers pick the new
+        weights up on their next request (checked at most every 0.2 s).
+
+        Raises:
+            InvalidTransitionError: the endpoint is not InService.
+            ValidationError: an unknown variant, a negative weight, or weights adding up to 0.
+        """
+        from forgeml.serving._app import WEIGHTS_CHECK_SECONDS
+
+        current = self.get(name)
+        if current.status != "InService":
+            raise InvalidTransitionError(f"endpoint {name!r} is {current.status}; changing weights needs InService")
+        known = {v["name"]: float(v["weight"]) for v in current.data.get("variants", [])}
+        known.update(current.data.get("weights") or {})
+        unknown = sorted(set(weights) - set(known))
+        if unknown:
+            raise ValidationError(f"endpoint {name!r} has no variant(s) {', '.join(unknown)} (variants: {', '.join(known)})")
+        bad = [n for n, w in weights.items() if not isinstance(w, (int, float)) or w < 0]
+        if bad:
+            raise ValidationError(f"weights must be numbers >= 0 (variant(s) {', '.join(bad)})")
+        merged = {**known, **{n: float(w) for n, w in weights.items()}}
+        if sum(merged.values()) <= 0:
+            raise ValidationError("the variants' weights must add up to more than 0")
+        self.store.update_resource(KIND, name, current.version, status="Updating", expected_status=["InService"])
+        try:
+            target = Path(current.data["runtime_dir"]) / "weights.json"
+            tmp = target.with_suffix(".tmp")
+            tmp.write_bytes(orjson.dumps(merged))
+            tmp.replace(target)
+            time.sleep(WEIGHTS_CHECK_SECONDS * 1.5)  # past every worker's next look at the file
+        finally:
+            record = self.store.update_resource(KIND, name, current.version, status="InService", data={"weights": merged})
+        return record
+
     def delete(self, name: str) -> None:
         """Stop every server of the endpoint and forget it.
 
@@ -328,7 +365,7 @@ class EndpointService:
             "batching": cfg.batching.model_dump(mode="json"),
             "max_payload_bytes": int((cfg.max_payload_mb or settings.max_payload_mb) * 1024 * 1024),
             "timeout_seconds": cfg.invocation_timeout_seconds or settings.invocation_timeout_seconds,
-            "metrics_dir": str(runtime_dir / "metrics"),
+            "metrics_dir": str(runtime_dir / "metrics"), "weights_file": str(runtime_dir / "weights.json"),
         }  # fmt: skip
         runtime_path = runtime_dir / "runtime.json"
         runtime_path.write_bytes(orjson.dumps(runtime, option=orjson.OPT_INDENT_2))
