@@ -5,9 +5,9 @@
    (``TPESampler``, same seed and startup trials, ``n_jobs=2``):
 
    * ForgeML: ``ws.tuning.create(...)`` to ``ws.tuning.wait(...)``. Each trial is a real training
-     job: a supervisor process and a worker process (each imports ForgeML and opens the
-     workspace), job state in SQLite, metrics written to the store, the tuning worker polling
-     them, one experiment run per trial.
+     job: a supervisor interpreter (imports ForgeML, opens the workspace) that forks the worker,
+     job state in SQLite, metrics written to the store, the tuning worker polling them, one
+     experiment run per trial.
    * plain Optuna, in-process: the formula as the objective function (the issue's baseline).
    * plain Optuna, one bare ``python -c`` process per trial evaluating the formula.
    * plain Optuna, one process per trial doing what a ForgeML worker does at least: import
@@ -214,8 +214,8 @@ def main() -> None:
             "search_30k_runs_under_2s_sqlite": {"goal": "< 2 s", "worst_median_s": worst_sqlite, "met": worst_sqlite < 2.0},
         },
         "notes": (
-            "ForgeML runs every trial as a training job: two fresh Python processes (supervisor and worker) that import "
-            "ForgeML and open the workspace, job state and metrics in SQLite, and a tuning worker polling them; plain "
+            "ForgeML runs every trial as a training job: a fresh supervisor interpreter that imports ForgeML and forks "
+            "the worker, job state and metrics in SQLite, and a tuning worker polling them; plain "
             "Optuna in-process evaluates the formula in a thread. The process-per-trial baselines show where the time "
             "goes: a bare interpreter per trial, and an interpreter per trial that imports ForgeML and writes the "
             "metric, which is the least a process-isolated trial with durable metrics costs. Search timings are "
