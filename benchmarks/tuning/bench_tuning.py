@@ -218,7 +218,7 @@ def main() -> None:
             "the worker, job state and metrics in SQLite, and a tuning worker polling them; plain "
             "Optuna in-process evaluates the formula in a thread. The process-per-trial baselines show where the time "
             "goes: a bare interpreter per trial, and an interpreter per trial that imports ForgeML and writes the "
-            "metric, which is the least a process-isolated trial with durable metrics costs. Search timings are "
+            "metric (slower than ForgeML, whose supervisor forks its worker with the entrypoint pre-imported). Search timings are "
             "in-process service calls (filter parsing, SQL, loading params/metrics/tags of every match)."
         ),
     }
