@@ -137,8 +137,8 @@ def run(ctx: JobContext) -> None:
     workers = config.workers
     threads = max(1, (os.cpu_count() or 1) // workers)
     results = []
-    started = time.time()
     model = load_model(package, threads=threads)
+    started = time.time()  # records/s counts the files, not loading the model
     with threadpool_limits(limits=threads):  # after loading: it only caps libraries already loaded
         proc = BatchProcessor(model, config)
         ctx.set_secondary_status("Transforming")
