@@ -111,3 +111,24 @@ def test_rest_registry_and_transform_errors(ws: Workspace, client: TestClient, t
     assert r.status_code == 400
     assert client.get("/transform-jobs").json() == []
     assert client.get("/transform-jobs/nothing").status_code == 404
+
+
+def test_rest_compile_metadata_events_and_alias_removal(ws: Workspace, client: TestClient, tmp_path: Path) -> None:
+    pkg = hgb_package(tmp_path / "pkg")
+    assert client.post("/model-package-groups", json={"name": "loans"}).status_code == 201
+    assert client.post("/model-package-groups", json={"name": "loans"}).status_code == 409
+    assert client.post("/model-package-groups/loans/versions", json={"path": str(pkg)}).status_code == 201
+    frame(n=40, seed=2)[0].to_parquet(tmp_path / "h.parquet")
+    compiled = client.post("/model-package-groups/loans/versions/1/compile", json={"holdout": str(tmp_path / "h.parquet")})
+    assert compiled.status_code == 201 and compiled.json()["spec"]["flavor"] == "onnx"
+    refused = client.post("/model-package-groups/loans/versions/1/compile", json={"holdout": str(tmp_path / "h.parquet"), "tolerance": 1e-12})
+    assert refused.status_code == 400 and "deviates by" in refused.json()["message"]  # float32 ONNX vs float64
+    assert [v["version"] for v in client.get("/model-package-groups/loans/versions").json()] == [2, 1]
+    meta = client.patch("/model-package-groups/loans/versions/2/metadata", json={"owner": "risk"})
+    assert meta.json()["data"]["metadata"] == {"owner": "risk"}
+    kinds = [e["type"] for e in client.get("/model-package-groups/loans/versions/2/events").json()]
+    assert kinds[0] == "Created" and "ModelPackageStateChange" in kinds
+    assert client.put("/model-package-groups/loans/aliases/prod", json={"version": 2}).json() == {"prod": 2}
+    assert client.delete("/model-package-groups/loans/aliases/prod").json() == {}
+    assert client.delete("/model-package-groups/loans/aliases/prod").status_code == 404
+    assert client.get("/model-package-groups/loans/versions?status=Maybe").status_code == 400

@@ -177,3 +177,23 @@ def test_defaults_follow_the_reference() -> None:
     assert load_config({"model": "m", "dataset": "d:1", "content_type": "text/csv"}).content_type == "text/csv"
     with pytest.raises(ValidationError, match="either inputs"):
         load_config({"model": "m", "inputs": ["i"], "dataset": "d"})
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.integers(min_value=1, max_value=12),
+    st.one_of(st.none(), st.integers(min_value=-12, max_value=12)),
+    st.one_of(st.none(), st.integers(min_value=-12, max_value=12)),
+)
+def test_slice_filters_on_csv_fields_match_python_slicing(width: int, start: int | None, stop: int | None) -> None:
+    from forgeml.serving._transform_filters import JsonFilter
+
+    expr = f"$[{'' if start is None else start}:{'' if stop is None else stop}]"
+    record = [f"v{i}" for i in range(width)]
+    want = record[start:stop]
+    flt = JsonFilter(expr, "input_filter")
+    if want:
+        assert flt.apply(record) == want
+    else:
+        with pytest.raises(RecordError, match="selects no field"):
+            flt.apply(record)
