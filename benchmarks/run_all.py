@@ -8,11 +8,22 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 
+SCRIPTS = [
+    "core/bench_core.py",
+    "data/bench_profile_validate.py",
+    "features/bench_features.py",
+    "training/bench_training.py",
+    "tuning/bench_tuning.py",
+    "clarify/bench_clarify.py",
+    "serving/transform_bench.py",
+    "serving/endpoint_bench.py",
+]
+
 if __name__ == "__main__":
     failed = []
-    for script in sorted(HERE.glob("*/bench*.py")) + sorted(HERE.glob("*/*_bench.py")):
-        print(f"== {script.relative_to(HERE)}", flush=True)
-        if subprocess.run([sys.executable, str(script)]).returncode != 0:
-            failed.append(script.name)
+    for script in SCRIPTS:
+        print(f"== {script}", flush=True)
+        if subprocess.run([sys.executable, str(HERE / script)]).returncode != 0:
+            failed.append(script)
     if failed:
         sys.exit(f"failed: {', '.join(failed)}")
