@@ -108,7 +108,7 @@ def main() -> None:
     med = {k: results[k]["median_s"] for k in ("supervisor_up", "worker_first_log", "script_first_line")}  # type: ignore[index]
     results["breakdown_median_s"] = {
         "create_to_supervisor_in_progress (core: interpreter + imports + store open)": med["supervisor_up"],
-        "supervisor_to_worker_first_log (core: second interpreter + imports + store open)": med["worker_first_log"] - med["supervisor_up"],
+        "supervisor_to_worker_first_log (core: fork of the supervisor, worker store open)": med["worker_first_log"] - med["supervisor_up"],
         "worker_first_log_to_script_first_line (training: channels, code, env, script start)": med["script_first_line"] - med["worker_first_log"],
     }
     report = {
