@@ -51,10 +51,10 @@ class RunStore:
         self.dialect: str = metadata.dialect
 
     def write(self) -> AbstractContextManager[Connection]:
-        return self._meta._write()  # type: ignore[no-any-return]
+        return self._meta.transaction()  # type: ignore[no-any-return]
 
     def read(self) -> AbstractContextManager[Connection]:
-        return self._meta._read()  # type: ignore[no-any-return]
+        return self._meta.read_transaction()  # type: ignore[no-any-return]
 
     def _insert(self, table: sa.Table) -> Any:
         from sqlalchemy.dialects import postgresql, sqlite

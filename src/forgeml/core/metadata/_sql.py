@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -152,6 +152,18 @@ class SqlMetadataStore(MetadataStore):
                 yield conn
         except sa.exc.OperationalError as exc:
             raise BackendUnavailableError(f"metadata store {self._safe_url}: {exc.orig}") from None
+
+    def transaction(self) -> AbstractContextManager[Connection]:
+        """A write transaction for domain stores keeping tables of their own in this database.
+
+        On SQLite it begins ``BEGIN IMMEDIATE``, so writers queue for the lock instead of failing
+        with "database is locked"; connection errors become ``BackendUnavailableError``.
+        """
+        return self._write()
+
+    def read_transaction(self) -> AbstractContextManager[Connection]:
+        """A read-only transaction (deferred on SQLite), for domain stores."""
+        return self._read()
 
     @property
     def _safe_url(self) -> str:
