@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import json
-import subprocess
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
 from forgeml.api.app import create_app
 from forgeml.core.workspace import Workspace
+from tests.cli_runner import run_cli as forgeml
 
 RUNS = [
     {"name": "a", "params": {"max_depth": 3}, "metrics": {"validation:auc": 0.85}},
@@ -19,26 +18,6 @@ RUNS = [
 ]
 
 
-def forgeml(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """Run the CLI in this process (as ``forgeml --home HOME ARGS``), capturing its output."""
-    import contextlib
-    import io
-
-    from forgeml.cli import main
-    from forgeml.cli._common import state
-
-    out = io.TextIOWrapper(io.BytesIO(), encoding="utf-8")  # print_json writes to sys.stdout.buffer
-    err = io.StringIO()
-    code = 0
-    state.workspace = None
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            main(["--home", str(home), *args])
-        except SystemExit as exc:
-            code = int(exc.code or 0)
-    state.workspace = None
-    out.flush()
-    return subprocess.CompletedProcess(list(args), code, out.buffer.getvalue().decode(), err.getvalue())
 
 
 @pytest.fixture

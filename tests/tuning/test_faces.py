@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -13,28 +12,7 @@ from forgeml.api.app import create_app
 from forgeml.cli.tune import parse_range_flag
 from forgeml.core.workspace import Workspace
 from forgeml.errors import ValidationError
-
-
-def forgeml(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """Run the CLI in this process (as ``forgeml --home HOME ARGS``), capturing its output."""
-    import contextlib
-    import io
-
-    from forgeml.cli import main
-    from forgeml.cli._common import state
-
-    out = io.TextIOWrapper(io.BytesIO(), encoding="utf-8")  # print_json writes to sys.stdout.buffer
-    err = io.StringIO()
-    code = 0
-    state.workspace = None
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            main(["--home", str(home), *args])
-        except SystemExit as exc:
-            code = int(exc.code or 0)
-    state.workspace = None
-    out.flush()
-    return subprocess.CompletedProcess(list(args), code, out.buffer.getvalue().decode(), err.getvalue())
+from tests.cli_runner import run_cli as forgeml
 
 
 @pytest.mark.parametrize(

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import typer
-
 from forgeml.cli._common import JsonOption, state
 
 
-def demo(as_json: bool = JsonOption, keep: bool = typer.Option(True, help="Keep the demo workspace.")) -> None:
+def demo(as_json: bool = JsonOption) -> None:
     """Run the end-to-end lifecycle demo on a real loan-application dataset."""
     from forgeml.demo import run_demo
 

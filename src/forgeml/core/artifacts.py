@@ -12,13 +12,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import tempfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import fsspec
 
@@ -187,12 +186,6 @@ class ArtifactStore:
             self.get_file(info["digest"], dest / rel)
         return dest
 
-    def open_local(self, digest: str) -> IO[bytes]:
-        """A verified artifact as a binary file object (a temporary copy for remote stores)."""
-        import io
-
-        return io.BytesIO(self.read_bytes(digest))
-
     # housekeeping ----------------------------------------------------------------------------
     def gc(self, *, dry_run: bool = False) -> GcReport:
         """Delete artifacts that no resource references and no lineage edge names.
@@ -217,15 +210,6 @@ class ArtifactStore:
                     self.fs.rm(path)
                 self.metadata.delete_artifact(art.digest)
         return GcReport([a.digest for a in doomed], sum(a.size for a in doomed))
-
-    def clear_tmp(self) -> None:
-        """Remove temporaries left by writers that crashed mid-copy."""
-        tmp = f"{self.root}/tmp"
-        if self.fs.exists(tmp):
-            if self._local:
-                shutil.rmtree(tmp, ignore_errors=True)
-            else:
-                self.fs.rm(tmp, recursive=True)
 
 
 __all__ = ["MANIFEST_MEDIA_TYPE", "ArtifactStore", "GcReport", "sha256_file"]

@@ -14,6 +14,14 @@ def iso(timestamp: float | None) -> str | None:
     return _dt.datetime.fromtimestamp(timestamp, tz=_dt.UTC).isoformat()
 
 
+def _as_dict(record: Any, *time_fields: str) -> dict[str, Any]:
+    """A record's fields as a dict, with the named UNIX timestamps as ISO strings."""
+    out = dict(record.__dict__)
+    for key in time_fields:
+        out[key] = iso(out[key])
+    return out
+
+
 @dataclass(frozen=True)
 class ResourceRecord:
     """One version of a named resource (dataset, model package, endpoint, ...).
@@ -38,10 +46,7 @@ class ResourceRecord:
         return f"{self.kind}/{self.name}:{self.version}"
 
     def to_dict(self) -> dict[str, Any]:
-        out = dict(self.__dict__)
-        out["created_at"] = iso(self.created_at)
-        out["updated_at"] = iso(self.updated_at)
-        return out
+        return _as_dict(self, "created_at", "updated_at")
 
 
 @dataclass(frozen=True)
@@ -77,10 +82,7 @@ class JobRecord:
         return self.status in ("Completed", "Failed", "Stopped")
 
     def to_dict(self) -> dict[str, Any]:
-        out = dict(self.__dict__)
-        for key in ("created_at", "started_at", "ended_at", "updated_at"):
-            out[key] = iso(out[key])
-        return out
+        return _as_dict(self, "created_at", "started_at", "ended_at", "updated_at")
 
 
 @dataclass(frozen=True)
@@ -94,9 +96,7 @@ class EventRecord:
     data: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        out = dict(self.__dict__)
-        out["time"] = iso(self.time)
-        return out
+        return _as_dict(self, "time")
 
 
 @dataclass(frozen=True)
@@ -113,9 +113,7 @@ class ArtifactRecord:
         return f"artifact/{self.digest}"
 
     def to_dict(self) -> dict[str, Any]:
-        out = dict(self.__dict__)
-        out["created_at"] = iso(self.created_at)
-        return out
+        return _as_dict(self, "created_at")
 
 
 @dataclass(frozen=True)
@@ -129,9 +127,7 @@ class EdgeRecord:
     created_at: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
-        out = dict(self.__dict__)
-        out["created_at"] = iso(self.created_at)
-        return out
+        return _as_dict(self, "created_at")
 
 
 @dataclass(frozen=True)
@@ -145,9 +141,7 @@ class MetricRecord:
     timestamp: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
-        out = dict(self.__dict__)
-        out["timestamp"] = iso(self.timestamp)
-        return out
+        return _as_dict(self, "timestamp")
 
 
 __all__ = [

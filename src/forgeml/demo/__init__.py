@@ -49,8 +49,8 @@ def run_demo(home: str | None = None, as_json: bool = False) -> dict[str, Any]:
         summary["total_seconds"] = round(time.time() - state["started"], 2)
         summary["workspace"] = str(ws.home)
         lineage_root = state.get("lineage_root")
-        if lineage_root:
-            node = ws.lineage.upstream(lineage_root)
+        node = ws.lineage.upstream(lineage_root) if lineage_root else None
+        if node is not None:
             summary["lineage"] = node.to_dict()
         if as_json:
             print(json.dumps(summary, indent=2, default=str))
@@ -62,8 +62,8 @@ def run_demo(home: str | None = None, as_json: bool = False) -> dict[str, Any]:
                 if key not in ("lineage", "stage_seconds"):
                     console.print(f"[bold]{key}[/bold]: {value}")
             console.print(f"[bold]stage seconds[/bold]: {summary.get('stage_seconds')}")
-            if lineage_root:
-                render(ws.lineage.upstream(lineage_root), "upstream lineage")
+            if node is not None:
+                render(node, "upstream lineage")
         return summary
     finally:
         for cleanup in reversed(state.get("cleanups", [])):

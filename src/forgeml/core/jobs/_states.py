@@ -49,7 +49,3 @@ def check_transition(name: str, current: str, target: str) -> None:
             f"job {name!r} cannot go from {current} to {target} (allowed: {allowed})"
         )
 
-
-def sources_of(target: str) -> tuple[str, ...]:
-    """Statuses from which ``target`` may be reached (for compare-and-set updates)."""
-    return tuple(s for s, targets in TRANSITIONS.items() if target in targets)
