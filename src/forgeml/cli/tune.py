@@ -1,4 +1,4 @@
-"""``forgeml tune``: hyperparameter tuning jobs (create from a spec file or flags, ls, show, stop, wait)."""
+"""``forgeml tune``: hyperparameter tuning jobs (create from a spec file or flags, optimize a Python function in process, ls, show, stop, wait)."""
 
 from __future__ import annotations
 
@@ -135,14 +135,63 @@ def create(
     emit(job.to_dict(), as_json, lambda: typer.echo(f"tuning job {job.name}: {job.status}"))
 
 
+@app.command("optimize")
+def optimize(
+    spec_file: Path = typer.Argument(..., help="Tuning spec as JSON or YAML: objective, parameter_ranges, strategy, limits (no training)."),
+    fn: str = typer.Option(..., "--fn", help="The Python objective to tune, as package.module:function (taking a forgeml.tuning.Trial)."),
+    name: str = typer.Option(None, "--name", help="Tuning job name (at most 32 characters)."),
+    max_jobs: int = typer.Option(None, help="Most trials in total."),
+    max_parallel_jobs: int = typer.Option(None, help="Most trials at once (threads of this process)."),
+    seed: int = typer.Option(None, "--seed", help="Random seed of the sampler."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Tune a Python function in this process (trials in threads, each recorded as a run); blocks until done."""
+    import importlib
+    import sys
+
+    from forgeml.errors import ValidationError
+
+    spec = _load_spec(spec_file)
+    for key, value in (("max_jobs", max_jobs), ("max_parallel_jobs", max_parallel_jobs), ("random_seed", seed)):
+        if value is not None:
+            spec[key] = value
+    module_name, sep, attr = fn.partition(":")
+    if not sep or not module_name or not attr:
+        raise ValidationError(f"--fn {fn!r}: expected package.module:function")
+    if str(Path.cwd()) not in sys.path:
+        sys.path.insert(0, str(Path.cwd()))  # a module beside the spec, as `python -m` would find it
+    try:
+        target: Any = importlib.import_module(module_name)
+        for part in attr.split("."):
+            target = getattr(target, part)
+    except (ImportError, AttributeError) as exc:
+        raise ValidationError(f"--fn {fn!r}: cannot import it ({exc})") from None
+    if not callable(target):
+        raise ValidationError(f"--fn {fn!r} is not callable")
+
+    def show_trial(trial: dict[str, Any]) -> None:
+        if not as_json:
+            value = "" if trial["objective"] is None else f" {trial['objective']:.6g}"
+            typer.echo(f"trial {trial['number']}: {trial['status']}{value}  {_params(trial)}", err=True)
+
+    data = workspace().tuning.optimize(target, name, spec, progress=show_trial, raise_on_failure=False)
+    emit(data, as_json, lambda: _render(data))
+    if data["status"] != "Completed":
+        raise typer.Exit(code=10)
+
+
 def _trial_rows(trials: list[dict[str, Any]]) -> list[list[Any]]:
     rows = []
     for t in trials:
-        params = ", ".join(f"{k}={_short(v)}" for k, v in t["params"].items())
+        params = _params(t)
         objective = "" if t.get("objective") is None else f"{t['objective']:.6g}"
         status = t["status"] + (" (early stop)" if t.get("early_stopped") else "")
-        rows.append([t.get("number", ""), t["training_job"], status, objective, params, t.get("source", "new")])
+        rows.append([t.get("number", ""), t.get("training_job") or t.get("run", ""), status, objective, params, t.get("source", "new")])
     return rows
+
+
+def _params(trial: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={_short(v)}" for k, v in trial["params"].items())
 
 
 def _short(value: Any) -> str:
@@ -168,10 +217,12 @@ def _render(data: dict[str, Any]) -> None:
         typer.echo(f"failure: {data['failure_reason']}")
     if data.get("completion_reason"):
         typer.echo(f"completed early: {data['completion_reason']}")
-    print_table("trials", ["#", "training job", "status", "objective", "hyperparameters", "source"], _trial_rows(data["trials"]))
+    print_table("trials", ["#", "training job / run", "status", "objective", "hyperparameters", "source"], _trial_rows(data["trials"]))
     best = data.get("best")
-    if best:
+    if best and best.get("training_job"):
         typer.echo(f"best training job: {best['training_job']}  {obj['metric']} = {best['objective']:.6g}")
+    elif best:
+        typer.echo(f"best trial: {best['number']} (run {best['run']}, {_params(best)})  {obj['metric']} = {best['objective']:.6g}")
 
 
 @app.command("show")

@@ -9,7 +9,7 @@ from forgeml.core.records import iso
 
 # SageMaker trial-component statuses.
 RUN_STATUSES: Final = ("InProgress", "Completed", "Failed", "Stopping", "Stopped")
-RUN_KINDS: Final = ("manual", "training", "tuning")
+RUN_KINDS: Final = ("manual", "training", "tuning", "trial")
 
 
 @dataclass(frozen=True)

@@ -110,7 +110,8 @@ class RunStore:
     def create_runs(self, experiment: str, runs: Iterable[dict[str, Any]], *, series: bool = False) -> list[int]:
         """Insert runs with their params, tags and latest metrics in one transaction.
 
-        With ``series``, the metric points also start each run's series (owner ``metrics_owner``).
+        With ``series``, the metric points also start each run's series (owner ``metrics_owner``);
+        a run's optional ``series`` (``[(key, value, step, timestamp), ...]``) is written instead.
 
         Each dict has ``name``, ``status``, ``kind``, ``source``, ``metrics_owner`` and optional
         ``params``, ``tags``, ``metrics`` (``{key: (value, step, timestamp)}``), ``artifacts``.
@@ -160,7 +161,11 @@ class RunStore:
                 from forgeml.core.metadata import _schema as core
 
                 owners = {run_id: run["metrics_owner"] for run_id, run in zip(ids, runs, strict=True)}
-                points = [{"owner": owners[m["run_id"]], "key": m["key"], "value": m["value"], "step": m["step"], "timestamp": m["timestamp"]} for m in metrics]
+                full = {run_id for run_id, run in zip(ids, runs, strict=True) if run.get("series") is not None}
+                points = [{"owner": owners[m["run_id"]], "key": m["key"], "value": m["value"], "step": m["step"], "timestamp": m["timestamp"]} for m in metrics if m["run_id"] not in full]
+                for run_id, run in zip(ids, runs, strict=True):
+                    if run_id in full:  # the whole series, not only the latest points
+                        points += [{"owner": owners[run_id], "key": str(k), "value": float(v), "step": int(st), "timestamp": float(ts)} for k, v, st, ts in run["series"]]
                 if points:
                     conn.execute(core.metrics.insert(), points)
         return ids

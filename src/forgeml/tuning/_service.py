@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from forgeml.core.jobs import new_name, validate_name
@@ -13,6 +14,7 @@ from forgeml.tuning._warm import check_parents
 
 if TYPE_CHECKING:
     from forgeml.core.workspace import Workspace
+    from forgeml.tuning._inprocess import Objective
 
 RESOURCE_KIND = "tuning-job"
 ENTRYPOINT = "forgeml.tuning._worker:run"
@@ -101,27 +103,13 @@ class TuningService:
             ValidationError: a bad spec field, named. NotFoundError: a missing warm-start parent.
             AlreadyExistsError: a job of that name exists.
         """
-        data = {**(spec or {}), **fields}
-        parsed = TuningSpec.from_dict(data)
-        name = validate_name(name or new_name("tuning")[: MAX_NAME], "tuning job name")
-        if len(name) > MAX_NAME:
-            raise ValidationError(f"tuning job name {name!r} is longer than {MAX_NAME} characters")
+        parsed = TuningSpec.from_dict({**(spec or {}), **fields})
         check_training(parsed)
         metrics = known_metrics(parsed.training)
         if metrics is not None and parsed.objective_metric not in metrics:
             known = ", ".join(sorted(metrics)) or "none: give metric_definitions that capture it from the script's log"
             raise ValidationError(f"objective metric {parsed.objective_metric!r} is not one the training job reports ({known})")
-        if parsed.warm_start_parents:
-            check_parents(self.ws, parsed)
-        try:
-            self.ws.jobs.get(name)
-        except NotFoundError:
-            pass
-        else:
-            raise AlreadyExistsError(f"a job named {name!r} already exists")
-        self.ws.metadata.delete_resource(RESOURCE_KIND, name)  # leftover of a launch that failed
-        stored = parsed.to_dict()
-        self.ws.metadata.create_resource(ResourceRecord(kind=RESOURCE_KIND, name=name, version=1, status="Created", spec=stored, data={"trials": []}))
+        name, stored = self._prepare(name, parsed)
         try:
             job = self.ws.jobs.submit("tuning", ENTRYPOINT, {"spec": stored}, name=name, max_runtime_seconds=parsed.max_runtime_seconds)
         except Exception:
@@ -133,6 +121,72 @@ class TuningService:
             self.wait(name)
             return self.ws.jobs.get(name)
         return job
+
+    def optimize(
+        self, fn: Objective, name: str | None = None, spec: dict[str, Any] | None = None, *,
+        progress: Callable[[dict[str, Any]], None] | None = None, raise_on_failure: bool = True, **fields: Any,
+    ) -> dict[str, Any]:  # fmt: skip
+        """Tune a Python function in this process, as Optuna does, recorded as a tuning job.
+
+        ``fn(trial)`` gets a :class:`~forgeml.tuning.Trial` (``params``,
+        ``hyperparameters``, ``report(value, step)``, ``log_metric``) and returns the objective
+        value, a mapping of metrics holding the objective metric, or None (the last reported
+        value). Trials run in ``max_parallel_jobs`` threads; each becomes an experiment run.
+        Strategies, ranges, early stopping, completion criteria and warm start are those of
+        :meth:`create`; ``training`` is not taken (the function is the training).
+
+        Args:
+            fn: the function to tune (its objective metric and direction are ``objective``).
+            name: tuning job name (generated when omitted).
+            spec: the spec as a dict, or its fields as keywords (see :meth:`create`).
+            progress: called with each finished trial's record.
+            raise_on_failure: raise when the tuning job ends Failed or Stopped.
+
+        Returns:
+            :meth:`describe` of the finished tuning job.
+
+        Raises:
+            ValidationError: a bad spec field. JobFailedError: it failed and ``raise_on_failure``.
+            KeyboardInterrupt: after recording the job Stopped.
+        """
+        from forgeml.tuning._inprocess import InProcessTuner
+
+        data = {**(spec or {}), **fields}
+        if "training" in data:
+            raise ValidationError("optimize tunes the objective function it is given; leave out training (use create for training jobs)")
+        label = f"{getattr(fn, '__module__', None) or 'objective'}:{getattr(fn, '__qualname__', type(fn).__name__)}"
+        parsed = TuningSpec.from_dict({**data, "training": {"objective": label}})
+        name, stored = self._prepare(name, parsed)
+        try:
+            self.ws.jobs.start_in_process("tuning", label, {"spec": stored, "in_process": True}, name=name)
+        except Exception:
+            self.ws.metadata.delete_resource(RESOURCE_KIND, name)
+            raise
+        for parent in parsed.warm_start_parents:
+            self.ws.lineage.record(f"job/{parent}", f"job/{name}", "warm-start", name)
+        status = InProcessTuner(self.ws, name, parsed, fn, progress=progress).run()
+        job = self.ws.jobs.get(name)
+        if raise_on_failure and status != "Completed":
+            raise JobFailedError(f"tuning job {name!r} {status.lower()}: {job.failure_reason or status}")
+        return self.describe(name)
+
+    def _prepare(self, name: str | None, parsed: TuningSpec) -> tuple[str, dict[str, Any]]:
+        """Check the name and warm-start parents, and create the ``tuning-job`` resource."""
+        name = validate_name(name or new_name("tuning")[:MAX_NAME], "tuning job name")
+        if len(name) > MAX_NAME:
+            raise ValidationError(f"tuning job name {name!r} is longer than {MAX_NAME} characters")
+        if parsed.warm_start_parents:
+            check_parents(self.ws, parsed)
+        try:
+            self.ws.jobs.get(name)
+        except NotFoundError:
+            pass
+        else:
+            raise AlreadyExistsError(f"a job named {name!r} already exists")
+        self.ws.metadata.delete_resource(RESOURCE_KIND, name)  # leftover of a launch that failed
+        stored = parsed.to_dict()
+        self.ws.metadata.create_resource(ResourceRecord(kind=RESOURCE_KIND, name=name, version=1, status="Created", spec=stored, data={"trials": []}))
+        return name, stored
 
     # reading ---------------------------------------------------------------------------------
     def _resource(self, name: str) -> ResourceRecord:

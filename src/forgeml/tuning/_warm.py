@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from forgeml.tuning._spec import TuningSpec
 
 RESOURCE_KIND = "tuning-job"
-_DATA_KEYS = ("algorithm", "script", "entrypoint", "channels", "target")
+_DATA_KEYS = ("algorithm", "script", "entrypoint", "objective", "channels", "target")
 
 
 def check_parents(ws: Workspace, spec: TuningSpec) -> int:

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import signal
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import optuna
 
+from forgeml.tuning._book import RESOURCE_KIND, TrialBook
 from forgeml.tuning._spec import TuningSpec
 from forgeml.tuning._strategies import make_pruner, make_sampler
 from forgeml.tuning._warm import load_parents
@@ -25,7 +26,6 @@ if TYPE_CHECKING:
 
     from forgeml.core.jobs import JobContext
 
-RESOURCE_KIND = "tuning-job"
 _POLL_SECONDS = 0.1
 
 
@@ -36,13 +36,6 @@ class _Live:
     last_step: int = -1
     stop_sent: bool = False
     pruned: bool = False
-
-
-@dataclass
-class _State:
-    trials: list[dict[str, Any]] = field(default_factory=list)
-    completion_reason: str | None = None
-    not_improving: int = 0
 
 
 def run(ctx: JobContext) -> None:
@@ -66,7 +59,7 @@ class Tuner:
         )  # the name seeds Hyperband's bracket assignment: same job name, same brackets
         self.prunes = self.spec.strategy == "Hyperband" or self.spec.early_stopping == "Auto"
         self.distributions = {n: r.distribution() for n, r in self.spec.ranges.items()}
-        self.state = _State()
+        self.book = TrialBook(self.spec)
         self.running: dict[str, _Live] = {}
         self.stop_requested = False
 
@@ -74,7 +67,7 @@ class Tuner:
     def run(self) -> None:
         signal.signal(signal.SIGTERM, self._on_term)
         parents = load_parents(self.ws, self.spec, self.study)
-        self.state.trials.extend(parents)
+        self.book.trials.extend(parents)
         budget = self.spec.max_jobs - len(parents)
         if self.spec.strategy == "Grid":
             budget = min(budget, self.spec.grid_size())
@@ -86,12 +79,12 @@ class Tuner:
             if self.stop_requested:
                 self._stop_all("Stopped")
                 break
-            while self.state.completion_reason is None and launched < budget and len(self.running) < self.spec.max_parallel_jobs:
+            while self.book.completion_reason is None and launched < budget and len(self.running) < self.spec.max_parallel_jobs:
                 launched += 1
                 self._launch(launched)
             for name in list(self.running):
                 self._poll(name)
-            if not self.running and (launched >= budget or self.state.completion_reason is not None):
+            if not self.running and (launched >= budget or self.book.completion_reason is not None):
                 break
             time.sleep(_POLL_SECONDS)
         self._finish(launched)
@@ -110,7 +103,7 @@ class Tuner:
             "params": params, "source": "new", "early_stopped": False, "created_at": time.time(),
             "ended_at": None, "failure_reason": None, "optuna_trial": trial.number,
         }  # fmt: skip
-        self.state.trials.append(record)
+        self.book.trials.append(record)
         trial.set_user_attr("training_job", job_name)
         try:
             self._submit(job_name, hyperparameters)
@@ -180,20 +173,10 @@ class Tuner:
         self._record_self()
 
     def _after_completed(self, record: dict[str, Any]) -> None:
-        best = self.best()
-        improved = best is not None and best["training_job"] == record["training_job"]
-        self.state.not_improving = 0 if improved else self.state.not_improving + 1
+        best = self.book.best()
         self.ctx.log_metric("best_objective", best["objective"] if best else record["objective"], step=record["number"])
-        target = self.spec.target_objective_value
-        if target is not None and best is not None and not self.spec.better(target, best["objective"]):
-            self._complete("TargetObjectiveValueReached")
-        patience = self.spec.max_jobs_not_improving
-        if patience is not None and self.state.not_improving >= patience:
-            self._complete("BestObjectiveNotImproving")
-
-    def _complete(self, reason: str) -> None:
-        if self.state.completion_reason is None:
-            self.state.completion_reason = reason
+        reason = self.book.completed(record)
+        if reason is not None:
             self.ctx.log(f"[tuning] completion criterion met: {reason}; stopping the remaining training jobs")
             self._stop_all(reason)
 
@@ -231,32 +214,10 @@ class Tuner:
 
     # results ---------------------------------------------------------------------------------
     def best(self) -> dict[str, Any] | None:
-        best = None
-        for record in self.state.trials:
-            if record["status"] == "Completed" and record["objective"] is not None and (best is None or self.spec.better(record["objective"], best["objective"])):
-                best = record
-        return best
-
-    def _counters(self) -> dict[str, dict[str, int]]:
-        new = [t for t in self.state.trials if t["source"] == "new"]
-        jobs = {s: sum(1 for t in new if t["status"] == s) for s in ("Completed", "InProgress", "Failed", "Stopped")}
-        jobs["InProgress"] += sum(1 for t in new if t["status"] in ("Pending", "Stopping"))
-        objective = {
-            "Succeeded": sum(1 for t in new if t["status"] == "Completed"),
-            "Pending": sum(1 for t in new if t["status"] in ("Pending", "InProgress")),
-            "Failed": sum(1 for t in new if t["status"] in ("Failed", "Stopped")),
-        }
-        return {"training_jobs": jobs, "objective": objective}
+        return self.book.best()
 
     def _persist(self) -> None:
-        best = self.best()
-        self.ws.metadata.update_resource(
-            RESOURCE_KIND, self.name, 1,
-            data={
-                "trials": self.state.trials, "best": best, "best_training_job": best["training_job"] if best else None,
-                "counters": self._counters(), "completion_reason": self.state.completion_reason,
-            },
-        )  # fmt: skip
+        self.book.persist(self.ws, self.name)
 
     def _finish(self, launched: int) -> None:
         # trials still stopping when SIGTERM came are settled by the training jobs themselves
@@ -265,15 +226,12 @@ class Tuner:
             self.ctx.log(f"[tuning] {name} left stopping")
         self._persist()
         best = self.best()
-        new = [t for t in self.state.trials if t["source"] == "new"]
         if best is not None:
             self.ctx.log(f"[tuning] best training job {best['training_job']}: {self.spec.objective_metric} = {best['objective']:g}")
             self.ctx.add_output(f"job/{best['training_job']}")
-        if not self.stop_requested and new and all(t["status"] == "Failed" for t in new):
-            first = new[0].get("failure_reason") or "unknown reason"
-            raise RuntimeError(f"all {len(new)} training job(s) failed; first: {first}")
-        if not self.stop_requested and launched and best is None:
-            raise RuntimeError(f"no training job reported the objective metric {self.spec.objective_metric!r}")
+        failure = self.book.failure(stopped=self.stop_requested, launched=launched, noun="training job")
+        if failure is not None:
+            raise RuntimeError(failure)
 
 
 __all__ = ["RESOURCE_KIND", "Tuner", "run"]

@@ -115,6 +115,37 @@ class JobService:
             self.store.add_edges(EdgeRecord(ref, record.ref, "input", name) for ref in inputs)
         return self._launch(record)
 
+    def start_in_process(self, kind: str, entrypoint: str, config: dict[str, Any], *, name: str) -> JobRecord:
+        """Record a job that runs in the calling process (an in-process tuning job), InProgress now.
+
+        Its handle is this process, so ``reconcile`` fails the job if the process dies before
+        :meth:`finish_in_process`, and ``stop`` from elsewhere moves it to Stopping for the
+        running code to notice (it polls :meth:`get`).
+
+        Raises:
+            AlreadyExistsError: a job of that name exists.
+        """
+        import os
+
+        from forgeml.core.jobs._local import process_start_time
+
+        pid = os.getpid()
+        now = time.time()
+        return self.store.create_job(
+            JobRecord(
+                name=name, kind=kind, status=st.IN_PROGRESS, secondary_status="InProcess", config=config,
+                entrypoint=entrypoint, backend="in-process", started_at=now, attempts=1,
+                handle={"supervisor_pid": pid, "supervisor_start": process_start_time(pid)},
+            )
+        )  # fmt: skip
+
+    def finish_in_process(self, name: str, status: str, *, failure_reason: str | None = None) -> JobRecord:
+        """Settle a job started with :meth:`start_in_process` as Completed, Failed or Stopped."""
+        return self.store.update_job(
+            name, expected_status=(st.IN_PROGRESS, st.STOPPING), status=status, secondary_status=status,
+            ended_at=time.time(), failure_reason=failure_reason,
+        )  # fmt: skip
+
     def _launch(self, record: JobRecord) -> JobRecord:
         self.workdir(record.name)
         handle = self.backend.launch(record.name, self.ws.settings.to_env())
