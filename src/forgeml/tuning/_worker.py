@@ -9,6 +9,8 @@ trials table and the best training job are kept on the ``tuning-job`` resource a
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import signal
 import time
 from dataclasses import dataclass
@@ -26,7 +28,9 @@ if TYPE_CHECKING:
 
     from forgeml.core.jobs import JobContext
 
-_POLL_SECONDS = 0.1
+_POLL_MIN_SECONDS = 0.02  # right after something changed: trivial trials end within ~0.1 s
+_POLL_MAX_SECONDS = 0.5  # after a quiet spell, doubling from the minimum
+_RECORD_EVERY_SECONDS = 2.0  # the tuning job's own run is refreshed at most this often, and at the end
 
 
 @dataclass
@@ -62,6 +66,9 @@ class Tuner:
         self.book = TrialBook(self.spec)
         self.running: dict[str, _Live] = {}
         self.stop_requested = False
+        self.warmed = False
+        self.recorded_at = 0.0
+        self.ws.jobs.fork_launches()  # trials' supervisors are forked from this process
 
     # main loop -------------------------------------------------------------------------------
     def run(self) -> None:
@@ -74,19 +81,22 @@ class Tuner:
         self.ctx.log(f"[tuning] {self.spec.strategy} search: {budget} training job(s), {self.spec.max_parallel_jobs} at a time, objective {self.spec.objective_type} {self.spec.objective_metric}" + (f", {len(parents)} warm-start trial(s)" if parents else ""))
         self._persist()
         self._record_self()
-        launched = 0
+        launched = quiet = 0
         while True:
             if self.stop_requested:
                 self._stop_all("Stopped")
                 break
+            busy = False
             while self.book.completion_reason is None and launched < budget and len(self.running) < self.spec.max_parallel_jobs:
                 launched += 1
                 self._launch(launched)
+                busy = True
             for name in list(self.running):
-                self._poll(name)
+                busy = self._poll(name) or busy
             if not self.running and (launched >= budget or self.book.completion_reason is not None):
                 break
-            time.sleep(_POLL_SECONDS)
+            quiet = 0 if busy else quiet + 1
+            time.sleep(min(_POLL_MIN_SECONDS * 2**quiet, _POLL_MAX_SECONDS))
         self._finish(launched)
 
     def _on_term(self, _sig: int, _frame: object) -> None:
@@ -126,9 +136,15 @@ class Tuner:
             self.ws.jobs.submit("training", entrypoint, config, name=job_name, max_runtime_seconds=training.pop("max_runtime_seconds", None))
         else:
             self.ws.training.create(job_name, **training, hyperparameters=hyperparameters, experiment=self.experiment, wait=False)
+        if not self.warmed:  # later trials' supervisors are forked with the entrypoint imported
+            self.warmed = True
+            with contextlib.suppress(Exception):
+                importlib.import_module(self.ws.jobs.get(job_name).entrypoint.partition(":")[0])
 
-    def _poll(self, name: str) -> None:
+    def _poll(self, name: str) -> bool:
+        """Follow one trial's objective series; return whether anything new came."""
         live = self.running[name]
+        seen = live.last_step
         job = self.ws.jobs.get(name)
         points = self.ws.metadata.get_metrics(job.ref, self.spec.objective_metric)
         for point in points:
@@ -146,6 +162,8 @@ class Tuner:
                 self._stop_job(name)
         if job.is_terminal:
             self._settle(name, job)
+            return True
+        return live.last_step != seen
 
     def _settle(self, name: str, job: Any) -> None:
         live = self.running.pop(name)
@@ -170,7 +188,8 @@ class Tuner:
         self._record_run(job, record)
         self.ctx.log(f"[tuning] {name} {record['status']}: objective {value}")
         self._persist()
-        self._record_self()
+        if time.monotonic() - self.recorded_at >= _RECORD_EVERY_SECONDS:
+            self._record_self()
 
     def _after_completed(self, record: dict[str, Any]) -> None:
         best = self.book.best()
@@ -197,6 +216,7 @@ class Tuner:
         """The tuning job's own run (kind ``tuning``): spec as params, best objective, best job."""
         from forgeml.experiments import record_training_job
 
+        self.recorded_at = time.monotonic()
         try:
             record_training_job(self.ws, self.ws.jobs.get(self.name), experiment=self.experiment)
         except Exception as exc:  # a convenience, as for the trials
@@ -225,6 +245,7 @@ class Tuner:
             live.record["status"] = "Stopping"
             self.ctx.log(f"[tuning] {name} left stopping")
         self._persist()
+        self._record_self()
         best = self.best()
         if best is not None:
             self.ctx.log(f"[tuning] best training job {best['training_job']}: {self.spec.objective_metric} = {best['objective']:g}")

@@ -115,6 +115,18 @@ class JobService:
             self.store.add_edges(EdgeRecord(ref, record.ref, "input", name) for ref in inputs)
         return self._launch(record)
 
+    def fork_launches(self) -> None:
+        """Start the jobs this process submits by forking it (local backend), not as new interpreters.
+
+        For ForgeML job processes that launch many jobs (a tuning worker): a fork skips the
+        interpreter start and imports. Only for a process with no threads of its own running
+        (forking copies just the calling thread).
+        """
+        from forgeml.core.jobs._local import LocalBackend
+
+        if isinstance(self.backend, LocalBackend):
+            self.backend.fork = True
+
     def start_in_process(self, kind: str, entrypoint: str, config: dict[str, Any], *, name: str) -> JobRecord:
         """Record a job that runs in the calling process (an in-process tuning job), InProgress now.
 
