@@ -181,3 +181,19 @@ def test_pending_job_never_launched_is_failed(ws: Workspace) -> None:
 def test_workdir_is_per_job(ws: Workspace) -> None:
     assert ws.jobs.workdir("a") != ws.jobs.workdir("b")
     assert isinstance(ws.jobs.workdir("a"), Path)
+
+
+def test_forked_launches_run_stop_and_leave_no_zombie(ws: Workspace) -> None:
+    ws.jobs.fork_launches()  # what a tuning worker does: supervisors forked from this process
+    job = ws.jobs.submit("processing", f"{F}:hello", {"msg": "forked"}, name="forked")
+    pid = job.handle["supervisor_pid"]
+    assert pid != os.getpid() and os.getsid(pid) == pid  # a session of its own, as with a new interpreter
+    with pytest.raises(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)  # not our child: nothing to reap, no zombie
+    done = ws.jobs.wait("forked", timeout=60)
+    assert done.status == "Completed" and "hello forked" in list(ws.jobs.logs("forked"))
+    ws.jobs.submit("training", f"{F}:sleep", {"seconds": 120}, name="forked-sleep")
+    _wait_for(lambda: ws.jobs.get("forked-sleep").handle.get("worker_pid") is not None)
+    worker = ws.jobs.get("forked-sleep").handle["worker_pid"]
+    assert ws.jobs.stop("forked-sleep", wait=True, timeout=30).status == "Stopped"
+    _wait_for(lambda: not pid_alive(worker, None), timeout=10)

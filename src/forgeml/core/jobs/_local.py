@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import signal
 import subprocess
@@ -64,7 +65,6 @@ def _fork_supervisor(job_name: str, env: dict[str, str]) -> dict[str, Any]:
         code = 1
         try:
             os.close(read_end)
-            os.setsid()
             supervisor = os.fork()
             if supervisor:
                 os.write(write_end, str(supervisor).encode())
@@ -85,12 +85,18 @@ def _fork_supervisor(job_name: str, env: dict[str, str]) -> dict[str, Any]:
 
 
 def _become_supervisor(job_name: str, env: dict[str, str]) -> int:
-    """In the forked grandchild: a clean signal and stdio state, the job's environment, then the supervisor."""
+    """In the forked grandchild: a session and process group of its own (so the job can be killed
+    as a group), a clean signal and stdio state, the job's environment, then the supervisor."""
+    os.setsid()
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, signal.SIG_DFL)
     null = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):
         os.dup2(null, fd)
+    # Python-level streams on fds 1 and 2, as a new interpreter has them (the caller's may be
+    # anything: a capture object, a log file), so the worker's output follows its dup2 to the log
+    sys.stdout = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), line_buffering=True)
+    sys.stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), line_buffering=True)
     os.environ.update({**env, "PYTHONUNBUFFERED": "1"})
     try:
         from forgeml.core.jobs._supervisor import main
