@@ -23,6 +23,7 @@ __all__ = [
     "test_duplicate_job_refused",
     "test_duplicate_resource_refused",
     "test_events_record_every_status_change",
+    "test_job_add_refs_appends_once",
     "test_job_compare_and_set",
     "test_job_handle_update_merges",
     "test_job_list_filters",
@@ -126,6 +127,16 @@ def test_job_handle_update_merges(store: MetadataStore) -> None:
     store.update_job("j1", handle_update={"a": 1})
     store.update_job("j1", handle_update={"b": 2})
     assert store.get_job("j1").handle == {"a": 1, "b": 2}
+
+
+def test_job_add_refs_appends_once(store: MetadataStore) -> None:
+    store.create_job(_job())
+    store.update_job("j1", add_refs={"outputs": ["artifact/a", "artifact/b"]})
+    store.update_job("j1", add_refs={"outputs": ["artifact/b", "artifact/c", "artifact/c"], "inputs": ["dataset/d:1"]})
+    job = store.get_job("j1")
+    assert job.outputs == ["artifact/a", "artifact/b", "artifact/c"] and job.inputs == ["dataset/d:1"]
+    with pytest.raises(ValidationError, match="add_refs"):
+        store.update_job("j1", add_refs={"config": ["x"]})
 
 
 def test_update_job_rejects_unknown_fields(store: MetadataStore) -> None:

@@ -59,16 +59,12 @@ class JobContext:
     def use_input(self, ref: str) -> None:
         """Record that this job read ``ref`` (lineage edge ``ref -> job``)."""
         self.workspace.metadata.add_edges([EdgeRecord(ref, self.job.ref, "input", self.name)])
-        current = self.workspace.metadata.get_job(self.name)
-        if ref not in current.inputs:
-            self.workspace.metadata.update_job(self.name, inputs=[*current.inputs, ref])
+        self.workspace.metadata.update_job(self.name, add_refs={"inputs": [ref]})
 
     def add_output(self, ref: str) -> None:
         """Record that this job wrote ``ref`` (lineage edge ``job -> ref``)."""
         self.workspace.metadata.add_edges([EdgeRecord(self.job.ref, ref, "output", self.name)])
-        current = self.workspace.metadata.get_job(self.name)
-        if ref not in current.outputs:
-            self.workspace.metadata.update_job(self.name, outputs=[*current.outputs, ref])
+        self.workspace.metadata.update_job(self.name, add_refs={"outputs": [ref]})
 
     def save_checkpoint(self) -> str:
         """Sync ``checkpoint_dir`` to the artifact store; return the manifest digest."""

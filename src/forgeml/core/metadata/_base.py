@@ -108,9 +108,12 @@ class MetadataStore(abc.ABC):
         *,
         expected_status: Sequence[str] | None = None,
         handle_update: dict[str, Any] | None = None,
+        add_refs: dict[str, Sequence[str]] | None = None,
         **changes: Any,
     ) -> JobRecord:
-        """Compare-and-set update of a job's fields; ``handle_update`` merges into the handle.
+        """Compare-and-set update of a job's fields; ``handle_update`` merges into the handle and
+        ``add_refs`` (``{"inputs": [...], "outputs": [...]}``) appends refs not yet listed, all in
+        one transaction (two processes adding outputs at once lose neither).
 
         Raises:
             NotFoundError: when the job does not exist.

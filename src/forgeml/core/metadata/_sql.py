@@ -376,6 +376,7 @@ class SqlMetadataStore(MetadataStore):
         *,
         expected_status: Sequence[str] | None = None,
         handle_update: dict[str, Any] | None = None,
+        add_refs: dict[str, Sequence[str]] | None = None,
         **changes: Any,
     ) -> JobRecord:
         unknown = set(changes) - _JOB_FIELDS
@@ -394,6 +395,11 @@ class SqlMetadataStore(MetadataStore):
             values = {**changes, "updated_at": time.time()}
             if handle_update:
                 values["handle"] = {**current.handle, **handle_update}
+            for field, refs in (add_refs or {}).items():
+                if field not in ("inputs", "outputs"):
+                    raise ValidationError(f"add_refs: unknown job field {field!r} (expected inputs or outputs)")
+                existing = list(getattr(current, field))
+                values[field] = existing + [r for r in dict.fromkeys(refs) if r not in existing]
             conn.execute(j.update().where(j.c.name == name).values(**values))
             new_status = changes.get("status")
             if new_status is not None and new_status != current.status:
