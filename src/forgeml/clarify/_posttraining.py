@@ -9,10 +9,15 @@ TE and FT follow smclarify's code where the archived AWS docs differ (reference 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from forgeml.clarify._common import INFINITY, BiasData, MetricUndefined, diff, divide
 from forgeml.clarify._pretraining import _dpl, cdd
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 FT_DEFAULT_NEIGHBOR = 5
 FT_MIN_NEIGHBOR = 1
@@ -115,10 +120,13 @@ def CDDPL(data: BiasData) -> float:
 def FT(data: BiasData) -> float:
     """Flip Test (FT): kNN on facet a's features and predictions, asked about every d row.
 
-    FT = (#{model(d)=1, kNN=0} - #{model(d)=0, kNN=1}) / nd (smclarify's sign).
+    FT = (#{model(d)=1, kNN=0} - #{model(d)=0, kNN=1}) / nd (smclarify's sign). The kNN is
+    smclarify's: k = 5 (1 when facet a has at most 9 rows), uniform weights, Euclidean distance;
+    ``_knn.majority_vote`` computes its votes exactly (see there for ties between equal distances).
     """
     import pandas as pd
-    from sklearn.neighbors import KNeighborsClassifier
+
+    from forgeml.clarify._knn import majority_vote
 
     yhat = data.require_predictions("FT")
     data.require_both_facets("FT")
@@ -129,17 +137,21 @@ def FT(data: BiasData) -> float:
     if non_numeric:
         raise MetricUndefined(f"FT: FlipTest does not support non-numeric columns ({', '.join(non_numeric)})")
     x = frame.to_numpy(dtype="float64")
-    if np.isnan(x).any():
-        bad = [str(c) for c, has in zip(frame.columns, np.isnan(x).any(axis=0), strict=True) if has]
-        raise MetricUndefined(f"FT: feature column(s) with missing values: {', '.join(bad)}")
+    _require_finite(x, frame.columns)
     xa, ya, xd, yd = x[~data.d], yhat[~data.d], x[data.d], yhat[data.d]
     k = FT_DEFAULT_NEIGHBOR if len(xa) > FT_SAMPLES_COUNT_THRESHOLD else FT_MIN_NEIGHBOR
-    knn = KNeighborsClassifier(n_neighbors=k, weights="uniform", algorithm="auto", p=2, metric="minkowski")
-    knn.fit(xa, ya)
-    y_if_a = knn.predict(xd).astype(bool)
+    y_if_a = majority_vote(xa, ya.astype(bool), xd, k)
     flips_pos = int(np.count_nonzero(yd & ~y_if_a))
     flips_neg = int(np.count_nonzero(~yd & y_if_a))
     return divide(flips_pos - flips_neg, len(xd))
+
+
+def _require_finite(x: np.ndarray, columns: pd.Index) -> None:
+    """FT needs finite features: missing values (smclarify fails on them) and infinities are reported."""
+    for bad, what in ((np.isnan(x), "missing values"), (np.isinf(x), "infinite values")):
+        if bad.any():
+            names = [str(c) for c, has in zip(columns, bad.any(axis=0), strict=True) if has]
+            raise MetricUndefined(f"FT: feature column(s) with {what}: {', '.join(names)}")
 
 
 def GE(data: BiasData) -> float:
