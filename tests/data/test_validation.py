@@ -181,3 +181,38 @@ def test_service_validate_quarantines_to_a_side_dataset(ws: Workspace, frame: pd
     assert [r["version"] for r in svc.reports("people", "validation")] == [1]
     drift = svc.drift("people", 1, other="people-clean")
     assert drift["columns"]["state"]["missing_categories"] == ["NH"]  # its only row had age 150
+
+
+def test_row_counts_from_the_single_scan_match_pandas(tmp_path: Path) -> None:
+    import numpy as np
+
+    rng = np.random.default_rng(5)
+    n = 3000
+    frame = pd.DataFrame({
+        "id": np.where(rng.random(n) < 0.05, np.nan, np.arange(n)),
+        "age": rng.integers(10, 110, n),
+        "state": rng.choice(["MA", "NH", "XX"], n),
+        "code": np.where(rng.random(n) < 0.1, "bad", "AB123"),
+    })  # fmt: skip
+    rules = [
+        'ColumnValues "age" between 18 and 100',
+        'ColumnValues "state" in ["MA", "NH"] where "age > 50"',
+        'ColumnValues "code" matches "[A-Z]{2}[0-9]{3}" with threshold > 0.5',  # passes: its failing rows are kept
+        'IsComplete "id"',
+        'Completeness "id" > 0.9',
+    ]
+    bad = {
+        "age": ~frame["age"].between(18, 100),
+        "state": (frame["age"] > 50) & ~frame["state"].isin(["MA", "NH"]),
+        "code": ~frame["code"].str.fullmatch(r"[A-Z]{2}[0-9]{3}"),
+        "id": frame["id"].isna(),
+    }
+    counted = validate(frame, rules, now=NOW)  # counts come from the prefetch scan
+    scanned = validate(frame, rules, now=NOW, quarantine_path=str(tmp_path / "q.parquet"))  # counted while writing
+    for report in (counted, scanned):
+        assert [r["outcome"] for r in report["rules"]] == ["Failed", "Failed", "Passed", "Failed", "Passed"]
+        assert [r["failed_rows"] for r in report["rules"]] == [int(bad[k].sum()) for k in ("age", "state", "code", "id", "id")]
+        assert report["rows_quarantined"] == int((bad["age"] | bad["state"] | bad["id"]).sum())
+        compliance = report["rules"][1]["metrics"]["Column.state.ColumnValues.Compliance"]
+        assert compliance == pytest.approx(1 - bad["state"].sum() / (frame["age"] > 50).sum(), rel=1e-12)
+    assert len(pd.read_parquet(tmp_path / "q.parquet")) == scanned["rows_quarantined"]

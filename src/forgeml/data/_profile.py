@@ -20,10 +20,11 @@ from __future__ import annotations
 import datetime as _dt
 import math
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from forgeml.data._duck import check_columns, kind_of, open_source, quote, schema, value_expr
-from forgeml.data._profile_moments import FINE, stream_moments
+from forgeml.data._profile_moments import FINE, first_moments, stream_moments
 
 QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
 
@@ -69,7 +70,7 @@ def profile(
         top_k: most frequent values kept per column.
         zscore: |x - mean| / std beyond this counts as a z-score outlier.
         iqr_factor: beyond Q1 - f·IQR or Q3 + f·IQR counts as an IQR outlier.
-        exact_max_rows: above this many rows, quantiles are approximate (t-digest).
+        exact_max_rows: above this many rows, quantiles and distinct counts are approximate (see above).
         max_correlation_columns: correlations among at most this many numeric columns.
 
     Returns:
@@ -88,14 +89,21 @@ def profile(
         kinds = {c: kind_of(t) for c, t in cols}
         rows = int(con.execute("SELECT count(*) FROM src").fetchall()[0][0])
         exact = rows <= exact_max_rows
-        stats = _pass_one(con, cols, kinds, exact, exact_distinct=exact)
+        with ThreadPoolExecutor(max_workers=1) as pool:  # DuckDB's aggregates run while numpy streams
+            first = pool.submit(_on_cursor, con, data, _pass_one, cols, kinds, exact)
+            moments = first_moments(con, data, [c for c in names if kinds[c] == "numeric"], dict(cols))
+            stats = first.result()
+        for name, values in moments.items():
+            stats[name] = _numeric_stats(stats[name], values)
         numeric = [c for c in names if kinds[c] == "numeric" and stats[c]["count"] > 0]
         corr_cols = numeric[:max_correlation_columns]
-        types = dict(cols)
-        exprs = {c: value_expr(c, types[c]) for c in names}
-        extra = stream_moments(
-            con, numeric, corr_cols, stats, exprs, bins=bins, zscore=zscore, iqr_factor=iqr_factor, fine=not exact
-        )
+        wanted = [c for c in names if kinds[c] in ("string", "boolean", "other") or (kinds[c] == "numeric" and stats[c]["distinct"] <= 50)]
+        with ThreadPoolExecutor(max_workers=1) as pool:  # DuckDB's GROUP BYs run while numpy streams
+            side = pool.submit(_on_cursor, con, data, _side_queries, wanted, kinds, top_k, label, rows)
+            extra = stream_moments(
+                con, data, numeric, corr_cols, stats, dict(cols), bins=bins, zscore=zscore, iqr_factor=iqr_factor, fine=not exact
+            )
+            tops, balance = side.result()
         columns = []
         for name, duck_type in cols:
             col = {"name": name, "type": duck_type, "kind": kinds[name], **stats[name]}
@@ -103,8 +111,6 @@ def profile(
             col["missing_fraction"] = col["missing"] / rows if rows else 0.0
             col.update(extra.get(name, {}))
             columns.append(col)
-        wanted = [c["name"] for c in columns if c["kind"] in ("string", "boolean", "other") or (c["kind"] == "numeric" and c["distinct"] <= 50)]
-        tops = _top_values(con, wanted, kinds, top_k)
         for col in columns:
             if col["name"] in tops:
                 col["top_values"] = tops[col["name"]]
@@ -116,15 +122,17 @@ def profile(
             "distinct_method": "exact" if exact else "approximate (HyperLogLog)",
             "correlations": {"method": "pearson", "columns": corr_cols, "matrix": extra.get("__corr__", [])},
         }
-        if label is not None:
-            report["label"] = _label_balance(con, label, rows)
+        if balance is not None:
+            report["label"] = balance
     report["seconds"] = round(time.perf_counter() - started, 4)
     return report
 
 
-def _pass_one(
-    con: Any, cols: list[tuple[str, str]], kinds: dict[str, str], exact: bool, *, exact_distinct: bool
-) -> dict[str, dict[str, Any]]:
+def _pass_one(con: Any, cols: list[tuple[str, str]], kinds: dict[str, str], exact: bool) -> dict[str, dict[str, Any]]:
+    """Distinct counts, exact quantiles (up to ``exact_max_rows``) and non-numeric statistics, in one query.
+
+    Numeric count/min/max/mean/std/zeros come from :func:`first_moments` meanwhile.
+    """
     exprs: list[str] = []
     plan: list[tuple[str, str]] = []
 
@@ -135,15 +143,13 @@ def _pass_one(
     qlist = "[" + ", ".join(str(q) for q in QUANTILES) + "]"
     for name, duck_type in cols:
         q = value_expr(name, duck_type)
-        add(name, "count", f"count({q})")
-        add(name, "distinct", f"count(DISTINCT {q})" if exact_distinct else f"approx_count_distinct({q})")
         kind = kinds[name]
+        if kind != "numeric":
+            add(name, "count", f"count({q})")
+        add(name, "distinct", f"count(DISTINCT {q})" if exact else f"approx_count_distinct({q})")
         if kind == "numeric":
-            for key, fn in (("min", "min"), ("max", "max"), ("mean", "avg"), ("std", "stddev_samp")):
-                add(name, key, f"{fn}({q}::DOUBLE)")
             if exact:  # above exact_max_rows the streamed pass estimates them from a fine histogram
                 add(name, "quantiles", f"quantile_cont({q}::DOUBLE, {qlist})")
-            add(name, "zeros", f"count_if({q} = 0)")
         elif kind in ("datetime", "string"):
             add(name, "min", f"min({q})")
             add(name, "max", f"max({q})")
@@ -159,11 +165,41 @@ def _pass_one(
     for (col, key), value in zip(plan, values, strict=True):
         if key == "quantiles":
             out[col][key] = {f"p{round(q * 100):02d}": _num(v) for q, v in zip(QUANTILES, value or [None] * len(QUANTILES), strict=True)}
-        elif key in ("count", "distinct", "zeros", "empty", "true"):
+        elif key in ("count", "distinct", "empty", "true"):
             out[col][key] = int(value or 0)
         else:
             out[col][key] = _jsonable(value)
     return out
+
+
+def _numeric_stats(found: dict[str, Any], moments: dict[str, Any]) -> dict[str, Any]:
+    """A numeric column's statistics in report order: count, distinct, min, max, mean, std, quantiles, zeros."""
+    out = {"count": moments["count"], "distinct": found["distinct"], **{k: moments[k] for k in ("min", "max", "mean", "std")}}
+    if "quantiles" in found:
+        out["quantiles"] = found["quantiles"]
+    out["zeros"] = moments["zeros"]
+    return out
+
+
+def _on_cursor(con: Any, data: Any, work: Any, *args: Any) -> Any:
+    """``work(cursor, *args)`` on a second connection to the same database, so it can run beside a query on ``con``."""
+    import pandas as pd
+
+    cur = con.cursor()
+    try:
+        if isinstance(data, pd.DataFrame):
+            cur.register("src_frame", data)  # the view ``src`` reads it by this name (:func:`open_source`)
+        return work(cur, *args)
+    finally:
+        cur.close()
+
+
+def _side_queries(
+    con: Any, wanted: list[str], kinds: dict[str, str], top_k: int, label: str | None, rows: int
+) -> tuple[dict[str, list[dict[str, Any]]], dict[str, Any] | None]:
+    """Top values and the label balance."""
+    tops = _top_values(con, wanted, kinds, top_k)
+    return tops, _label_balance(con, label, rows) if label is not None else None
 
 
 def _top_values(con: Any, names: list[str], kinds: dict[str, str], k: int) -> dict[str, list[dict[str, Any]]]:

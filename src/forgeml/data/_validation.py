@@ -28,6 +28,7 @@ from typing import Any
 
 from forgeml.data._duck import check_columns, kind_of, literal, open_source, quote, schema
 from forgeml.data._rules import Age, Composite, Condition, Keyword, Rule, load_rules
+from forgeml.data._validation_rows import FailurePatterns, row_level, scoped
 from forgeml.errors import ValidationError
 
 DQDL_TYPES = {
@@ -55,6 +56,7 @@ class _Evaluator:
         self.now = now
         self.cache: dict[tuple[str | None, str], float | None] = {}
         self.collecting: list[tuple[str | None, str]] | None = None
+        self.patterns = FailurePatterns([], [], [])
 
     # ---- helpers -------------------------------------------------------------------------
     def scalar(self, sql: str) -> Any:
@@ -110,21 +112,27 @@ class _Evaluator:
         return self.cache[key]
 
     def prefetch(self, rules: list[Rule | Composite]) -> None:
-        """Compute the compliance of every row-level rule in one scan (instead of one per rule)."""
+        """Evaluate every row-level check in one scan that counts the rows per pattern of failed checks.
+
+        The checks are the row-level rules' predicates and the completeness rules' NULL tests. The
+        pattern counts give each row-level rule's compliance, every check's failing rows and the
+        rows failing any set of checks (the quarantine count): :func:`row_level` need not scan again.
+        """
         self.collecting = []
-        for rule in _flatten(rules):
+        flat = _flatten(rules)
+        for rule in flat:
             if rule.type in ROW_LEVEL:
                 self.evaluate(rule)
         wanted, self.collecting = list(dict.fromkeys(self.collecting)), None
-        if not wanted:
+        complete = [scoped(r.where, f"({quote(r.columns[0])} IS NOT NULL)") for r in flat if r.type in ("Completeness", "IsComplete")]
+        checks = list(dict.fromkeys([scoped(w, p) for w, p in wanted] + complete))
+        if not checks:
             return
-        exprs = []
+        wheres = list(dict.fromkeys(w for w, _ in wanted if w))
+        self.patterns = FailurePatterns.count(self.con, checks, wheres)
         for where, pred in wanted:
-            ok = f"coalesce({pred}, FALSE)"
-            exprs.append(f"avg(CASE WHEN {ok} THEN 1.0 ELSE 0.0 END)" if not where else
-                         f"sum(CASE WHEN coalesce(({where}), FALSE) THEN (CASE WHEN {ok} THEN 1.0 ELSE 0.0 END) END) / nullif(count_if(coalesce(({where}), FALSE)), 0)")  # fmt: skip
-        values = self.con.execute("SELECT " + ", ".join(exprs) + " FROM src").fetchall()[0]
-        self.cache.update({key: _num(v) for key, v in zip(wanted, values, strict=True)})
+            base = self.patterns.rows(where)
+            self.cache[(where, pred)] = (base - self.patterns.failing([scoped(where, pred)])) / base if base else None
 
     # ---- rules -----------------------------------------------------------------------------
     def evaluate(self, rule: Rule | Composite) -> Outcome:
@@ -141,8 +149,8 @@ class _Evaluator:
             return Outcome(passed, metrics, None if passed else messages or "composite rule failed", row)
         handler = getattr(self, f"rule_{rule.type}")
         out: Outcome = handler(rule)
-        if out.row_sql and rule.where:
-            out.row_sql = f"(NOT coalesce(({rule.where}), FALSE) OR coalesce({out.row_sql}, FALSE))"
+        if out.row_sql:
+            out.row_sql = scoped(rule.where, out.row_sql)
         return out
 
     def _metric_rule(self, rule: Rule, key: str, value: float | None) -> Outcome:
@@ -396,6 +404,9 @@ def validate(
         names = [c for c, _ in cols]
         for i, rule in enumerate(parsed):
             check_columns(_referenced(rule), names, f"rule {i + 1} ({rule.text()})")
+        # GROUP BY a key whose range (from the file's statistics) spans up to 2^24 values, such as
+        # IsUnique on an integer id, uses DuckDB's perfect hash table: ~3x less CPU on 10M ids.
+        con.execute("SET perfect_ht_threshold = 24")
         ev = _Evaluator(con, cols, now)
         rows = int(ev.scalar("SELECT count(*) FROM src"))
         ev.prefetch(parsed)
@@ -409,7 +420,7 @@ def validate(
             results.append(entry)
             if out.row_sql:
                 row_checks.append((rule.text(), out.row_sql, entry))
-        quarantined = _row_level(con, row_checks, quarantine_path, clean_path) if row_checks else 0
+        quarantined = row_level(con, row_checks, quarantine_path, clean_path, ev.patterns) if row_checks else 0
         if clean_path and not row_checks:
             con.execute(f"COPY (SELECT * FROM src) TO {literal(clean_path)} (FORMAT parquet)")
     failed = sum(1 for r in results if r["outcome"] == "Failed")
@@ -423,41 +434,6 @@ def validate(
         "evaluated_at": now.isoformat(),
         "seconds": round(time.perf_counter() - started, 4),
     }
-
-
-def _row_level(con: Any, checks: list[tuple[str, str, dict[str, Any]]], quarantine: str | None, clean: str | None) -> int:
-    """Count each row-level rule's failing rows; quarantine rows that break a rule that *failed*.
-
-    Rows breaking a rule that still passed (within its ``with threshold``) are counted in that
-    rule's ``failed_rows`` but stay with the clean rows: the ruleset accepted them.
-    """
-    if all(sql == "TRUE" for _, sql, _ in checks):  # the metrics already showed every row complies
-        for _, _, entry in checks:
-            entry["failed_rows"] = 0
-        if clean:
-            con.execute(f"COPY (SELECT * FROM src) TO {literal(clean)} (FORMAT parquet)")
-        return 0
-    flags = ", ".join(f"coalesce({sql}, FALSE) AS __ok{i}" for i, (_, sql, _) in enumerate(checks))
-    blocking = [i for i, (_, _, entry) in enumerate(checks) if entry["outcome"] == "Failed"]
-    labels = ", ".join(f"CASE WHEN NOT __ok{i} THEN {literal(checks[i][0])} END" for i in blocking)
-    all_ok = " AND ".join(f"__ok{i}" for i in blocking) or "TRUE"
-    flagged = f"(SELECT *, row_number() OVER () - 1 AS _dq_row, {flags} FROM src)"
-    counts = con.execute(
-        "SELECT " + ", ".join(f"count_if(NOT __ok{i})" for i in range(len(checks))) + f", count_if(NOT ({all_ok})) FROM (SELECT {flags} FROM src)"
-    ).fetchall()[0]
-    for i, (_, _, entry) in enumerate(checks):
-        entry["failed_rows"] = int(counts[i])
-    drop = ", ".join(f"__ok{i}" for i in range(len(checks)))
-    if quarantine and blocking:
-        con.execute(
-            f"COPY (SELECT * EXCLUDE ({drop}), list_filter([{labels}], lambda x: x IS NOT NULL) AS _dq_failed_rules "
-            f"FROM {flagged} WHERE NOT ({all_ok}) ORDER BY _dq_row) TO {literal(quarantine)} (FORMAT parquet)"
-        )
-    if clean:
-        con.execute(
-            f"COPY (SELECT * EXCLUDE ({drop}, _dq_row) FROM {flagged} WHERE {all_ok} ORDER BY _dq_row) TO {literal(clean)} (FORMAT parquet)"
-        )
-    return int(counts[-1])
 
 
 __all__ = ["DQDL_TYPES", "validate"]
