@@ -1,11 +1,14 @@
-"""Dataset profiling in DuckDB: per-column statistics, histograms, top values, outliers, correlations.
+"""Dataset profiling with DuckDB and numpy: per-column statistics, histograms, top values, outliers, correlations.
 
-Three passes of SQL over the source (a Parquet file is streamed, never loaded whole):
+Two steps, each running a DuckDB query beside a numpy pass (DuckDB releases the GIL, so both of the
+2 cores work); the source is streamed, never loaded whole:
 
-1. one aggregate query: row count, and per column count, distinct, min/max/mean/std, quantiles;
-2. one streamed read of the numeric columns as Arrow batches, reduced with numpy: histograms,
-   IQR and z-score outlier counts, pairwise Pearson correlations (:mod:`._profile_moments`);
-3. one ``GROUP BY`` per low-cardinality or non-numeric column for its most frequent values (and the
+1. DuckDB's aggregate query (row count; per column distinct count, exact quantiles, string, date
+   and boolean statistics) beside a numpy pass over the numeric columns for count, min/max,
+   mean, std and zeros (:func:`._profile_moments.first_moments`);
+2. a streamed numpy pass over the numeric columns for histograms, IQR and z-score outlier counts
+   and pairwise Pearson correlations (:func:`._profile_moments.stream_moments`), beside one
+   ``GROUP BY`` per low-cardinality or non-numeric column for its most frequent values (and the
    label's class balance).
 
 Quantiles and distinct counts are exact (``quantile_cont``, ``count(DISTINCT)``) up to
