@@ -92,7 +92,7 @@ def quantize(src: Path, dest: Path) -> None:
     level = root.level
     root.setLevel(logging.ERROR)  # the quantizer logs a pre-processing hint on the root logger
     try:
-        quantize_dynamic(str(src), str(dest), weight_type=QuantType.QInt8)
+        quantize_dynamic(str(src), str(dest), weight_type=QuantType.QInt8, reduce_range=True)
     except Exception as exc:  # onnxruntime's quantizer raises its own types
         raise ValidationError(f"cannot quantize {src.name}: {type(exc).__name__}: {exc}") from None
     finally:
