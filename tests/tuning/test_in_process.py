@@ -200,4 +200,4 @@ def test_cli_optimize_imports_the_function_and_reports(ws: Workspace, tmp_path: 
     table = forgeml(ws.home, "tune", "show", "cli").stdout
     assert "best trial" in table and "cli/cli-00" in table
     bad = forgeml(ws.home, "tune", "optimize", str(spec), "--fn", "my_objective:nothere")
-    assert bad.returncode != 0 and "cannot import it" in bad.stderr and "Traceback" not in bad.stderr
+    assert bad.returncode != 0 and "cannot import" in bad.stderr and "Traceback" not in bad.stderr

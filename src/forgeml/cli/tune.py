@@ -146,26 +146,18 @@ def optimize(
     as_json: bool = JsonOption,
 ) -> None:
     """Tune a Python function in this process (trials in threads, each recorded as a run); blocks until done."""
-    import importlib
     import sys
 
+    from forgeml.core.imports import import_object
     from forgeml.errors import ValidationError
 
     spec = _load_spec(spec_file)
     for key, value in (("max_jobs", max_jobs), ("max_parallel_jobs", max_parallel_jobs), ("random_seed", seed)):
         if value is not None:
             spec[key] = value
-    module_name, sep, attr = fn.partition(":")
-    if not sep or not module_name or not attr:
-        raise ValidationError(f"--fn {fn!r}: expected package.module:function")
     if str(Path.cwd()) not in sys.path:
         sys.path.insert(0, str(Path.cwd()))  # a module beside the spec, as `python -m` would find it
-    try:
-        target: Any = importlib.import_module(module_name)
-        for part in attr.split("."):
-            target = getattr(target, part)
-    except (ImportError, AttributeError) as exc:
-        raise ValidationError(f"--fn {fn!r}: cannot import it ({exc})") from None
+    target = import_object(fn, "--fn")
     if not callable(target):
         raise ValidationError(f"--fn {fn!r} is not callable")
 

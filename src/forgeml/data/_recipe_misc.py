@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator
@@ -175,14 +174,9 @@ class Custom(Step):
         return value
 
     def resolve(self) -> Any:
-        module, _, name = self.function.partition(":")
-        try:
-            target: Any = importlib.import_module(module)
-            for part in name.split("."):
-                target = getattr(target, part)
-        except (ImportError, AttributeError) as exc:
-            raise ValidationError(f"step 'custom': cannot import {self.function!r} ({exc})") from None
-        return target
+        from forgeml.core.imports import import_object
+
+        return import_object(self.function, "step 'custom'")
 
     def fit(self, frame: Any, y: Any) -> dict[str, Any]:
         self.resolve()
