@@ -21,6 +21,8 @@ rows are unique and both agree. Distances are compared as ``cKDTree`` computes t
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 
 CHUNK_ROWS = 1 << 16
@@ -46,11 +48,16 @@ def majority_vote(xa: np.ndarray, ya: np.ndarray, xd: np.ndarray, k: int) -> np.
         votes = np.empty(len(xd), dtype=bool)
         votes[order_d] = _TiedVotes(xa, ya, k).votes(np.take(xd, order_d, axis=0))
         return votes
-    order_a = _leaf_order(xa)
-    tree = cKDTree(np.take(xa, order_a, axis=0), leafsize=32, balanced_tree=False, compact_nodes=False, copy_data=False)
+    def build() -> tuple[np.ndarray, cKDTree]:
+        order = _leaf_order(xa)
+        return order, cKDTree(np.take(xa, order, axis=0), leafsize=32, balanced_tree=False, compact_nodes=False, copy_data=False)
+
+    with ThreadPoolExecutor(1) as pool:  # tree builds release the GIL: order the queries meanwhile
+        facet_a = pool.submit(build)
+        order_d = _leaf_order(xd)
+        order_a, tree = facet_a.result()
     yes = ya[order_a]
     n_query = min(k + 1, len(xa))  # one more than k, to see whether the k-th place is tied
-    order_d = _leaf_order(xd)
     votes = np.empty(len(xd), dtype=bool)
     tied: list[np.ndarray] = []
     for start in range(0, len(xd), CHUNK_ROWS):
