@@ -8,38 +8,23 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from forgeml.api.deps import get_workspace
 from forgeml.core.workspace import Workspace
+from forgeml.serving._transform_config import TransformConfig
 
 router = APIRouter(prefix="/transform-jobs", tags=["transform"])
 
 
-class CreateTransform(BaseModel):
-    """The request of ``POST /transform-jobs`` (see docs/batch-transform.md)."""
+class CreateTransform(TransformConfig):
+    """The request of ``POST /transform-jobs``: :class:`TransformConfig`'s fields (checked as the
+    SDK checks them) plus the job's name and runtime limit (see docs/batch-transform.md)."""
 
-    model_config = ConfigDict(extra="forbid")
-    model: str
-    inputs: list[str] = Field(default_factory=list)
-    dataset: str | None = None
     name: str | None = None
-    output_path: str | None = None
-    content_type: str = "text/csv"
-    accept: str | None = None
-    compression_type: Literal["None", "Gzip"] = "None"
-    split_type: Literal["None", "Line"] = "None"
-    batch_strategy: Literal["SingleRecord", "MultiRecord"] | None = None
-    max_payload_mb: int = Field(6, ge=0, le=100)
-    max_concurrent_transforms: int | None = Field(None, ge=0, le=256)
-    assemble_with: Literal["None", "Line"] = "None"
-    input_filter: str = "$"
-    output_filter: str = "$"
-    join_source: Literal["None", "Input"] = "None"
-    environment: dict[str, str] = Field(default_factory=dict)
     max_runtime_seconds: float | None = Field(None, gt=0)
 
 
