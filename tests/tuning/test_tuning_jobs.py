@@ -212,3 +212,47 @@ def test_hyperband_stops_the_trials_optunas_pruner_stops(ws: Workspace) -> None:
     got = [(t["params"]["x"], t.get("stopped_at_step")) for t in result["trials"]]
     assert got == expected and any(s is not None for _, s in got)
     assert [t["status"] for t in result["trials"]] == ["Completed" if s is None else "Stopped" for _, s in expected]
+
+
+GRID = {"shape": {"type": "Categorical", "values": ["round", "flat", "tilted"]}, "x": {"type": "Categorical", "values": [1.0, 2.0]}}
+
+
+@pytest.mark.parametrize(("strategy", "ranges"), [("Random", XY), ("Grid", GRID)])
+def test_interrupted_tuning_job_resumes_its_trials(ws: Workspace, strategy: str, ranges: dict) -> None:
+    import contextlib
+    import os
+    import signal
+    import time
+
+    static = {"steps": 4, "step_seconds": 0.4, **({"y": 0} if strategy == "Grid" else {})}
+    ws.tuning.create("spot", strategy=strategy, objective={"metric": "validation:loss", "type": "Minimize"},
+                     parameter_ranges=ranges, training=BOWL, static_hyperparameters=static,
+                     max_jobs=6, max_parallel_jobs=2, random_seed=4)  # fmt: skip
+    deadline = time.monotonic() + 90
+    while True:  # two trials done and another running: its training job must outlive the interruption
+        statuses = [t["status"] for t in ws.tuning.trials("spot")]
+        if statuses.count("Completed") >= 2 and "InProgress" in statuses:
+            break
+        assert time.monotonic() < deadline, "two trials did not complete in time"
+        time.sleep(0.05)
+    before = {t["training_job"]: t for t in ws.tuning.trials("spot")}
+    handle = ws.jobs.get("spot").handle
+    for key in ("supervisor_pid", "worker_pid"):  # the spot interruption: the tuning job's processes only
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(int(handle[key]), signal.SIGKILL)
+    result = ws.tuning.wait("spot", timeout=180)  # waiting reconciles: the job is relaunched
+    assert ws.jobs.get("spot").attempts == 2
+    trials = result["trials"]
+    names = [t["training_job"] for t in trials]
+    assert len(trials) == 6 and len(set(names)) == 6 and names == [f"spot-{i:03d}" for i in range(1, 7)]
+    assert all(t["status"] == "Completed" for t in trials)
+    for name, old in before.items():  # what ran before the interruption is kept, not run again
+        assert next(t for t in trials if t["training_job"] == name)["params"] == old["params"]
+        assert ws.jobs.get(name).attempts == 1
+    for t in trials:
+        assert t["objective"] == pytest.approx(_expected({"y": 0, **t["params"]}, steps=4))
+    assert result["best_training_job"] == min(trials, key=lambda t: t["objective"])["training_job"]
+    assert any("resumed (attempt 2)" in line for line in ws.jobs.logs("spot"))
+    running = [name for name, t in before.items() if t["status"] == "InProgress"]
+    assert running and all(ws.jobs.get(name).status == "Completed" for name in running)  # followed, not rerun
+    assert len({tuple(sorted(t["params"].items())) for t in trials}) == 6  # new points after resuming; Grid: each once

@@ -111,7 +111,9 @@ class TuningService:
             raise ValidationError(f"objective metric {parsed.objective_metric!r} is not one the training job reports ({known})")
         name, stored = self._prepare(name, parsed)
         try:
-            job = self.ws.jobs.submit("tuning", ENTRYPOINT, {"spec": stored}, name=name, max_runtime_seconds=parsed.max_runtime_seconds)
+            job = self.ws.jobs.submit(
+                "tuning", ENTRYPOINT, {"spec": stored}, name=name, max_runtime_seconds=parsed.max_runtime_seconds, resumable=True
+            )  # a worker that dies is relaunched and picks up its trials (forgeml.tuning._resume)
         except Exception:
             self.ws.metadata.delete_resource(RESOURCE_KIND, name)
             raise

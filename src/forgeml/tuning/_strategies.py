@@ -87,16 +87,21 @@ class AskTellGridSampler(optuna.samplers.GridSampler):
         return None
 
 
-def make_sampler(spec: TuningSpec) -> Any:
-    """The Optuna sampler for the spec's strategy, seeded with ``random_seed``."""
+def make_sampler(spec: TuningSpec, attempt: int = 1) -> Any:
+    """The Optuna sampler for the spec's strategy, seeded with ``random_seed``.
+
+    A resumed tuning job (``attempt`` > 1) seeds Random and TPE differently, or they would draw
+    the first attempt's points again; Grid keeps its seed, which fixes the order of the grid.
+    """
     from optuna import samplers
 
+    seed = spec.random_seed if attempt <= 1 else spec.random_seed + 7919 * (attempt - 1)
     if spec.strategy == "Random":
-        return samplers.RandomSampler(seed=spec.random_seed)
+        return samplers.RandomSampler(seed=seed)
     if spec.strategy == "Grid":
         space = {name: list(r.values) for name, r in spec.ranges.items()}
         return AskTellGridSampler(space, seed=spec.random_seed)
-    return samplers.TPESampler(seed=spec.random_seed, n_startup_trials=min(10, max(2, spec.max_jobs // 3)))
+    return samplers.TPESampler(seed=seed, n_startup_trials=min(10, max(2, spec.max_jobs // 3)))
 
 
 def make_pruner(spec: TuningSpec) -> Any:

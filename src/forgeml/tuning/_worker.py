@@ -13,12 +13,13 @@ import contextlib
 import importlib
 import signal
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import optuna
 
 from forgeml.tuning._book import RESOURCE_KIND, TrialBook
+from forgeml.tuning._resume import resume_trials
 from forgeml.tuning._spec import TuningSpec
 from forgeml.tuning._strategies import make_pruner, make_sampler
 from forgeml.tuning._warm import load_parents
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
 
 _POLL_MIN_SECONDS = 0.02  # right after something changed: trivial trials end within ~0.1 s
 _POLL_MAX_SECONDS = 0.5  # after a quiet spell, doubling from the minimum
+_CHECK_SECONDS = 5.0  # how often a running trial's processes are checked for life
 _RECORD_EVERY_SECONDS = 2.0  # the tuning job's own run is refreshed at most this often, and at the end
 
 
@@ -40,6 +42,7 @@ class _Live:
     last_step: int = -1
     stop_sent: bool = False
     pruned: bool = False
+    next_check: float = field(default_factory=lambda: time.monotonic() + _CHECK_SECONDS)
 
 
 def run(ctx: JobContext) -> None:
@@ -59,7 +62,7 @@ class Tuner:
         self.experiment = self.spec.experiment or self.name
         direction = optuna.study.StudyDirection.MAXIMIZE if self.spec.maximize else optuna.study.StudyDirection.MINIMIZE
         self.study = optuna.create_study(
-            study_name=self.name, direction=direction, sampler=make_sampler(self.spec), pruner=make_pruner(self.spec)
+            study_name=self.name, direction=direction, sampler=make_sampler(self.spec, ctx.attempt), pruner=make_pruner(self.spec)
         )  # the name seeds Hyperband's bracket assignment: same job name, same brackets
         self.prunes = self.spec.strategy == "Hyperband" or self.spec.early_stopping == "Auto"
         self.distributions = {n: r.distribution() for n, r in self.spec.ranges.items()}
@@ -79,9 +82,10 @@ class Tuner:
         if self.spec.strategy == "Grid":
             budget = min(budget, self.spec.grid_size())
         self.ctx.log(f"[tuning] {self.spec.strategy} search: {budget} training job(s), {self.spec.max_parallel_jobs} at a time, objective {self.spec.objective_type} {self.spec.objective_metric}" + (f", {len(parents)} warm-start trial(s)" if parents else ""))
+        launched = resume_trials(self) if self.ctx.attempt > 1 else 0
         self._persist()
         self._record_self()
-        launched = quiet = 0
+        quiet = 0
         while True:
             if self.stop_requested:
                 self._stop_all("Stopped")
@@ -114,7 +118,6 @@ class Tuner:
             "ended_at": None, "failure_reason": None, "optuna_trial": trial.number,
         }  # fmt: skip
         self.book.trials.append(record)
-        trial.set_user_attr("training_job", job_name)
         try:
             self._submit(job_name, hyperparameters)
         except Exception as exc:  # a trial that cannot start is a failed trial, not a failed tuning job
@@ -123,9 +126,15 @@ class Tuner:
             self.ctx.log(f"[tuning] {job_name} could not start: {exc}")
         else:
             record["status"] = "InProgress"
-            self.running[job_name] = _Live(trial, record)
+            self.follow(trial, record)
             self.ctx.log(f"[tuning] {job_name} started: {params}")
         self._persist()
+
+    def follow(self, trial: Trial, record: dict[str, Any]) -> None:
+        """Follow a running training job as the study's ``trial``."""
+        trial.set_user_attr("training_job", record["training_job"])
+        record["optuna_trial"] = trial.number
+        self.running[record["training_job"]] = _Live(trial, record)
 
     def _submit(self, job_name: str, hyperparameters: dict[str, Any]) -> None:
         training = dict(self.spec.training)
@@ -145,7 +154,11 @@ class Tuner:
         """Follow one trial's objective series; return whether anything new came."""
         live = self.running[name]
         seen = live.last_step
-        job = self.ws.jobs.get(name)
+        if time.monotonic() >= live.next_check:  # settle a trial whose processes vanished
+            live.next_check = time.monotonic() + _CHECK_SECONDS
+            job = self.ws.jobs.refresh(name)
+        else:
+            job = self.ws.jobs.get(name)
         points = self.ws.metadata.get_metrics(job.ref, self.spec.objective_metric)
         for point in points:
             if point.step <= live.last_step:

@@ -65,6 +65,7 @@ def _fork_supervisor(job_name: str, env: dict[str, str]) -> dict[str, Any]:
         code = 1
         try:
             os.close(read_end)
+            os.setsid()  # out of the caller's process group first: killing the caller's group now spares the supervisor
             supervisor = os.fork()
             if supervisor:
                 os.write(write_end, str(supervisor).encode())

@@ -180,6 +180,10 @@ class JobService:
                 raise ValidationError(f"unknown job status {s!r} (expected one of {', '.join(st.STATUSES)})")
         return self.store.list_jobs(kind=kind, status=status, name_contains=name_contains, limit=limit, offset=offset)
 
+    def refresh(self, name: str) -> JobRecord:
+        """The job, settled first if its processes are gone (what :meth:`reconcile` does for one job)."""
+        return self._reconcile_one(self.store.get_job(name))
+
     def transition(self, name: str, target: str, **fields: Any) -> JobRecord:
         """Move a job to ``target``, enforcing the state machine atomically.
 
