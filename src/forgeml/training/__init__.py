@@ -3,7 +3,7 @@
 from forgeml.training._algorithms import ALGORITHMS, Algorithm, get_algorithm
 from forgeml.training._hyperparams import Param, validate_hyperparameters
 from forgeml.training._rules import RULES, RuleEngine
-from forgeml.training._service import TrainingService
+from forgeml.training._service import TrainingRequest, TrainingService
 
 __all__ = [
     "ALGORITHMS",
@@ -11,6 +11,7 @@ __all__ = [
     "Algorithm",
     "Param",
     "RuleEngine",
+    "TrainingRequest",
     "TrainingService",
     "get_algorithm",
     "validate_hyperparameters",

@@ -8,7 +8,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Required, TypedDict, Unpack
 
 from forgeml.core.jobs import validate_name
 from forgeml.core.records import JobRecord, MetricRecord, ResourceRecord
@@ -56,6 +56,29 @@ def _json_scalar(name: str, value: Any) -> Any:
     raise ValidationError(f"hyperparameter {name!r} must be a string, number, bool, list or dict, got {type(value).__name__}")
 
 
+class TrainingRequest(TypedDict, total=False):
+    """What a training job is asked to do: the keyword arguments of :meth:`TrainingService.plan`
+    (and of :meth:`TrainingService.create`, which adds ``wait`` and ``tags``)."""
+
+    algorithm: str | None
+    script: str | None
+    source_dir: str | None
+    hyperparameters: dict[str, Any] | None
+    channels: Required[dict[str, Any]]
+    target: str | None
+    metric_definitions: list[dict[str, str]] | None
+    max_runtime_seconds: float | None
+    checkpoint: bool
+    recipe: dict[str, Any] | None
+    experiment: str | None
+    seed: int
+    features: list[str] | None
+    rules: list[Any] | None
+    cpus: int | None
+    network_isolation: bool
+    checkpoint_interval_seconds: float
+
+
 class TrainingService:
     """Training jobs: built-in algorithms and script mode, on the core job system.
 
@@ -68,34 +91,14 @@ class TrainingService:
 
     # create ----------------------------------------------------------------------------------
     def create(
-        self,
-        name: str | None = None,
-        *,
-        algorithm: str | None = None,
-        script: str | None = None,
-        source_dir: str | None = None,
-        hyperparameters: dict[str, Any] | None = None,
-        channels: dict[str, Any],
-        target: str | None = None,
-        metric_definitions: list[dict[str, str]] | None = None,
-        max_runtime_seconds: float | None = None,
-        checkpoint: bool = False,
-        recipe: dict[str, Any] | None = None,
-        experiment: str | None = None,
-        seed: int = 0,
-        wait: bool = False,
-        features: list[str] | None = None,
-        rules: list[Any] | None = None,
-        cpus: int | None = None,
-        network_isolation: bool = False,
-        checkpoint_interval_seconds: float = 2.0,
-        tags: dict[str, str] | None = None,
+        self, name: str | None = None, *, wait: bool = False, tags: dict[str, str] | None = None, **request: Unpack[TrainingRequest]
     ) -> JobRecord:
         """Validate a training request, then launch it as a ``training`` job.
 
         Everything is checked before anything is stored: the algorithm or script, every
         hyperparameter (name, type, range), the channels (datasets are pinned to a version), the
-        target and feature columns, metric definitions and debugger rules.
+        target and feature columns, metric definitions and debugger rules. The request's fields
+        are :meth:`plan`'s keyword arguments (:class:`TrainingRequest`).
 
         Args:
             name: the job name (generated when omitted).
@@ -125,13 +128,7 @@ class TrainingService:
             NotFoundError: a dataset, path or script that does not exist.
             AlreadyExistsError: a job of that name exists.
         """
-        plan = self.plan(
-            name, algorithm=algorithm, script=script, source_dir=source_dir, hyperparameters=hyperparameters,
-            channels=channels, target=target, metric_definitions=metric_definitions,
-            max_runtime_seconds=max_runtime_seconds, checkpoint=checkpoint, recipe=recipe, experiment=experiment,
-            seed=seed, features=features, rules=rules, cpus=cpus, network_isolation=network_isolation,
-            checkpoint_interval_seconds=checkpoint_interval_seconds,
-        )  # fmt: skip
+        plan = self.plan(name, **request)
         name, config = plan["name"], plan["config"]
         self.ws.metadata.create_resource(ResourceRecord(
             kind=KIND, name=name, version=1, status="Created", tags=tags or {},

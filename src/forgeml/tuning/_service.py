@@ -62,7 +62,7 @@ def check_training(spec: TuningSpec) -> None:
         return
     from forgeml.training import TrainingService, get_algorithm
 
-    accepted = set(inspect.signature(TrainingService.create).parameters) - {"self", "name", "hyperparameters", "experiment", "wait"}
+    accepted = (set(inspect.signature(TrainingService.plan).parameters) | {"tags"}) - {"self", "name", "hyperparameters", "experiment"}
     bad = sorted(set(training) - accepted)
     if bad:
         raise ValidationError(f"training: unknown key(s) {', '.join(bad)} (expected some of {', '.join(sorted(accepted))})")
