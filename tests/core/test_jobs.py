@@ -178,6 +178,18 @@ def test_pending_job_never_launched_is_failed(ws: Workspace) -> None:
     assert job.status == "Failed" and "never started" in (job.failure_reason or "")
 
 
+def test_orphaned_pending_job_is_launched_once(ws: Workspace) -> None:
+    from forgeml.core.records import JobRecord
+
+    # stored by a submitter that died before starting its supervisor
+    ws.metadata.create_job(JobRecord(name="stored", kind="processing", status="Pending", entrypoint=f"{F}:hello", config={"msg": "late"}))
+    ws.jobs.launch_if_orphaned("stored")
+    assert ws.jobs.wait("stored", timeout=60).status == "Completed" and "hello late" in list(ws.jobs.logs("stored"))
+    assert [e.type for e in ws.metadata.list_events(resource="job/stored")].count("Relaunched") == 1
+    ws.jobs.launch_if_orphaned("stored")  # not Pending any more: left alone
+    assert ws.jobs.get("stored").attempts == 1
+
+
 def test_workdir_is_per_job(ws: Workspace) -> None:
     assert ws.jobs.workdir("a") != ws.jobs.workdir("b")
     assert isinstance(ws.jobs.workdir("a"), Path)

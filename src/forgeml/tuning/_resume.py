@@ -6,8 +6,9 @@ The trials table on the ``tuning-job`` resource is the record of what ran: compl
 the new study with their objective (so the sampler learns from them), failed and stopped ones
 enter as failed, and trials whose training jobs were still running (they run in processes of
 their own, which the interruption did not touch) are followed again. A training job started just
-before the interruption but not yet in the table is found by its name and followed too. Every
-trial already run counts against ``max_jobs``.
+before the interruption but not yet in the table is found by its name and followed too, and one
+that was stored but whose supervisor never started is launched now. Every trial already run
+counts against ``max_jobs``.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ def resume_trials(tuner: Tuner) -> int:
         tuner.book.trials.append(record)
         params, distributions = _internal(tuner, record)
         if record["status"] in _ACTIVE:
+            tuner.ws.jobs.launch_if_orphaned(record["training_job"])  # stored, but killed before it started
             tuner.study.enqueue_trial(params, skip_if_exists=False)
             tuner.follow(tuner.study.ask(tuner.distributions), record)
         elif record["status"] == "Completed" and record.get("objective") is not None:

@@ -180,6 +180,17 @@ class JobService:
                 raise ValidationError(f"unknown job status {s!r} (expected one of {', '.join(st.STATUSES)})")
         return self.store.list_jobs(kind=kind, status=status, name_contains=name_contains, limit=limit, offset=offset)
 
+    def launch_if_orphaned(self, name: str) -> JobRecord:
+        """Launch a Pending job that has no live process: its submitter died between storing it
+        and starting its supervisor. Call only where that submitter is known to be gone (a
+        resumed job that submitted it). Other jobs are returned as they are.
+        """
+        job = self.store.get_job(name)
+        if job.status == st.PENDING and not self.backend.is_alive(job.handle):
+            self.store.append_event(job.ref, "Relaunched", {"reason": "its submitter exited before starting it"})
+            return self._launch(job)
+        return job
+
     def refresh(self, name: str) -> JobRecord:
         """The job, settled first if its processes are gone (what :meth:`reconcile` does for one job)."""
         return self._reconcile_one(self.store.get_job(name))
