@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypedDict, Unpack
 
 from forgeml.core.jobs import validate_name
 from forgeml.core.records import ResourceRecord
@@ -33,6 +33,20 @@ if TYPE_CHECKING:
 KIND = "dataset"
 QUARANTINE_SUFFIX = "-quarantine"
 Mode = Literal["replace", "append", "upsert"]
+
+
+class CommitOptions(TypedDict, total=False):
+    """How :meth:`DatasetService.commit` writes a version (see ``_commit_once`` for defaults)."""
+
+    mode: Mode
+    enforce_schema: bool
+    partition_by: str | None
+    spec: dict[str, Any] | None
+    data: dict[str, Any] | None
+    tags: dict[str, str] | None
+    derived_from: list[str] | None
+    quarantine: list[dict[str, Any]] | None
+    key: list[str] | None
 
 
 class _RacedError(Exception):
@@ -141,22 +155,12 @@ class DatasetService:
             spec={"description": description, "source": source}, tags=tags, derived_from=derived_from,
         )  # fmt: skip
 
-    def commit(
-        self,
-        name: str,
-        table: pa.Table,
-        *,
-        mode: Mode = "replace",
-        enforce_schema: bool = True,
-        partition_by: str | None = None,
-        spec: dict[str, Any] | None = None,
-        data: dict[str, Any] | None = None,
-        tags: dict[str, str] | None = None,
-        derived_from: list[str] | None = None,
-        quarantine: list[dict[str, Any]] | None = None,
-        key: list[str] | None = None,
-    ) -> ResourceRecord:
+    def commit(self, name: str, table: pa.Table, **options: Unpack[CommitOptions]) -> ResourceRecord:
         """Write an Arrow table as the next version; the one write path of every connector.
+
+        The options (:class:`CommitOptions`) are :meth:`_commit_once`'s keyword arguments:
+        ``mode``, ``enforce_schema``, ``partition_by``, ``spec``, ``data``, ``tags``,
+        ``derived_from``, ``quarantine``, ``key``.
 
         ``mode="upsert"`` keeps the previous rows whose ``key`` does not occur in ``table`` and
         adds ``table`` (the last row wins when a key repeats in it).
@@ -172,11 +176,8 @@ class DatasetService:
 
         for attempt in range(8):
             try:
-                with self._append_lock(name, mode != "replace"):
-                    return self._commit_once(
-                        name, table, mode=mode, enforce_schema=enforce_schema, partition_by=partition_by, spec=spec,
-                        data=data, tags=tags, derived_from=derived_from, quarantine=quarantine, key=key,
-                    )  # fmt: skip
+                with self._append_lock(name, options.get("mode", "replace") != "replace"):
+                    return self._commit_once(name, table, **options)
             except _RacedError:
                 time.sleep(random.uniform(0.01, 0.05) * (attempt + 1))
         raise ConflictError(f"dataset {name!r} kept changing while appending to it; try again")

@@ -62,6 +62,7 @@ class Trial:
     _optuna: optuna.trial.Trial
     _objective_metric: str
     _prunes: bool
+    _record: dict[str, Any] = field(default_factory=dict)  # its row in the trials table
     _series: list[tuple[str, float, int, float]] = field(default_factory=list)
 
     def log_metric(self, key: str, value: float, step: int = 0) -> None:
@@ -167,7 +168,7 @@ class InProcessTuner:
         }  # fmt: skip
         self.book.trials.append(record)
         hyperparameters = {**self.spec.static_hyperparameters, **params}
-        return Trial(number, params, hyperparameters, trial, self.spec.objective_metric, self.prunes)
+        return Trial(number, params, hyperparameters, trial, self.spec.objective_metric, self.prunes, record)
 
     def _run_name(self, number: int) -> str:
         return f"{self.name}-{number:03d}"
@@ -195,7 +196,7 @@ class InProcessTuner:
         return "Completed", value, None
 
     def _settle(self, trial: Trial, status: str, value: float | None, reason: str | None) -> None:
-        record = self._record(trial)
+        record = trial._record
         record.update(status=status, objective=value, ended_at=time.time(), failure_reason=reason)
         states = optuna.trial.TrialState
         if status == "Completed":
@@ -213,12 +214,6 @@ class InProcessTuner:
             self.progress(dict(record))
         if time.monotonic() - self.last_flush >= FLUSH_SECONDS:
             self._flush()
-
-    def _record(self, trial: Trial) -> dict[str, Any]:
-        for record in reversed(self.book.trials):
-            if record["source"] == "new" and record["number"] == trial.number:
-                return record
-        raise KeyError(trial.number)
 
     def _run_row(self, trial: Trial, record: dict[str, Any]) -> dict[str, Any]:
         latest: dict[str, tuple[float, int, float]] = {}

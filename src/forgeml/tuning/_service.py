@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from forgeml.core.jobs import new_name, validate_name
 from forgeml.core.records import JobRecord, ResourceRecord
 from forgeml.errors import AlreadyExistsError, JobFailedError, NotFoundError, ValidationError
+from forgeml.tuning._book import RESOURCE_KIND
 from forgeml.tuning._spec import TuningSpec
 from forgeml.tuning._warm import check_parents
 
@@ -16,7 +17,6 @@ if TYPE_CHECKING:
     from forgeml.core.workspace import Workspace
     from forgeml.tuning._inprocess import Objective
 
-RESOURCE_KIND = "tuning-job"
 ENTRYPOINT = "forgeml.tuning._worker:run"
 MAX_NAME = 32  # SageMaker's HyperParameterTuningJobName limit; trials add "-NNN"
 # what the built-in algorithms report, as "<channel>:<name>" (see forgeml.training._evaluate)

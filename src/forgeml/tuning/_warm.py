@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from forgeml.errors import NotFoundError, ValidationError
+from forgeml.tuning._book import RESOURCE_KIND
 
 if TYPE_CHECKING:
     from optuna.study import Study
@@ -20,7 +21,6 @@ if TYPE_CHECKING:
     from forgeml.core.workspace import Workspace
     from forgeml.tuning._spec import TuningSpec
 
-RESOURCE_KIND = "tuning-job"
 _DATA_KEYS = ("algorithm", "script", "entrypoint", "objective", "channels", "target")
 
 
