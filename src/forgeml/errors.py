@@ -63,6 +63,14 @@ class ConflictError(ForgeError, RuntimeError):
     exit_code = 6
 
 
+class ForbiddenError(ForgeError, PermissionError):
+    """The caller may not do this from where it is (a network face naming a server path, a
+    script it did not upload, a denied policy)."""
+
+    http_status = 403
+    exit_code = 11
+
+
 class CorruptArtifactError(ForgeError, OSError):
     """An artifact's bytes no longer match its content hash."""
 
@@ -120,6 +128,7 @@ __all__ = [
     "BackendUnavailableError",
     "ConflictError",
     "CorruptArtifactError",
+    "ForbiddenError",
     "ForgeError",
     "InvalidTransitionError",
     "JobFailedError",
