@@ -77,6 +77,8 @@ def compile_package(
     quantize: bool = False,
     tolerance: float | None = None,
     lineage: dict[str, Any] | None = None,
+    digests: dict[str, str] | None = None,
+    origin: str | None = None,
 ) -> dict[str, Any]:
     """Compile the package at ``src`` into a new ONNX package at ``dest``; return the report.
 
@@ -87,6 +89,8 @@ def compile_package(
         quantize: apply dynamic int8 quantization after conversion.
         tolerance: largest accepted absolute deviation (default 1e-4, or 0.05 when quantized).
         lineage: merged into the compiled manifest's lineage (e.g. ``{"compiled_from": ref}``).
+        digests: the registry's digests of ``src`` (see :func:`~forgeml.registry.load_model`).
+        origin: what to call ``src`` in errors.
 
     Raises:
         ValidationError: the source is not convertible, the holdout is empty or not numeric after
@@ -95,15 +99,17 @@ def compile_package(
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(limits=1):  # like-for-like timings: one thread each, as a serving worker
-        return _compile(Path(src), Path(dest), holdout, quantize=quantize, tolerance=tolerance, lineage=lineage)
+        original = load_model(src, digests=digests, origin=origin)
+        return _compile(original, Path(dest), holdout, quantize=quantize, tolerance=tolerance, lineage=lineage)
 
 
 def _compile(
-    src: Path, dest: Path, holdout: pd.DataFrame, *, quantize: bool, tolerance: float | None, lineage: dict[str, Any] | None
-) -> dict[str, Any]:
+    original: LoadedModel, dest: Path, holdout: pd.DataFrame, *, quantize: bool, tolerance: float | None,
+    lineage: dict[str, Any] | None,
+) -> dict[str, Any]:  # fmt: skip
     import numpy as np
 
-    original = load_model(src)
+    src = original.path
     if original.manifest.flavor != "sklearn":
         raise ValidationError(f"only sklearn-flavor packages can be compiled (this one is {original.manifest.flavor!r})")
     if holdout is None or len(holdout) == 0:
@@ -111,10 +117,10 @@ def _compile(
     tolerance = tolerance if tolerance is not None else (DEFAULT_QUANTIZED_TOLERANCE if quantize else DEFAULT_TOLERANCE)
     prepared = original.prepare(holdout)
     try:
-        rows = np.ascontiguousarray(np.asarray(prepared, dtype=np.float32))
+        rows = np.ascontiguousarray(np.asarray(prepared, dtype=np.float64))
     except (ValueError, TypeError) as exc:
         raise ValidationError(f"model input is not all numeric after the recipe, cannot compile: {exc}") from None
-    onx, converter = _onnx.convert(original.model, rows.shape[1])
+    onx, converter, dtype = _onnx.convert(original.model, rows.shape[1])
 
     if (dest / MANIFEST).exists():
         raise ValidationError(f"{dest} already holds a model package")
@@ -128,10 +134,10 @@ def _compile(
             raw.replace(tmp)
             _onnx.quantize(tmp, raw)
             tmp.unlink()
-        if original.manifest.recipe_file:
-            shutil.copy2(Path(src) / original.manifest.recipe_file, dest / original.manifest.recipe_file)
+        if original.manifest.recipe_file:  # the verified bytes, not whatever the file holds now
+            (dest / original.manifest.recipe_file).write_bytes(original.files.read_bytes(original.manifest.recipe_file))
         info: dict[str, Any] = {
-            "input": "X", "dtype": "float32", "n_features": int(rows.shape[1]),
+            "input": "X", "dtype": dtype, "n_features": int(rows.shape[1]),
             "outputs": _onnx.output_names(raw), "converter": converter,
             "quantized": quantize, "source_algorithm": original.manifest.algorithm,
         }  # fmt: skip
@@ -155,7 +161,7 @@ def _compile(
         report: dict[str, Any] = {
             "rows_checked": len(rows), "max_abs_deviation": deviation, "tolerance": tolerance,
             "converter": converter, "quantized": quantize,
-            "size_bytes": {"before": _model_bytes(Path(src), original.manifest.model_file),
+            "size_bytes": {"before": _model_bytes(src, original.manifest.model_file),
                            "onnx": unquantized_size, "after": raw.stat().st_size},
             "before": _timings(original, inp),
             "after": _timings(compiled, inp),

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
+    from forgeml.registry._files import PackageFiles
     from forgeml.registry.package import ModelManifest
 
 _NUMERIC = ("float", "int", "uint", "double", "long", "Float", "Int", "UInt")
@@ -37,31 +38,107 @@ def is_numeric_type(type_name: str | None) -> bool:
     return bool(type_name) and str(type_name).startswith(_NUMERIC)
 
 
+def untrusted_refusal(manifest: ModelManifest, origin: str) -> str | None:
+    """Why ``trusted=False`` refuses this package, or ``None`` when it may be loaded.
+
+    Only a compiled package (flavor ``onnx``) can be loaded without running its author's code:
+    ONNX Runtime interprets the graph, and the manifest and recipe are plain JSON. A pickle
+    (``sklearn`` flavor: joblib, XGBoost/LightGBM sklearn API), an MLflow pyfunc model
+    (cloudpickle, its own Python code) and a recipe step that imports a function by name
+    (``custom``) all execute code when loaded.
+    """
+    if manifest.flavor != "onnx":
+        what = "an MLflow pyfunc model" if manifest.flavor == "mlflow" else "a pickle"
+        return (
+            f"model package {origin} has no ONNX model: its {manifest.model_file} is {what}, which runs code when "
+            f"loaded, and trusted=False loads only ONNX models; compile it first (forgeml models compile GROUP VERSION "
+            f"--holdout ROWS) and load the compiled version"
+        )
+    return None
+
+
+def _untrusted_recipe_refusal(recipe: Any, origin: str) -> str | None:
+    steps = recipe.get("steps") if isinstance(recipe, dict) else None
+    for step in steps or []:
+        spec = step.get("spec") if isinstance(step, dict) else None
+        if isinstance(spec, dict) and spec.get("type") == "custom":
+            return (
+                f"model package {origin}: its recipe has a 'custom' step that imports {spec.get('function')!r} and runs it; "
+                f"trusted=False loads no code from a package"
+            )
+    return None
+
+
+def read_recipe(files: PackageFiles, manifest: ModelManifest) -> Any:
+    """The package's recipe as the JSON it is stored as (verified), or ``None``."""
+    if not manifest.recipe_file:
+        return None
+    try:
+        return json.loads(files.read_bytes(manifest.recipe_file))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValidationError(f"{files.root / manifest.recipe_file} is malformed: {exc}") from None
+
+
+def check_untrusted(files: PackageFiles, manifest: ModelManifest | None = None) -> None:
+    """Refuse what ``trusted=False`` may not load, without loading anything.
+
+    Raises:
+        ForbiddenError: the package has no ONNX model, or its recipe imports code.
+    """
+    from forgeml.errors import ForbiddenError
+
+    manifest = manifest or files.manifest()
+    why = untrusted_refusal(manifest, files.origin) or _untrusted_recipe_refusal(read_recipe(files, manifest), files.origin)
+    if why:
+        raise ForbiddenError(why)
+
+
 class LoadedModel:
     """A model package ready to predict (see the module docstring for the two entry points).
 
+    Every file is read through ``files`` (:class:`~forgeml.registry._files.PackageFiles`), which
+    checks the bytes against the registry's digests (or, for a folder loaded by path, the
+    manifest's own) before they are unpickled or handed to ONNX Runtime.
+
     Args:
         path: the package folder.
-        manifest: its manifest (read from ``path`` when omitted).
+        manifest: its manifest (read, verified, from ``files`` when omitted).
         threads: cap on intra-op threads (ONNX Runtime); ``None`` lets the runtime decide.
+        trusted: ``False`` loads only an ONNX model with ONNX Runtime and never unpickles
+            anything (refusing every other package with :class:`~forgeml.errors.ForbiddenError`).
+        files: the package's verified file reader (one over ``path`` with the manifest's
+            digests when omitted).
     """
 
-    def __init__(self, path: str | Path, *, manifest: ModelManifest | None = None, threads: int | None = None) -> None:
-        from forgeml.registry.package import read_manifest
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        manifest: ModelManifest | None = None,
+        threads: int | None = None,
+        trusted: bool = True,
+        files: PackageFiles | None = None,
+    ) -> None:
+        from forgeml.registry._files import PackageFiles
 
         self.path = Path(path)
-        self.manifest = manifest or read_manifest(self.path)
+        self.files = files if files is not None else PackageFiles(self.path)
+        self.manifest = manifest or self.files.manifest()
         self.threads = threads
+        self.trusted = trusted
         flavor = self.manifest.flavor
         loader = {"sklearn": self._load_sklearn, "onnx": self._load_onnx, "mlflow": self._load_mlflow}.get(flavor)
         if loader is None:
             raise ValidationError(f"model flavor {flavor!r} is not supported by this loader")
+        if not trusted:
+            check_untrusted(self.files, self.manifest)
+        recipe_spec = read_recipe(self.files, self.manifest)
         self.model: Any = loader()
         self.recipe: Any = None
-        if self.manifest.recipe_file:
+        if recipe_spec is not None:
             from forgeml.registry._recipes import load_recipe
 
-            self.recipe = load_recipe(json.loads((self.path / self.manifest.recipe_file).read_text()))
+            self.recipe = load_recipe(recipe_spec)
         classes = self.manifest.classes
         self._classes: Any = None
         if classes is not None:
@@ -71,10 +148,13 @@ class LoadedModel:
 
     # loading ---------------------------------------------------------------------------------
     def _load_sklearn(self) -> Any:
+        import io
+
         import joblib
 
+        data = self.files.read_bytes(self.manifest.model_file)
         try:
-            return joblib.load(self.path / self.manifest.model_file)
+            return joblib.load(io.BytesIO(data))
         except Exception as exc:  # unpickling can raise anything; the package is unusable
             raise ValidationError(f"cannot load {self.path / self.manifest.model_file}: {type(exc).__name__}: {exc}") from None
 
@@ -86,14 +166,18 @@ class LoadedModel:
         if self.threads:
             opts.intra_op_num_threads = self.threads
             opts.inter_op_num_threads = 1
+        # from the verified bytes: a graph loaded from memory also cannot name external data files
+        data = self.files.read_bytes(self.manifest.model_file)
         try:
-            return ort.InferenceSession(str(self.path / self.manifest.model_file), opts, providers=["CPUExecutionProvider"])
+            return ort.InferenceSession(data, opts, providers=["CPUExecutionProvider"])
         except Exception as exc:  # ONNX Runtime raises its own exception types
             raise ValidationError(f"cannot load {self.path / self.manifest.model_file}: {exc}") from None
 
     def _load_mlflow(self) -> Any:
         import mlflow.pyfunc
 
+        # MLflow loads a folder itself: check every file of the package first
+        self.files.verify_all()
         return mlflow.pyfunc.load_model(str(self.path / self.manifest.model_file))
 
     # inputs ----------------------------------------------------------------------------------
@@ -245,4 +329,4 @@ class LoadedModel:
         return {"prediction": pred}
 
 
-__all__ = ["LoadedModel", "is_numeric_type"]
+__all__ = ["LoadedModel", "check_untrusted", "is_numeric_type", "read_recipe", "untrusted_refusal"]

@@ -30,7 +30,13 @@ from forgeml.registry._approval import (
     check_approval_transition,
     check_status,
 )
-from forgeml.registry.package import MANIFEST, LoadedModel, load_model, verify_package
+from forgeml.registry.package import (
+    MANIFEST,
+    LoadedModel,
+    load_model,
+    loading_notice,
+    verify_package,
+)
 
 if TYPE_CHECKING:
     from forgeml.core.workspace import Workspace
@@ -40,6 +46,11 @@ KIND = "model"
 EVENT = "ModelPackageStateChange"
 _ALIAS = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,62}$")
 RESERVED_ALIASES = ("latest", "approved")
+
+
+def artifact_digests(artifacts: Any, digest: str) -> dict[str, str]:
+    """``{relative path: sha256}`` of a folder stored with ``put_dir`` (its verified manifest)."""
+    return {rel: info["digest"] for rel, info in artifacts.read_json(digest)["files"].items()}
 
 
 def _user(by: str | None) -> str:
@@ -157,11 +168,14 @@ class RegistryService:
             training = self.ws.training
         except (ImportError, AttributeError):
             training = None
-        if training is not None and hasattr(training, "model_dir"):
+        if training is not None and hasattr(training, "model_artifact"):
             try:
-                return Path(training.model_dir(name))
+                digest = training.model_artifact(name)
             except NotFoundError:
                 pass  # a job run outside the training service: look at its outputs instead
+            else:
+                # from the artifact store (verified), never from a local copy someone could have edited
+                return self._from_artifact(digest, dest)
         for ref in reversed(job.outputs):
             if ref.startswith("artifact/"):
                 digest = ref.removeprefix("artifact/")
@@ -187,6 +201,8 @@ class RegistryService:
     ) -> ResourceRecord:
         manifest = verify_package(folder)
         art = self.ws.artifacts.put_dir(folder)
+        # the registry's own digests of what was stored: every later load is checked against them
+        files = artifact_digests(self.ws.artifacts, art.digest)
         self._ensure_group(group)
         entry = {"status": approval_status, "by": _user(by), "at": iso(time.time()), "reason": "registered"}
         spec = {
@@ -195,6 +211,7 @@ class RegistryService:
             "inputs": manifest.inputs, "outputs": manifest.outputs(), "classes": manifest.classes,
             "target": manifest.target, "metrics": manifest.metrics, "requirements": manifest.requirements,
             "lineage": manifest.lineage, "compiled": bool(manifest.compiled),
+            "files": files, "loading": loading_notice(manifest.flavor),
         }  # fmt: skip
         data = {"package_status": "Completed", "approval": entry, "approval_history": [entry],
                 "metadata": dict(metadata or {}), "model_card": model_card, **(extra_data or {})}  # fmt: skip
@@ -364,36 +381,60 @@ class RegistryService:
         return new
 
     # using -----------------------------------------------------------------------------------
+    def digests(self, record: ResourceRecord) -> dict[str, str]:
+        """The registry's sha256 of every file of a version's package (``spec.files``; for
+        versions registered before it was recorded, the stored folder's verified manifest)."""
+        files = record.spec.get("files")
+        return dict(files) if files else artifact_digests(self.ws.artifacts, record.spec["package"])
+
     def download(self, group: str, version: int | str | None = None, dest: str | Path | None = None) -> Path:
         """A verified local copy of a version's package; cached under the workspace by default.
 
+        The cached copy is checked against the registry's digests on every call.
+
         Raises:
-            CorruptArtifactError: the stored package no longer matches its digest.
+            CorruptArtifactError: the stored package no longer matches its digest, or the cached
+                copy was changed after it was downloaded (naming the file).
         """
-        digest = self.get(group, version).spec["package"]
+        record = self.get(group, version)
         if dest is not None:
             dest = Path(dest)
             if dest.exists() and any(dest.iterdir()):
                 raise ValidationError(f"{dest} exists and is not empty")
-            return self.ws.artifacts.get_dir(digest, dest)
+            return self.ws.artifacts.get_dir(record.spec["package"], dest)
+        return self._local(record, verify=True)
+
+    def _local(self, record: ResourceRecord, *, verify: bool) -> Path:
+        digest = record.spec["package"]
         cache = self.ws.home / "cache" / "models" / digest
-        if (cache / MANIFEST).is_file():
-            try:
-                verify_package(cache)
-                return cache
-            except ValidationError:
-                shutil.rmtree(cache, ignore_errors=True)
+        if cache.is_dir():
+            if verify:
+                verify_package(cache, self.digests(record), origin=record.ref)
+            return cache
         tmp = cache.with_name(f".{digest}.{uuid.uuid4().hex}")
         self.ws.artifacts.get_dir(digest, tmp)
         try:
             tmp.rename(cache)
         except OSError:  # another process finished first
             shutil.rmtree(tmp, ignore_errors=True)
+            if verify:
+                verify_package(cache, self.digests(record), origin=record.ref)
         return cache
 
-    def load(self, group: str, version: int | str | None = None, *, threads: int | None = None) -> LoadedModel:
-        """Load a version (number, alias, ``latest`` or ``approved``) for prediction."""
-        return load_model(self.download(group, version), threads=threads)
+    def load(self, group: str, version: int | str | None = None, *, threads: int | None = None, trusted: bool = True) -> LoadedModel:
+        """Load a version (number, alias, ``latest`` or ``approved``) for prediction.
+
+        Every file is checked against the digests recorded when the version was registered.
+        Pickle-based packages execute code while they load; ``trusted=False`` loads only a
+        compiled version's ONNX model and never unpickles anything.
+
+        Raises:
+            CorruptArtifactError: a file of the package was changed after registration.
+            ForbiddenError: ``trusted=False`` and the version has no ONNX model.
+        """
+        record = self.get(group, version)
+        path = self._local(record, verify=False)  # load_model verifies every file itself
+        return load_model(path, threads=threads, trusted=trusted, digests=self.digests(record), origin=record.ref)
 
     def compile(
         self,
@@ -419,10 +460,13 @@ class RegistryService:
 
         record = self.get(group, version)
         rows = read_rows(self.ws, holdout)
-        src = self.download(group, record.version)
+        src = self._local(record, verify=False)  # compile_package verifies against the digests
         with tempfile.TemporaryDirectory(prefix="forgeml-compile-") as tmp:
             dest = Path(tmp) / "compiled"
-            report = compile_package(src, dest, rows, quantize=quantize, tolerance=tolerance, lineage={"compiled_from": record.ref})
+            report = compile_package(
+                src, dest, rows, quantize=quantize, tolerance=tolerance, lineage={"compiled_from": record.ref},
+                digests=self.digests(record), origin=record.ref,
+            )  # fmt: skip
             new = self._register_folder(
                 group, dest, {"kind": "compiled", "value": record.ref},
                 description=description or f"ONNX compilation of {record.ref}" + (" (quantized)" if quantize else ""),
@@ -451,4 +495,4 @@ class RegistryService:
             return self._register_folder(group, dest, {"kind": "mlflow", "value": str(Path(src).resolve())}, description=description, by=by)
 
 
-__all__ = ["EVENT", "GROUP_KIND", "KIND", "RegistryService"]
+__all__ = ["EVENT", "GROUP_KIND", "KIND", "RegistryService", "artifact_digests"]

@@ -11,7 +11,13 @@ Layout::
 
 The manifest's ``signature.inputs`` lists the raw input columns (before the recipe) with their
 types; ``signature.outputs`` describes predictions. :func:`load_model` re-hashes every file the
-manifest lists, so a package that was changed or truncated after saving is refused.
+manifest lists, so a package that was changed or truncated after saving is refused. Those
+hashes are the package's own word: a package registered in ``ws.registry`` is checked against the
+digests ForgeML computed when it entered the registry instead (see ``forgeml.registry._files``).
+
+**Pickle-based packages execute code when they are loaded** (flavor ``sklearn``: joblib; flavor
+``mlflow``: cloudpickle and the model's own code): load only packages from trusted sources, or
+load with ``trusted=False``, which runs only a compiled package's ONNX model and never unpickles.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from forgeml.errors import NotFoundError, ValidationError
+from forgeml.errors import ValidationError
 from forgeml.registry._loaded import LoadedModel
 
 MANIFEST = "forgeml-model.json"
@@ -77,6 +83,7 @@ class ModelManifest:
             "compiled": self.compiled,
             "files": self.files,
             "created_at": self.created_at,
+            "loading": loading_notice(self.flavor),
         }
 
     def outputs(self) -> list[dict[str, str]]:
@@ -209,59 +216,114 @@ def save_model(
 
 
 def read_manifest(path: str | Path) -> ModelManifest:
-    """The manifest of the package at ``path``.
+    """The manifest of the package at ``path`` (not verified; see :func:`verify_package`).
 
     Raises:
         NotFoundError: ``path`` holds no manifest.
         ValidationError: the manifest is not valid JSON or misses fields.
     """
-    file = Path(path) / MANIFEST
-    if not file.is_file():
-        raise NotFoundError(f"{path} is not a model package (no {MANIFEST})")
-    try:
-        data = json.loads(file.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ValidationError(f"{file} is malformed: {exc}") from None
-    return ModelManifest.from_dict(data)
+    from forgeml.registry._files import PackageFiles
+
+    return PackageFiles(path).manifest()
 
 
-def verify_package(path: str | Path) -> ModelManifest:
-    """Check every file against the manifest's sha256; return the manifest.
-
-    Raises:
-        ValidationError: a file is missing, changed, or the flavor is unknown.
-    """
-    from forgeml.core.artifacts import sha256_file
-
-    path = Path(path)
-    manifest = read_manifest(path)
-    if manifest.flavor not in FLAVORS:
-        raise ValidationError(f"model flavor {manifest.flavor!r} is not supported (expected one of {', '.join(FLAVORS)})")
-    if not (path / manifest.model_file).exists():
-        raise ValidationError(f"model package {path} is corrupted: {manifest.model_file} is missing")
-    for rel, digest in manifest.files.items():
-        file = path / rel
-        if not file.is_file():
-            raise ValidationError(f"model package {path} is corrupted: {rel} is missing")
-        if sha256_file(file) != digest:
-            raise ValidationError(f"model package {path} is corrupted: {rel} does not match its sha256")
-    return manifest
-
-
-def load_model(path: str | Path, *, verify: bool = True, threads: int | None = None) -> LoadedModel:
-    """Load a model package folder for prediction.
+def verify_package(path: str | Path, digests: dict[str, str] | None = None, *, origin: str | None = None) -> ModelManifest:
+    """Check every file of the package; return the manifest.
 
     Args:
         path: the package folder.
-        verify: re-hash every file against the manifest first (refuse corrupted packages).
+        digests: the registry's sha256 of every file (a model version's ``spec.files``); without
+            them the files are checked against the manifest's own hashes, which only catches
+            accidents: whoever can write the folder can rewrite the manifest too.
+        origin: what to call the package in errors (e.g. ``model/loans:3``).
+
+    Raises:
+        CorruptArtifactError: with ``digests``, a file was changed, removed or added.
+        ValidationError: without them, a file is missing or changed; or the flavor is unknown.
+    """
+    from forgeml.registry._files import PackageFiles
+
+    files = PackageFiles(path, digests, origin=origin)
+    _check(files)
+    return files.manifest()
+
+
+def _check(files: Any) -> None:
+    files.verify_all()
+    manifest = files.manifest()
+    if manifest.flavor not in FLAVORS:
+        raise ValidationError(f"model flavor {manifest.flavor!r} is not supported (expected one of {', '.join(FLAVORS)})")
+    if not (files.root / manifest.model_file).exists():
+        raise ValidationError(f"model package {files.root} is corrupted: {manifest.model_file} is missing")
+
+
+def load_model(
+    path: str | Path,
+    *,
+    verify: bool = True,
+    threads: int | None = None,
+    trusted: bool = True,
+    digests: dict[str, str] | None = None,
+    origin: str | None = None,
+) -> LoadedModel:
+    """Load a model package folder for prediction.
+
+    Pickle-based packages (flavor ``sklearn``: joblib; ``mlflow``: cloudpickle and the model's
+    own Python code) run code while they load: load them only from sources you trust. With
+    ``trusted=False`` only a compiled package's ONNX model is loaded, by ONNX Runtime, and nothing
+    is unpickled.
+
+    Args:
+        path: the package folder.
+        verify: re-hash every file first (the files that are loaded are always checked).
         threads: cap on the threads the model may use (ONNX Runtime intra-op threads).
+        trusted: ``False`` refuses every package without an ONNX model (compile it first).
+        digests: the registry's sha256 of every file (``ws.registry`` passes them); without them
+            the manifest's own hashes are used.
+        origin: what to call the package in errors.
 
     Raises:
         NotFoundError: no package at ``path``.
-        ValidationError: a corrupted package or an unsupported flavor.
+        ValidationError: a corrupted package (by its own manifest) or an unsupported flavor.
+        CorruptArtifactError: a file differs from the registry's digests.
+        ForbiddenError: ``trusted=False`` and the package has no ONNX model (or its recipe
+            imports code).
     """
-    manifest = verify_package(path) if verify else read_manifest(path)
-    return LoadedModel(path, manifest=manifest, threads=threads)
+    from forgeml.registry._files import PackageFiles
+
+    files = PackageFiles(path, digests, origin=origin)
+    if verify:
+        _check(files)
+    return LoadedModel(path, manifest=files.manifest(), threads=threads, trusted=trusted, files=files)
+
+
+def preflight(
+    path: str | Path, *, trusted: bool = True, digests: dict[str, str] | None = None, origin: str | None = None
+) -> ModelManifest:
+    """Everything :func:`load_model` checks, without loading (or unpickling) anything.
+
+    Used where a package is named (an endpoint or transform being created) but loaded later by
+    another process, so bad packages are refused before anything starts.
+
+    Raises:
+        the same errors as :func:`load_model`.
+    """
+    from forgeml.registry._files import PackageFiles
+    from forgeml.registry._loaded import check_untrusted
+
+    files = PackageFiles(path, digests, origin=origin)
+    _check(files)
+    if not trusted:
+        check_untrusted(files)
+    return files.manifest()
+
+
+def loading_notice(flavor: str) -> str:
+    """One line on what loading a package of this flavor executes (manifest, ``models show``)."""
+    if flavor == "onnx":
+        return "ONNX model run by ONNX Runtime: loading it runs no Python code (trusted=False loads it)"
+    what = "MLflow pyfunc model (cloudpickle and its own Python code)" if flavor == "mlflow" else "pickle (joblib)"
+    return f"{what}: loading it executes code; load only packages from trusted sources (trusted=False refuses it)"
 
 
 __all__ = [
@@ -271,6 +333,8 @@ __all__ = [
     "LoadedModel",
     "ModelManifest",
     "load_model",
+    "loading_notice",
+    "preflight",
     "read_manifest",
     "requirements",
     "save_model",
