@@ -32,6 +32,8 @@ class Settings(BaseSettings):
         job_stop_grace_seconds: SIGTERM-to-SIGKILL grace period when stopping a job.
         sqlite_busy_timeout_ms: how long a SQLite writer waits for the lock.
         max_payload_mb / invocation_timeout_seconds: real-time inference limits (SageMaker: 6 MB, 60 s).
+        trusted_model_packages: ``False`` makes endpoints and batch transform load only ONNX models
+            (compiled packages) and never unpickle a package, whatever a request asks.
     """
 
     model_config = SettingsConfigDict(env_prefix="FORGEML_", extra="ignore")
@@ -50,6 +52,7 @@ class Settings(BaseSettings):
     max_payload_mb: float = Field(default=6.0, gt=0)
     invocation_timeout_seconds: float = Field(default=60.0, gt=0)
     log_level: str = "WARNING"
+    trusted_model_packages: bool = True
 
     @field_validator("execution_backend")
     @classmethod

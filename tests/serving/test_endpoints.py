@@ -10,6 +10,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -186,6 +187,13 @@ def test_failures_and_status_rules(ws: Workspace, packages: dict[str, Path], tmp
     broken = tmp_path / "broken"
     shutil.copytree(packages["tree"], broken)
     (broken / "model.joblib").write_bytes(b"not a pickle")
+    with pytest.raises(ValidationError, match=r"model\.joblib does not match its sha256"):
+        ws.endpoints.deploy("broken", str(broken))  # refused before anything starts
+    assert ws.endpoints.list() == []
+    from forgeml.registry import read_manifest
+    from forgeml.registry.package import write_manifest
+
+    write_manifest(broken, replace(read_manifest(broken), files={}))  # consistent hashes, still no pickle
     with pytest.raises(BackendUnavailableError, match="exited"):
         ws.endpoints.deploy("broken", str(broken))
     failed = ws.endpoints.get("broken")

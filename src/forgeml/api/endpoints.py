@@ -40,6 +40,7 @@ class CreateEndpoint(BaseModel):
     batching: dict[str, Any] | None = None
     max_payload_mb: float | None = None
     invocation_timeout_seconds: float | None = None
+    trusted: bool | None = None  # False: only ONNX models, never unpickle
 
     def config(self) -> dict[str, Any]:
         return {k: v for k, v in self.model_dump(exclude={"name"}).items() if v is not None}
@@ -54,6 +55,7 @@ class UpdateEndpoint(BaseModel):
     batching: dict[str, Any] | None = None
     max_payload_mb: float | None = None
     invocation_timeout_seconds: float | None = None
+    trusted: bool | None = None  # False: only ONNX models, never unpickle
 
     def config(self) -> dict[str, Any]:
         return {k: v for k, v in self.model_dump().items() if v is not None}

@@ -35,16 +35,26 @@ def _load_config(path: Path) -> dict[str, Any]:
     return data
 
 
-def _config(config: Path | None, model: str | None, variant: str, workers: int, capture: float | None) -> dict[str, Any]:
+_UNTRUSTED_HELP = "Load only ONNX models (compiled packages) and never unpickle: for packages from elsewhere."
+
+
+def _config(
+    config: Path | None, model: str | None, variant: str, workers: int, capture: float | None, untrusted: bool = False
+) -> dict[str, Any]:
     from forgeml.errors import ValidationError
 
     if config is not None:
-        return _load_config(config)
+        data = _load_config(config)
+        if untrusted:
+            data["trusted"] = False
+        return data
     if not model:
         raise ValidationError("give --model (registry GROUP:VERSION or a package folder) or --config FILE")
     data: dict[str, Any] = {"variants": [{"name": variant, "model": model, "workers": workers}]}
     if capture is not None:
         data["data_capture"] = {"sampling_percentage": capture}
+    if untrusted:
+        data["trusted"] = False
     return data
 
 
@@ -62,10 +72,11 @@ def create(
     variant: str = typer.Option("AllTraffic", help="Variant name (with --model)."),
     workers: int = typer.Option(1, help="Worker processes (with --model)."),
     capture: float = typer.Option(None, help="Capture this percentage of invocations (with --model)."),
+    untrusted: bool = typer.Option(False, "--untrusted", help=_UNTRUSTED_HELP),
     as_json: bool = JsonOption,
 ) -> None:
     """Create an endpoint and wait until it is InService."""
-    record = workspace().endpoints.create(name, _config(config, model, variant, workers, capture))
+    record = workspace().endpoints.create(name, _config(config, model, variant, workers, capture, untrusted))
     data = record.to_dict()
     emit(data, as_json, lambda: typer.echo(f"endpoint {name} version {record.version}: {record.status} at {record.data.get('url')}"))
 
@@ -106,10 +117,11 @@ def update(
     variant: str = typer.Option("AllTraffic", help="Variant name (with --model)."),
     workers: int = typer.Option(1, help="Worker processes (with --model)."),
     capture: float = typer.Option(None, help="Capture this percentage of invocations (with --model)."),
+    untrusted: bool = typer.Option(False, "--untrusted", help=_UNTRUSTED_HELP),
     as_json: bool = JsonOption,
 ) -> None:
     """Serve a new config as the next version (Updating, then InService; no dropped traffic)."""
-    record = workspace().endpoints.update(name, _config(config, model, variant, workers, capture))
+    record = workspace().endpoints.update(name, _config(config, model, variant, workers, capture, untrusted))
     emit(record.to_dict(), as_json, lambda: typer.echo(f"endpoint {name} version {record.version}: {record.status} at {record.data.get('url')}"))
 
 

@@ -86,6 +86,8 @@ def versions(group: str, status: str = typer.Option(None, help="Only this approv
 @app.command("show")
 def show(group: str, version: str = typer.Argument(None, help="Version, alias, 'latest' or 'approved'."), as_json: bool = JsonOption) -> None:
     """Everything about one version."""
+    from forgeml.registry.package import loading_notice
+
     data = workspace().registry.describe(group, _version(version))
 
     def render() -> None:
@@ -94,7 +96,8 @@ def show(group: str, version: str = typer.Argument(None, help="Version, alias, '
                 ("reason", (d.get("approval") or {}).get("reason")), ("aliases", ", ".join(data["aliases"])),
                 ("flavor", spec["flavor"]), ("task", spec["task"]), ("algorithm", spec["algorithm"]),
                 ("inputs", ", ".join(c["name"] for c in spec["inputs"])), ("metrics", spec["metrics"]),
-                ("package", spec["package"]), ("source", spec["source"]), ("metadata", d.get("metadata")),
+                ("package", spec["package"]), ("source", spec["source"]),
+                ("loading", spec.get("loading") or loading_notice(spec["flavor"])), ("metadata", d.get("metadata")),
                 ("model card", "yes" if d.get("model_card") else "no"), ("compilation", d.get("compilation")),
                 ("created", short_time(data["created_at"]))]  # fmt: skip
         print_table(f"model {data['ref']}", ["field", "value"], rows)

@@ -53,6 +53,7 @@ def create(
     join_source: str = typer.Option("None", "--join-source", help="None or Input (join the input record to its prediction)."),
     compression: str = typer.Option("None", "--compression-type", help="None or Gzip."),
     wait: bool = typer.Option(False, "--wait", help="Follow the job with a progress bar until it ends."),
+    untrusted: bool = typer.Option(False, "--untrusted", help="Load only an ONNX model (a compiled package); never unpickle."),
 ) -> None:
     """Start a batch transform job."""
     ws = workspace()
@@ -60,7 +61,7 @@ def create(
         model, inputs or None, dataset=dataset, name=name, output_path=output_path, content_type=content_type,
         accept=accept, split_type=split_type, batch_strategy=batch_strategy, max_payload_mb=max_payload_mb,
         max_concurrent_transforms=workers, assemble_with=assemble_with, input_filter=input_filter,
-        output_filter=output_filter, join_source=join_source, compression_type=compression,
+        output_filter=output_filter, join_source=join_source, compression_type=compression, trusted=not untrusted,
     )  # fmt: skip
     typer.echo(f"transform job {job.name}: {job.status}")
     if wait:

@@ -58,10 +58,14 @@ class _Variant:
         self.signature: codecs.Signature | None = None
         if self.multi:
             self.cache = ModelCache(
-                spec["model_dir"], int(spec["cache_bytes"]), enabled=spec.get("cache_enabled", True), threads=_threads()
-            )
+                spec["model_dir"], int(spec["cache_bytes"]), enabled=spec.get("cache_enabled", True), threads=_threads(),
+                trusted=spec.get("trusted", True),
+            )  # fmt: skip
         else:
-            runner = ModelRunner(spec["model_path"], threads=_threads())
+            runner = ModelRunner(
+                spec["model_path"], threads=_threads(), trusted=spec.get("trusted", True),
+                digests=spec.get("digests"), origin=spec.get("origin"),
+            )  # fmt: skip
             self.signature = runner.signature
             self.batchers[""] = self._batcher(runner)
 

@@ -53,10 +53,14 @@ class ModelCache:
         root: the folder of model packages.
         budget_bytes: evict until the loaded packages' sizes add up to at most this.
         enabled: ``False`` (SageMaker ``ModelCacheSetting=Disabled``) unloads after each call.
+        trusted: ``False`` loads only ONNX models (a pickle-based package is refused, 403).
     """
 
-    def __init__(self, root: str | Path, budget_bytes: int, *, enabled: bool = True, threads: int | None = None) -> None:
+    def __init__(
+        self, root: str | Path, budget_bytes: int, *, enabled: bool = True, threads: int | None = None, trusted: bool = True
+    ) -> None:
         self.root = Path(root)
+        self.trusted = trusted
         self.budget_bytes = budget_bytes
         self.enabled = enabled
         self.threads = threads
@@ -107,7 +111,7 @@ class ModelCache:
                 return runner, time.perf_counter() - t0, False
             path = _resolve(self.root, target, self._scratch)
             try:
-                runner = ModelRunner(path, threads=self.threads)
+                runner = ModelRunner(path, threads=self.threads, trusted=self.trusted)
             except (KeyError, ValidationError) as exc:
                 raise ValidationError(f"target model {target!r} is not a model package: {exc}") from None
             size = runner.size_bytes

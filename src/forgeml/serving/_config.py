@@ -101,13 +101,19 @@ class BatchingConfig(_Strict):
 
 
 class EndpointConfig(_Strict):
-    """What an endpoint version serves."""
+    """What an endpoint version serves.
+
+    Attributes:
+        trusted: ``False`` loads only ONNX models (compiled packages) and never unpickles; the
+            ``trusted_model_packages`` setting ``False`` forces it for every endpoint.
+    """
 
     variants: list[VariantConfig] = Field(min_length=1, max_length=10)
     data_capture: DataCaptureConfig | None = None
     batching: BatchingConfig = Field(default_factory=BatchingConfig)
     max_payload_mb: float | None = Field(default=None, gt=0)
     invocation_timeout_seconds: float | None = Field(default=None, gt=0)
+    trusted: bool = True
 
     @model_validator(mode="after")
     def _variants(self) -> EndpointConfig:

@@ -12,19 +12,27 @@ if TYPE_CHECKING:
     from forgeml.core.workspace import Workspace
 
 
-def resolve_variant(ws: Workspace, variant: VariantConfig, models_dir: Path) -> dict[str, Any]:
-    """A variant's runtime entry: its model as a local package folder, and where it came from.
+def resolve_variant(ws: Workspace, variant: VariantConfig, models_dir: Path, *, trusted: bool = True) -> dict[str, Any]:
+    """A variant's runtime entry: its model as a local package folder, where it came from, and
+    what each worker checks before it loads the package.
 
     A package folder is copied through the artifact store (so later changes to the folder do not
     reach a running endpoint); a registry reference is downloaded (verified) from the registry.
+    Either way the entry carries ``digests``, ForgeML's sha256 of every file as stored, which the
+    workers verify the package against on every (re)load, and ``trusted``: ``False`` loads only
+    ONNX models. The package is checked here too, so a bad one is refused before anything starts.
 
     Raises:
         ValidationError: a folder that is not a package, or a malformed reference.
         NotFoundError: an unknown registry group, version or alias.
+        ForbiddenError: ``trusted`` is False and the package has no ONNX model.
+        CorruptArtifactError: the registered package was changed.
     """
-    from forgeml.registry.package import MANIFEST
+    from forgeml.registry._service import artifact_digests
+    from forgeml.registry.package import MANIFEST, preflight, verify_package
 
-    out: dict[str, Any] = {"name": variant.name, "weight": variant.weight, "workers": variant.workers, "mode": variant.mode}
+    out: dict[str, Any] = {"name": variant.name, "weight": variant.weight, "workers": variant.workers, "mode": variant.mode,
+                           "trusted": trusted}  # fmt: skip
     if variant.mode == "MultiModel":
         folder = Path(variant.model_dir or "").expanduser().resolve()
         if not folder.is_dir():
@@ -37,16 +45,19 @@ def resolve_variant(ws: Workspace, variant: VariantConfig, models_dir: Path) -> 
     if path.is_dir():
         if not (path / MANIFEST).is_file():
             raise ValidationError(f"variant {variant.name!r}: {source} is not a model package (no {MANIFEST})")
+        verify_package(path)  # consistent with its own manifest, before it is copied
         art = ws.artifacts.put_dir(path)
         local = ws.artifacts.get_dir(art.digest, models_dir / variant.name)
-        out.update(model=source, model_path=str(local), source_ref=art.ref)
-        return out
-    group, version = _registry_ref(source, variant.name)
-    registered = ws.registry.get(group, version)
-    local = Path(ws.registry.download(group, registered.version))
-    if not (local / MANIFEST).is_file():
-        raise ValidationError(f"variant {variant.name!r}: registry model {source} has no model package")
-    out.update(model=source, model_path=str(local), source_ref=registered.ref)
+        digests, origin, source_ref = artifact_digests(ws.artifacts, art.digest), source, art.ref
+    else:
+        group, version = _registry_ref(source, variant.name)
+        registered = ws.registry.get(group, version)
+        local = Path(ws.registry.download(group, registered.version))
+        if not (local / MANIFEST).is_file():
+            raise ValidationError(f"variant {variant.name!r}: registry model {source} has no model package")
+        digests, origin, source_ref = ws.registry.digests(registered), registered.ref, registered.ref
+    preflight(local, trusted=trusted, digests=digests, origin=origin)
+    out.update(model=source, model_path=str(local), source_ref=source_ref, digests=digests, origin=origin)
     return out
 
 

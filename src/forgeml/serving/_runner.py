@@ -22,16 +22,20 @@ class ModelRunner:
 
     Args:
         path: the model package folder.
+        threads: cap on the model's intra-op threads.
+        trusted: ``False`` loads only an ONNX model (never unpickles).
+        digests: ForgeML's sha256 of every file (the runtime's); ``None``: the manifest's own.
+        origin: what to call the package in errors.
     """
 
-    def __init__(self, path: str | Path, *, threads: int | None = None) -> None:
+    def __init__(
+        self, path: str | Path, *, threads: int | None = None, trusted: bool = True,
+        digests: dict[str, str] | None = None, origin: str | None = None,
+    ) -> None:  # fmt: skip
         from forgeml.registry.package import load_model
 
         self.path = Path(path)
-        try:
-            self.model = load_model(self.path, threads=threads)
-        except TypeError:  # an older loader without the threads cap
-            self.model = load_model(self.path)
+        self.model = load_model(self.path, threads=threads, trusted=trusted, digests=digests, origin=origin)
         self.manifest = self.model.manifest
         self.signature = Signature(self.manifest.inputs)
         # the registry's numpy fast path (ONNX Runtime on compiled packages) needs numeric rows

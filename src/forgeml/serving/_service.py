@@ -308,8 +308,9 @@ class EndpointService:
         runtime_dir = self._dir(name, version)
         shutil.rmtree(runtime_dir, ignore_errors=True)
         (runtime_dir / "models").mkdir(parents=True)
+        trusted = cfg.trusted and self.ws.settings.trusted_model_packages
         try:
-            return [resolve_variant(self.ws, v, runtime_dir / "models") for v in cfg.variants]
+            return [resolve_variant(self.ws, v, runtime_dir / "models", trusted=trusted) for v in cfg.variants]
         except BaseException:
             shutil.rmtree(runtime_dir, ignore_errors=True)
             raise

@@ -69,6 +69,7 @@ class TransformConfig(BaseModel):
     output_filter: str = "$"
     join_source: Literal["None", "Input"] = "None"
     environment: dict[str, str] = Field(default_factory=dict)
+    trusted: bool = Field(True, description="False: load only an ONNX model, never unpickle (forced by the trusted_model_packages setting)")
 
     @field_validator("content_type", "accept")
     @classmethod

@@ -107,18 +107,18 @@ def _stop(signum: int, frame: Any) -> None:
     raise SystemExit(128 + signum)
 
 
-def _model_folder(ctx: JobContext, spec: str) -> Path:
-    from forgeml.serving._transform_service import resolve_model
+def _load_model(ctx: JobContext, config: TransformConfig, threads: int) -> Any:
+    """The model the job was created with (pinned then), verified against ForgeML's digests."""
+    from forgeml.serving._transform_service import load_pinned, pin_model
 
-    path, _ = resolve_model(ctx.workspace, spec)
-    return path
+    pinned = ctx.config.get("package") or pin_model(ctx.workspace, config.model, trusted=config.trusted)
+    return load_pinned(ctx.workspace, pinned, ctx.workdir, threads=threads, trusted=config.trusted)
 
 
 def run(ctx: JobContext) -> None:
     """Job entrypoint: ``ctx.config["transform"]`` is a :class:`TransformConfig` dump."""
     from threadpoolctl import threadpool_limits
 
-    from forgeml.registry import load_model
     from forgeml.serving._transform_batch import BatchProcessor
 
     config = TransformConfig.model_validate(ctx.config["transform"])
@@ -126,7 +126,6 @@ def run(ctx: JobContext) -> None:
     signal.signal(signal.SIGTERM, _stop)
     os.environ.update(config.environment)
     ctx.set_secondary_status("Downloading")
-    package = _model_folder(ctx, config.model)
     if config.dataset:
         src, name, _ = dataset_file(ctx.workspace, config, ctx.workdir / "input")
         files = [(src, name)]
@@ -137,7 +136,7 @@ def run(ctx: JobContext) -> None:
     workers = config.workers
     threads = max(1, (os.cpu_count() or 1) // workers)
     results = []
-    model = load_model(package, threads=threads)
+    model = _load_model(ctx, config, threads)
     started = time.time()  # records/s counts the files, not loading the model
     with threadpool_limits(limits=threads):  # after loading: it only caps libraries already loaded
         proc = BatchProcessor(model, config)

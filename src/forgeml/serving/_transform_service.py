@@ -40,12 +40,60 @@ def resolve_model(ws: Workspace, spec: str) -> tuple[Path, str | None]:
     if (path / MANIFEST).is_file():
         verify_package(path)
         return path, None
+    record = _registry_record(ws, spec)
+    return Path(ws.registry.download(record.name, record.version)), record.ref
+
+
+def _registry_record(ws: Workspace, spec: str) -> Any:
     text = spec.removeprefix("model/")
     if "/" in text or not text:
         raise NotFoundError(f"model {spec!r} is neither a package folder nor a registry GROUP:VERSION")
     group, _, version = text.partition(":")
-    record = ws.registry.get(group, version or None)
-    return Path(ws.registry.download(group, record.version)), record.ref
+    return ws.registry.get(group, version or None)
+
+
+def pin_model(ws: Workspace, spec: str, *, trusted: bool) -> dict[str, Any]:
+    """What a transform job will load, fixed when the job is created.
+
+    A registry reference is pinned to its version (an alias that moves later does not change the
+    job); a package folder is copied into the artifact store, so the job loads what was named at
+    create time. The package is checked (and, with ``trusted=False``, refused unless it is an
+    ONNX model) before the job exists.
+
+    Returns:
+        ``{"artifact", "group", "version", "ref"}`` (``group``/``version``/``ref`` are ``None``
+        for a folder).
+
+    Raises:
+        NotFoundError: unknown group, version, alias or folder.
+        ValidationError / CorruptArtifactError: a corrupted package.
+        ForbiddenError: ``trusted`` is False and the package has no ONNX model.
+    """
+    from forgeml.registry._service import artifact_digests
+    from forgeml.registry.package import MANIFEST, preflight, verify_package
+
+    path = Path(spec)
+    if (path / MANIFEST).is_file():
+        verify_package(path)
+        art = ws.artifacts.put_dir(path)
+        preflight(path, trusted=trusted, digests=artifact_digests(ws.artifacts, art.digest), origin=spec)
+        return {"artifact": art.digest, "group": None, "version": None, "ref": None}
+    record = _registry_record(ws, spec)
+    local = ws.registry.download(record.name, record.version)
+    preflight(local, trusted=trusted, digests=ws.registry.digests(record), origin=record.ref)
+    return {"artifact": record.spec["package"], "group": record.name, "version": record.version, "ref": record.ref}
+
+
+def load_pinned(ws: Workspace, pinned: dict[str, Any], workdir: Path, *, threads: int, trusted: bool) -> Any:
+    """Load what :func:`pin_model` pinned, every file checked against ForgeML's digests."""
+    from forgeml.registry import load_model
+    from forgeml.registry._service import artifact_digests
+
+    if pinned.get("group"):
+        return ws.registry.load(pinned["group"], int(pinned["version"]), threads=threads, trusted=trusted)
+    digest = pinned["artifact"]
+    folder = ws.artifacts.get_dir(digest, workdir / "model")
+    return load_model(folder, threads=threads, trusted=trusted, digests=artifact_digests(ws.artifacts, digest), origin=f"artifact/{digest}")
 
 
 class TransformService:
@@ -94,10 +142,9 @@ class TransformService:
         ).check()  # fmt: skip
         if output.exists() and any(output.iterdir()):
             raise ValidationError(f"output path {output} is not empty")
-        refs = []
-        _, model_ref = resolve_model(self.ws, config.model)
-        if model_ref:
-            refs.append(model_ref)
+        config = config.model_copy(update={"trusted": config.trusted and self.ws.settings.trusted_model_packages})
+        pinned = pin_model(self.ws, config.model, trusted=config.trusted)
+        refs = [pinned["ref"] or f"artifact/{pinned['artifact']}"]
         if config.dataset:
             from forgeml.registry._frames import parse_dataset_ref
 
@@ -108,7 +155,7 @@ class TransformService:
 
             input_files(config)
         job = self.ws.jobs.submit(
-            "transform", ENTRYPOINT, {"transform": config.model_dump()}, name=name, inputs=refs,
+            "transform", ENTRYPOINT, {"transform": config.model_dump(), "package": pinned}, name=name, inputs=refs,
             max_runtime_seconds=max_runtime_seconds,
         )  # fmt: skip
         if wait:
@@ -166,4 +213,4 @@ class TransformService:
         shutil.rmtree(self.config(name).output_path or "", ignore_errors=True)
 
 
-__all__ = ["ENTRYPOINT", "TransformService", "resolve_model"]
+__all__ = ["ENTRYPOINT", "TransformService", "load_pinned", "pin_model", "resolve_model"]
