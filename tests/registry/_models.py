@@ -40,3 +40,34 @@ def train_job(ctx: JobContext) -> None:
     path = hgb_package(ctx.workdir / "model", seed=int(ctx.config.get("seed", 0)))
     record = ctx.workspace.artifacts.put_dir(path, owner=ctx.job.ref)
     ctx.add_output(f"artifact/{record.digest}")
+
+
+class WritesMarker:
+    """Unpickling this writes ``path``: proof that a load executed the package's code."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = str(path)
+
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        return exec, (f"open({self.path!r}, 'w').write('executed')",)
+
+
+def swap_pickle(package: Path, marker: Path, *, rewrite_manifest: bool = True) -> None:
+    """Replace a package's ``model.joblib`` with a pickle that writes ``marker`` when loaded and,
+    like an attacker would, rewrite the manifest's self-declared hashes to match."""
+    import joblib
+
+    from forgeml.registry import read_manifest
+    from forgeml.registry.package import write_manifest
+
+    (package / "model.joblib").chmod(0o644)
+    joblib.dump(WritesMarker(marker), package / "model.joblib")
+    if rewrite_manifest:
+        from dataclasses import replace
+
+        write_manifest(package, replace(read_manifest(package), files={}))
+
+
+def identity(frame: pd.DataFrame) -> pd.DataFrame:
+    """A recipe ``custom`` step's function (importable by name)."""
+    return frame

@@ -60,12 +60,14 @@ class PackageFiles:
     def _where(self) -> str:
         return self.origin if self.origin == str(self.root) else f"{self.origin} (at {self.root})"
 
-    def _changed(self, rel: str, why: str) -> CorruptArtifactError | ValidationError:
+    def _changed(self, rel: str, why: str, *more: tuple[str, str]) -> CorruptArtifactError | ValidationError:
+        """The error for changed files: ``rel`` and ``more`` with what is wrong with each."""
+        problems = [(rel, why), *more]
+        detail = "; ".join(f"{r} {w}" for r, w in problems[:5]) + (f" (and {len(problems) - 5} more)" if len(problems) > 5 else "")
         if self.registered:
-            return CorruptArtifactError(
-                f"model package {self._where()} was changed after registration: {rel} {why}; refusing to load it"
-            )
-        return ValidationError(f"model package {self.root} is corrupted: {rel} {why}")
+            when = "registration" if self.origin.startswith("model/") else "ForgeML stored it"
+            return CorruptArtifactError(f"model package {self._where()} was changed after {when}: {detail}; refusing to load it")
+        return ValidationError(f"model package {self.root} is corrupted: {detail}")
 
     def _expected(self, rel: str) -> str | None:
         if self.digests is not None:
@@ -125,20 +127,20 @@ class PackageFiles:
 
         if not self.root.is_dir():
             raise NotFoundError(f"model package folder {self.root} does not exist")
+        problems: list[tuple[str, str]] = []
         if self.digests is None:
             expected = dict(self.manifest().files)
         else:
             expected = self.digests
             present = {p.relative_to(self.root).as_posix() for p in self.root.rglob("*") if p.is_file()}
-            added = sorted(present - set(expected))
-            if added:
-                raise self._changed(added[0], "is not a file of the registered package")
+            problems += [(rel, "is not a file of the registered package") for rel in sorted(present - set(expected))]
         for rel, digest in expected.items():
             file = self.root / rel
             if not file.is_file():
-                raise self._changed(rel, "is missing")
-            if sha256_file(file) != digest:
-                raise self._changed(rel, "does not match its sha256")
-
+                problems.append((rel, "is missing"))
+            elif sha256_file(file) != digest:
+                problems.append((rel, "does not match its sha256"))
+        if problems:
+            raise self._changed(*problems[0], *problems[1:])
 
 __all__ = ["MANIFEST", "PackageFiles", "folder_digests"]

@@ -11,18 +11,20 @@ EventBridge event of the same name.
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import re
 import shutil
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from forgeml.core.jobs import validate_name
 from forgeml.core.records import EventRecord, ResourceRecord, iso
-from forgeml.errors import ConflictError, NotFoundError, ValidationError
+from forgeml.errors import ConflictError, CorruptArtifactError, NotFoundError, ValidationError
 from forgeml.registry._approval import (
     APPROVED,
     PENDING,
@@ -404,12 +406,23 @@ class RegistryService:
             return self.ws.artifacts.get_dir(record.spec["package"], dest)
         return self._local(record, verify=True)
 
+    @contextlib.contextmanager
+    def _cached_copy(self, path: Path) -> Iterator[None]:
+        """Say how to recover when the workspace's cached copy of a package was changed."""
+        try:
+            yield
+        except CorruptArtifactError as exc:
+            if path.parent != self.ws.home / "cache" / "models" or str(path) not in exc.message:
+                raise
+            raise CorruptArtifactError(f"{exc.message} (a cached copy: delete {path} to fetch the registered package again)") from None
+
     def _local(self, record: ResourceRecord, *, verify: bool) -> Path:
         digest = record.spec["package"]
         cache = self.ws.home / "cache" / "models" / digest
         if cache.is_dir():
             if verify:
-                verify_package(cache, self.digests(record), origin=record.ref)
+                with self._cached_copy(cache):
+                    verify_package(cache, self.digests(record), origin=record.ref)
             return cache
         tmp = cache.with_name(f".{digest}.{uuid.uuid4().hex}")
         self.ws.artifacts.get_dir(digest, tmp)
@@ -434,7 +447,8 @@ class RegistryService:
         """
         record = self.get(group, version)
         path = self._local(record, verify=False)  # load_model verifies every file itself
-        return load_model(path, threads=threads, trusted=trusted, digests=self.digests(record), origin=record.ref)
+        with self._cached_copy(path):
+            return load_model(path, threads=threads, trusted=trusted, digests=self.digests(record), origin=record.ref)
 
     def compile(
         self,
@@ -463,10 +477,11 @@ class RegistryService:
         src = self._local(record, verify=False)  # compile_package verifies against the digests
         with tempfile.TemporaryDirectory(prefix="forgeml-compile-") as tmp:
             dest = Path(tmp) / "compiled"
-            report = compile_package(
-                src, dest, rows, quantize=quantize, tolerance=tolerance, lineage={"compiled_from": record.ref},
-                digests=self.digests(record), origin=record.ref,
-            )  # fmt: skip
+            with self._cached_copy(src):
+                report = compile_package(
+                    src, dest, rows, quantize=quantize, tolerance=tolerance, lineage={"compiled_from": record.ref},
+                    digests=self.digests(record), origin=record.ref,
+                )  # fmt: skip
             new = self._register_folder(
                 group, dest, {"kind": "compiled", "value": record.ref},
                 description=description or f"ONNX compilation of {record.ref}" + (" (quantized)" if quantize else ""),
