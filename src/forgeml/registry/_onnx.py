@@ -181,13 +181,19 @@ def plan(model: Any) -> tuple[Any, str]:
 
 
 def _with_default_domain(onx: Any, opset: int) -> Any:
-    """Declare the default (``ai.onnx``) operator set even when a graph uses only ``ai.onnx.ml``
-    operators, as onnxmltools' tree ensembles do: ONNX Runtime's quantizer refuses a model
-    without it ("Failed to find proper ai.onnx domain")."""
+    """Declare the default (``ai.onnx``) operator set exactly once. Graphs of tree ensembles use
+    only ``ai.onnx.ml`` operators: onnxmltools then declares no default set and skl2onnx 1.20
+    declares it twice, and ONNX Runtime's quantizer refuses both ("Failed to find proper ai.onnx
+    domain")."""
     from onnx import helper
 
-    if not any(op.domain in ("", "ai.onnx") for op in onx.opset_import):
-        onx.opset_import.append(helper.make_opsetid("", opset))
+    versions: dict[str, int] = {}
+    for op in onx.opset_import:
+        domain = "" if op.domain == "ai.onnx" else op.domain
+        versions[domain] = max(versions.get(domain, 0), op.version)
+    versions.setdefault("", opset)
+    del onx.opset_import[:]
+    onx.opset_import.extend(helper.make_opsetid(domain, v) for domain, v in versions.items())
     return onx
 
 
@@ -232,7 +238,7 @@ def convert(model: Any, n_features: int) -> tuple[Any, str, str]:
             plain, initial_types=[("X", tensor([None, n_features]))],
             options=options, target_opset=SKL2ONNX_OPSET,
         )  # fmt: skip
-        return onx, f"skl2onnx {version('skl2onnx')}", dtype
+        return _with_default_domain(onx, SKL2ONNX_OPSET[""]), f"skl2onnx {version('skl2onnx')}", dtype
     except Exception as exc:  # converters raise many types; all mean "cannot convert this model"
         message = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
         raise ValidationError(f"cannot compile {name} to ONNX: {type(exc).__name__}: {message}") from None
