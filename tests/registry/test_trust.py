@@ -233,3 +233,20 @@ def test_untrusted_cli_flag_and_models_show(compiled: Workspace, tmp_path: Path)
     assert out.returncode == 11 and "compile it first" in out.stderr
     shown = run_cli(home, "models", "show", "loans", "1")
     assert shown.returncode == 0 and "executes code" in shown.stdout.replace("\n", " ")
+
+
+def test_untrusted_multi_model_cache_loads_onnx_targets_and_refuses_pickles(compiled: Workspace, tmp_path: Path, marker: Path) -> None:
+    from forgeml.serving._cache import ModelCache
+
+    root = tmp_path / "models"
+    root.mkdir()
+    compiled.registry.download("loans", 2, root / "onnx")
+    _evil_package(root / "evil", marker)
+    cache = ModelCache(root, 10**9, trusted=False)
+    try:
+        runner, _, loaded = cache.get("onnx")
+        assert loaded and len(runner.predict(frame(n=2)[0].to_numpy().tolist())) == 2
+        with pytest.raises(ForbiddenError, match="compile it first"):
+            cache.get("evil")
+    finally:
+        cache.close()
