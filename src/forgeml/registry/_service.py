@@ -417,7 +417,7 @@ class RegistryService:
             raise CorruptArtifactError(f"{exc.message} (a cached copy: delete {path} to fetch the registered package again)") from None
 
     def _local(self, record: ResourceRecord, *, verify: bool) -> Path:
-        digest = record.spec["package"]
+        digest: str = record.spec["package"]
         cache = self.ws.home / "cache" / "models" / digest
         if cache.is_dir():
             if verify:

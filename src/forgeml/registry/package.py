@@ -309,7 +309,7 @@ def preflight(
         the same errors as :func:`load_model`.
     """
     from forgeml.registry._files import PackageFiles
-    from forgeml.registry._loaded import check_untrusted
+    from forgeml.registry._trust import check_untrusted
 
     files = PackageFiles(path, digests, origin=origin)
     _check(files)
