@@ -130,7 +130,7 @@ def diff(
 def ingest(
     source: str = typer.Argument(..., help="File, glob, folder, fsspec URL, or SQLAlchemy database URL."),
     name: str = typer.Option(..., "--name", "-n", help="Dataset name."),
-    format: str = typer.Option(None, "--format", "-f", help="csv, tsv, parquet or jsonl (default: from the extension)."),
+    format: str = typer.Option(None, "--format", "-f", help="csv, tsv, parquet, jsonl or json (default: from the extension)."),
     encoding: str = typer.Option("utf-8", help="Text encoding of CSV / JSON Lines files."),
     delimiter: str = typer.Option(None, help="CSV field delimiter (default , or tab for .tsv)."),
     partition_by: str = typer.Option(None, "--partition-by", help="Store Hive-partitioned by this column."),

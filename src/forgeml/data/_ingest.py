@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from forgeml.data import _tables
+from forgeml.data import _codecs, _csv, _tables
 from forgeml.errors import NotFoundError, ValidationError
 
 if TYPE_CHECKING:
@@ -27,9 +27,9 @@ if TYPE_CHECKING:
     from forgeml.core.records import ResourceRecord
     from forgeml.data._datasets import DatasetService, Mode
 
-EXTENSIONS = {".csv": "csv", ".tsv": "tsv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl"}
+EXTENSIONS = {".csv": "csv", ".tsv": "tsv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json"}
 COMPRESSIONS = (".gz", ".bz2", ".xz", ".zst")
-FORMATS = ("csv", "tsv", "parquet", "jsonl")
+FORMATS = ("csv", "tsv", "parquet", "jsonl", "json")
 Progress = Callable[[int, int, str], None]
 
 
@@ -63,7 +63,7 @@ def format_of(path: str, explicit: str | None = None) -> str:
     for ext, fmt in EXTENSIONS.items():
         if name.endswith(ext):
             return fmt
-    raise ValidationError(f"{path}: cannot tell the format from the extension (pass format= csv, tsv, parquet or jsonl)")
+    raise ValidationError(f"{path}: cannot tell the format from the extension (pass format= csv, tsv, parquet, jsonl or json)")
 
 
 def _is_data_file(path: str) -> bool:
@@ -129,68 +129,18 @@ def _decode(raw: bytes, where: str, encoding: str) -> str:
     return text
 
 
-def _record_lines(text: str, delimiter: str) -> list[int]:
-    """The physical line each CSV record starts on (records may span lines inside quotes)."""
-    import csv
-
-    starts, line = [], 1
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    for _ in reader:
-        starts.append(line)
-        line = reader.line_num + 1
-    return starts
-
-
-def _read_csv(text: str, where: str, delimiter: str, bad: list[dict[str, Any]]) -> pa.Table:
-    import pyarrow as pa
-    import pyarrow.csv as pcsv
-
-    mine: list[dict[str, Any]] = []
-
-    def on_invalid(row: Any) -> str:
-        mine.append({
-            "source": where, "line": row.number, "raw": row.text,
-            "error": f"expected {row.expected_columns} fields, saw {row.actual_columns}",
-        })  # fmt: skip
-        return "skip"
-
-    data = text.encode()
-    header = text.split("\n", 1)[0].rstrip("\r")
-    if not header.strip():
-        raise ValidationError(f"{where} line 1: empty header row")
-    try:
-        table = pcsv.read_csv(
-            io.BytesIO(data),
-            read_options=pcsv.ReadOptions(use_threads=False, block_size=max(1 << 20, len(data) + 1)),
-            parse_options=pcsv.ParseOptions(delimiter=delimiter, invalid_row_handler=on_invalid, newlines_in_values=True),
-        )
-    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
-        raise ValidationError(f"{where}: cannot parse as CSV: {exc}") from None
-    if mine and '"' in text:  # pyarrow counts records; report physical lines
-        starts = _record_lines(text, delimiter)
-        for row in mine:
-            if row["line"] is not None and row["line"] <= len(starts):
-                row["line"] = starts[row["line"] - 1]
-    bad.extend(mine)
-    if "" in table.column_names:
-        raise ValidationError(f"{where} line 1: column {table.column_names.index('') + 1} has no name")
-    return table
-
-
 def _read_jsonl(text: str, where: str, bad: list[dict[str, Any]]) -> pa.Table:
     import json
 
-    import pyarrow as pa
-    import pyarrow.json as pjson
-
     good: list[str] = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(text.split("\n"), start=1):  # JSON Lines ends lines with \n only
+        line = line.removesuffix("\r")
         if not line.strip():
             continue
         try:
             value = json.loads(line)
         except json.JSONDecodeError as exc:
-            bad.append({"source": where, "line": number, "error": f"invalid JSON: {exc.msg}", "raw": line})
+            bad.append({"source": where, "line": number, "error": f"invalid JSON at column {exc.colno}: {exc.msg}", "raw": line})
             continue
         if not isinstance(value, dict):
             bad.append({"source": where, "line": number, "error": f"expected a JSON object, got {type(value).__name__}", "raw": line})
@@ -198,9 +148,59 @@ def _read_jsonl(text: str, where: str, bad: list[dict[str, Any]]) -> pa.Table:
         if dupes := _duplicate_keys(line):
             raise ValidationError(f"{where} line {number}: duplicate key(s) {', '.join(dupes)}")
         good.append(line)
-    if not good:
+    return _records_table(good, where)
+
+
+def _read_json(text: str, where: str, bad: list[dict[str, Any]]) -> pa.Table:
+    """A ``.json`` file: a JSON array of objects (each element a row), else JSON Lines.
+
+    Raises:
+        ValidationError: the array is not valid JSON (truncated, say), naming line and column.
+    """
+    import json
+
+    if not text.lstrip().startswith("["):
+        return _read_jsonl(text, where, bad)
+    dupes: list[str] = []
+
+    def hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        dupes.extend(_tables.duplicate_columns([k for k, _ in pairs]))
+        return dict(pairs)
+
+    decoder = json.JSONDecoder(object_pairs_hook=hook)
+    try:
+        decoder.decode(text)
+    except json.JSONDecodeError as exc:
+        end = " (the file ends inside the array: truncated?)" if exc.pos >= len(text.rstrip()) else ""
+        raise ValidationError(f"{where} line {exc.lineno} column {exc.colno}: not valid JSON: {exc.msg}{end}") from None
+    good: list[str] = []
+    pos, line, counted = text.index("[") + 1, 1, 0
+    space = re.compile(r"[ \t\n\r]*")
+    while True:
+        pos = space.match(text, pos).end()  # type: ignore[union-attr]
+        if text[pos] == "]":
+            break
+        line, counted = line + text.count("\n", counted, pos), pos
+        dupes.clear()
+        value, end = decoder.raw_decode(text, pos)
+        if dupes:
+            raise ValidationError(f"{where} line {line}: duplicate key(s) {', '.join(dict.fromkeys(dupes))}")
+        if isinstance(value, dict):
+            good.append(json.dumps(value))
+        else:
+            bad.append({"source": where, "line": line, "error": f"expected a JSON object, got {type(value).__name__}", "raw": text[pos:end]})
+        pos = space.match(text, end).end()  # type: ignore[union-attr]
+        pos += text[pos] == ","
+    return _records_table(good, where)
+
+
+def _records_table(lines: list[str], where: str) -> pa.Table:
+    import pyarrow as pa
+    import pyarrow.json as pjson
+
+    if not lines:
         return pa.table({})
-    data = "\n".join(good).encode()
+    data = "\n".join(lines).encode()
     try:
         return pjson.read_json(io.BytesIO(data), read_options=pjson.ReadOptions(block_size=max(1 << 20, len(data) + 1)))
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
@@ -228,8 +228,8 @@ def _read_parquet(raw: bytes, where: str) -> pa.Table:
         raise ValidationError(f"{where}: file is empty")
     try:
         return pq.read_table(pa.BufferReader(raw))
-    except (pa.ArrowInvalid, OSError) as exc:
-        raise ValidationError(f"{where}: not a readable Parquet file: {exc}") from None
+    except (pa.ArrowException, OSError, ValueError) as exc:  # truncated, corrupt pages, bad metadata
+        raise ValidationError(f"{where}: not a readable Parquet file ({len(raw)} bytes; truncated or corrupt?): {exc}") from None
 
 
 def read_file(
@@ -241,30 +241,31 @@ def read_file(
         ValidationError: empty file, wrong encoding, duplicate or unnamed columns, unparseable file.
     """
     where = label or (redact(fs.unstrip_protocol(path)) if fs.protocol not in ("file", ("file", "local")) else path)
-    with fs.open(path, "rb", compression="infer") as fh:
+    with fs.open(path, "rb") as fh:
         raw = fh.read()
+    raw = _codecs.decompress(raw, path, where)
     if fmt == "parquet":
         table = _read_parquet(raw, where)
     else:
         if not raw:
             raise ValidationError(f"{where}: file is empty")
         text = _decode(raw, where, encoding)
-        if fmt == "jsonl":
-            table = _read_jsonl(text, where, bad)
+        if fmt in ("jsonl", "json"):
+            table = (_read_json if fmt == "json" else _read_jsonl)(text, where, bad)
         else:
-            table = _read_csv(text, where, delimiter or ("\t" if fmt == "tsv" else ","), bad)
+            table = _csv.read_csv(text, where, delimiter or ("\t" if fmt == "tsv" else ","), bad)
     if dupes := _tables.duplicate_columns(table.column_names):
         raise ValidationError(f"{where}: duplicate column name(s) {', '.join(dupes)}")
     return table
 
 
 def _partition_types(all_parts: list[dict[str, str | None]]) -> dict[str, pa.DataType]:
-    """int64 for a partition key whose every value is an integer, else string."""
+    """int64 for a partition key whose every value is an integer, else string (``zip=02134`` stays text)."""
     import pyarrow as pa
 
     keys = {k for parts in all_parts for k in parts}
     return {
-        k: pa.int64() if all(re.fullmatch(r"-?\d{1,18}", p[k]) for p in all_parts if p.get(k) is not None) else pa.string()
+        k: pa.int64() if all(re.fullmatch(r"-?(0|[1-9]\d{0,17})", p[k]) for p in all_parts if p.get(k) is not None) else pa.string()
         for k in keys
     }
 
