@@ -32,6 +32,9 @@ class Settings(BaseSettings):
         job_stop_grace_seconds: SIGTERM-to-SIGKILL grace period when stopping a job.
         sqlite_busy_timeout_ms: how long a SQLite writer waits for the lock.
         max_payload_mb / invocation_timeout_seconds: real-time inference limits (SageMaker: 6 MB, 60 s).
+        idempotency_ttl_seconds: how long an ``Idempotency-Key`` is remembered (replayed) after its request.
+        idempotency_wait_seconds: how long a request waits for another in flight with its key before a 409.
+        idempotency_lease_seconds: after this long a claim whose process cannot be checked counts as abandoned.
     """
 
     model_config = SettingsConfigDict(env_prefix="FORGEML_", extra="ignore")
@@ -50,6 +53,9 @@ class Settings(BaseSettings):
     max_payload_mb: float = Field(default=6.0, gt=0)
     invocation_timeout_seconds: float = Field(default=60.0, gt=0)
     log_level: str = "WARNING"
+    idempotency_ttl_seconds: float = Field(default=86_400.0, gt=0)
+    idempotency_wait_seconds: float = Field(default=10.0, ge=0)
+    idempotency_lease_seconds: float = Field(default=600.0, gt=0)
 
     @field_validator("execution_backend")
     @classmethod

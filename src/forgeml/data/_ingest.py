@@ -24,6 +24,7 @@ from forgeml.errors import NotFoundError, ValidationError
 if TYPE_CHECKING:
     import pyarrow as pa
 
+    from forgeml.core.idempotency import IdempotencyKey
     from forgeml.core.records import ResourceRecord
     from forgeml.data._datasets import DatasetService, Mode
 
@@ -40,6 +41,7 @@ class FileBatch:
     table: pa.Table
     quarantine: list[dict[str, Any]] = field(default_factory=list)
     files: list[dict[str, Any]] = field(default_factory=list)
+    digests: list[str] = field(default_factory=list)  # sha256 of each file's bytes, as read
 
 
 def redact(url: str) -> str:
@@ -233,7 +235,8 @@ def _read_parquet(raw: bytes, where: str) -> pa.Table:
 
 
 def read_file(
-    fs: Any, path: str, fmt: str, *, encoding: str, delimiter: str | None, bad: list[dict[str, Any]], label: str | None = None
+    fs: Any, path: str, fmt: str, *, encoding: str, delimiter: str | None, bad: list[dict[str, Any]], label: str | None = None,
+    digests: list[str] | None = None,
 ) -> pa.Table:
     """One file as an Arrow table; malformed rows go to ``bad``.
 
@@ -243,6 +246,10 @@ def read_file(
     where = label or (redact(fs.unstrip_protocol(path)) if fs.protocol not in ("file", ("file", "local")) else path)
     with fs.open(path, "rb") as fh:
         raw = fh.read()
+    if digests is not None:
+        import hashlib
+
+        digests.append(hashlib.sha256(raw).hexdigest())
     raw = _codecs.decompress(raw, path, where)
     if fmt == "parquet":
         table = _read_parquet(raw, where)
@@ -322,6 +329,7 @@ def read_source(
     tables: list[tuple[str, pa.Table]] = []
     bad: list[dict[str, Any]] = []
     info: list[dict[str, Any]] = []
+    digests: list[str] = []
     parts = [partitions_of(path, base) for path in files]
     types = _partition_types(parts)
     for i, path in enumerate(files):
@@ -329,14 +337,14 @@ def read_source(
             progress(i, len(files), path)
         before = len(bad)
         table = read_file(fs, path, format_of(path, format), encoding=encoding, delimiter=delimiter, bad=bad,
-                          label=label if len(files) == 1 else None)  # fmt: skip
+                          label=label if len(files) == 1 else None, digests=digests)  # fmt: skip
         table = _with_partitions(table, parts[i], types)
         tables.append((path, table))
         info.append({"path": path, "rows": table.num_rows, "quarantined": len(bad) - before})
     if progress:
         progress(len(files), len(files), "")
     tables = [(w, t) for w, t in tables if t.num_columns] or tables
-    return FileBatch(_combine(tables), bad, info)
+    return FileBatch(_combine(tables), bad, info, digests)
 
 
 def ingest_files(
@@ -355,25 +363,49 @@ def ingest_files(
     tags: dict[str, str] | None = None,
     progress: Progress | None = None,
     label: str | None = None,
+    idempotency_key: str | IdempotencyKey | None = None,
 ) -> ResourceRecord:
     """Read ``source`` and write it as the next version of ``name`` (see :func:`read_source`).
 
+    With ``idempotency_key``, a retry of the same ingest (same options, same bytes) returns the
+    version the first one wrote and writes nothing; the key is stored in the transaction that
+    creates the version (see :mod:`forgeml.core.idempotency`).
+
     Raises:
         ValidationError: a bad file, no valid rows, or types that contradict the dataset's schema.
+        IdempotencyKeyReusedError: the key was used for a different request.
     """
+    from forgeml.core import idempotency as idem
+
+    ikey = idem.as_key(idempotency_key)
     batch = read_source(source, format=format, encoding=encoding, delimiter=delimiter, progress=progress, label=label)
     shown = label or redact(source)
-    if batch.table.num_rows == 0:
-        why = f"; all {len(batch.quarantine)} row(s) were malformed, first: {_describe(batch.quarantine[0])}" if batch.quarantine else ""
-        raise ValidationError(f"{shown}: no rows to ingest{why}")
-    record = datasets.commit(
-        name, batch.table, mode=mode, key=key, enforce_schema=not allow_schema_change, partition_by=partition_by,
-        spec={"description": description, "source": shown, "format": format, "encoding": encoding},
-        data={"ingest": {"source": shown, "files": batch.files[:100], "file_count": len(batch.files),
-                         "rows_read": batch.table.num_rows, "quarantined": len(batch.quarantine),
-                         "first_errors": [_describe(q) for q in batch.quarantine[:5]]}},
-        tags=tags, quarantine=batch.quarantine,
-    )  # fmt: skip
+    claim = None
+    if ikey is not None:
+        params = {"name": name, "source": shown, "format": format, "encoding": encoding, "delimiter": delimiter, "mode": mode,
+                  "partition_by": partition_by, "key": key, "allow_schema_change": allow_schema_change,
+                  "description": description, "tags": tags}  # fmt: skip
+        found = datasets.ws.idempotency.begin(ikey, "datasets.ingest", idem.fingerprint("datasets.ingest", params, "\n".join(batch.digests)))
+        if isinstance(found, idem.Replay):
+            _, dname, version = idem.parse_ref(str(found.resource))
+            return datasets.get(dname, version)
+        claim = found
+    try:
+        if batch.table.num_rows == 0:
+            why = f"; all {len(batch.quarantine)} row(s) were malformed, first: {_describe(batch.quarantine[0])}" if batch.quarantine else ""
+            raise ValidationError(f"{shown}: no rows to ingest{why}")
+        record = datasets.commit(
+            name, batch.table, mode=mode, key=key, enforce_schema=not allow_schema_change, partition_by=partition_by,
+            spec={"description": description, "source": shown, "format": format, "encoding": encoding},
+            data={"ingest": {"source": shown, "files": batch.files[:100], "file_count": len(batch.files),
+                             "rows_read": batch.table.num_rows, "quarantined": len(batch.quarantine),
+                             "first_errors": [_describe(q) for q in batch.quarantine[:5]]}},
+            tags=tags, quarantine=batch.quarantine, idempotency=claim,
+        )  # fmt: skip
+    except BaseException:
+        if claim is not None:
+            claim.release()
+        raise
     node = shown if "://" in shown or label else "file://" + os.path.abspath(shown)
     datasets.ws.lineage.record(f"source/{node}", record.ref, "ingested-from")
     return record
