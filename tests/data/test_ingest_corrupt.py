@@ -232,3 +232,19 @@ def test_every_line_is_kept_or_quarantined(tmp_path: Path, n: int, edits: list[t
             if "\n" not in "".join(str(v) for v in row.values()):
                 assert [str(v) for v in row.values()] == [str(i), f"n{i}", str(i * 10)]
     assert json.dumps(batch.quarantine)  # quarantine rows are plain data
+
+
+@pytest.mark.parametrize(
+    ("body", "ctype", "message"),
+    [
+        (b'{"a": 1}\n{"a": \n', "application/x-ndjson", "request body line 2 column 7: not valid JSON: Expecting value"),
+        (b'[{"a": 1}, {"a": ', "application/json", "request body is not valid JSON: Expecting value: line 1 column 18 (char 17)"),
+        (b'[{"a": "caf\xe9"}]', "application/json", "request body is not valid UTF-8 (byte 11)"),
+        (b'{"a": "x\x00"}\n', "application/x-ndjson", "request body line 1 column 9: not valid JSON: Invalid control character"),
+    ],
+)
+def test_bad_record_bodies_are_400_naming_the_line(ws: Workspace, body: bytes, ctype: str, message: str) -> None:
+    with TestClient(create_app(ws), raise_server_exceptions=False) as http:
+        r = http.post("/datasets/r/records", content=body, headers={"content-type": ctype})
+    assert r.status_code == 400 and r.json()["message"] == message
+    assert ws.datasets.records().pending("r") == 0
