@@ -63,6 +63,14 @@ class ConflictError(ForgeError, RuntimeError):
     exit_code = 6
 
 
+class IdempotencyKeyReusedError(ForgeError, ValueError):
+    """An idempotency key came back with a different request than the one it was first used for
+    (the IETF Idempotency-Key draft answers 422)."""
+
+    http_status = 422
+    exit_code = 2
+
+
 class ForbiddenError(ForgeError, PermissionError):
     """The caller may not do this from where it is (a network face naming a server path, a
     script it did not upload, a denied policy)."""
@@ -130,6 +138,7 @@ __all__ = [
     "CorruptArtifactError",
     "ForbiddenError",
     "ForgeError",
+    "IdempotencyKeyReusedError",
     "InvalidTransitionError",
     "JobFailedError",
     "ModelError",

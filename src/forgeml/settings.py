@@ -34,6 +34,9 @@ class Settings(BaseSettings):
         max_payload_mb / invocation_timeout_seconds: real-time inference limits (SageMaker: 6 MB, 60 s).
         trusted_model_packages: ``False`` makes endpoints and batch transform load only ONNX models
             (compiled packages) and never unpickle a package, whatever a request asks.
+        idempotency_ttl_seconds: how long an ``Idempotency-Key`` is remembered (replayed) after its request.
+        idempotency_wait_seconds: how long a request waits for another in flight with its key before a 409.
+        idempotency_lease_seconds: after this long a claim whose process cannot be checked counts as abandoned.
     """
 
     model_config = SettingsConfigDict(env_prefix="FORGEML_", extra="ignore")
@@ -53,6 +56,9 @@ class Settings(BaseSettings):
     invocation_timeout_seconds: float = Field(default=60.0, gt=0)
     log_level: str = "WARNING"
     trusted_model_packages: bool = True
+    idempotency_ttl_seconds: float = Field(default=86_400.0, gt=0)
+    idempotency_wait_seconds: float = Field(default=10.0, ge=0)
+    idempotency_lease_seconds: float = Field(default=600.0, gt=0)
 
     @field_validator("execution_backend")
     @classmethod

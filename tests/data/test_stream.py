@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -14,37 +12,13 @@ import httpx
 import pandas as pd
 import pytest
 import redis
-import uvicorn
 
-from forgeml.api.app import create_app
 from forgeml.core.workspace import Workspace
 from forgeml.data import NatsSource, RedisSource
 from forgeml.data._stream import Message, consume
 from forgeml.errors import BackendUnavailableError, NotFoundError
 from forgeml.testing.services import NATS_URL
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture
-def server(ws: Workspace) -> Iterator[str]:
-    """A real uvicorn server over the test workspace, on a free loopback port."""
-    port = _free_port()
-    srv = uvicorn.Server(uvicorn.Config(create_app(ws), host="127.0.0.1", port=port, log_level="warning", access_log=False))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.time() + 20
-    while not srv.started:
-        assert time.time() < deadline, "server did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(10)
-    ws.datasets.records().close()
+from tests.data.conftest import free_port
 
 
 def wait_for(predicate, timeout: float = 15.0) -> None:  # type: ignore[no-untyped-def]
@@ -104,22 +78,22 @@ def test_http_bad_records_are_4xx_and_buffer_nothing(ws: Workspace, server: str,
     assert ws.datasets.records().pending("typed") == 0
 
 
-def test_batch_left_by_a_crash_lands_exactly_once(ws: Workspace) -> None:
+def test_staging_files_left_by_an_older_forgeml_land_exactly_once(ws: Workspace) -> None:
+    import pyarrow as pa
+
     buf = ws.datasets.records()
-    buf.max_records, buf.max_seconds = 1000, 3600
-    buf.append("crash", [{"a": 1}])
-    first = buf.flush("crash")
-    assert first is not None
-    committed_id = first.data["stream"]["batch"]
+    ws.datasets.commit("crash", pa.table({"a": [1]}), data={"stream": {"kind": "http", "batch": "00000000000000000001-abcdef01"}})
     staging = ws.home / "staging" / "crash"
+    staging.mkdir(parents=True)
     # a crash after the version was written but before the batch file was removed ...
-    (staging / f"batch-{committed_id}.jsonl").write_text('{"a": 1}\n')
-    # ... and a crash after the buffer was renamed but before the version was written
+    (staging / "batch-00000000000000000001-abcdef01.jsonl").write_text('{"a": 1}\n')
+    # ... a crash after the buffer was renamed but before the version was written, and a buffer
     (staging / "batch-99999999999999999999-abcdef01.jsonl").write_text('{"a": 2}\n{"a": 3}\n')
+    (staging / "buffer.jsonl").write_text('{"a": 4}\n')
     last = buf.flush("crash")
     assert last is not None and last.version == 2
-    assert ws.datasets.read("crash")["a"].tolist() == [1, 2, 3]
-    assert not list(staging.glob("batch-*"))
+    assert ws.datasets.read("crash")["a"].tolist() == [1, 2, 3, 4]
+    assert not list(staging.glob("*.jsonl")) and buf.pending("crash") == 0
     buf.close()
 
 
@@ -185,7 +159,7 @@ def test_redis_message_contradicting_schema_is_quarantined(ws: Workspace, redis_
 
 def test_redis_down_is_a_clear_error(ws: Workspace) -> None:
     with pytest.raises(BackendUnavailableError, match=r"redis at redis://127\.0\.0\.1:\d+/0 is unreachable"):
-        ws.datasets.consume(f"redis://127.0.0.1:{_free_port()}/0", "x", stream="s")
+        ws.datasets.consume(f"redis://127.0.0.1:{free_port()}/0", "x", stream="s")
 
 
 # --- NATS JetStream ----------------------------------------------------------------------------
@@ -242,7 +216,7 @@ def test_nats_errors(ws: Workspace) -> None:
     with pytest.raises(NotFoundError, match=r"no JetStream stream holds subject .forgeml\.nowhere"):
         NatsSource(NATS_URL, f"forgeml.nowhere.{uuid.uuid4().hex}")
     with pytest.raises(BackendUnavailableError, match=r"NATS at nats://127\.0\.0\.1:\d+ is unreachable"):
-        NatsSource(f"nats://127.0.0.1:{_free_port()}", "x")
+        NatsSource(f"nats://127.0.0.1:{free_port()}", "x")
 
 
 def test_consumer_job_runs_until_stopped(ws: Workspace, redis_url: str, redis_stream) -> None:  # type: ignore[no-untyped-def]

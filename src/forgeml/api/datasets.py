@@ -8,11 +8,14 @@ import tempfile
 from pathlib import Path
 from typing import Any, Literal
 
-from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request
+from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request, Response
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
+from forgeml.api._idempotency import IDEMPOTENCY_KEY
+from forgeml.api._idempotency import mark_replay as _mark_replay
+from forgeml.api._idempotency import parse as _idempotency
 from forgeml.api.deps import get_workspace
 from forgeml.core.workspace import Workspace
 from forgeml.errors import PayloadTooLargeError, UnsupportedMediaTypeError, ValidationError
@@ -84,6 +87,7 @@ async def import_archive(
 async def upload(
     name: str,
     request: Request,
+    response: Response,
     filename: str = Query("upload.csv", description="Names the format by its extension and labels quarantined rows."),
     encoding: str = "utf-8",
     delimiter: str | None = None,
@@ -91,11 +95,13 @@ async def upload(
     mode: Literal["replace", "append", "upsert"] = "replace",
     key: list[str] | None = Query(None),
     allow_schema_change: bool = False,
+    idempotency_key: str | None = IDEMPOTENCY_KEY,
     ws: Workspace = Depends(get_workspace),
 ) -> dict[str, Any]:
     """Ingest a CSV / TSV / Parquet / JSON Lines file sent as the raw body (bad rows quarantined)."""
     from forgeml.data._ingest import ingest_files
 
+    ikey = _idempotency(idempotency_key)
     base = Path(filename).name
     if not base or base != filename:
         raise ValidationError(f"invalid filename {filename!r}: a plain file name such as loans.csv")
@@ -110,8 +116,9 @@ async def upload(
                 fh.write(chunk)
         record = await run_in_threadpool(
             ingest_files, ws.datasets, str(path), name, encoding=encoding, delimiter=delimiter, partition_by=partition_by,
-            mode=mode, key=key, allow_schema_change=allow_schema_change, label=f"upload:{base}",
+            mode=mode, key=key, allow_schema_change=allow_schema_change, label=f"upload:{base}", idempotency_key=ikey,
         )  # fmt: skip
+    _mark_replay(ikey, response)
     return record.to_dict()
 
 
@@ -154,28 +161,22 @@ def diff(
 
 
 @router.post("/{name}/records", status_code=202)
-async def put_records(name: str, request: Request, ws: Workspace = Depends(get_workspace)) -> dict[str, Any]:
+async def put_records(
+    name: str, request: Request, response: Response, idempotency_key: str | None = IDEMPOTENCY_KEY, ws: Workspace = Depends(get_workspace)
+) -> dict[str, Any]:
     """Stream JSON records in: a JSON array, ``{"records": [...]}``, or NDJSON lines.
 
     Records are buffered and written as an appended version when the buffer is full or old.
     """
+    from forgeml.data._buffer import parse_body
+
+    ikey = _idempotency(idempotency_key)
     body = await request.body()
     if len(body) > MAX_RECORDS_BODY:
         raise PayloadTooLargeError(f"request body of {len(body)} bytes exceeds {MAX_RECORDS_BODY}")
-    ctype = request.headers.get("content-type", "application/json").split(";")[0].strip()
-    try:
-        if ctype in ("application/x-ndjson", "application/jsonl", "application/json-lines"):
-            records = [json.loads(line) for line in body.decode().splitlines() if line.strip()]
-        elif ctype == "application/json":
-            parsed = json.loads(body or b"null")
-            records = parsed["records"] if isinstance(parsed, dict) and "records" in parsed else parsed
-        else:
-            raise UnsupportedMediaTypeError(f"send application/json or application/x-ndjson, not {ctype}")
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ValidationError(f"request body is not valid JSON: {exc}") from None
-    if isinstance(records, dict):
-        records = [records]
-    result: dict[str, Any] = await run_in_threadpool(ws.datasets.records().append, name, records)
+    records = parse_body(body, request.headers.get("content-type", "application/json"))
+    result: dict[str, Any] = await run_in_threadpool(lambda: ws.datasets.records().append(name, records, idempotency_key=ikey))
+    _mark_replay(ikey, response)
     return result
 
 

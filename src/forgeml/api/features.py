@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, Field
 
+from forgeml.api._idempotency import IDEMPOTENCY_KEY
+from forgeml.api._idempotency import mark_replay as _mark_replay
+from forgeml.api._idempotency import parse as _idempotency
 from forgeml.api.deps import get_workspace
 from forgeml.core.workspace import Workspace
 
@@ -127,8 +130,12 @@ def add_features(name: str, body: AddFeatures, ws: Workspace = Depends(get_works
 
 
 @router.put("/{name}/records")
-def put_record(name: str, body: PutRecord, ws: Workspace = Depends(get_workspace)) -> dict[str, Any]:
-    return ws.features.put_record(name, body.record, target_stores=body.target_stores, ttl=body.ttl)  # type: ignore[no-any-return]
+def put_record(name: str, body: PutRecord, response: Response, idempotency_key: str | None = IDEMPOTENCY_KEY,
+               ws: Workspace = Depends(get_workspace)) -> dict[str, Any]:  # fmt: skip
+    ikey = _idempotency(idempotency_key)
+    out = ws.features.put_record(name, body.record, target_stores=body.target_stores, ttl=body.ttl, idempotency_key=ikey)
+    _mark_replay(ikey, response)
+    return out  # type: ignore[no-any-return]
 
 
 @router.get("/{name}/records/{record_id}")
@@ -161,19 +168,27 @@ def delete_record(name: str, record_id: str, event_time: str = Query(...),
 
 
 @router.post("/{name}/ingest")
-def ingest(name: str, body: Ingest, ws: Workspace = Depends(get_workspace)) -> dict[str, Any]:
+def ingest(name: str, body: Ingest, response: Response, idempotency_key: str | None = IDEMPOTENCY_KEY,
+           ws: Workspace = Depends(get_workspace)) -> dict[str, Any]:  # fmt: skip
     from forgeml.errors import ValidationError
 
+    ikey = _idempotency(idempotency_key)
     if (body.records is None) == (body.dataset is None):
         raise ValidationError("give exactly one of records or dataset")
     data = body.dataset if body.dataset is not None else _frame(body.records or [])
-    return ws.features.ingest(name, data, batch_size=body.batch_size, target_stores=body.target_stores).to_dict()  # type: ignore[no-any-return]
+    out = ws.features.ingest(name, data, batch_size=body.batch_size, target_stores=body.target_stores, idempotency_key=ikey).to_dict()
+    _mark_replay(ikey, response)
+    return out  # type: ignore[no-any-return]
 
 
 @router.post("/{name}/stream")
-def push(name: str, records: Records, ws: Workspace = Depends(get_workspace)) -> dict[str, Any]:
+def push(name: str, records: Records, response: Response, idempotency_key: str | None = IDEMPOTENCY_KEY,
+         ws: Workspace = Depends(get_workspace)) -> dict[str, Any]:  # fmt: skip
     """The streaming push path: validated, then written as one all-or-nothing batch."""
-    return ws.features.push(name, records)  # type: ignore[no-any-return]
+    ikey = _idempotency(idempotency_key)
+    out = ws.features.push(name, records, idempotency_key=ikey)
+    _mark_replay(ikey, response)
+    return out  # type: ignore[no-any-return]
 
 
 @router.get("/{name}/snapshot")

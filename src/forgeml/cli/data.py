@@ -130,7 +130,7 @@ def diff(
 def ingest(
     source: str = typer.Argument(..., help="File, glob, folder, fsspec URL, or SQLAlchemy database URL."),
     name: str = typer.Option(..., "--name", "-n", help="Dataset name."),
-    format: str = typer.Option(None, "--format", "-f", help="csv, tsv, parquet or jsonl (default: from the extension)."),
+    format: str = typer.Option(None, "--format", "-f", help="csv, tsv, parquet, jsonl or json (default: from the extension)."),
     encoding: str = typer.Option("utf-8", help="Text encoding of CSV / JSON Lines files."),
     delimiter: str = typer.Option(None, help="CSV field delimiter (default , or tab for .tsv)."),
     partition_by: str = typer.Option(None, "--partition-by", help="Store Hive-partitioned by this column."),
@@ -142,17 +142,22 @@ def ingest(
     full: bool = typer.Option(False, "--full", help="Reload everything, ignoring the watermark."),
     allow_schema_change: bool = typer.Option(False, "--allow-schema-change", help="Accept columns/types that differ from the latest version."),
     description: str = typer.Option(None, help="What this dataset is."),
+    idempotency_key: str = typer.Option(
+        None, "--idempotency-key", help="Files: a retry with this key and the same files and options returns the first version."
+    ),
     as_json: bool = JsonOption,
 ) -> None:
     """Ingest files or a database table into the next version of a dataset."""
+    from forgeml.core.idempotency import as_key
     from forgeml.data._sql import is_sql_url
 
     ws = workspace()
+    key_ = as_key(idempotency_key)
     before = ws.datasets._latest(name)
     common: dict[str, Any] = {"key": key or None, "allow_schema_change": allow_schema_change, "description": description,
                               "table": table, "query": query, "watermark": watermark, "full": full}  # fmt: skip
     if is_sql_url(source):
-        rec = ws.datasets.ingest(source, name, **common)
+        rec = ws.datasets.ingest(source, name, idempotency_key=key_, **common)
     else:
         from rich.progress import Progress
 
@@ -163,7 +168,10 @@ def ingest(
                 bar.update(task, total=total, completed=i, description=f"reading {Path(path).name}" if path else "writing")
 
             rec = ws.datasets.ingest(source, name, format=format, encoding=encoding, delimiter=delimiter, partition_by=partition_by,
-                                     mode=mode, progress=progress, **common)  # fmt: skip
+                                     mode=mode, progress=progress, idempotency_key=key_, **common)  # fmt: skip
+    if key_ is not None and key_.replayed:
+        emit(rec.to_dict(), as_json, lambda: typer.echo(f"already ingested with idempotency key {key_.key!r}: {rec.ref}"))
+        return
     if before is not None and rec.version == before.version:
         emit(rec.to_dict(), as_json, lambda: typer.echo(f"no new rows: {rec.ref} is up to date"))
         return

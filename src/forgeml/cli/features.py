@@ -147,9 +147,11 @@ def ingest(
 def put(name: str, record: str = typer.Option(..., "--record", help="The record as a JSON object."),
         target: list[str] = typer.Option(None, "--target", help="online and/or offline."),
         ttl: str = typer.Option(None, "--ttl", help="TTL for this record (overrides the group's)."),
+        idempotency_key: str = typer.Option(None, "--idempotency-key", help="A retry with this key and record writes nothing again."),
         as_json: bool = JsonOption) -> None:  # fmt: skip
     """PutRecord: one record (online only if its event time is newer)."""
-    result = workspace().features.put_record(name, _json_arg(record, "--record"), target_stores=target or None, ttl=ttl)
+    result = workspace().features.put_record(name, _json_arg(record, "--record"), target_stores=target or None, ttl=ttl,
+                                             idempotency_key=idempotency_key)  # fmt: skip
     emit(result, as_json, lambda: typer.echo("stored" + ("" if result["online_updated"] else " (offline only: not newer than the online record)")))
 
 

@@ -1,33 +1,44 @@
 """Micro-batching of streamed JSON records into dataset versions (the Firehose role).
 
-Records are checked as they arrive (objects only; types must fit the dataset's schema), appended
-to a staging file under ``$FORGEML_HOME/staging/<dataset>/`` (fsync'd, so an accepted record
-survives a crash) and flushed into a new appended version when the buffer holds ``max_records``
-or its oldest record is ``max_seconds`` old, or on an explicit flush. A flush first renames the
-buffer to a batch file named by a batch id that the new version records; a batch file left by
-a crash is committed on the next flush unless a version already holds that batch id, so each
-accepted record lands exactly once.
+Records are checked as they arrive (objects only; types must fit the dataset's schema) and stored
+as one row per request in the metadata store's ``record_buffer`` table, so an accepted record
+survives a crash, and every server process on the workspace (every machine, in team mode)
+shares one buffer. The buffer of a dataset is flushed into a new appended version when it holds
+``max_records`` or its oldest record is ``max_seconds`` old, or on an explicit flush. The flush
+deletes exactly the rows it read in the transaction that creates the version, so each accepted
+record lands exactly once, and two flushes racing write it once. A request carrying an
+idempotency key is stored in the same transaction as its key's answer: a retry gets that answer
+and stores nothing (see :mod:`forgeml.core.idempotency`).
+
+Staging files left by ForgeML versions that buffered in ``$FORGEML_HOME/staging/<dataset>/``
+are moved into the table on the next flush (a batch file already committed is dropped).
 """
 
 from __future__ import annotations
 
 import fcntl
 import json
-import os
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import sqlalchemy as sa
+
 from forgeml.data import _tables
-from forgeml.errors import ForgeError, NotFoundError, PayloadTooLargeError, ValidationError
+from forgeml.errors import (
+    ForgeError,
+    NotFoundError,
+    PayloadTooLargeError,
+    UnsupportedMediaTypeError,
+    ValidationError,
+)
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
+    from forgeml.core.idempotency import IdempotencyKey
     from forgeml.core.records import ResourceRecord
     from forgeml.data._datasets import DatasetService
 
@@ -63,9 +74,52 @@ def fit_schema(table: pa.Table, schema: pa.Schema, *, dataset: str, where: str) 
     return _tables.conform(table, schema, dataset=dataset, where=where)
 
 
-def _count_lines(path: Path) -> int:
-    with open(path, "rb") as fh:
-        return sum(1 for _ in fh)
+_meta = sa.MetaData()
+buffer_rows = sa.Table(
+    "record_buffer",
+    _meta,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("dataset", sa.String(255), nullable=False),
+    sa.Column("lines", sa.Text, nullable=False),
+    sa.Column("records", sa.Integer, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+NDJSON_TYPES = ("application/x-ndjson", "application/jsonl", "application/json-lines")
+
+
+class _TakenError(Exception):
+    """Another flush committed some of the rows this one read."""
+
+
+def parse_body(body: bytes, content_type: str) -> list[Any]:
+    """The records of an HTTP body: a JSON array, ``{"records": [...]}``, one object, or NDJSON.
+
+    Raises:
+        ValidationError: not valid JSON (naming the line of an NDJSON body).
+        UnsupportedMediaTypeError: neither JSON nor NDJSON.
+    """
+    ctype = content_type.split(";")[0].strip() or "application/json"
+    try:
+        text = body.decode()
+    except UnicodeDecodeError as exc:
+        raise ValidationError(f"request body is not valid UTF-8 (byte {exc.start})") from None
+    if ctype in NDJSON_TYPES:
+        records = []
+        for number, line in enumerate(text.split("\n"), start=1):
+            if line.strip():
+                try:
+                    records.append(json.loads(line))
+                except json.JSONDecodeError as exc:
+                    raise ValidationError(f"request body line {number} column {exc.colno}: not valid JSON: {exc.msg}") from None
+        return records
+    if ctype != "application/json":
+        raise UnsupportedMediaTypeError(f"send application/json or application/x-ndjson, not {ctype}")
+    try:
+        parsed = json.loads(text or "null")
+    except json.JSONDecodeError as exc:
+        raise ValidationError(f"request body is not valid JSON: {exc}") from None
+    records = parsed["records"] if isinstance(parsed, dict) and "records" in parsed else parsed
+    return [records] if isinstance(records, dict) else records  # type: ignore[no-any-return]
 
 
 class RecordBuffer:
@@ -84,18 +138,19 @@ class RecordBuffer:
         self._timers: dict[str, threading.Timer] = {}
         self._lock = threading.Lock()
 
-    def _dir(self, name: str) -> Path:
-        path = self.datasets.ws.home / "staging" / name
-        path.mkdir(parents=True, exist_ok=True)
-        return path
+    @property
+    def _meta(self) -> Any:
+        return self.datasets.ws.metadata
 
     @contextmanager
-    def _locked(self, name: str) -> Iterator[Path]:
-        folder = self._dir(name)
-        with open(folder / ".lock", "a+") as fh:
+    def _locked(self, name: str) -> Iterator[None]:
+        """One flush at a time per dataset on this machine (the table keeps others correct)."""
+        folder = self.datasets.ws.home / "locks"
+        folder.mkdir(parents=True, exist_ok=True)
+        with open(folder / f"records-{name}.lock", "a+") as fh:
             fcntl.flock(fh, fcntl.LOCK_EX)
             try:
-                yield folder
+                yield
             finally:
                 fcntl.flock(fh, fcntl.LOCK_UN)
 
@@ -114,40 +169,60 @@ class RecordBuffer:
             fit_schema(table, self.datasets.arrow_schema(latest), dataset=name, where="the records")
         return lines
 
-    def append(self, name: str, records: list[Any]) -> dict[str, Any]:
+    def _stats(self, conn: Any, name: str) -> tuple[int, float | None]:
+        b = buffer_rows
+        count, oldest = conn.execute(
+            sa.select(sa.func.coalesce(sa.func.sum(b.c.records), 0), sa.func.min(b.c.created_at)).where(b.c.dataset == name)
+        ).one()
+        return int(count), oldest
+
+    def append(self, name: str, records: list[Any], *, idempotency_key: str | IdempotencyKey | None = None) -> dict[str, Any]:
         """Accept records for ``name``; flush when the buffer is full or old.
+
+        With ``idempotency_key``, a retry with the same records gets the first answer and buffers
+        nothing; the key's answer is stored in the transaction that buffers the records.
 
         Raises:
             ValidationError: not objects, or types that contradict the dataset's schema.
             PayloadTooLargeError: more than ``MAX_RECORDS_PER_REQUEST`` records at once.
+            IdempotencyKeyReusedError: the key was used for different records.
         """
+        from forgeml.core import idempotency as idem
         from forgeml.core.jobs import validate_name
 
         validate_name(name, "dataset name")
+        ikey = idem.as_key(idempotency_key)
         try:
             lines = self._check(name, records)
         except ValueError as exc:  # NaN / Infinity are not JSON
             if isinstance(exc, ForgeError):
                 raise
             raise ValidationError(f"records: {exc}") from None
-        with self._locked(name) as folder:
-            buf = folder / "buffer.jsonl"
-            with open(buf, "a", encoding="utf-8") as fh:
-                fh.write("".join(line + "\n" for line in lines))
-                fh.flush()
-                os.fsync(fh.fileno())
-            stamp = folder / "oldest"
-            if not stamp.exists():
-                stamp.write_text(str(time.time()))
-            buffered = _count_lines(buf)
-            age = time.time() - float(stamp.read_text() or time.time())
-        flushed = None
-        if buffered >= self.max_records or age >= self.max_seconds:
+        claim = None
+        if ikey is not None:
+            found = self.datasets.ws.idempotency.begin(ikey, "datasets.records", idem.fingerprint("datasets.records", {"name": name}, "\n".join(lines)))
+            if isinstance(found, idem.Replay):
+                return dict(found.body)
+            claim = found
+        try:
+            with self._meta.transaction() as conn:
+                conn.execute(buffer_rows.insert().values(dataset=name, lines="\n".join(lines), records=len(lines), created_at=time.time()))
+                buffered, oldest = self._stats(conn, name)
+                result = {"dataset": name, "accepted": len(lines), "buffered": buffered, "flushed": None}
+                if claim is not None:
+                    claim.complete_in(conn, result)
+        except BaseException:
+            if claim is not None:
+                claim.release()
+            raise
+        if buffered >= self.max_records or time.time() - (oldest or time.time()) >= self.max_seconds:
             flushed = self.flush(name)
-            buffered = 0
+            result = {**result, "buffered": 0, "flushed": flushed.ref if flushed else None}
+            if claim is not None:
+                claim.update(result)
         else:
             self._schedule(name)
-        return {"dataset": name, "accepted": len(lines), "buffered": buffered, "flushed": flushed.ref if flushed else None}
+        return result
 
     def _schedule(self, name: str) -> None:
         with self._lock:
@@ -163,54 +238,66 @@ class RecordBuffer:
 
         try:
             self.flush(name)
-        except Exception:  # a timer thread has no caller to raise to: log and keep the batch file
+        except Exception:  # a timer thread has no caller to raise to: log; the rows stay buffered
             logging.getLogger("forgeml.data").exception("flushing buffered records of %s failed", name)
 
     def pending(self, name: str) -> int:
-        """How many records wait in the buffer (and in unflushed batch files)."""
-        folder = self._dir(name)
-        files = [folder / "buffer.jsonl", *folder.glob("batch-*.jsonl")]
-        return sum(_count_lines(f) for f in files if f.exists())
+        """How many records wait in the buffer."""
+        with self._meta.read_transaction() as conn:
+            return self._stats(conn, name)[0]
 
     def flush(self, name: str) -> ResourceRecord | None:
         """Write every buffered record of ``name`` as one appended version (None if none)."""
-        last = None
-        with self._locked(name) as folder:
-            buf = folder / "buffer.jsonl"
-            if buf.exists() and buf.stat().st_size:
-                buf.rename(folder / f"batch-{time.time_ns():020d}-{uuid.uuid4().hex[:8]}.jsonl")
-            (folder / "oldest").unlink(missing_ok=True)
-            for batch in sorted(folder.glob("batch-*.jsonl")):
-                last = self._commit_batch(name, batch) or last
-                batch.unlink()
-        return last
+        with self._locked(name):
+            self._adopt_staging(name)
+            b = buffer_rows
+            with self._meta.read_transaction() as conn:
+                rows = conn.execute(sa.select(b.c.id, b.c.lines).where(b.c.dataset == name).order_by(b.c.id)).all()
+            if not rows:
+                return None
+            ids = [r.id for r in rows]
+            lines = [line for r in rows for line in r.lines.split("\n") if line.strip()]
 
-    def _commit_batch(self, name: str, batch: Path) -> ResourceRecord | None:
-        batch_id = batch.stem.removeprefix("batch-")
-        try:
-            if any((v.data.get("stream") or {}).get("batch") == batch_id for v in self.datasets.versions(name)[:20]):
-                return None  # committed before a crash removed the file
-        except NotFoundError:
-            pass
-        lines = [line for line in batch.read_text(encoding="utf-8").splitlines() if line.strip()]
-        if not lines:
-            return None
-        table = records_to_table(lines, f"buffered batch {batch_id}")
-        latest = self.datasets._latest(name)
-        if latest is not None:
-            table = fit_schema(table, self.datasets.arrow_schema(latest), dataset=name, where="the records")
-        return self.datasets.commit(
-            name, table, mode="append" if latest is not None else "replace",
-            spec={"source": "http-records", "description": "records streamed over HTTP"},
-            data={"stream": {"kind": "http", "batch": batch_id, "records": len(lines)}},
-        )  # fmt: skip
+            def take(conn: Any, _record: ResourceRecord) -> None:
+                if conn.execute(b.delete().where(b.c.id.in_(ids))).rowcount != len(ids):
+                    raise _TakenError
+
+            table = records_to_table(lines, f"buffered records of {name}")
+            latest = self.datasets._latest(name)
+            if latest is not None:
+                table = fit_schema(table, self.datasets.arrow_schema(latest), dataset=name, where="the records")
+            try:
+                return self.datasets.commit(
+                    name, table, mode="append" if latest is not None else "replace", within=take,
+                    spec={"source": "http-records", "description": "records streamed over HTTP"},
+                    data={"stream": {"kind": "http", "batch": f"{ids[0]}-{ids[-1]}", "records": len(lines)}},
+                )  # fmt: skip
+            except _TakenError:
+                return None  # another process flushed these rows first
+
+    def _adopt_staging(self, name: str) -> None:
+        """Move records that an older ForgeML left in staging files into the table."""
+        folder = self.datasets.ws.home / "staging" / name
+        files = [*sorted(folder.glob("batch-*.jsonl")), folder / "buffer.jsonl"] if folder.is_dir() else []  # oldest first
+        for path in [f for f in files if f.exists()]:
+            batch_id = path.stem.removeprefix("batch-")
+            try:
+                done = any((v.data.get("stream") or {}).get("batch") == batch_id for v in self.datasets.versions(name)[:20])
+            except NotFoundError:
+                done = False
+            lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+            if lines and not done:
+                with self._meta.transaction() as conn:
+                    conn.execute(buffer_rows.insert().values(dataset=name, lines="\n".join(lines), records=len(lines), created_at=time.time()))
+            path.unlink()
+        (folder / "oldest").unlink(missing_ok=True)
 
     def close(self) -> None:
-        """Cancel pending timers (buffered records stay on disk for the next flush)."""
+        """Cancel pending timers (buffered records stay in the table for the next flush)."""
         with self._lock:
             for timer in self._timers.values():
                 timer.cancel()
             self._timers.clear()
 
 
-__all__ = ["MAX_RECORDS_PER_REQUEST", "RecordBuffer", "fit_schema", "records_to_table"]
+__all__ = ["MAX_RECORDS_PER_REQUEST", "RecordBuffer", "fit_schema", "parse_body", "records_to_table"]

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
+    from forgeml.core.idempotency import Claim, IdempotencyKey
     from forgeml.core.records import JobRecord
     from forgeml.core.workspace import Workspace
     from forgeml.data._buffer import RecordBuffer
@@ -47,6 +48,8 @@ class CommitOptions(TypedDict, total=False):
     derived_from: list[str] | None
     quarantine: list[dict[str, Any]] | None
     key: list[str] | None
+    idempotency: Claim | None
+    within: Callable[[Any, ResourceRecord], None] | None
 
 
 class _RacedError(Exception):
@@ -160,7 +163,9 @@ class DatasetService:
 
         The options (:class:`CommitOptions`) are :meth:`_commit_once`'s keyword arguments:
         ``mode``, ``enforce_schema``, ``partition_by``, ``spec``, ``data``, ``tags``,
-        ``derived_from``, ``quarantine``, ``key``.
+        ``derived_from``, ``quarantine``, ``key``, ``idempotency`` (a claim completed with the
+        new record, in the transaction that creates it) and ``within(connection, record)``
+        (more writes in that transaction).
 
         ``mode="upsert"`` keeps the previous rows whose ``key`` does not occur in ``table`` and
         adds ``table`` (the last row wins when a key repeats in it).
@@ -217,6 +222,8 @@ class DatasetService:
         derived_from: list[str] | None = None,
         quarantine: list[dict[str, Any]] | None = None,
         key: list[str] | None = None,
+        idempotency: Claim | None = None,
+        within: Callable[[Any, ResourceRecord], None] | None = None,
     ) -> ResourceRecord:
         """One attempt of :meth:`commit`; raises _RacedError when another writer got in first."""
         import pyarrow as pa
@@ -275,21 +282,25 @@ class DatasetService:
             "quarantine": {"dataset": quarantined.ref, "rows": quarantined.data["rows"]} if quarantined else None,
             **(data or {}),
         }  # fmt: skip
+        expected = (previous.version if previous is not None else 0) + 1
+
+        def in_transaction(conn: Any, new: ResourceRecord) -> None:
+            if mode != "replace" and new.version != expected:
+                raise _RacedError  # another writer made a version after we read ours: appending would drop its rows
+            if idempotency is not None:
+                idempotency.complete_in(conn, new.to_dict(), new.ref)
+            if within is not None:
+                within(conn, new)
+
         try:
             record = self.ws.metadata.create_resource(
                 ResourceRecord(kind=KIND, name=name, status="Available", spec=spec or {}, data=record_data, tags=tags or {}),
-                next_version=True,
-            )
-        except Exception:
+                next_version=True, within=in_transaction,
+            )  # fmt: skip
+        except BaseException:
             if quarantined is not None:
                 self.ws.metadata.delete_resource(KIND, quarantined.name, quarantined.version)
             raise
-        if mode != "replace" and record.version != (previous.version if previous is not None else 0) + 1:
-            # another writer made a version after we read ours: appending to it would drop its rows
-            self.ws.metadata.delete_resource(KIND, name, record.version)
-            if quarantined is not None:
-                self.ws.metadata.delete_resource(KIND, quarantined.name, quarantined.version)
-            raise _RacedError
         self.ws.metadata.put_artifact(art, owner=record.ref)
         self.ws.lineage.record(f"artifact/{art.digest}", record.ref, "stored-as")
         if previous is not None and mode != "replace":
@@ -331,13 +342,16 @@ class DatasetService:
         description: str | None = None,
         tags: dict[str, str] | None = None,
         progress: Callable[[int, int, str], None] | None = None,
+        idempotency_key: str | IdempotencyKey | None = None,
     ) -> ResourceRecord:
         """Ingest a file, glob, folder or fsspec URL, or (for a SQLAlchemy URL) a table or query.
 
         Files (see :func:`forgeml.data._ingest.ingest_files`): ``format`` (csv, tsv, parquet,
         jsonl; default from the extension), ``encoding``, ``delimiter``, ``partition_by``,
         ``mode`` (replace, append, upsert with ``key``). Databases (see :meth:`sync_sql`):
-        ``table`` or ``query``, ``watermark``, ``key``, ``full``.
+        ``table`` or ``query``, ``watermark``, ``key``, ``full``. ``idempotency_key`` (files):
+        a retry with the same key and the same files and options returns the first version and
+        writes nothing.
 
         Raises:
             NotFoundError: nothing at ``source``.
@@ -348,12 +362,14 @@ class DatasetService:
 
         common: dict[str, Any] = {"key": key, "allow_schema_change": allow_schema_change, "description": description, "tags": tags}
         if _sql.is_sql_url(source):
+            if idempotency_key is not None:
+                raise ValidationError("idempotency_key applies to file ingestion; a database sync is already incremental")
             return self.sync_sql(source, name, table=table, query=query, watermark=watermark, full=full, partition_by=partition_by, **common)
         if sql_only := [k for k, v in (("table", table), ("query", query), ("watermark", watermark), ("full", full)) if v]:
             raise ValidationError(f"option(s) {', '.join(sql_only)} apply to database URLs only")
         return _ingest.ingest_files(
             self, source, name, format=format, encoding=encoding, delimiter=delimiter,
-            partition_by=partition_by, mode=mode, progress=progress, **common,
+            partition_by=partition_by, mode=mode, progress=progress, idempotency_key=idempotency_key, **common,
         )  # fmt: skip
 
     def sync_sql(

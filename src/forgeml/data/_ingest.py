@@ -18,18 +18,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from forgeml.data import _tables
+from forgeml.data import _codecs, _csv, _tables
 from forgeml.errors import NotFoundError, ValidationError
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
+    from forgeml.core.idempotency import IdempotencyKey
     from forgeml.core.records import ResourceRecord
     from forgeml.data._datasets import DatasetService, Mode
 
-EXTENSIONS = {".csv": "csv", ".tsv": "tsv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl"}
+EXTENSIONS = {".csv": "csv", ".tsv": "tsv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json"}
 COMPRESSIONS = (".gz", ".bz2", ".xz", ".zst")
-FORMATS = ("csv", "tsv", "parquet", "jsonl")
+FORMATS = ("csv", "tsv", "parquet", "jsonl", "json")
 Progress = Callable[[int, int, str], None]
 
 
@@ -40,6 +41,7 @@ class FileBatch:
     table: pa.Table
     quarantine: list[dict[str, Any]] = field(default_factory=list)
     files: list[dict[str, Any]] = field(default_factory=list)
+    digests: list[str] = field(default_factory=list)  # sha256 of each file's bytes, as read
 
 
 def redact(url: str) -> str:
@@ -63,7 +65,7 @@ def format_of(path: str, explicit: str | None = None) -> str:
     for ext, fmt in EXTENSIONS.items():
         if name.endswith(ext):
             return fmt
-    raise ValidationError(f"{path}: cannot tell the format from the extension (pass format= csv, tsv, parquet or jsonl)")
+    raise ValidationError(f"{path}: cannot tell the format from the extension (pass format= csv, tsv, parquet, jsonl or json)")
 
 
 def _is_data_file(path: str) -> bool:
@@ -129,68 +131,18 @@ def _decode(raw: bytes, where: str, encoding: str) -> str:
     return text
 
 
-def _record_lines(text: str, delimiter: str) -> list[int]:
-    """The physical line each CSV record starts on (records may span lines inside quotes)."""
-    import csv
-
-    starts, line = [], 1
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    for _ in reader:
-        starts.append(line)
-        line = reader.line_num + 1
-    return starts
-
-
-def _read_csv(text: str, where: str, delimiter: str, bad: list[dict[str, Any]]) -> pa.Table:
-    import pyarrow as pa
-    import pyarrow.csv as pcsv
-
-    mine: list[dict[str, Any]] = []
-
-    def on_invalid(row: Any) -> str:
-        mine.append({
-            "source": where, "line": row.number, "raw": row.text,
-            "error": f"expected {row.expected_columns} fields, saw {row.actual_columns}",
-        })  # fmt: skip
-        return "skip"
-
-    data = text.encode()
-    header = text.split("\n", 1)[0].rstrip("\r")
-    if not header.strip():
-        raise ValidationError(f"{where} line 1: empty header row")
-    try:
-        table = pcsv.read_csv(
-            io.BytesIO(data),
-            read_options=pcsv.ReadOptions(use_threads=False, block_size=max(1 << 20, len(data) + 1)),
-            parse_options=pcsv.ParseOptions(delimiter=delimiter, invalid_row_handler=on_invalid, newlines_in_values=True),
-        )
-    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
-        raise ValidationError(f"{where}: cannot parse as CSV: {exc}") from None
-    if mine and '"' in text:  # pyarrow counts records; report physical lines
-        starts = _record_lines(text, delimiter)
-        for row in mine:
-            if row["line"] is not None and row["line"] <= len(starts):
-                row["line"] = starts[row["line"] - 1]
-    bad.extend(mine)
-    if "" in table.column_names:
-        raise ValidationError(f"{where} line 1: column {table.column_names.index('') + 1} has no name")
-    return table
-
-
 def _read_jsonl(text: str, where: str, bad: list[dict[str, Any]]) -> pa.Table:
     import json
 
-    import pyarrow as pa
-    import pyarrow.json as pjson
-
     good: list[str] = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(text.split("\n"), start=1):  # JSON Lines ends lines with \n only
+        line = line.removesuffix("\r")
         if not line.strip():
             continue
         try:
             value = json.loads(line)
         except json.JSONDecodeError as exc:
-            bad.append({"source": where, "line": number, "error": f"invalid JSON: {exc.msg}", "raw": line})
+            bad.append({"source": where, "line": number, "error": f"invalid JSON at column {exc.colno}: {exc.msg}", "raw": line})
             continue
         if not isinstance(value, dict):
             bad.append({"source": where, "line": number, "error": f"expected a JSON object, got {type(value).__name__}", "raw": line})
@@ -198,9 +150,59 @@ def _read_jsonl(text: str, where: str, bad: list[dict[str, Any]]) -> pa.Table:
         if dupes := _duplicate_keys(line):
             raise ValidationError(f"{where} line {number}: duplicate key(s) {', '.join(dupes)}")
         good.append(line)
-    if not good:
+    return _records_table(good, where)
+
+
+def _read_json(text: str, where: str, bad: list[dict[str, Any]]) -> pa.Table:
+    """A ``.json`` file: a JSON array of objects (each element a row), else JSON Lines.
+
+    Raises:
+        ValidationError: the array is not valid JSON (truncated, say), naming line and column.
+    """
+    import json
+
+    if not text.lstrip().startswith("["):
+        return _read_jsonl(text, where, bad)
+    dupes: list[str] = []
+
+    def hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        dupes.extend(_tables.duplicate_columns([k for k, _ in pairs]))
+        return dict(pairs)
+
+    decoder = json.JSONDecoder(object_pairs_hook=hook)
+    try:
+        decoder.decode(text)
+    except json.JSONDecodeError as exc:
+        end = " (the file ends inside the array: truncated?)" if exc.pos >= len(text.rstrip()) else ""
+        raise ValidationError(f"{where} line {exc.lineno} column {exc.colno}: not valid JSON: {exc.msg}{end}") from None
+    good: list[str] = []
+    pos, line, counted = text.index("[") + 1, 1, 0
+    space = re.compile(r"[ \t\n\r]*")
+    while True:
+        pos = space.match(text, pos).end()  # type: ignore[union-attr]
+        if text[pos] == "]":
+            break
+        line, counted = line + text.count("\n", counted, pos), pos
+        dupes.clear()
+        value, end = decoder.raw_decode(text, pos)
+        if dupes:
+            raise ValidationError(f"{where} line {line}: duplicate key(s) {', '.join(dict.fromkeys(dupes))}")
+        if isinstance(value, dict):
+            good.append(json.dumps(value))
+        else:
+            bad.append({"source": where, "line": line, "error": f"expected a JSON object, got {type(value).__name__}", "raw": text[pos:end]})
+        pos = space.match(text, end).end()  # type: ignore[union-attr]
+        pos += text[pos] == ","
+    return _records_table(good, where)
+
+
+def _records_table(lines: list[str], where: str) -> pa.Table:
+    import pyarrow as pa
+    import pyarrow.json as pjson
+
+    if not lines:
         return pa.table({})
-    data = "\n".join(good).encode()
+    data = "\n".join(lines).encode()
     try:
         return pjson.read_json(io.BytesIO(data), read_options=pjson.ReadOptions(block_size=max(1 << 20, len(data) + 1)))
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
@@ -228,12 +230,13 @@ def _read_parquet(raw: bytes, where: str) -> pa.Table:
         raise ValidationError(f"{where}: file is empty")
     try:
         return pq.read_table(pa.BufferReader(raw))
-    except (pa.ArrowInvalid, OSError) as exc:
-        raise ValidationError(f"{where}: not a readable Parquet file: {exc}") from None
+    except (pa.ArrowException, OSError, ValueError) as exc:  # truncated, corrupt pages, bad metadata
+        raise ValidationError(f"{where}: not a readable Parquet file ({len(raw)} bytes; truncated or corrupt?): {exc}") from None
 
 
 def read_file(
-    fs: Any, path: str, fmt: str, *, encoding: str, delimiter: str | None, bad: list[dict[str, Any]], label: str | None = None
+    fs: Any, path: str, fmt: str, *, encoding: str, delimiter: str | None, bad: list[dict[str, Any]], label: str | None = None,
+    digests: list[str] | None = None,
 ) -> pa.Table:
     """One file as an Arrow table; malformed rows go to ``bad``.
 
@@ -241,30 +244,35 @@ def read_file(
         ValidationError: empty file, wrong encoding, duplicate or unnamed columns, unparseable file.
     """
     where = label or (redact(fs.unstrip_protocol(path)) if fs.protocol not in ("file", ("file", "local")) else path)
-    with fs.open(path, "rb", compression="infer") as fh:
+    with fs.open(path, "rb") as fh:
         raw = fh.read()
+    if digests is not None:
+        import hashlib
+
+        digests.append(hashlib.sha256(raw).hexdigest())
+    raw = _codecs.decompress(raw, path, where)
     if fmt == "parquet":
         table = _read_parquet(raw, where)
     else:
         if not raw:
             raise ValidationError(f"{where}: file is empty")
         text = _decode(raw, where, encoding)
-        if fmt == "jsonl":
-            table = _read_jsonl(text, where, bad)
+        if fmt in ("jsonl", "json"):
+            table = (_read_json if fmt == "json" else _read_jsonl)(text, where, bad)
         else:
-            table = _read_csv(text, where, delimiter or ("\t" if fmt == "tsv" else ","), bad)
+            table = _csv.read_csv(text, where, delimiter or ("\t" if fmt == "tsv" else ","), bad)
     if dupes := _tables.duplicate_columns(table.column_names):
         raise ValidationError(f"{where}: duplicate column name(s) {', '.join(dupes)}")
     return table
 
 
 def _partition_types(all_parts: list[dict[str, str | None]]) -> dict[str, pa.DataType]:
-    """int64 for a partition key whose every value is an integer, else string."""
+    """int64 for a partition key whose every value is an integer, else string (``zip=02134`` stays text)."""
     import pyarrow as pa
 
     keys = {k for parts in all_parts for k in parts}
     return {
-        k: pa.int64() if all(re.fullmatch(r"-?\d{1,18}", p[k]) for p in all_parts if p.get(k) is not None) else pa.string()
+        k: pa.int64() if all(re.fullmatch(r"-?(0|[1-9]\d{0,17})", p[k]) for p in all_parts if p.get(k) is not None) else pa.string()
         for k in keys
     }
 
@@ -321,6 +329,7 @@ def read_source(
     tables: list[tuple[str, pa.Table]] = []
     bad: list[dict[str, Any]] = []
     info: list[dict[str, Any]] = []
+    digests: list[str] = []
     parts = [partitions_of(path, base) for path in files]
     types = _partition_types(parts)
     for i, path in enumerate(files):
@@ -328,14 +337,14 @@ def read_source(
             progress(i, len(files), path)
         before = len(bad)
         table = read_file(fs, path, format_of(path, format), encoding=encoding, delimiter=delimiter, bad=bad,
-                          label=label if len(files) == 1 else None)  # fmt: skip
+                          label=label if len(files) == 1 else None, digests=digests)  # fmt: skip
         table = _with_partitions(table, parts[i], types)
         tables.append((path, table))
         info.append({"path": path, "rows": table.num_rows, "quarantined": len(bad) - before})
     if progress:
         progress(len(files), len(files), "")
     tables = [(w, t) for w, t in tables if t.num_columns] or tables
-    return FileBatch(_combine(tables), bad, info)
+    return FileBatch(_combine(tables), bad, info, digests)
 
 
 def ingest_files(
@@ -354,25 +363,49 @@ def ingest_files(
     tags: dict[str, str] | None = None,
     progress: Progress | None = None,
     label: str | None = None,
+    idempotency_key: str | IdempotencyKey | None = None,
 ) -> ResourceRecord:
     """Read ``source`` and write it as the next version of ``name`` (see :func:`read_source`).
 
+    With ``idempotency_key``, a retry of the same ingest (same options, same bytes) returns the
+    version the first one wrote and writes nothing; the key is stored in the transaction that
+    creates the version (see :mod:`forgeml.core.idempotency`).
+
     Raises:
         ValidationError: a bad file, no valid rows, or types that contradict the dataset's schema.
+        IdempotencyKeyReusedError: the key was used for a different request.
     """
+    from forgeml.core import idempotency as idem
+
+    ikey = idem.as_key(idempotency_key)
     batch = read_source(source, format=format, encoding=encoding, delimiter=delimiter, progress=progress, label=label)
     shown = label or redact(source)
-    if batch.table.num_rows == 0:
-        why = f"; all {len(batch.quarantine)} row(s) were malformed, first: {_describe(batch.quarantine[0])}" if batch.quarantine else ""
-        raise ValidationError(f"{shown}: no rows to ingest{why}")
-    record = datasets.commit(
-        name, batch.table, mode=mode, key=key, enforce_schema=not allow_schema_change, partition_by=partition_by,
-        spec={"description": description, "source": shown, "format": format, "encoding": encoding},
-        data={"ingest": {"source": shown, "files": batch.files[:100], "file_count": len(batch.files),
-                         "rows_read": batch.table.num_rows, "quarantined": len(batch.quarantine),
-                         "first_errors": [_describe(q) for q in batch.quarantine[:5]]}},
-        tags=tags, quarantine=batch.quarantine,
-    )  # fmt: skip
+    claim = None
+    if ikey is not None:
+        params = {"name": name, "source": shown, "format": format, "encoding": encoding, "delimiter": delimiter, "mode": mode,
+                  "partition_by": partition_by, "key": key, "allow_schema_change": allow_schema_change,
+                  "description": description, "tags": tags}  # fmt: skip
+        found = datasets.ws.idempotency.begin(ikey, "datasets.ingest", idem.fingerprint("datasets.ingest", params, "\n".join(batch.digests)))
+        if isinstance(found, idem.Replay):
+            _, dname, version = idem.parse_ref(str(found.resource))
+            return datasets.get(dname, version)
+        claim = found
+    try:
+        if batch.table.num_rows == 0:
+            why = f"; all {len(batch.quarantine)} row(s) were malformed, first: {_describe(batch.quarantine[0])}" if batch.quarantine else ""
+            raise ValidationError(f"{shown}: no rows to ingest{why}")
+        record = datasets.commit(
+            name, batch.table, mode=mode, key=key, enforce_schema=not allow_schema_change, partition_by=partition_by,
+            spec={"description": description, "source": shown, "format": format, "encoding": encoding},
+            data={"ingest": {"source": shown, "files": batch.files[:100], "file_count": len(batch.files),
+                             "rows_read": batch.table.num_rows, "quarantined": len(batch.quarantine),
+                             "first_errors": [_describe(q) for q in batch.quarantine[:5]]}},
+            tags=tags, quarantine=batch.quarantine, idempotency=claim,
+        )  # fmt: skip
+    except BaseException:
+        if claim is not None:
+            claim.release()
+        raise
     node = shown if "://" in shown or label else "file://" + os.path.abspath(shown)
     datasets.ws.lineage.record(f"source/{node}", record.ref, "ingested-from")
     return record

@@ -67,9 +67,9 @@ def scan(data: Any, *, columns: list[str] | None = None, sample_rows: int | None
             if pa.types.is_string(col.type) or pa.types.is_large_string(col.type) or pa.types.is_temporal(col.type):
                 scanned[c] = True
                 scans[c].feed(col.to_pylist())
-            elif pa.types.is_integer(col.type) and _maybe_card(col):
-                scanned[c] = True
-                scans[c].feed(None if v is None else str(v) for v in col.to_pylist())
+            elif pa.types.is_integer(col.type) and (scans[c].ssn_hint or _maybe_card(col)):
+                scanned[c] = True  # integers: cards and (by column name) SSNs only; see _pii_detect
+                scans[c].feed(col.to_pylist())
         rows += take
     results = [scans[c].result(rows, scanned.get(c, False)) for c in wanted]
     summary: dict[str, int] = {}

@@ -1,8 +1,21 @@
 """PII detection: entities in whole columns and inside free text, with checksums where they exist.
 
-Entities (DataBrew-style names): ``EMAIL``, ``PHONE_NUMBER``, ``CREDIT_CARD`` (Luhn-checked),
-``USA_SSN`` (area/group/serial rules), ``IP_ADDRESS`` (v4 and v6, parsed), ``IBAN`` (ISO 13616
-mod-97 checksum), ``DATE_OF_BIRTH`` (by column-name hint: a date-like column called dob, birth...).
+Entities (DataBrew-style names): ``EMAIL``, ``PHONE_NUMBER``, ``CREDIT_CARD`` (Luhn-checked,
+issuer digit 2-6), ``USA_SSN`` (area/group/serial rules), ``IP_ADDRESS`` (v4 and v6, parsed),
+``IBAN`` (ISO 13616 mod-97 checksum), ``DATE_OF_BIRTH`` (by column-name hint: a date-like column
+called dob, birth...).
+
+Reference numbers are not phone numbers: a phone match must stand alone (not be part of a longer
+run of digit groups such as ``0123 4567 8901 2345``, not be a time's hours), and its digits must
+make a dialable number: with ``+`` 10-15 digits (E.164); with a national trunk ``0`` 10-12 digits
+(``00`` international, written in groups: 12-15); otherwise a North American number
+(``NXX NXX XXXX``, optionally after ``1``). A bare run of digits counts only as a North American
+number or a 10-11 digit national one starting with a single 0. A bare 15-digit integer is none.
+
+Integer columns are numbers, not text: they are scanned for ``CREDIT_CARD`` only (a card number
+stored as an integer keeps every digit, none starts with 0), and for ``USA_SSN`` when the column
+is named like one (``ssn``, ``social_security_number``), with the leading zeros an integer lost
+restored to nine digits. A text column so named also matches SSNs written without dashes.
 """
 
 from __future__ import annotations
@@ -14,6 +27,9 @@ from typing import Any
 
 ENTITIES = ("EMAIL", "PHONE_NUMBER", "CREDIT_CARD", "USA_SSN", "IP_ADDRESS", "IBAN", "DATE_OF_BIRTH")
 DOB_HINT = re.compile(r"(^|_|\b)(dob|birth|birthday|birthdate|date_?of_?birth|born)($|_|\b)", re.IGNORECASE)
+SSN_HINT = re.compile(r"(^|_|\b)(ssn|social_?security(_?(number|no|num))?)($|_|\b)", re.IGNORECASE)
+_NANP = re.compile(r"1?[2-9]\d\d[2-9]\d{6}")
+_BARE_SSN = re.compile(r"(?P<a>\d{3})[ .\-]?(?P<g>\d{2})[ .\-]?(?P<s>\d{4})")
 
 
 def luhn_ok(digits: str) -> bool:
@@ -39,14 +55,22 @@ def iban_ok(text: str) -> bool:
         return False
 
 
+def card_ok(digits: str) -> bool:
+    """A payment card number: 13-19 digits, a major issuer's first digit (2-6), Luhn-valid."""
+    return 13 <= len(digits) <= 19 and digits[0] in "23456" and luhn_ok(digits)
+
+
 def _cc(m: re.Match[str]) -> bool:
-    digits = re.sub(r"\D", "", m.group(0))
-    return 13 <= len(digits) <= 19 and luhn_ok(digits)
+    return card_ok(re.sub(r"\D", "", m.group(0)))
+
+
+def ssn_ok(area: str, group: str, serial: str) -> bool:
+    """The SSA's rules: area not 000, 666 or 9xx; group not 00; serial not 0000."""
+    return area not in ("000", "666") and not area.startswith("9") and group != "00" and serial != "0000"
 
 
 def _ssn(m: re.Match[str]) -> bool:
-    area, group, serial = m.group("a"), m.group("g"), m.group("s")
-    return area not in ("000", "666") and not area.startswith("9") and group != "00" and serial != "0000"
+    return ssn_ok(m.group("a"), m.group("g"), m.group("s"))
 
 
 def _ip(m: re.Match[str]) -> bool:
@@ -58,7 +82,17 @@ def _ip(m: re.Match[str]) -> bool:
 
 
 def _phone(m: re.Match[str]) -> bool:
-    return 10 <= len(re.sub(r"\D", "", m.group(0))) <= 15
+    text = m.group(0)
+    digits = re.sub(r"\D", "", text)
+    if text.startswith("+"):
+        return 10 <= len(digits) <= 15
+    if text.isdigit() and digits.startswith("0"):  # bare digits: one trunk 0, a national number
+        return not digits.startswith("00") and 10 <= len(digits) <= 11
+    if digits.startswith("00"):
+        return 12 <= len(digits) <= 15
+    if digits.startswith("0"):
+        return 10 <= len(digits) <= 12
+    return _NANP.fullmatch(digits) is not None
 
 
 def _iban(m: re.Match[str]) -> bool:
@@ -72,7 +106,9 @@ PATTERNS: list[tuple[str, re.Pattern[str], Callable[[re.Match[str]], bool] | Non
     ("CREDIT_CARD", re.compile(r"\b\d(?:[ -]?\d){12,18}\b"), _cc),
     ("USA_SSN", re.compile(r"\b(?P<a>\d{3})-(?P<g>\d{2})-(?P<s>\d{4})\b"), _ssn),
     ("IP_ADDRESS", re.compile(r"\b(?:\d{1,3}\.){3}\d{1,3}\b|\b(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}\b|::1\b"), _ip),
-    ("PHONE_NUMBER", re.compile(r"(?<![\w+])(?:\+\d{1,3}[ .\-]?)?(?:\(\d{2,4}\)|\d{2,4})(?:[ .\-]?\d{2,4}){2,3}\b"), _phone),
+    ("PHONE_NUMBER", re.compile(
+        r"(?<![\w+])(?<!\d[ .\-])(?:\+\d{1,3}[ .\-]?)?(?:\(\d{2,4}\)|\d{2,4})(?:[ .\-]?\d{2,4}){2,3}\b(?![ .\-]?\d|:\d)"
+    ), _phone),
 ]
 
 
@@ -111,7 +147,21 @@ class ColumnScan:
         self.examples: dict[str, str] = {}
         self.nonnull = 0
         self.dob_hint = bool(DOB_HINT.search(name))
+        self.ssn_hint = bool(SSN_HINT.search(name))
         self.dates = 0
+
+    def _whole(self, entity: str, text: str) -> None:
+        self.counts[entity] = self.counts.get(entity, 0) + 1
+        self.whole[entity] = self.whole.get(entity, 0) + 1
+        self.examples.setdefault(entity, _mask_example(text))
+
+    def _feed_int(self, value: int) -> None:
+        if self.ssn_hint and 0 < value < 10**9:
+            text = f"{value:09d}"  # the leading zeros an integer column lost
+            if ssn_ok(text[:3], text[3:5], text[5:]):
+                self._whole("USA_SSN", text)
+        elif value > 0 and card_ok(str(value)):
+            self._whole("CREDIT_CARD", str(value))
 
     def feed(self, values: Iterator[Any] | list[Any]) -> None:
         for value in values:
@@ -121,7 +171,13 @@ class ColumnScan:
             if self.dob_hint and _is_date(value):
                 self.dates += 1
                 continue
+            if isinstance(value, int) and not isinstance(value, bool):
+                self._feed_int(value)
+                continue
             if not isinstance(value, str):
+                continue
+            if self.ssn_hint and (m := _BARE_SSN.fullmatch(value.strip())) and ssn_ok(m["a"], m["g"], m["s"]):
+                self._whole("USA_SSN", value.strip())
                 continue
             seen = set()
             for entity, start, end in find_entities(value):
@@ -159,4 +215,6 @@ def _mask_example(text: str) -> str:
     return "*" * (len(text) - keep) + text[len(text) - keep :]
 
 
-__all__ = ["DOB_HINT", "ENTITIES", "PATTERNS", "ColumnScan", "find_entities", "iban_ok", "luhn_ok", "scan_values"]
+__all__ = [
+    "DOB_HINT", "ENTITIES", "PATTERNS", "SSN_HINT", "ColumnScan", "card_ok", "find_entities", "iban_ok", "luhn_ok", "scan_values", "ssn_ok",
+]  # fmt: skip

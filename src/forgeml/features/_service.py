@@ -26,6 +26,7 @@ from forgeml.features._writer import TARGETS, BatchWriter, now_us
 if TYPE_CHECKING:
     import pandas as pd
 
+    from forgeml.core.idempotency import IdempotencyKey
     from forgeml.core.workspace import Workspace
     from forgeml.features._online import OnlineStore
     from forgeml.features._stream import FeatureStream
@@ -234,11 +235,13 @@ class FeatureStoreService(QueryMixin):
         target_stores: Iterable[str] | None = None,
         progress: Progress | None = None,
         job: str | None = None,
+        idempotency_key: str | IdempotencyKey | None = None,
     ) -> IngestResult:
         """Bulk-ingest a frame or a dataset (``name``, ``name:version`` or its record).
 
         Every row is validated before anything is written; batches are then written in
-        parallel, each all-or-nothing in both stores.
+        parallel, each all-or-nothing in both stores. With ``idempotency_key`` a retry of the
+        same ingest returns the first result and writes nothing (see ``forgeml.core.idempotency``).
 
         Raises:
             ValidationError: a bad value anywhere in the data (nothing is written).
@@ -247,10 +250,26 @@ class FeatureStoreService(QueryMixin):
         targets = _targets(target_stores)
         if batch_size < 1 or workers < 1:
             raise ValidationError("batch_size and workers must be at least 1")
+        from forgeml.core import idempotency as idem
+
+        ikey = idem.as_key(idempotency_key)
         source = None
         if not hasattr(data, "columns"):
             source, data = self._dataset(data)
         frame = normalize(group, data)
+        if ikey is not None:
+            import pandas as pd
+
+            rows = pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes()
+            params = {"group": name, "columns": [str(c) for c in frame.columns], "targets": targets, "batch_size": batch_size}
+            body = self.ws.idempotency.run(ikey, "features.ingest", idem.fingerprint("features.ingest", params, rows),
+                                           lambda seed: self._ingest_frame(group, frame, targets, batch_size, workers, progress, source, job, seed).to_dict())  # fmt: skip
+            return IngestResult(**body)
+        return self._ingest_frame(group, frame, targets, batch_size, workers, progress, source, job, None)
+
+    def _ingest_frame(self, group: FeatureGroup, frame: pd.DataFrame, targets: tuple[str, ...], batch_size: int, workers: int,
+                      progress: Progress | None, source: ResourceRecord | None, job: str | None, seed: str | None) -> IngestResult:  # fmt: skip
+        name = group.name
         total = len(frame)
         offline = self.offline(name)
         starts = list(range(0, total, batch_size))
@@ -260,7 +279,7 @@ class FeatureStoreService(QueryMixin):
         def one(start: int) -> None:
             nonlocal done, changed
             part = frame.iloc[start : start + batch_size]
-            result = self.writer.write(group, offline, part, targets=targets)
+            result = self.writer.write(group, offline, part, targets=targets, batch_id=f"{seed}-{start}" if seed else None)
             with lock:
                 done += result.rows
                 changed += result.online_changed
@@ -294,18 +313,27 @@ class FeatureStoreService(QueryMixin):
 
     def put_record(
         self, name: str, record: dict[str, Any], *, target_stores: Iterable[str] | None = None,
-        ttl: float | int | str | None = None,
+        ttl: float | int | str | None = None, idempotency_key: str | IdempotencyKey | None = None,
     ) -> dict[str, Any]:  # fmt: skip
         """PutRecord: offline always; online only if its event time is newer than the stored one.
 
-        Returns ``{"online_updated": bool}``.
+        Returns ``{"online_updated": bool}``. With ``idempotency_key`` a retry returns the first
+        answer and writes nothing.
         """
+        from forgeml.core import idempotency as idem
         from forgeml.features._definitions import parse_ttl
 
+        ikey = idem.as_key(idempotency_key)
         group = self._ready(name)
         frame = normalize(group, record_frame(group, record))
-        result = self.writer.write(group, self.offline(name), frame, targets=_targets(target_stores), ttl_seconds=parse_ttl(ttl))
-        return {"online_updated": bool(result.online_changed)}
+        targets, ttl_seconds = _targets(target_stores), parse_ttl(ttl)
+
+        def write(batch_id: str | None) -> dict[str, Any]:
+            result = self.writer.write(group, self.offline(name), frame, targets=targets, ttl_seconds=ttl_seconds, batch_id=batch_id)
+            return {"online_updated": bool(result.online_changed)}
+
+        params = {"group": name, "record": record, "targets": targets, "ttl": ttl_seconds}
+        return self.ws.idempotency.run(ikey, "features.put_record", idem.fingerprint("features.put_record", params), write)  # type: ignore[no-any-return]
 
     def delete_record(
         self, name: str, record_id: Any, event_time: Any, *, mode: str = "soft",
@@ -335,13 +363,17 @@ class FeatureStoreService(QueryMixin):
         result = self.writer.write(group, self.offline(name), frame, deleted=True, targets=targets, hard_delete=mode == "hard")
         return {"online_updated": bool(result.online_changed), "mode": mode}
 
-    def push(self, name: str, records: list[dict[str, Any]]) -> dict[str, Any]:
+    def push(self, name: str, records: list[dict[str, Any]], *, idempotency_key: str | IdempotencyKey | None = None) -> dict[str, Any]:
         """Push records (the REST streaming path): all validated, then written as one batch.
+
+        With ``idempotency_key`` a retry returns the first answer and writes nothing.
 
         Raises:
             ValidationError: naming the first bad record (nothing is written).
         """
         import pandas as pd
+
+        from forgeml.core import idempotency as idem
 
         group = self._ready(name)
         if not records:
@@ -352,8 +384,14 @@ class FeatureStoreService(QueryMixin):
                 frames.append(normalize(group, record_frame(group, record)))
             except ValidationError as exc:
                 raise ValidationError(f"record {i}: {exc.message}") from None
-        result = self.writer.write(group, self.offline(name), pd.concat(frames, ignore_index=True))
-        return {"written": result.rows, "online_changed": result.online_changed}
+        frame = pd.concat(frames, ignore_index=True)
+
+        def write(batch_id: str | None) -> dict[str, Any]:
+            result = self.writer.write(group, self.offline(name), frame, batch_id=batch_id)
+            return {"written": result.rows, "online_changed": result.online_changed}
+
+        ikey = idem.as_key(idempotency_key)
+        return self.ws.idempotency.run(ikey, "features.push", idem.fingerprint("features.push", {"group": name, "records": records}), write)  # type: ignore[no-any-return]
 
     def stream(self, name: str, *, max_records: int = 1000, max_delay: float = 1.0) -> FeatureStream:
         """A buffered push stream into ``name`` (flushes every ``max_records`` or ``max_delay`` s)."""

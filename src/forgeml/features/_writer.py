@@ -115,17 +115,22 @@ class BatchWriter:
         targets: tuple[str, ...] = TARGETS,
         ttl_seconds: float | None = None,
         hard_delete: bool = False,
+        batch_id: str | None = None,
     ) -> BatchResult:
-        """Write one batch; ``frame`` is already normalized (see ``normalize``)."""
+        """Write one batch; ``frame`` is already normalized (see ``normalize``).
+
+        A ``batch_id`` already committed offline is not written there again (an idempotent retry);
+        the online apply is idempotent anyway (only a strictly newer event time changes a record).
+        """
         import pyarrow as pa
 
-        batch_id = uuid.uuid4().hex
+        batch_id = batch_id or uuid.uuid4().hex
         n = len(frame)
         table = to_arrow(group, frame)
         t0 = now_us()
         api = pa.array([t0 + i for i in range(n)], pa.int64()).cast(pa.timestamp("us", tz="UTC"))
         table = table.append_column("api_invocation_time", api)
-        to_offline = offline is not None and group.offline_enabled and "offline" in targets
+        to_offline = offline is not None and group.offline_enabled and "offline" in targets and not offline.committed(batch_id)
         to_online = group.online_enabled and "online" in targets
         ttl = ttl_seconds if ttl_seconds is not None else group.online_ttl_seconds
         with self._lock:

@@ -19,6 +19,7 @@ from forgeml.errors import AlreadyExistsError, ConflictError, NotFoundError, Val
 __all__ = [
     "test_artifacts_refs_and_unreferenced",
     "test_create_and_get_resource",
+    "test_create_resource_within_runs_in_its_transaction",
     "test_delete_resource",
     "test_duplicate_job_refused",
     "test_duplicate_resource_refused",
@@ -51,6 +52,20 @@ def test_create_and_get_resource(store: MetadataStore) -> None:
     assert got == created
     assert got.spec == {"a": 1} and got.data == {"rows": 3} and got.tags == {"team": "risk"}
     assert got.created_at > 0 and got.ref == "dataset/loans:1"
+
+
+def test_create_resource_within_runs_in_its_transaction(store: MetadataStore) -> None:
+    seen: list[int] = []
+
+    def boom(_conn: object, new: ResourceRecord) -> None:
+        seen.append(new.version)
+        raise RuntimeError("refused inside the transaction")
+
+    with pytest.raises(RuntimeError):
+        store.create_resource(_res(), next_version=True, within=boom)
+    assert seen == [1] and store.list_resources("dataset") == [] and store.list_events(resource="dataset/loans:1") == []
+    created = store.create_resource(_res(), next_version=True, within=lambda _conn, new: seen.append(new.version))
+    assert created.version == 1 and seen == [1, 1]
 
 
 def test_next_version_increments(store: MetadataStore) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from forgeml.core.records import (
@@ -26,8 +26,13 @@ class MetadataStore(abc.ABC):
 
     # resources -------------------------------------------------------------------------------
     @abc.abstractmethod
-    def create_resource(self, record: ResourceRecord, *, next_version: bool = False) -> ResourceRecord:
+    def create_resource(
+        self, record: ResourceRecord, *, next_version: bool = False, within: Callable[[Any, ResourceRecord], None] | None = None
+    ) -> ResourceRecord:
         """Insert a resource. With ``next_version`` its version is one past the latest.
+
+        ``within(connection, new_record)`` runs inside the same transaction before it commits
+        (writes that must land with the resource or not at all); if it raises, nothing is written.
 
         Raises:
             AlreadyExistsError: when that kind, name and version exist.

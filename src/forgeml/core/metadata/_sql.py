@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
@@ -206,7 +206,9 @@ class SqlMetadataStore(MetadataStore):
         return EventRecord(id=int(result.inserted_primary_key[0]), time=now, resource=resource, type=type_, data=data)  # type: ignore[index]
 
     # resources -------------------------------------------------------------------------------
-    def create_resource(self, record: ResourceRecord, *, next_version: bool = False) -> ResourceRecord:
+    def create_resource(
+        self, record: ResourceRecord, *, next_version: bool = False, within: Callable[[Any, ResourceRecord], None] | None = None
+    ) -> ResourceRecord:
         now = time.time()
         with self._write() as conn:
             version = record.version
@@ -236,6 +238,8 @@ class SqlMetadataStore(MetadataStore):
                     spec=new.spec, data=new.data, tags=new.tags, created_at=now, updated_at=now,
                 )
             )
+            if within is not None:
+                within(conn, new)
             self._emit(conn, new.ref, "Created", {"status": new.status})
         return new
 
