@@ -32,6 +32,9 @@ class Settings(BaseSettings):
         job_stop_grace_seconds: SIGTERM-to-SIGKILL grace period when stopping a job.
         sqlite_busy_timeout_ms: how long a SQLite writer waits for the lock.
         max_payload_mb / invocation_timeout_seconds: real-time inference limits (SageMaker: 6 MB, 60 s).
+        sql_timeout_seconds / sql_max_rows / sql_memory_limit: limits of the sandbox that runs SQL
+            users write (CustomSQL rules, ``where`` filters, feature-store queries): the time one
+            statement may run, the rows a query may return, DuckDB's memory limit.
     """
 
     model_config = SettingsConfigDict(env_prefix="FORGEML_", extra="ignore")
@@ -50,6 +53,9 @@ class Settings(BaseSettings):
     max_payload_mb: float = Field(default=6.0, gt=0)
     invocation_timeout_seconds: float = Field(default=60.0, gt=0)
     log_level: str = "WARNING"
+    sql_timeout_seconds: float = Field(default=30.0, gt=0)
+    sql_max_rows: int = Field(default=100_000, ge=1)
+    sql_memory_limit: str = "2GB"
 
     @field_validator("execution_backend")
     @classmethod
@@ -87,6 +93,9 @@ class Settings(BaseSettings):
             "FORGEML_JOB_STOP_GRACE_SECONDS": str(self.job_stop_grace_seconds),
             "FORGEML_JOB_POLL_SECONDS": str(self.job_poll_seconds),
             "FORGEML_SQLITE_BUSY_TIMEOUT_MS": str(self.sqlite_busy_timeout_ms),
+            "FORGEML_SQL_TIMEOUT_SECONDS": str(self.sql_timeout_seconds),
+            "FORGEML_SQL_MAX_ROWS": str(self.sql_max_rows),
+            "FORGEML_SQL_MEMORY_LIMIT": self.sql_memory_limit,
         }
         return env
 
