@@ -148,6 +148,13 @@ def test_a_billion_rows_are_refused(box: Sandbox) -> None:
     assert box.rows("SELECT a FROM t ORDER BY a") == [(1,), (2,), (3,)]
 
 
+def test_a_query_past_the_memory_limit_is_refused() -> None:
+    with Sandbox({}, limits=SqlLimits(memory_limit="20MB")) as sb:
+        with pytest.raises(ValidationError, match=r"needs more memory than the limit of 20MB .*sql_memory_limit"):
+            sb.rows("SELECT length(string_agg(repeat('x', 1000), '')) FROM range(1000000)")
+        assert sb.rows("SELECT count(*) FROM range(1000)") == [(1000,)]
+
+
 def test_write_parquet_streams_a_result(box: Sandbox, tmp_path: Path) -> None:
     assert box.write_parquet("SELECT * FROM t WHERE a > 1", str(tmp_path / "out.parquet")) == 2
     assert pq.read_table(tmp_path / "out.parquet").column("a").to_pylist() == [3, 2]

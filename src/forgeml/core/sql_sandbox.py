@@ -143,7 +143,7 @@ class Sandbox:
         self.what = what
         self._con: duckdb.DuckDBPyConnection = duckdb.connect(":memory:", config=LOCKDOWN)
         try:
-            settings = dict(options or {})
+            settings = {"enable_progress_bar": False, **(options or {})}  # no bar on a server's or CLI's stderr
             if self.limits.memory_limit:
                 settings.setdefault("memory_limit", self.limits.memory_limit)
             for key, value in settings.items():
