@@ -11,6 +11,7 @@ HERE = Path(__file__).resolve().parent
 SCRIPTS = [
     "core/bench_core.py",
     "data/bench_profile_validate.py",
+    "data/bench_sql_sandbox.py",
     "features/bench_features.py",
     "training/bench_training.py",
     "tuning/bench_tuning.py",

@@ -37,6 +37,9 @@ class Settings(BaseSettings):
         idempotency_ttl_seconds: how long an ``Idempotency-Key`` is remembered (replayed) after its request.
         idempotency_wait_seconds: how long a request waits for another in flight with its key before a 409.
         idempotency_lease_seconds: after this long a claim whose process cannot be checked counts as abandoned.
+        sql_timeout_seconds / sql_max_rows / sql_memory_limit: limits of the sandbox that runs SQL
+            users write (CustomSQL rules, ``where`` filters, feature-store queries): the time one
+            statement may run, the rows a query may return, DuckDB's memory limit.
     """
 
     model_config = SettingsConfigDict(env_prefix="FORGEML_", extra="ignore")
@@ -59,6 +62,9 @@ class Settings(BaseSettings):
     idempotency_ttl_seconds: float = Field(default=86_400.0, gt=0)
     idempotency_wait_seconds: float = Field(default=10.0, ge=0)
     idempotency_lease_seconds: float = Field(default=600.0, gt=0)
+    sql_timeout_seconds: float = Field(default=30.0, gt=0)
+    sql_max_rows: int = Field(default=100_000, ge=1)
+    sql_memory_limit: str = "2GB"
 
     @field_validator("execution_backend")
     @classmethod
@@ -96,6 +102,9 @@ class Settings(BaseSettings):
             "FORGEML_JOB_STOP_GRACE_SECONDS": str(self.job_stop_grace_seconds),
             "FORGEML_JOB_POLL_SECONDS": str(self.job_poll_seconds),
             "FORGEML_SQLITE_BUSY_TIMEOUT_MS": str(self.sqlite_busy_timeout_ms),
+            "FORGEML_SQL_TIMEOUT_SECONDS": str(self.sql_timeout_seconds),
+            "FORGEML_SQL_MAX_ROWS": str(self.sql_max_rows),
+            "FORGEML_SQL_MEMORY_LIMIT": self.sql_memory_limit,
         }
         return env
 

@@ -33,8 +33,10 @@ def _json_arg(text: str, what: str) -> Any:
 def _read_frame(path: Path) -> Any:
     import pandas as pd
 
+    from forgeml.core.workspace_guard import check_path
     from forgeml.errors import ValidationError
 
+    check_path(path, workspace().settings)
     if not path.is_file():
         raise ValidationError(f"file {path} does not exist")
     suffix = path.suffix.lower()

@@ -437,14 +437,18 @@ class DatasetService:
 
     def export(self, name: str, path: str | Path, *, versions: list[int] | None = None) -> dict[str, Any]:
         """Write versions of ``name`` to a checksummed archive; see :mod:`forgeml.data._archive`."""
+        from forgeml.core.workspace_guard import check_path
         from forgeml.data._archive import export_dataset
 
+        check_path(path, self.ws.settings, "archive")
         return export_dataset(self, name, path, versions=versions)
 
     def import_archive(self, path: str | Path, *, name: str | None = None) -> list[ResourceRecord]:
         """Verify and import an archive written by :meth:`export`."""
+        from forgeml.core.workspace_guard import check_path
         from forgeml.data._archive import import_dataset
 
+        check_path(path, self.ws.settings, "archive")
         return import_dataset(self, path, name=name)
 
     # reading ---------------------------------------------------------------------------------

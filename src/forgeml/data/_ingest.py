@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from forgeml.core.idempotency import IdempotencyKey
     from forgeml.core.records import ResourceRecord
     from forgeml.data._datasets import DatasetService, Mode
+    from forgeml.settings import Settings
 
 EXTENSIONS = {".csv": "csv", ".tsv": "tsv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json"}
 COMPRESSIONS = (".gz", ".bz2", ".xz", ".zst")
@@ -310,6 +311,18 @@ def _combine(tables: list[tuple[str, pa.Table]]) -> pa.Table:
     return pa.concat_tables(normalized, promote_options="permissive")
 
 
+def _resolve(source: str, settings: Settings | None) -> tuple[Any, list[str], str]:
+    """:func:`expand`, refusing the workspace's own files when ``settings`` names the workspace."""
+    from forgeml.core.workspace_guard import check_files, check_source
+
+    if settings is not None:
+        check_source(source, settings)
+    fs, files, base = expand(source)
+    if settings is not None:
+        check_files(fs, files, settings)
+    return fs, files, base
+
+
 def read_source(
     source: str,
     *,
@@ -318,14 +331,19 @@ def read_source(
     delimiter: str | None = None,
     progress: Progress | None = None,
     label: str | None = None,
+    settings: Settings | None = None,
 ) -> FileBatch:
     """Read every file of ``source`` into one table (nothing is written).
+
+    With ``settings``, a source that is (or expands to) a file of that workspace is refused
+    before anything is opened (see :mod:`forgeml.core.workspace_guard`).
 
     Raises:
         NotFoundError: the source does not exist or holds no data file.
         ValidationError: a file is bad (see :func:`read_file`) or files disagree on types.
+        ForbiddenError: the source is inside the workspace.
     """
-    fs, files, base = expand(source)
+    fs, files, base = _resolve(source, settings)
     tables: list[tuple[str, pa.Table]] = []
     bad: list[dict[str, Any]] = []
     info: list[dict[str, Any]] = []
@@ -378,7 +396,8 @@ def ingest_files(
     from forgeml.core import idempotency as idem
 
     ikey = idem.as_key(idempotency_key)
-    batch = read_source(source, format=format, encoding=encoding, delimiter=delimiter, progress=progress, label=label)
+    batch = read_source(source, format=format, encoding=encoding, delimiter=delimiter, progress=progress, label=label,
+                        settings=datasets.ws.settings)  # fmt: skip
     shown = label or redact(source)
     claim = None
     if ikey is not None:

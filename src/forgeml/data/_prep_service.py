@@ -83,13 +83,15 @@ class DataPrepService:
         """
         import pyarrow.parquet as pq
 
+        from forgeml.core.sql_sandbox import SqlLimits
         from forgeml.data._validation import validate
 
         dataset, path = self._source(name, version)
         with tempfile.TemporaryDirectory() as tmp:
             qpath = str(Path(tmp) / "q.parquet") if quarantine else None
             cpath = str(Path(tmp) / "c.parquet") if clean_name else None
-            report = validate(path, rules, now=now, quarantine_path=qpath, clean_path=cpath)
+            report = validate(path, rules, now=now, quarantine_path=qpath, clean_path=cpath,
+                              limits=SqlLimits.from_settings(self.ws.settings))  # fmt: skip
             report["dataset"] = dataset.ref
             if qpath and report["rows_quarantined"]:
                 q = self.ws.datasets.commit(

@@ -237,7 +237,11 @@ def sync(
     Raises:
         BackendUnavailableError: the database is down or unreachable.
         ValidationError: no rows on a first load, a failing query, or a schema contradiction.
+        ForbiddenError: a SQLite/DuckDB file inside the workspace, or the metadata database itself.
     """
+    from forgeml.core.workspace_guard import check_source
+
+    check_source(url, datasets.ws.settings, "database")
     latest = datasets._latest(name)
     state = (latest.data.get("sync") or {}) if latest is not None else {}
     incremental = bool(watermark) and not full and state.get("watermark_column") == watermark and latest is not None

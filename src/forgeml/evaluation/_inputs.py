@@ -35,6 +35,9 @@ def resolve_frame(ws: Workspace, data: Any) -> tuple[pd.DataFrame, str | None]:
     text = str(data)
     path = Path(text)
     if path.suffix.lower() in (".csv", ".parquet", ".pq") or path.is_file():
+        from forgeml.core.workspace_guard import check_path
+
+        check_path(path, ws.settings)
         if not path.is_file():
             raise NotFoundError(f"data file {text} does not exist")
         return (pd.read_csv(path) if path.suffix.lower() == ".csv" else pd.read_parquet(path)), None

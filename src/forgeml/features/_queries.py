@@ -3,23 +3,27 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from forgeml.core.records import ResourceRecord
 from forgeml.errors import ValidationError
 from forgeml.features._pit import JoinSpec, point_in_time_join
-from forgeml.features._sql import RowFilter, connect, latest_rows_sql, q, recent_sql, register_raw
+from forgeml.features._sql import (
+    RowFilter,
+    connect,
+    latest_rows_sql,
+    offline_dataset,
+    q,
+    recent_sql,
+    register_raw,
+)
 
 if TYPE_CHECKING:
     import duckdb
     import pandas as pd
 
     from forgeml.features._definitions import FeatureGroup
-
-_READ_ONLY = re.compile(r"^\s*(select|with|from|describe|summarize|show|pivot|unpivot|values)\b", re.IGNORECASE)
-
 
 def to_utc(value: Any, what: str = "time") -> dt.datetime | None:
     """A timestamp (datetime, ISO-8601 text or epoch seconds) as an aware UTC datetime.
@@ -45,11 +49,6 @@ class TrainingSet:
     frame: pd.DataFrame
     dataset: ResourceRecord | None
     feature_groups: list[str]
-
-
-def _duck_error(exc: Exception) -> ValidationError:
-    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return ValidationError(f"query failed: {first}")
 
 
 def _present(values: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -115,26 +114,29 @@ class QueryMixin:
         """Read-only SQL over every group's offline rows; each group is a view by its name
         (``"loan-features"``, or ``loan_features`` with underscores).
 
-        Raises:
-            ValidationError: for a statement that is not a query, or a failing query.
-        """
-        import duckdb
+        The SQL runs in the SQL sandbox (:mod:`forgeml.core.sql_sandbox`): one SELECT statement
+        that sees only the offline rows, under the ``sql_timeout_seconds`` and ``sql_max_rows`` limits.
 
-        if not _READ_ONLY.match(sql or "") or ";" in sql.strip().rstrip(";"):
-            raise ValidationError("only a single read-only query (SELECT/WITH ...) is allowed")
-        conn = connect()
-        try:
-            for group in self.list_groups():  # type: ignore[attr-defined]
-                self._ready(group.name)  # type: ignore[attr-defined]
-                register_raw(conn, group, self.offline(group.name).files(), group.name)  # type: ignore[attr-defined]
-                alias = group.name.replace("-", "_")
-                if alias != group.name:
-                    conn.execute(f"CREATE OR REPLACE TEMP VIEW {q(alias)} AS SELECT * FROM {q(group.name)}")
-            return conn.sql(sql.strip().rstrip(";")).df()
-        except duckdb.Error as exc:
-            raise _duck_error(exc) from None
-        finally:
-            conn.close()
+        Raises:
+            ValidationError: for a statement that is not one SELECT, a failing query, or one past a limit.
+            ForbiddenError: for a query that reaches for files, the network or extensions.
+        """
+        from forgeml.core.sql_sandbox import Sandbox, SqlLimits, select_statement
+
+        select_statement(sql, "query")  # refuse before reading any group
+        tables, views = {}, {}
+        groups = self.list_groups()  # type: ignore[attr-defined]
+        names = {g.name for g in groups}
+        for i, group in enumerate(groups):
+            self._ready(group.name)  # type: ignore[attr-defined]
+            tables[f"__offline_{i}"] = offline_dataset(group, self.offline(group.name).files())  # type: ignore[attr-defined]
+            views[group.name] = f"SELECT * FROM {q(f'__offline_{i}')}"
+            alias = group.name.replace("-", "_")
+            if alias not in names:  # a group's own name wins over another's alias
+                views[alias] = f"SELECT * FROM {q(group.name)}"
+        limits = SqlLimits.from_settings(self.ws.settings)  # type: ignore[attr-defined]
+        with Sandbox(tables, limits=limits, views=views, options={"TimeZone": "UTC"}, what="query") as box:
+            return box.frame(sql)
 
     # training sets ---------------------------------------------------------------------------
     def _join_specs(self, features: list[Any], id_columns: dict[str, str] | None) -> list[JoinSpec]:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import duckdb
@@ -83,6 +83,22 @@ def register_raw(conn: duckdb.DuckDBPyConnection, group: FeatureGroup, files: li
         conn.execute(f"CREATE OR REPLACE TEMP VIEW {q(view)} AS SELECT {', '.join(cols)} WHERE false")
     else:
         conn.execute(f"CREATE OR REPLACE TEMP VIEW {q(view)} AS SELECT {', '.join(cols)} FROM {source}")
+
+
+def offline_dataset(group: FeatureGroup, files: list[str]) -> Any:
+    """The group's offline files as an Arrow dataset with every column of its schema (what a
+    :class:`~forgeml.core.sql_sandbox.Sandbox` scans: it cannot open the files itself).
+
+    Files written by older versions lack later features; those read as NULL.
+    """
+    import pyarrow.dataset as ds
+
+    from forgeml.features._records import arrow_schema
+
+    schema = arrow_schema(group)
+    if not files:
+        return schema.empty_table()
+    return ds.dataset(files, format="parquet", schema=schema)
 
 
 def live_ctes(group: FeatureGroup, raw: str, flt: RowFilter, prefix: str, has_deletes: bool = True) -> tuple[str, str]:

@@ -41,6 +41,9 @@ def read_rows(ws: Workspace, rows: Any) -> pd.DataFrame:
         raise ValidationError(f"expected a frame, a file or a dataset reference, got {type(rows).__name__}")
     path = Path(rows)
     if path.is_file():
+        from forgeml.core.workspace_guard import check_path
+
+        check_path(path, ws.settings)
         if path.suffix == ".parquet":
             return pd.read_parquet(path)
         if path.suffix == ".csv":

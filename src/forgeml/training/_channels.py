@@ -71,6 +71,9 @@ def _resolve(ws: Workspace, channel: str, source: str) -> dict[str, Any]:
     if source.startswith("dataset/"):
         raise ValidationError(f"channel {channel!r}: {source!r} is not 'dataset/NAME[:VERSION]'")
     path = Path(source).expanduser()
+    from forgeml.core.workspace_guard import check_path
+
+    check_path(path, ws.settings, f"channel {channel!r}:")
     if not path.exists():
         raise NotFoundError(f"channel {channel!r}: path {source!r} does not exist")
     path = path.resolve()

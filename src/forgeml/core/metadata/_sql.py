@@ -15,6 +15,7 @@ from sqlalchemy.engine import Connection, Engine, Row
 
 from forgeml.core.metadata import _schema as t
 from forgeml.core.metadata._base import MetadataStore
+from forgeml.core.metadata._sqlite_files import FileWatch
 from forgeml.core.records import (
     ArtifactRecord,
     EdgeRecord,
@@ -59,8 +60,10 @@ def script_heads() -> set[str]:
 
 def _sqlite_engine(url: str, busy_timeout_ms: int) -> Engine:
     path = sa.engine.make_url(url).database
-    if path and path != ":memory:":
+    watch = None
+    if path and path != ":memory:" and not path.startswith("file:"):
         Path(path).parent.mkdir(parents=True, exist_ok=True)
+        watch = FileWatch(path, sa.engine.make_url(url).render_as_string(hide_password=True))
     engine = sa.create_engine(
         url,
         connect_args={"timeout": busy_timeout_ms / 1000, "check_same_thread": False},
@@ -68,7 +71,7 @@ def _sqlite_engine(url: str, busy_timeout_ms: int) -> Engine:
     )
 
     @sa_event.listens_for(engine, "connect")
-    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+    def _on_connect(dbapi_conn: Any, record: Any) -> None:
         # Let us issue BEGIN ourselves: writers take the lock up front (BEGIN IMMEDIATE) so two
         # writers never deadlock upgrading shared locks, which is what yields "database is locked".
         dbapi_conn.isolation_level = None
@@ -78,9 +81,13 @@ def _sqlite_engine(url: str, busy_timeout_ms: int) -> Engine:
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.close()
+        if watch is not None:  # WAL mode is on: the WAL and shared-memory files are open now
+            watch.opened(record.info)
 
     @sa_event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
+        if watch is not None:  # never write into files another process removed (see _sqlite_files)
+            watch.verify(conn.connection.info)
         mode = "DEFERRED" if conn.get_execution_options().get("forgeml_read") else "IMMEDIATE"
         conn.exec_driver_sql(f"BEGIN {mode}")
 
