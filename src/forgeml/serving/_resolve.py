@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from forgeml.errors import ValidationError
+from forgeml.errors import NotFoundError, ValidationError
 from forgeml.serving._config import VariantConfig
 
 if TYPE_CHECKING:
@@ -15,15 +15,15 @@ if TYPE_CHECKING:
 def resolve_variant(ws: Workspace, variant: VariantConfig, models_dir: Path) -> dict[str, Any]:
     """A variant's runtime entry: its model as a local package folder, and where it came from.
 
-    A package folder is copied through the artifact store (so later changes to the folder do not
-    reach a running endpoint); a registry reference is downloaded (verified) from the registry.
+    ``variant.model`` is a model reference (``loans``, ``loans:2``, ``loans@champion``,
+    ``model/loans:2``) or a package folder (``./pkg``); see ``ws.registry.package``. A package
+    folder is copied through the artifact store (so later changes to the folder do not reach a
+    running endpoint); a registry reference is downloaded (verified) from the registry.
 
     Raises:
         ValidationError: a folder that is not a package, or a malformed reference.
         NotFoundError: an unknown registry group, version or alias.
     """
-    from forgeml.registry.package import MANIFEST
-
     out: dict[str, Any] = {"name": variant.name, "weight": variant.weight, "workers": variant.workers, "mode": variant.mode}
     if variant.mode == "MultiModel":
         folder = Path(variant.model_dir or "").expanduser().resolve()
@@ -33,34 +33,17 @@ def resolve_variant(ws: Workspace, variant: VariantConfig, models_dir: Path) -> 
                    cache_enabled=variant.model_cache == "Enabled", model=str(folder))  # fmt: skip
         return out
     source = str(variant.model)
-    path = Path(source).expanduser()
-    if path.is_dir():
-        if not (path / MANIFEST).is_file():
-            raise ValidationError(f"variant {variant.name!r}: {source} is not a model package (no {MANIFEST})")
-        art = ws.artifacts.put_dir(path)
+    try:
+        folder, registered = ws.registry.package(source)
+    except (NotFoundError, ValidationError) as exc:
+        raise type(exc)(f"variant {variant.name!r}: {exc.message}") from None
+    if registered is None:
+        art = ws.artifacts.put_dir(folder)
         local = ws.artifacts.get_dir(art.digest, models_dir / variant.name)
         out.update(model=source, model_path=str(local), source_ref=art.ref)
         return out
-    group, version = _registry_ref(source, variant.name)
-    registered = ws.registry.get(group, version)
-    local = Path(ws.registry.download(group, registered.version))
-    if not (local / MANIFEST).is_file():
-        raise ValidationError(f"variant {variant.name!r}: registry model {source} has no model package")
-    out.update(model=source, model_path=str(local), source_ref=registered.ref)
+    out.update(model=source, model_path=str(folder), source_ref=registered.ref)
     return out
-
-
-def _registry_ref(source: str, variant: str) -> tuple[str, int | str | None]:
-    """``GROUP``, ``GROUP:3``, ``GROUP:approved``, ``model/GROUP:latest`` -> (group, version)."""
-    text = source.removeprefix("model/")
-    group, sep, version = text.partition(":")
-    if not group or "/" in group or ":" in version or (sep and not version):
-        raise ValidationError(
-            f"variant {variant!r}: model {source!r} is neither a package folder nor a registry reference GROUP:VERSION"
-        )
-    if not sep:
-        return group, None
-    return group, int(version) if version.isdigit() else version
 
 
 __all__ = ["resolve_variant"]

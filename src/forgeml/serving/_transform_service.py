@@ -28,24 +28,15 @@ ENTRYPOINT = "forgeml.serving._transform_job:run"
 
 
 def resolve_model(ws: Workspace, spec: str) -> tuple[Path, str | None]:
-    """A local package folder and its registry ref for ``GROUP[:VERSION|ALIAS]``, ``model/...``
-    or a package folder path.
+    """A local package folder and its registry ref for a model reference (``loans``, ``loans:2``,
+    ``loans@champion``, ``model/loans:2``) or a package folder path (see ``ws.registry.package``).
 
     Raises:
         NotFoundError: unknown group, version, alias or folder.
+        ValidationError: a malformed reference or a folder that is not a package.
     """
-    from forgeml.registry.package import MANIFEST, verify_package
-
-    path = Path(spec)
-    if (path / MANIFEST).is_file():
-        verify_package(path)
-        return path, None
-    text = spec.removeprefix("model/")
-    if "/" in text or not text:
-        raise NotFoundError(f"model {spec!r} is neither a package folder nor a registry GROUP:VERSION")
-    group, _, version = text.partition(":")
-    record = ws.registry.get(group, version or None)
-    return Path(ws.registry.download(group, record.version)), record.ref
+    folder, record = ws.registry.package(spec)
+    return folder, record.ref if record is not None else None
 
 
 class TransformService:
@@ -70,9 +61,10 @@ class TransformService:
         """Start a transform job.
 
         Args:
-            model: registry ``GROUP[:VERSION|ALIAS]`` (or ``model/GROUP:VERSION``) or a package folder.
+            model: a model reference (``loans``, ``loans:2``, ``loans@champion``, ``model/loans:2``)
+                or a package folder (``./pkg``).
             inputs: input files or folders (each folder's files, sorted); or give ``dataset``.
-            dataset: ``NAME[:VERSION]`` of a dataset to transform instead of files.
+            dataset: a dataset reference (``loans:3``, ``dataset/loans``) to transform instead of files.
             output_path: folder for the ``.out`` files (default: under the job's folder).
             wait: block until the job ends (raises JobFailedError if it fails).
             params: ``content_type``, ``accept``, ``split_type``, ``batch_strategy``,
@@ -99,10 +91,7 @@ class TransformService:
         if model_ref:
             refs.append(model_ref)
         if config.dataset:
-            from forgeml.registry._frames import parse_dataset_ref
-
-            ds_name, ds_version = parse_dataset_ref(config.dataset)
-            refs.append(self.ws.datasets.get(ds_name, ds_version).ref)
+            refs.append(self.ws.datasets.get(config.dataset).ref)
         else:
             from forgeml.serving._transform_io import input_files
 
