@@ -234,7 +234,9 @@ class ClarifyService:
         """Bias reports or explanations, newest first."""
         if kind not in (BIAS_KIND, EXPLANATION_KIND):
             raise ValidationError(f"unknown kind {kind!r} ({BIAS_KIND} or {EXPLANATION_KIND})")
-        return self.ws.metadata.list_resources(kind, name=name)
+        from forgeml.core.refs import name_of
+
+        return self.ws.metadata.list_resources(kind, name=name_of(name, kind) if name else None)
 
     def report(self, ref: str | ResourceRecord, kind: str = BIAS_KIND) -> dict[str, Any]:
         """The stored JSON document (analysis.json for bias reports)."""

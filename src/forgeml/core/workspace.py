@@ -34,6 +34,7 @@ SERVICES: dict[str, str] = {
     "registry": "forgeml.registry:RegistryService",
     "endpoints": "forgeml.serving:EndpointService",
     "transforms": "forgeml.serving:TransformService",
+    "reports": "forgeml.core.reports:ReportService",
 }
 
 

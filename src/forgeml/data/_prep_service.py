@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from forgeml.core.records import ResourceRecord
-from forgeml.errors import ValidationError
+from forgeml.errors import NotFoundError, ValidationError
 
 if TYPE_CHECKING:
     from forgeml.core.workspace import Workspace
@@ -215,6 +215,21 @@ class DataPrepService:
                 tags={"split": part, "method": method},
             )  # fmt: skip
         return out
+
+    def latest_report(self, name: str, kind: str, version: int | None = None) -> ResourceRecord:
+        """The newest stored report of ``kind`` (``profile``, ``validation``, ``pii``, ``recipe``)
+        of the dataset version a reference names (its latest version by default).
+
+        Raises:
+            NotFoundError: the version has no such report yet.
+        """
+        if kind not in KINDS:
+            raise ValidationError(f"unknown report kind {kind!r} (known: {', '.join(KINDS)})")
+        dataset = self.ws.datasets.get(name, version)
+        for record in self.ws.metadata.list_resources(KINDS[kind], name=dataset.name):
+            if record.spec.get("dataset") == dataset.ref:
+                return record
+        raise NotFoundError(f"{dataset.ref} has no {kind} report yet (run `forgeml data {kind} {dataset.name}:{dataset.version}`)")
 
     def reports(self, name: str, kind: str) -> list[dict[str, Any]]:
         """Stored reports of one kind (``profile``, ``validation``, ``pii``, ``recipe``) for a dataset."""

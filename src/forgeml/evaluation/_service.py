@@ -91,7 +91,9 @@ class EvaluationService:
 
     def list(self, name: str | None = None) -> list[ResourceRecord]:
         """Evaluations, newest first (every version of ``name`` when given)."""
-        return self.ws.metadata.list_resources(KIND, name=name)
+        from forgeml.core.refs import name_of
+
+        return self.ws.metadata.list_resources(KIND, name=name_of(name, KIND) if name else None)
 
     def report(self, ref: str | ResourceRecord) -> dict[str, Any]:
         """The stored JSON report of an evaluation."""

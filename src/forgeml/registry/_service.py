@@ -53,7 +53,7 @@ def group_name(text: str) -> str:
 
     kind = GROUP_KIND if str(text).startswith(f"{GROUP_KIND}/") else KIND
     ref = parse_ref(text, kind)
-    if ref.selector is not None:
+    if ref.selector not in (None, "latest"):
         raise ValidationError(f"{text!r} names a version; a model package group is expected here (write {ref.name})")
     return ref.name
 
@@ -130,7 +130,8 @@ class RegistryService:
         """Register a package as the next version of ``group`` (created if missing).
 
         Give exactly one source: ``package`` (a local folder), ``training_job`` (a Completed
-        training job's model) or ``artifact`` (the digest of a package folder in the store).
+        training job's model) or ``artifact`` (the digest of a package folder in the store, or a
+        unique prefix of it).
 
         Raises:
             ValidationError: not exactly one source, or a corrupted / invalid package.
@@ -148,10 +149,11 @@ class RegistryService:
                 if not folder.is_dir():
                     raise NotFoundError(f"model package folder {folder} does not exist")
             elif artifact is not None:
-                digest = artifact.removeprefix("artifact/")
+                digest = self.ws.artifacts.resolve(artifact)
                 folder, source = self._from_artifact(digest, Path(tmp) / "pkg"), {"kind": "artifact", "value": digest}
             else:
                 assert training_job is not None
+                training_job = self.ws.jobs.get(training_job).name
                 folder, source = self._from_job(training_job, Path(tmp) / "pkg"), {"kind": "training_job", "value": training_job}
             return self._register_folder(
                 group, folder, source, description=description, metadata=metadata, model_card=model_card,
