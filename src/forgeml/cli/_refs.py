@@ -35,6 +35,7 @@ METAVARS: dict[str, tuple[str, str]] = {
     "FEATURE_GROUP": ("feature-group", "Feature group: NAME, NAME:VERSION or feature-group/NAME."),
     "EXPERIMENT": ("experiment", "Experiment: NAME or experiment/NAME."),
     "RUN": ("run", "Run: EXPERIMENT/RUN, run/EXPERIMENT/RUN or its id."),
+    "CLARIFY": ("clarify", "Bias report or explanation: bias-report/NAME[:VERSION], explanation/NAME[:VERSION], or NAME[:VERSION] with --kind."),
     "REPORT": ("report", "Report: KIND/NAME[:VERSION], e.g. evaluation/loans:2, data-profile/loans, model/loans:3."),
     "REF": ("ref", "KIND/NAME[:VERSION|@ALIAS], e.g. model/loans:1, dataset/loans, job/NAME, artifact/PREFIX."),
 }

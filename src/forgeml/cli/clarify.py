@@ -143,7 +143,7 @@ def list_reports(kind: str = typer.Option("bias-report", help="bias-report or ex
 
 @app.command("show")
 def show(
-    ref: str = ref_argument("REPORT", help="A bias report or explanation (NAME[:VERSION] with --kind)."),
+    ref: str = ref_argument("CLARIFY"),
     kind: str = typer.Option(None, help="bias-report (default) or explanation, when REF does not start with its kind."),
     html: Path = HtmlOption,
     open_: bool = OpenOption,

@@ -463,10 +463,10 @@ class DatasetService:
         return self.ws.metadata.list_resources(KIND, latest_only=True)
 
     def versions(self, name: str) -> list[ResourceRecord]:
-        """Every version of the dataset ``name`` refers to, newest first."""
-        from forgeml.core.refs import parse_ref
+        """Every version of the dataset ``name`` (or ``dataset/NAME``) names, newest first."""
+        from forgeml.core.refs import name_of
 
-        base = parse_ref(name, KIND).name
+        base = name_of(name, KIND)
         found = self.ws.metadata.list_resources(KIND, name=base)
         if not found:
             raise NotFoundError(f"dataset {base!r} does not exist")

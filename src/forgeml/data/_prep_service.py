@@ -232,12 +232,16 @@ class DataPrepService:
         raise NotFoundError(f"{dataset.ref} has no {kind} report yet (run `forgeml data {kind} {dataset.name}:{dataset.version}`)")
 
     def reports(self, name: str, kind: str) -> list[dict[str, Any]]:
-        """Stored reports of one kind (``profile``, ``validation``, ``pii``, ``recipe``) for a dataset."""
+        """Stored reports of one kind (``profile``, ``validation``, ``pii``, ``recipe``) for a dataset,
+        or for the one version its reference names."""
         if kind not in KINDS:
             raise ValidationError(f"unknown report kind {kind!r} (known: {', '.join(KINDS)})")
         from forgeml.core.refs import parse_ref
 
-        return [r.to_dict() for r in self.ws.metadata.list_resources(KINDS[kind], name=parse_ref(name, "dataset").name)]
+        ref = parse_ref(name, "dataset")
+        only = self.ws.datasets.get(ref).ref if ref.selector is not None else None
+        found = self.ws.metadata.list_resources(KINDS[kind], name=ref.name)
+        return [r.to_dict() for r in found if only is None or r.spec.get("dataset") == only]
 
 
 __all__ = ["DQ_SUFFIX", "DataPrepService", "dq_quarantine_name"]

@@ -207,8 +207,9 @@ class FeatureStoreService(QueryMixin):
         return [FeatureGroup.from_record(r) for r in found]
 
     def describe(self, name: str) -> dict[str, Any]:
-        name = name_of(name, KIND)
+        """A version of the group (the latest unless ``name`` names one), its stores and lineage."""
         group = self.get_group(name)
+        name = group.name
         out = group.to_dict()
         out["offline_store"] = {"path": str(self.offline(name).dir), **self.offline(name).size()}
         out["online_store"] = self.ws.settings.online_store_url

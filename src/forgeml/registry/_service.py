@@ -49,13 +49,9 @@ def group_name(text: str) -> str:
         ValidationError: a malformed reference, one to another kind, or one that names a version
             where only a group makes sense.
     """
-    from forgeml.core.refs import parse_ref
+    from forgeml.core.refs import name_of
 
-    kind = GROUP_KIND if str(text).startswith(f"{GROUP_KIND}/") else KIND
-    ref = parse_ref(text, kind)
-    if ref.selector not in (None, "latest"):
-        raise ValidationError(f"{text!r} names a version; a model package group is expected here (write {ref.name})")
-    return ref.name
+    return name_of(text, GROUP_KIND if str(text).startswith(f"{GROUP_KIND}/") else KIND)
 
 
 def _user(by: str | None) -> str:
