@@ -193,3 +193,20 @@ def test_artifact_store_and_lineage_take_prefixes(ws: Workspace, tmp_path) -> No
     ws.lineage.record(f"artifact/{art.digest}", "dataset/x:1", "stored-as")
     assert ws.lineage.upstream("dataset/x:1").children[0].ref == f"artifact/{art.digest}"
     assert ws.lineage.downstream(f"artifact/{short}").ref == f"artifact/{art.digest}"
+
+
+def test_events_and_lineage_take_every_form(ws: Workspace) -> None:
+    from tests.cli_runner import run_cli
+
+    ws.metadata.create_resource(ResourceRecord("model-package-group", "m", 1, data={"aliases": {"champion": 1}}))
+    _versions(ws, "model", "m", 2)
+    ws.metadata.append_event("model/m:1", "Note", {"k": 1})
+    out = run_cli(ws.home, "events", "--resource", "model/m@champion", "--json")
+    import json
+
+    events = json.loads(out.stdout)
+    assert events and {e["resource"] for e in events} == {"model/m:1"}
+    assert ws.lineage.canonical("model/m@champion") == "model/m:1"
+    assert ws.lineage.canonical("endpoint/gone") == "endpoint/gone"  # a deleted resource keeps its name
+    bad = run_cli(ws.home, "events", "--resource", "model/m:0")
+    assert bad.returncode == 2 and "versions are integers from 1" in bad.stderr

@@ -17,12 +17,7 @@ def events(
     """List events in the order they happened."""
     ws = workspace()
     if resource is not None:
-        import contextlib
-
-        from forgeml.errors import NotFoundError
-
-        with contextlib.suppress(NotFoundError):  # a deleted resource keeps its events under the name given
-            resource = ws.lineage.resolve(resource)  # model/loans@champion -> model/loans:2
+        resource = ws.lineage.canonical(resource)  # model/loans@champion -> model/loans:2
     data = [e.to_dict() for e in ws.metadata.list_events(resource=resource, after_id=after, limit=limit)]
     emit(data, as_json, lambda: print_table(
         f"{len(data)} event(s)", ["id", "time", "resource", "type", "data"],

@@ -81,6 +81,20 @@ class LineageService:
             return f"{prefix}{max(versions)}"
         raise NotFoundError(f"{parsed.kind} {parsed.name!r} does not exist (nothing to trace)")
 
+    def canonical(self, ref: str) -> str:
+        """``ref`` completed as :meth:`resolve` does, or just in canonical form when nothing by it
+        exists any more (a deleted endpoint keeps its events and lineage under its name).
+
+        Raises:
+            ValidationError: a malformed reference.
+        """
+        from forgeml.core.refs import parse_ref
+
+        try:
+            return self.resolve(ref)
+        except NotFoundError:
+            return str(parse_ref(ref))
+
     def _walk(self, ref: str, upstream: bool, depth: int, seen: frozenset[str], relation: str | None) -> LineageNode:
         if depth == 0 or ref in seen:
             return LineageNode(ref, relation)
