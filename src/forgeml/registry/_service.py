@@ -137,7 +137,7 @@ class RegistryService:
         given = [s for s in (package, training_job, artifact) if s is not None]
         if len(given) != 1:
             raise ValidationError("give exactly one of package (a folder), training_job or artifact")
-        validate_name(group, "model package group name")
+        group = validate_name(group_name(group) if str(group).startswith(("model/", "model-package-group/")) else group, "model package group name")
         check_status(approval_status)
         with tempfile.TemporaryDirectory(prefix="forgeml-register-") as tmp:
             if package is not None:
@@ -482,7 +482,7 @@ class RegistryService:
         """Register an MLflow model folder (sklearn flavor, a ForgeML export, or any pyfunc)."""
         from forgeml.registry._mlflow import import_mlflow
 
-        validate_name(group, "model package group name")
+        group = validate_name(group_name(group) if str(group).startswith(("model/", "model-package-group/")) else group, "model package group name")
         with tempfile.TemporaryDirectory(prefix="forgeml-mlflow-") as tmp:
             dest = Path(tmp) / "pkg"
             import_mlflow(src, dest, task=task)
