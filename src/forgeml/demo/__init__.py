@@ -69,13 +69,13 @@ def run_demo(home: str | None = None, as_json: bool = False) -> dict[str, Any]:
             for key, value in summary.items():
                 if key not in ("lineage", "stage_seconds", "reports"):
                     console.print(f"[bold]{key}[/bold]: {value}")
-            if summary["reports"]:
-                console.print(f"[bold]reports[/bold] (open in a browser; `forgeml --home {ws.home} reports ls` lists them):")
-                for path in summary["reports"]:
-                    console.print(f"  {path}", soft_wrap=True)
             console.print(f"[bold]stage seconds[/bold]: {summary.get('stage_seconds')}")
             if node is not None:
                 render(node, "upstream lineage")
+            if summary["reports"]:
+                console.print(f"[bold]reports[/bold] (open them in a browser; `forgeml --home {ws.home} reports ls` lists every one):")
+                for path in summary["reports"]:
+                    console.print(f"  {path}", soft_wrap=True)
         return summary
     finally:
         for cleanup in reversed(state.get("cleanups", [])):
