@@ -32,3 +32,5 @@ def test_demo_runs_the_lifecycle_and_leaves_nothing_running(tmp_path: Path) -> N
     for kind in ("dataset/loans", "job/", "model/"):
         assert kind in lineage
     assert _forgeml_processes(home) == []
+    reports = [Path(p) for p in summary["reports"]]
+    assert len(reports) == 6 and all(p.parent == home / "reports" and p.stat().st_size > 1000 for p in reports)

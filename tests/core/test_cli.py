@@ -50,7 +50,7 @@ def test_jobs_ls_show_logs_json(ws: Workspace) -> None:
     [
         (("jobs", "show", "nope"), 4, "error: job 'nope' does not exist"),
         (("lineage", "model/ghost"), 4, "error: model 'ghost' does not exist"),
-        (("lineage", "no-slash"), 2, "error: invalid lineage reference 'no-slash'"),
+        (("lineage", "no-slash"), 2, "error: invalid reference 'no-slash': give its kind as KIND/NAME"),
         (("jobs", "ls", "--status", "Exploded"), 2, "error: unknown job status 'Exploded'"),
         (("artifacts", "get", "abc", "out.bin"), 2, "error: invalid artifact digest 'abc'"),
     ],

@@ -116,7 +116,7 @@ def test_head_and_missing_versions(ws: Workspace) -> None:
     ws.datasets.create("h", frame(8))
     assert ws.datasets.head("h", n=3)["id"].tolist() == [0, 1, 2]
     assert len(ws.datasets.head("h", n=100)) == 8
-    with pytest.raises(NotFoundError, match="dataset 'h' version 9 does not exist"):
+    with pytest.raises(NotFoundError, match=r"dataset 'h' has no version 9 \(latest is 1\)"):
         ws.datasets.read("h", 9)
     with pytest.raises(ValidationError, match="no column"):
         ws.datasets.read("h", columns=["ghost"])

@@ -82,7 +82,7 @@ def test_rest_datasets_routes(ws: Workspace, tmp_path: Path) -> None:
         assert diff["rows"]["added"] == 1 and diff["rows"]["removed"] == 1
         for method, path, body, status, message in [
             ("get", "/datasets/ghost", None, 404, "dataset 'ghost' does not exist"),
-            ("get", "/datasets/events/versions/9", None, 404, "dataset 'events' version 9 does not exist"),
+            ("get", "/datasets/events/versions/9", None, 404, "dataset 'events' has no version 9 (latest is 2)"),
             ("post", "/datasets/ingest", {"source": str(tmp_path / "none.csv"), "name": "x"}, 404, "no file or folder"),
             ("post", "/datasets/ingest", {"source": str(src), "name": "bad name!"}, 400, "invalid dataset name"),
             ("post", "/datasets/ingest", {"source": str(src), "name": "x", "format": "xml"}, 400, "format"),

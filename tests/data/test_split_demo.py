@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -34,3 +35,8 @@ def test_prepare_stage(ws: Workspace) -> None:
     out = fitted.transform(parts[2][FEATURES])
     assert out.notna().all().all() and all(pd.api.types.is_numeric_dtype(t) for t in out.dtypes)
     assert any("found nothing" in line for line in said)
+    # the profile and the validation are written where a browser opens them, under <home>/reports/
+    profile, validation = (Path(p) for p in state["reports"])
+    assert state["summary"]["prepare"]["profile"]["html"] == str(profile) == str(ws.home / "reports" / "data-profile-loans-1.html")
+    assert validation == ws.home / "reports" / "data-validation-loans-1.html"
+    assert "<svg" in profile.read_text() and "IsComplete" in validation.read_text()

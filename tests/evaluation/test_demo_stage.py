@@ -37,3 +37,6 @@ def test_evaluation_stage_sets_state_and_summary(ws: Workspace, tmp_path: Path) 
     assert state["model_card"]["bias"]["reference"] == state["bias"]["ref"]
     assert {"evaluation", "bias (black=1)", "top features", "model card"} <= set(state["summary"])
     assert any(line.startswith("bias bias-report/loans:1") for line in said)
+    reports = [Path(p) for p in state["reports"]]
+    assert [p.name for p in reports] == ["evaluation-loans-1.html", "bias-report-loans-1.html", "explanation-loans-1.html", "model-card-loans-1.html"]
+    assert all(p.parent == ws.home / "reports" and p.read_text().startswith("<!DOCTYPE html>") for p in reports)

@@ -44,7 +44,7 @@ def test_models_cli_register_approve_alias_compile_export(ws: Workspace, tmp_pat
     code, _, err = cli(capsys, "models", "approve", "loans", "1")
     assert code == 6 and err.strip() == "error: model/loans:1 cannot go from Approved to Approved (allowed: Rejected)"
     code, _, err = cli(capsys, "models", "show", "nope", "--json")
-    assert code == 4 and "model package group 'nope' does not exist" in err
+    assert code == 4 and "model 'nope' does not exist" in err
     frame(n=60, seed=3)[0].to_csv(tmp_path / "holdout.csv", index=False)
     code, out, _ = cli(capsys, "models", "compile", "loans", "1", "--holdout", str(tmp_path / "holdout.csv"), "--json")
     report = json.loads(out)

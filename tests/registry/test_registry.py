@@ -109,7 +109,7 @@ def test_aliases_resolve_move_and_drop_on_rejection(ws: Workspace, pkg: Path) ->
     assert ws.registry.describe("loans", 2)["aliases"] == ["champion"]
     ws.registry.reject("loans", 2, reason="bias")
     assert ws.registry.aliases("loans") == {"challenger": 1}
-    with pytest.raises(NotFoundError, match="no alias 'champion'"):
+    with pytest.raises(NotFoundError, match=r"unknown alias 'champion' of model 'loans' \(aliases: challenger\)"):
         ws.registry.load("loans", "champion")
     with pytest.raises(InvalidTransitionError, match="Rejected"):
         ws.registry.set_alias("loans", "champion", 2)
@@ -122,14 +122,14 @@ def test_aliases_resolve_move_and_drop_on_rejection(ws: Workspace, pkg: Path) ->
 
 
 def test_unknown_group_version_and_alias_are_clear_errors(ws: Workspace, pkg: Path) -> None:
-    with pytest.raises(NotFoundError, match="model package group 'nope' does not exist"):
+    with pytest.raises(NotFoundError, match="model 'nope' does not exist"):
         ws.registry.get("nope", 1)
     with pytest.raises(NotFoundError, match="group 'nope' does not exist"):
         ws.registry.versions("nope")
     ws.registry.register("loans", pkg)
-    with pytest.raises(NotFoundError, match="has no version 9"):
+    with pytest.raises(NotFoundError, match=r"model 'loans' has no version 9 \(latest is 1\)"):
         ws.registry.get("loans", 9)
-    with pytest.raises(NotFoundError, match="has no alias 'gold'"):
+    with pytest.raises(NotFoundError, match=r"unknown alias 'gold' of model 'loans' \(no aliases"):
         ws.registry.get("loans", "gold")
     with pytest.raises(NotFoundError, match="no Approved version"):
         ws.registry.get("loans", "approved")

@@ -142,7 +142,7 @@ def test_endpoint_lifecycle_under_concurrent_traffic(ws: Workspace, packages: di
             {"name": "many", "mode": "MultiModel", "model_dir": str(model_folder), "weight": 0},
         ]}  # fmt: skip
         refused = api.put("/endpoints/ep", json={"variants": [{"name": "C", "model": "/no/such/folder"}]})
-        assert refused.status_code == 400 and "neither a package folder" in refused.json()["message"]
+        assert refused.status_code == 404 and refused.json()["message"] == "variant 'C': model package folder /no/such/folder does not exist"
         assert ws.endpoints.get("ep").version == 1 and ws.endpoints.get("ep").status == "InService"  # untouched
         assert api.put("/endpoints/ep", json=new_config).status_code == 200
         updated = ws.endpoints.get("ep")
@@ -176,7 +176,7 @@ def test_endpoint_lifecycle_under_concurrent_traffic(ws: Workspace, packages: di
 def test_failures_and_status_rules(ws: Workspace, packages: dict[str, Path], tmp_path: Path) -> None:
     with pytest.raises(ValidationError, match="is not a model package"):
         ws.endpoints.deploy("nopkg", str(tmp_path))
-    with pytest.raises(ValidationError, match="GROUP:VERSION"):
+    with pytest.raises(ValidationError, match="variant 'AllTraffic': invalid reference 'a:b:c'"):
         ws.endpoints.deploy("nopkg", "a:b:c")
     with pytest.raises(ValidationError, match="duplicate variant"):
         ws.endpoints.create("nopkg", {"variants": [{"model": str(packages["tree"])}] * 2})

@@ -91,9 +91,9 @@ def test_assemble_none_concatenates_single_record_responses(ws: Workspace, regis
 def test_create_refuses_bad_requests_before_starting_a_job(ws: Workspace, registered: str, tmp_path: Path) -> None:
     src = tmp_path / "rows.csv"
     _write_csv(src, 3, 5)
-    with pytest.raises(NotFoundError, match="no alias 'gold'"):
+    with pytest.raises(NotFoundError, match="unknown alias 'gold' of model 'loans'"):
         ws.transforms.create("loans:gold", src)
-    with pytest.raises(NotFoundError, match="group 'nope' does not exist"):
+    with pytest.raises(NotFoundError, match="model 'nope' does not exist"):
         ws.transforms.create("nope:1", src)
     with pytest.raises(ValidationError, match="does not exist"):
         ws.transforms.create(registered, tmp_path / "missing.csv")

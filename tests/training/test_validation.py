@@ -44,7 +44,7 @@ def shared_ws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
         ({"algorithm": "xgboost", "target": None}, ValidationError, "xgboost is supervised: give target="),
         ({"algorithm": "xgboost", "channels": {"validation": "dataset/va"}}, ValidationError, "needs a 'train' channel"),
         ({"algorithm": "xgboost", "channels": {"train": "dataset/missing"}}, NotFoundError, "channel 'train': dataset 'missing' does not exist"),
-        ({"algorithm": "xgboost", "channels": {"train": "dataset/tr:9"}}, NotFoundError, "version 9 of dataset 'tr'"),
+        ({"algorithm": "xgboost", "channels": {"train": "dataset/tr:9"}}, NotFoundError, r"channel 'train': dataset 'tr' has no version 9 \(latest is 1\)"),
         ({"algorithm": "xgboost", "channels": {"train": "/no/such/file.csv"}}, NotFoundError, "path '/no/such/file.csv' does not exist"),
         ({"algorithm": "xgboost", "channels": {"bad name": "dataset/tr"}}, ValidationError, "invalid channel name"),
         ({"algorithm": "xgboost", "target": "nope"}, ValidationError, "channel 'train' has no column\\(s\\) 'nope'"),

@@ -24,6 +24,7 @@ ROUTERS: list[str] = [
     "forgeml.api.clarify",
     "forgeml.api.models",
     "forgeml.api.transforms",
+    "forgeml.api.reports",
 ]
 
 

@@ -9,17 +9,16 @@ from fastapi.responses import HTMLResponse
 from pydantic import Field
 
 from forgeml.api.deps import get_workspace
-from forgeml.api.evaluation import DataSource
+from forgeml.api.evaluation import DataSource, ModelSource
 from forgeml.core.workspace import Workspace
 
 router = APIRouter(prefix="/clarify", tags=["clarify"])
 
 
-class BiasRequest(DataSource):
+class BiasRequest(DataSource, ModelSource):
     label: str
     facets: list[str | dict[str, Any]] = Field(..., min_length=1, description='"black=1", "age>40", "sex", or {"name_or_index":..,"value_or_threshold":..}')
     label_values_or_threshold: Any = Field(None, description='positive label values, or "> 0.5" (default [1])')
-    model_dir: str | None = None
     predicted_label: str | None = None
     probability_threshold: float | None = Field(None, ge=0, le=1)
     group_variable: str | None = None
@@ -31,8 +30,7 @@ class BiasRequest(DataSource):
     tags: dict[str, str] | None = None
 
 
-class ExplainRequest(DataSource):
-    model_dir: str
+class ExplainRequest(DataSource, ModelSource):
     name: str | None = None
     model_ref: str | None = None
     method: Literal["auto", "tree", "kernel", "permutation"] = "auto"
@@ -48,9 +46,8 @@ class ExplainRequest(DataSource):
     grid_resolution: int = Field(15, ge=2, le=200)
 
 
-class AnalyzeRequest(DataSource):
+class AnalyzeRequest(DataSource, ModelSource):
     config: dict[str, Any] = Field(..., description="A SageMaker Clarify analysis_config.json document.")
-    model_dir: str | None = None
     name: str | None = None
 
 
@@ -62,7 +59,7 @@ def _record(rec: Any) -> dict[str, Any]:
 def bias(req: BiasRequest, ws: Workspace = Depends(get_workspace)) -> dict[str, Any]:
     rec = ws.clarify.bias(
         req.data(), label=req.label, facets=req.facets, label_values_or_threshold=req.label_values_or_threshold,
-        model=req.model_dir, predicted_label=req.predicted_label, probability_threshold=req.probability_threshold,
+        model=req.model_spec(required=False), predicted_label=req.predicted_label, probability_threshold=req.probability_threshold,
         group_variable=req.group_variable, methods=req.methods, post_training_methods=req.post_training_methods,
         ft_features=req.ft_features, dropna=req.dropna, name=req.name, tags=req.tags,
     )  # fmt: skip
@@ -71,7 +68,7 @@ def bias(req: BiasRequest, ws: Workspace = Depends(get_workspace)) -> dict[str, 
 
 @router.post("/analyze")
 def analyze(req: AnalyzeRequest, ws: Workspace = Depends(get_workspace)) -> dict[str, Any]:
-    return ws.clarify.analyze(req.data(), req.config, model=req.model_dir, name=req.name)
+    return ws.clarify.analyze(req.data(), req.config, model=req.model_spec(required=False), name=req.name)
 
 
 @router.get("/bias")
@@ -92,8 +89,8 @@ def bias_html(name: str, version: int | None = None, ws: Workspace = Depends(get
 
 @router.post("/explanations", status_code=201)
 def explanations(req: ExplainRequest, ws: Workspace = Depends(get_workspace)) -> dict[str, Any]:
-    options = req.model_dump(exclude={"dataset", "rows", "model_dir", "name", "model_ref"})
-    rec = ws.clarify.explain(req.model_dir, req.data(), name=req.name, model_ref=req.model_ref, **options)
+    options = req.model_dump(exclude={"dataset", "rows", "model", "model_dir", "name", "model_ref"})
+    rec = ws.clarify.explain(req.model_spec(), req.data(), name=req.name, model_ref=req.model_ref, **options)
     return _record(rec) | {"explanations": ws.clarify.report(rec, kind="explanation")["explanations"]}
 
 

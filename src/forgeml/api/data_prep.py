@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import HTMLResponse, PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -38,7 +38,7 @@ class ValidateRequest(_Body):
 
 
 class DriftRequest(_Body):
-    base_version: int = Field(ge=1)
+    base_version: int | str = Field(description="A version of the dataset, or a dataset reference (other:2, dataset/other).")
     other: str | None = None
 
 
@@ -117,6 +117,18 @@ def split(name: str, body: SplitRequest, ws: Workspace = Depends(get_workspace))
         target=body.target, time_column=body.time_column, group_column=body.group_column, cutoffs=body.cutoffs,
     )  # fmt: skip
     return {part: record.to_dict() for part, record in parts.items()}
+
+
+@router.get("/{name}/profile.html", response_class=HTMLResponse)
+def profile_html(name: str, version: int | None = Query(None, ge=1), ws: Workspace = Depends(get_workspace)) -> HTMLResponse:
+    """The newest stored profile of the dataset version ``name`` refers to (404 when it has none)."""
+    return HTMLResponse(ws.reports.html(_svc(ws).latest_report(name, "profile", version)))
+
+
+@router.get("/{name}/validation.html", response_class=HTMLResponse)
+def validation_html(name: str, version: int | None = Query(None, ge=1), ws: Workspace = Depends(get_workspace)) -> HTMLResponse:
+    """The newest stored validation report of the dataset version ``name`` refers to (404 when it has none)."""
+    return HTMLResponse(ws.reports.html(_svc(ws).latest_report(name, "validation", version)))
 
 
 @router.get("/{name}/reports/{kind}")

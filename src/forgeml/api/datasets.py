@@ -144,16 +144,17 @@ def head(
     version: int | None = None,
     ws: Workspace = Depends(get_workspace),
 ) -> dict[str, Any]:
-    frame = ws.datasets.head(name, version, n)
+    record = ws.datasets.get(name, version)
+    frame = ws.datasets.head(record, n=n)
     rows = json.loads(frame.to_json(orient="records", date_format="iso"))
-    return {"dataset": name, "version": ws.datasets.get(name, version).version, "columns": [str(c) for c in frame.columns], "rows": rows}
+    return {"dataset": record.name, "version": record.version, "columns": [str(c) for c in frame.columns], "rows": rows}
 
 
 @router.get("/{name}/diff")
 def diff(
     name: str,
-    a: int,
-    b: int | None = None,
+    a: str | None = Query(None, description="The older version when the path names none, else the newer (a version or a dataset reference)."),
+    b: str | None = Query(None, description="The newer version (default: latest)."),
     key: list[str] | None = Query(None),
     ws: Workspace = Depends(get_workspace),
 ) -> dict[str, Any]:

@@ -20,7 +20,7 @@ class DataSource(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    dataset: str | None = Field(None, description="Dataset name[:version], or a CSV/Parquet path on the server.")
+    dataset: str | None = Field(None, description="A dataset (NAME, NAME:VERSION, dataset/NAME:VERSION), or a CSV/Parquet path on the server.")
     rows: list[dict[str, Any]] | None = Field(None, description="Inline records (small payloads).")
 
     def data(self) -> Any:
@@ -35,8 +35,24 @@ class DataSource(BaseModel):
         return self.dataset
 
 
-class EvaluateRequest(DataSource):
-    model_dir: str = Field(..., description="Model package folder on the server.")
+class ModelSource(BaseModel):
+    """Which model: a registered one (``model``) or a package folder on the server (``model_dir``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str | None = Field(None, description="A registered model: NAME, NAME:VERSION, NAME@champion or model/NAME:VERSION.")
+    model_dir: str | None = Field(None, description="A model package folder on the server.")
+
+    def model_spec(self, required: bool = True) -> str | None:
+        if self.model is not None and self.model_dir is not None:
+            raise ValidationError("give either 'model' or 'model_dir', not both")
+        spec = self.model if self.model is not None else self.model_dir
+        if spec is None and required:
+            raise ValidationError("give 'model' (a registered model such as loans:2) or 'model_dir'")
+        return spec
+
+
+class EvaluateRequest(DataSource, ModelSource):
     target: str | None = None
     name: str | None = None
     threshold: float = Field(0.5, ge=0, le=1)
@@ -54,17 +70,13 @@ class CompareRequest(BaseModel):
     rules: list[str | dict[str, Any]] = Field(..., min_length=1)
 
 
-class CrossValidateRequest(DataSource):
-    model_dir: str
+class CrossValidateRequest(DataSource, ModelSource):
     target: str | None = None
     folds: int = Field(5, ge=2, le=50)
     seed: int = 0
 
 
-class CardRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    model_dir: str
+class CardRequest(ModelSource):
     name: str | None = None
     evaluation: str | None = None
     bias: str | None = None
@@ -81,7 +93,7 @@ def _record(rec: Any) -> dict[str, Any]:
 
 @router.post("/evaluations", status_code=201)
 def evaluate(req: EvaluateRequest, ws: Workspace = Depends(get_workspace)) -> dict[str, Any]:
-    rec = ws.evaluation.evaluate(req.model_dir, req.data(), target=req.target, name=req.name, threshold=req.threshold,
+    rec = ws.evaluation.evaluate(req.model_spec(), req.data(), target=req.target, name=req.name, threshold=req.threshold,
                                  positive_label=req.positive_label, cost=req.cost, model_ref=req.model_ref, tags=req.tags)  # fmt: skip
     return _record(rec)
 
@@ -98,7 +110,7 @@ def compare(req: CompareRequest, ws: Workspace = Depends(get_workspace)) -> dict
 
 @router.post("/evaluations/cross-validate")
 def cross_validate(req: CrossValidateRequest, ws: Workspace = Depends(get_workspace)) -> dict[str, Any]:
-    return ws.evaluation.cross_validate(req.model_dir, req.data(), target=req.target, folds=req.folds, seed=req.seed)
+    return ws.evaluation.cross_validate(req.model_spec(), req.data(), target=req.target, folds=req.folds, seed=req.seed)
 
 
 @router.get("/evaluations/{name}")
@@ -114,7 +126,7 @@ def evaluation_html(name: str, version: int | None = None, ws: Workspace = Depen
 
 @router.post("/model-cards", status_code=201)
 def create_card(req: CardRequest, ws: Workspace = Depends(get_workspace)) -> dict[str, Any]:
-    rec = ws.evaluation.model_card(req.model_dir, name=req.name, evaluation=req.evaluation, bias=req.bias,
+    rec = ws.evaluation.model_card(req.model_spec(), name=req.name, evaluation=req.evaluation, bias=req.bias,
                                    explanation=req.explanation, model_ref=req.model_ref, intended_use=req.intended_use,
                                    limitations=req.limitations, owner=req.owner)  # fmt: skip
     return _record(rec)

@@ -30,4 +30,6 @@ def events(
     limit: int = Query(100, ge=1, le=10_000),
     ws: Workspace = Depends(get_workspace),
 ) -> list[dict[str, Any]]:
+    if resource is not None:
+        resource = ws.lineage.canonical(resource)  # model/loans@champion -> model/loans:2
     return [e.to_dict() for e in ws.metadata.list_events(resource=resource, after_id=after, limit=limit)]

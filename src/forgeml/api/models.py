@@ -11,6 +11,7 @@
     PUT    /model-package-groups/{group}/versions/{version}/model-card attach a model card
     POST   /model-package-groups/{group}/versions/{version}/compile    compile to ONNX, register the result
     GET    /model-package-groups/{group}/versions/{version}/events     its change history
+    GET    /model-package-groups/{group}/versions/{version}/compilation.html  its compile report
     PUT    /model-package-groups/{group}/aliases/{alias}           {version}
     DELETE /model-package-groups/{group}/aliases/{alias}
 """
@@ -20,6 +21,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends
+from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from forgeml.api.deps import get_workspace
@@ -87,6 +89,11 @@ def create_group(body: CreateGroup, ws: Workspace = Depends(get_workspace)) -> d
 
 @router.get("/{group}")
 def get_group(group: str, ws: Workspace = Depends(get_workspace)) -> dict[str, Any]:
+    """The group, or the version when the path names one (``loans:3``, ``loans@champion``)."""
+    from forgeml.core.refs import parse_ref
+
+    if parse_ref(group, "model").selector not in (None, "latest"):
+        return ws.registry.describe(group)
     return ws.registry.get_group(group).to_dict()
 
 
@@ -133,6 +140,12 @@ def compile_version(group: str, version: str, body: Compile, ws: Workspace = Dep
         group, _v(version), holdout=body.holdout, quantize=body.quantize, tolerance=body.tolerance, description=body.description
     )
     return ws.registry.describe(group, record.version)
+
+
+@router.get("/{group}/versions/{version}/compilation.html", response_class=HTMLResponse)
+def compilation_html(group: str, version: str, ws: Workspace = Depends(get_workspace)) -> HTMLResponse:
+    """The compile report of a compiled version (404 for a version that was not compiled)."""
+    return HTMLResponse(ws.reports.html(ws.registry.get(group, _v(version))))
 
 
 @router.get("/{group}/versions/{version}/events")

@@ -76,7 +76,8 @@ class ClarifyService:
             label: observed label column.
             facets: facet specs: ``"black=1"``, ``"age>40"``, ``"sex"`` (each value vs the rest) or dicts.
             label_values_or_threshold: positive label values or ``"> t"`` (default ``[1]``).
-            model: a package folder or loaded package; its predictions give post-training metrics.
+            model: a registry reference (``loans:2``), a package folder or a loaded package; its
+                predictions give post-training metrics.
             predicted_label: an existing column of predicted labels instead of a model.
             probability_threshold: binary models: predicted positive when its probability > this.
             group_variable: column for CDDL / CDDPL.
@@ -94,7 +95,8 @@ class ClarifyService:
         if model is not None:
             if predicted_label is not None:
                 raise ValidationError("give either a model or a predicted-label column, not both")
-            loaded, model_ref = resolve_model(self.ws, model)
+            loaded, artifact_ref, registry_ref = resolve_model(self.ws, model)
+            model_ref = registry_ref or artifact_ref
             preds = predicted_labels(loaded, frame, probability_threshold)
             if ft_features is None:
                 ft_features = [c for c in loaded.manifest.feature_names if c in frame.columns]
@@ -147,7 +149,8 @@ class ClarifyService:
             The ``explanation`` resource; ``artifacts["report"]`` holds ``{"version", "explanations"}``
             and ``artifacts["local"]`` the per-row values as CSV (Clarify's out.csv).
         """
-        loaded, artifact_ref = resolve_model(self.ws, model)
+        loaded, artifact_ref, registry_ref = resolve_model(self.ws, model)
+        model_ref = model_ref or registry_ref
         frame, data_ref = resolve_frame(self.ws, data)
         result = explain(loaded, frame, **options)
         doc = {"version": "1.0", "explanations": result.analysis}
@@ -215,7 +218,7 @@ class ClarifyService:
             if isinstance(opts.get("baseline"), list):
                 from forgeml.evaluation._inputs import resolve_model
 
-                loaded, _ = resolve_model(self.ws, model)
+                loaded, _, _ = resolve_model(self.ws, model)
                 opts["baseline"] = pd.DataFrame(opts["baseline"], columns=loaded.manifest.feature_names)
             rec = self.explain(model, data, name=name, **opts)
             records.append(rec.ref)
@@ -231,7 +234,9 @@ class ClarifyService:
         """Bias reports or explanations, newest first."""
         if kind not in (BIAS_KIND, EXPLANATION_KIND):
             raise ValidationError(f"unknown kind {kind!r} ({BIAS_KIND} or {EXPLANATION_KIND})")
-        return self.ws.metadata.list_resources(kind, name=name)
+        from forgeml.core.refs import name_of
+
+        return self.ws.metadata.list_resources(kind, name=name_of(name, kind) if name else None)
 
     def report(self, ref: str | ResourceRecord, kind: str = BIAS_KIND) -> dict[str, Any]:
         """The stored JSON document (analysis.json for bias reports)."""

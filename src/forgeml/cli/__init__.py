@@ -29,6 +29,7 @@ GROUPS: list[tuple[str, str]] = [
     ("clarify", "forgeml.cli.clarify"),
     ("models", "forgeml.cli.models"),
     ("transform", "forgeml.cli.transform"),
+    ("reports", "forgeml.cli.reports"),
 ]
 
 # (command name, "module:function") -- single commands at the top level.

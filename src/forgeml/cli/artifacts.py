@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from forgeml.cli._common import JsonOption, emit, print_table, short_time, workspace
+from forgeml.cli._refs import ref_argument
 
 app = typer.Typer(help="Content-addressed artifacts (sha256).", no_args_is_help=True)
 
@@ -25,7 +26,7 @@ def list_artifacts(
 
 
 @app.command("get")
-def get(digest: str, dest: Path = typer.Argument(..., help="Where to write the verified bytes.")) -> None:
+def get(digest: str = ref_argument("ARTIFACT"), dest: Path = typer.Argument(..., help="Where to write the verified bytes.")) -> None:
     """Copy an artifact out of the store, verifying its hash."""
     workspace().artifacts.get_file(digest, dest)
     typer.echo(f"wrote {dest}")

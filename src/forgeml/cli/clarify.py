@@ -8,6 +8,7 @@ from typing import Any
 import typer
 
 from forgeml.cli._common import JsonOption, console, emit, print_table, short_time, workspace
+from forgeml.cli._refs import HtmlOption, OpenOption, export_report, ref_argument, ref_option
 
 app = typer.Typer(help="Bias metrics (pre- and post-training) and explanations (SHAP, partial dependence).", no_args_is_help=True)
 
@@ -31,11 +32,11 @@ def _print_bias(analysis: dict[str, Any]) -> None:
 
 @app.command("bias")
 def bias(
-    data: str = typer.Option(..., "--data", "-d", help="Dataset (name[:version]) or a CSV/Parquet file."),
+    data: str = ref_option("DATA", "--data", "-d", default=...),
     label: str = typer.Option(..., help="Observed label column."),
     facet: list[str] = typer.Option(..., "--facet", "-f", help="black=1, sex=f,x, age>40, or a column (each value vs the rest); repeatable."),
     label_values: str = typer.Option("1", help="Positive label values (comma-separated) or '> 0.5' for a numeric label."),
-    model: Path = typer.Option(None, help="Model package: its predictions give post-training metrics."),
+    model: str = ref_option("PACKAGE", "--model", help="Its predictions give post-training metrics."),
     predicted_label: str = typer.Option(None, help="Column of predicted labels (instead of a model)."),
     probability_threshold: float = typer.Option(None, help="Binary model: predicted positive when its probability > this."),
     group_variable: str = typer.Option(None, help="Group column for CDDL and CDDPL."),
@@ -44,6 +45,8 @@ def bias(
     dropna: bool = typer.Option(False, help="Drop rows with missing label/facet/group values instead of failing."),
     name: str = typer.Option(None, help="Report name (default: the dataset's name)."),
     out: Path = typer.Option(None, "--out", "-o", help="Also write analysis.json here."),
+    html: Path = HtmlOption,
+    open_: bool = OpenOption,
     as_json: bool = JsonOption,
 ) -> None:
     """Compute bias metrics and store the report (analysis.json layout)."""
@@ -61,13 +64,14 @@ def bias(
     analysis = ws.clarify.report(rec)
     if out is not None:
         out.write_text(json.dumps(analysis, indent=2))
+    export_report(rec, html, open_)
     emit({"ref": rec.ref, **analysis}, as_json, lambda: (_print_bias(analysis), typer.echo(f"stored {rec.ref}", err=True)))
 
 
 @app.command("explain")
 def explain(
-    model: Path = typer.Argument(..., help="Model package folder."),
-    data: str = typer.Option(..., "--data", "-d", help="Dataset or file of rows to explain."),
+    model: str = ref_argument("PACKAGE"),
+    data: str = ref_option("DATA", "--data", "-d", default=..., help="Rows to explain."),
     rows: int = typer.Option(100, help="Explain at most this many rows (random sample)."),
     method: str = typer.Option("auto", help="auto, tree, kernel or permutation."),
     num_clusters: int = typer.Option(10, help="k-means baseline centres (kernel, permutation)."),
@@ -78,9 +82,11 @@ def explain(
     seed: int = typer.Option(0, help="Sampling seed."),
     name: str = typer.Option(None, help="Explanation name."),
     out: Path = typer.Option(None, "--out", "-o", help="Also write the local SHAP values (CSV) here."),
+    html: Path = HtmlOption,
+    open_: bool = OpenOption,
     as_json: bool = JsonOption,
 ) -> None:
-    """SHAP values of a model package, stored as an explanation resource."""
+    """SHAP values of a model (registered or a package folder), stored as an explanation resource."""
     ws = workspace()
     with console(stderr=True).status(f"explaining {rows} row(s) with SHAP"):
         rec = ws.clarify.explain(model, data, name=name, method=method, max_rows=rows, num_clusters=num_clusters,
@@ -88,6 +94,7 @@ def explain(
                                  top_k_features=top_k, seed=seed)  # fmt: skip
     if out is not None:
         ws.clarify.local_values(rec).to_csv(out, index=False)
+    export_report(rec, html, open_)
     doc = ws.clarify.report(rec, kind="explanation")
     values = rec.data["global_shap_values"]
     emit({"ref": rec.ref, **doc}, as_json, lambda: print_table(
@@ -98,10 +105,12 @@ def explain(
 @app.command("analyze")
 def analyze(
     config: Path = typer.Option(..., "--config", "-c", help="A SageMaker Clarify analysis_config.json."),
-    data: str = typer.Option(..., "--data", "-d", help="Dataset or CSV/Parquet file."),
-    model: Path = typer.Option(None, help="Model package (post-training bias, SHAP, PDP)."),
+    data: str = ref_option("DATA", "--data", "-d", default=...),
+    model: str = ref_option("PACKAGE", "--model", help="For post-training bias, SHAP and PDP."),
     name: str = typer.Option(None, help="Name for the stored bias report and explanation."),
     out: Path = typer.Option(None, "--out", "-o", help="Write the combined analysis.json here."),
+    html: Path = HtmlOption,
+    open_: bool = OpenOption,
     as_json: bool = JsonOption,
 ) -> None:
     """Run a Clarify analysis config locally; stores a bias report and/or an explanation."""
@@ -117,6 +126,9 @@ def analyze(
         result = workspace().clarify.analyze(data, cfg, model=model, name=name)
     if out is not None:
         out.write_text(json.dumps({k: v for k, v in result.items() if k != "records"}, indent=2))
+    for ref in result["records"]:
+        path = html.with_name(f"{html.stem}-{ref.split('/')[0]}{html.suffix}") if html and len(result["records"]) > 1 else html
+        export_report(ref, path, open_)
     emit(result, as_json, lambda: (_print_bias(result), typer.echo("stored " + ", ".join(result["records"]), err=True)))
 
 
@@ -130,9 +142,21 @@ def list_reports(kind: str = typer.Option("bias-report", help="bias-report or ex
 
 
 @app.command("show")
-def show(ref: str, kind: str = typer.Option("bias-report", help="bias-report or explanation."), as_json: bool = JsonOption) -> None:
+def show(
+    ref: str = ref_argument("CLARIFY"),
+    kind: str = typer.Option(None, help="bias-report (default) or explanation, when REF does not start with its kind."),
+    html: Path = HtmlOption,
+    open_: bool = OpenOption,
+    as_json: bool = JsonOption,
+) -> None:
     """The stored document of a bias report (analysis.json) or explanation."""
-    doc = workspace().clarify.report(ref, kind=kind)
+    from forgeml.core.refs import is_reference
+
+    kind = ref.split("/", 1)[0] if is_reference(ref) else (kind or "bias-report")
+    ws = workspace()
+    rec = ws.clarify.get(ref, kind)
+    doc = ws.clarify.report(rec, kind=kind)
+    export_report(rec, html, open_)
     if kind == "bias-report":
         emit(doc, as_json, lambda: _print_bias(doc))
     else:

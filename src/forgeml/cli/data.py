@@ -20,6 +20,7 @@ from forgeml.cli._common import (
     short_time,
     workspace,
 )
+from forgeml.cli._refs import ref_argument
 
 app = typer.Typer(help="Datasets: ingestion, immutable versions, diff, head, export/import.", no_args_is_help=True)
 
@@ -56,7 +57,7 @@ def list_datasets(
 
 
 @app.command("versions")
-def versions(name: str, as_json: bool = JsonOption) -> None:
+def versions(name: str = ref_argument("DATASET"), as_json: bool = JsonOption) -> None:
     """Every version of one dataset, newest first."""
     data = [r.to_dict() for r in workspace().datasets.versions(name)]
     emit(data, as_json, lambda: print_table(
@@ -67,7 +68,8 @@ def versions(name: str, as_json: bool = JsonOption) -> None:
 
 
 @app.command("show")
-def show(name: str, version: int = typer.Option(None, "--version", "-v", help="Default: latest."), as_json: bool = JsonOption) -> None:
+def show(name: str = ref_argument("DATASET"), version: int = typer.Option(None, "--version", "-v", help="Default: latest."),
+         as_json: bool = JsonOption) -> None:  # fmt: skip
     """One version: schema, row count, content hash, source and lineage."""
     data = workspace().datasets.describe(name, version)
 
@@ -78,7 +80,7 @@ def show(name: str, version: int = typer.Option(None, "--version", "-v", help="D
                 ("mode", d.get("mode")), ("parent", d.get("parent")), ("quarantine", d.get("quarantine")), ("created", short_time(data["created_at"]))]  # fmt: skip
         rows += [(f"upstream ({e['relation']})", e["src"]) for e in data["upstream"]]
         rows += [(f"downstream ({e['relation']})", e["dst"]) for e in data["downstream"]]
-        print_table(f"dataset {name}", ["field", "value"], rows)
+        print_table(f"dataset {data['name']}:{data['version']}", ["field", "value"], rows)
         print_table("schema", ["column", "arrow type", "pandas dtype"], (
             (a["name"], a["type"], p["type"]) for a, p in zip(d.get("arrow_schema", d["schema"]), d["schema"], strict=False)))  # fmt: skip
 
@@ -87,7 +89,7 @@ def show(name: str, version: int = typer.Option(None, "--version", "-v", help="D
 
 @app.command("head")
 def head(
-    name: str,
+    name: str = ref_argument("DATASET"),
     n: int = typer.Option(10, "-n", help="How many rows."),
     version: int = typer.Option(None, "--version", "-v", help="Default: latest."),
     as_json: bool = JsonOption,
@@ -95,26 +97,31 @@ def head(
     """The first rows of a version."""
     import json
 
-    frame = workspace().datasets.head(name, version, n)
+    ws = workspace()
+    record = ws.datasets.get(name, version)
+    frame = ws.datasets.head(record, n=n)
     records = json.loads(frame.to_json(orient="records", date_format="iso"))
     emit(records, as_json, lambda: print_table(
-        f"{name} (first {len(frame)} rows)", [str(c) for c in frame.columns], frame.astype(object).where(frame.notna(), None).itertuples(index=False)))  # fmt: skip
+        f"{record.ref} (first {len(frame)} rows)", [str(c) for c in frame.columns], frame.astype(object).where(frame.notna(), None).itertuples(index=False)))  # fmt: skip
 
 
 @app.command("diff")
 def diff(
-    name: str,
-    a: int = typer.Argument(..., help="The older version."),
-    b: int = typer.Argument(None, help="The newer version (default: latest)."),
+    name: str = ref_argument("DATASET", help="The older side when it names a version (loans:1), else the dataset."),
+    a: str = typer.Argument(None, help="The older version when DATASET names none, else the newer side (a version or a dataset reference)."),
+    b: str = typer.Argument(None, help="The newer version (default: latest) when A is the older one."),
     key: list[str] = typer.Option(None, "--key", "-k", help="Match rows by this column (repeatable)."),
     as_json: bool = JsonOption,
 ) -> None:
-    """What changed between two versions: columns, and rows (by key, or as a multiset)."""
+    """What changed between two versions: columns, and rows (by key, or as a multiset).
+
+    `data diff loans:1 loans:3`, `data diff loans:1` (against the latest) and `data diff loans 1 3` agree.
+    """
     data = workspace().datasets.diff(name, a, b, key=key or None)
 
     def render() -> None:
         s, r = data["schema"], data["rows"]
-        typer.echo(f"dataset {name}: version {data['a']} -> {data['b']}")
+        typer.echo(f"dataset {data['dataset']}: version {data['a']} -> {data['b']}")
         typer.echo(f"  columns added: {', '.join(s['added']) or '-'}; removed: {', '.join(s['removed']) or '-'}")
         for t in s["type_changed"]:
             typer.echo(f"  column {t['column']}: {t['from']} -> {t['to']}")
@@ -217,7 +224,7 @@ def flush(name: str, as_json: bool = JsonOption) -> None:
 
 @app.command("export")
 def export(
-    name: str,
+    name: str = ref_argument("DATASET", help="All its versions, or only the one it names."),
     dest: Path = typer.Argument(..., help="Archive to write (.tar, or .tar.gz to compress)."),
     version: list[int] = typer.Option(None, "--version", "-v", help="Only this version (repeatable; default all)."),
     as_json: bool = JsonOption,

@@ -12,6 +12,7 @@ from typing import Any
 import typer
 
 from forgeml.cli._common import JsonOption, console, emit, print_json, print_table, workspace
+from forgeml.cli._refs import HtmlOption, OpenOption, export_report, ref_argument, ref_option
 
 VersionOption = typer.Option(None, "--version", "-v", help="Dataset version (default: latest).")
 
@@ -39,18 +40,19 @@ def _busy(message: str) -> Any:
 
 
 def profile(
-    name: str,
+    name: str = ref_argument("DATASET"),
     version: int = VersionOption,
     label: str = typer.Option(None, "--label", help="Report this column's class balance."),
-    html: Path = typer.Option(None, "--html", help="Also write the self-contained HTML report here."),
+    html: Path = HtmlOption,
+    open_: bool = OpenOption,
     bins: int = typer.Option(20, help="Histogram bins."),
     as_json: bool = JsonOption,
 ) -> None:
     """Profile a dataset version (DuckDB): per-column statistics, outliers, correlations, label balance."""
     with _busy(f"profiling {name}"):
         out = _service().profile(name, version, label=label, bins=bins)
-    if html:
-        html.write_text(out["html"])
+    rec = out["record"]
+    written = export_report(f"{rec['kind']}/{rec['name']}:{rec['version']}", html, open_)
     report = out["report"]
 
     def render() -> None:
@@ -61,7 +63,7 @@ def profile(
         )  # fmt: skip
         if report.get("label"):
             typer.echo(f"label {label}: {report['label']['counts']} (imbalance ratio {report['label']['imbalance_ratio']:.2f})")
-        typer.echo(f"stored as {out['record']['kind']}/{out['record']['name']}:{out['record']['version']}" + (f"; HTML at {html}" if html else ""))
+        typer.echo(f"stored as {rec['kind']}/{rec['name']}:{rec['version']}" + (f"; HTML at {written}" if written else ""))
 
     emit(report, as_json, render)
 
@@ -73,12 +75,14 @@ def _f(value: Any) -> str:
 
 
 def validate(
-    name: str,
+    name: str = ref_argument("DATASET"),
     rules: str = typer.Option(None, "--rules", "-r", help="DQDL or YAML rules, or a file holding them (@file or *.dqdl/*.yaml)."),
     version: int = VersionOption,
     clean: str = typer.Option(None, "--clean", help="Write the rows that pass every row-level rule as this dataset."),
     quarantine: bool = typer.Option(True, "--quarantine/--no-quarantine", help="Write failing rows to NAME-dq-quarantine."),
     suggest: bool = typer.Option(False, "--suggest", help="Print a DQDL ruleset the data satisfies now, then stop."),
+    html: Path = HtmlOption,
+    open_: bool = OpenOption,
     as_json: bool = JsonOption,
 ) -> None:
     """Evaluate data-quality rules (Glue DQDL); exits 1 when a rule fails."""
@@ -92,6 +96,8 @@ def validate(
         raise ValidationError("give --rules (DQDL text or a file), or --suggest")
     with _busy(f"validating {name}"):
         out = svc.validate(name, _text_or_file(rules), version, quarantine=quarantine, clean_name=clean)
+    rec = out["record"]
+    export_report(f"{rec['kind']}/{rec['name']}:{rec['version']}", html, open_)
     report = out["report"]
 
     def render() -> None:
@@ -111,10 +117,10 @@ def validate(
 
 
 def drift(
-    name: str,
-    base: int = typer.Option(..., "--base", help="The reference version."),
+    name: str = ref_argument("DATASET", help="The current side."),
+    base: str = ref_option("DATASET", "--base", default=..., help="The reference side: a version of DATASET (3) or a dataset."),
     version: int = VersionOption,
-    other: str = typer.Option(None, "--other", help="Compare with this dataset instead of a version of NAME."),
+    other: str = ref_option("DATASET", "--other", help="Compare with this dataset instead of a version of DATASET."),
     as_json: bool = JsonOption,
 ) -> None:
     """Schema and data drift: added/removed/retyped columns, new categories, shifted ranges."""
@@ -129,7 +135,7 @@ def drift(
 
 
 def pii(
-    name: str,
+    name: str = ref_argument("DATASET"),
     version: int = VersionOption,
     protect: bool = typer.Option(False, "--protect", help="Protect what was found (or apply --steps) and write a new version."),
     steps: str = typer.Option(None, "--steps", help="YAML/JSON list of protection steps, or a file holding it."),
@@ -172,7 +178,7 @@ def pii(
 
 
 def recipe(
-    name: str,
+    name: str = ref_argument("DATASET"),
     spec: str = typer.Option(..., "--spec", "-s", help="Recipe YAML/JSON, or a file holding it."),
     version: int = VersionOption,
     target: str = typer.Option(None, "--target", help="Label column (excluded from inputs; used by target encoding)."),
@@ -204,7 +210,7 @@ def recipe(
 
 
 def split(
-    name: str,
+    name: str = ref_argument("DATASET"),
     version: int = VersionOption,
     method: str = typer.Option("random", "--method", "-m", help="random, stratified, temporal or group."),
     fractions: str = typer.Option("0.7,0.15,0.15", "--fractions", help="2 or 3 shares summing to 1."),

@@ -9,6 +9,7 @@ from typing import Any
 import typer
 
 from forgeml.cli._common import JsonOption, emit, print_table, short_time, workspace
+from forgeml.cli._refs import ref_argument, ref_option
 
 app = typer.Typer(help="Real-time endpoints: variants, multi-model, data capture.", no_args_is_help=True)
 
@@ -67,7 +68,7 @@ def _row(d: dict[str, Any]) -> tuple[Any, ...]:
 @app.command("create")
 def create(
     name: str,
-    model: str = typer.Option(None, "--model", "-m", help="Registry GROUP:VERSION or a model package folder."),
+    model: str = ref_option("PACKAGE", "--model", "-m"),
     config: Path = typer.Option(None, "--config", "-c", help="Endpoint config file (JSON or YAML) with variants."),
     variant: str = typer.Option("AllTraffic", help="Variant name (with --model)."),
     workers: int = typer.Option(1, help="Worker processes (with --model)."),
@@ -94,25 +95,25 @@ def list_endpoints(as_json: bool = JsonOption) -> None:
 
 
 @app.command("show")
-def show(name: str, as_json: bool = JsonOption) -> None:
+def show(name: str = ref_argument("ENDPOINT"), as_json: bool = JsonOption) -> None:
     """Everything about an endpoint: config, status, where it serves, versions."""
     ep = workspace().endpoints
     data = ep.get(name).to_dict()
-    data["versions"] = [{"version": r.version, "status": r.status} for r in ep.versions(name)]
+    data["versions"] = [{"version": r.version, "status": r.status} for r in ep.versions(data["name"])]
 
     def render() -> None:
         rows = [(k, data[k]) for k in ("name", "version", "status", "created_at", "updated_at")]
         rows += [(k, v) for k, v in data["data"].items() if k not in ("variants",)]
         rows += [("variants", data["spec"]["variants"]), ("data_capture", data["spec"].get("data_capture")), ("versions", data["versions"])]
-        print_table(f"endpoint {name}", ["field", "value"], rows)
+        print_table(f"endpoint {data['name']}", ["field", "value"], rows)
 
     emit(data, as_json, render)
 
 
 @app.command("update")
 def update(
-    name: str,
-    model: str = typer.Option(None, "--model", "-m", help="Registry GROUP:VERSION or a model package folder."),
+    name: str = ref_argument("ENDPOINT"),
+    model: str = ref_option("PACKAGE", "--model", "-m"),
     config: Path = typer.Option(None, "--config", "-c", help="New endpoint config file (JSON or YAML)."),
     variant: str = typer.Option("AllTraffic", help="Variant name (with --model)."),
     workers: int = typer.Option(1, help="Worker processes (with --model)."),
@@ -127,7 +128,7 @@ def update(
 
 @app.command("update-weights")
 def update_weights(
-    name: str,
+    name: str = ref_argument("ENDPOINT"),
     weights: list[str] = typer.Argument(..., help="VARIANT=WEIGHT pairs, e.g. champion=9 challenger=1."),
     as_json: bool = JsonOption,
 ) -> None:
@@ -149,7 +150,7 @@ def update_weights(
 
 @app.command("invoke")
 def invoke(
-    name: str,
+    name: str = ref_argument("ENDPOINT"),
     file: Path = typer.Option(None, "--file", "-f", help="Request body file; '-' or absent reads stdin."),
     content_type: str = typer.Option(None, "--content-type", help="Default: text/csv for .csv files, else application/json."),
     accept: str = typer.Option(None, help="Response type: application/json, text/csv or application/jsonlines."),
@@ -180,14 +181,14 @@ def invoke(
 
 
 @app.command("delete")
-def delete(name: str) -> None:
+def delete(name: str = ref_argument("ENDPOINT")) -> None:
     """Stop the endpoint's servers and delete it."""
     workspace().endpoints.delete(name)
     typer.echo(f"endpoint {name}: deleted")
 
 
 @app.command("logs")
-def logs(name: str, version: int = typer.Option(None, help="A version other than the latest.")) -> None:
+def logs(name: str = ref_argument("ENDPOINT"), version: int = typer.Option(None, help="A version other than the latest.")) -> None:
     """Print the endpoint server's log."""
     for line in workspace().endpoints.logs(name, version):
         typer.echo(line)

@@ -8,6 +8,7 @@ from typing import Any
 import typer
 
 from forgeml.cli._common import JsonOption, console, emit, print_table, short_time, workspace
+from forgeml.cli._refs import HtmlOption, OpenOption, export_report, ref_argument, ref_option
 
 app = typer.Typer(help="Model evaluation: metrics, reports, champion/challenger gates, model cards.", no_args_is_help=True)
 
@@ -25,18 +26,19 @@ def _write(path: Path | None, text: str) -> None:
 
 @app.command("run")
 def run(
-    model: Path = typer.Argument(..., help="Model package folder."),
-    data: str = typer.Option(..., "--data", "-d", help="Dataset (name[:version]) or a CSV/Parquet file."),
+    model: str = ref_argument("PACKAGE"),
+    data: str = ref_option("DATA", "--data", "-d", default=...),
     target: str = typer.Option(None, help="Label column (default: the package's target)."),
     name: str = typer.Option(None, help="Evaluation name (default: the dataset's name)."),
     threshold: float = typer.Option(0.5, help="Binary decision threshold."),
     positive_label: str = typer.Option(None, help="Binary positive class (default: the package's second class)."),
     cost_fp: float = typer.Option(None, help="Cost of a false positive: also pick the cheapest threshold."),
     cost_fn: float = typer.Option(None, help="Cost of a false negative."),
-    html: Path = typer.Option(None, help="Also write the HTML report here."),
+    html: Path = HtmlOption,
+    open_: bool = OpenOption,
     as_json: bool = JsonOption,
 ) -> None:
-    """Evaluate a model package on labelled data and store the report."""
+    """Evaluate a model (registered or a package folder) on labelled data and store the report."""
     cost = None
     if cost_fp is not None or cost_fn is not None:
         cost = {"fp": 1.0 if cost_fp is None else cost_fp, "fn": 1.0 if cost_fn is None else cost_fn}
@@ -46,14 +48,14 @@ def run(
     ws = workspace()
     with console(stderr=True).status(f"evaluating {model} on {data}"):
         rec = ws.evaluation.evaluate(model, data, target=target, name=name, threshold=threshold, positive_label=positive, cost=cost)
-    _write(html, ws.evaluation.html(rec))
+    export_report(rec, html, open_)
     out = _summary(rec)
     emit(out, as_json, lambda: print_table(f"{rec.ref} ({out['problem_type']}, {out['rows']} rows)", ["metric", "value"],
                                            ((k, f"{v:.4g}") for k, v in out["metrics"].items())))  # fmt: skip
 
 
 @app.command("ls")
-def list_evaluations(name: str = typer.Option(None, help="Only versions of this evaluation."), as_json: bool = JsonOption) -> None:
+def list_evaluations(name: str = ref_option("EVALUATION", "--name", help="Only versions of this evaluation."), as_json: bool = JsonOption) -> None:
     """List evaluations, newest first."""
     data = [_summary(r) for r in workspace().evaluation.list(name)]
 
@@ -66,17 +68,20 @@ def list_evaluations(name: str = typer.Option(None, help="Only versions of this 
 
 
 @app.command("show")
-def show(ref: str = typer.Argument(..., help="name, name:version or evaluation/name:version"), as_json: bool = JsonOption) -> None:
+def show(
+    ref: str = ref_argument("EVALUATION"), html: Path = HtmlOption, open_: bool = OpenOption, as_json: bool = JsonOption
+) -> None:
     """The full stored report of one evaluation."""
     ws = workspace()
-    report = ws.evaluation.report(ref)
     rec = ws.evaluation.get(ref)
+    report = ws.evaluation.report(rec)
+    export_report(rec, html, open_)
     emit(report, as_json, lambda: print_table(f"{rec.ref}", ["metric", "value"], ((k, f"{v:.4g}") for k, v in rec.data["metrics"].items())))
 
 
 @app.command("report")
 def report(
-    ref: str = typer.Argument(..., help="Evaluation reference."),
+    ref: str = ref_argument("EVALUATION"),
     out: Path = typer.Option(..., "--out", "-o", help="File to write."),
     fmt: str = typer.Option("html", "--format", help="html or json."),
 ) -> None:
@@ -93,8 +98,8 @@ def report(
 
 @app.command("compare")
 def compare(
-    challenger: str = typer.Argument(..., help="The new model's evaluation."),
-    champion: str = typer.Argument(None, help="The current model's evaluation (optional)."),
+    challenger: str = ref_argument("EVALUATION", help="The new model's evaluation."),
+    champion: str = ref_argument("EVALUATION", None, help="The current model's evaluation (optional)."),
     rule: list[str] = typer.Option(..., "--rule", "-r", help="auc~0.01 (allowed regression), auc>=0.7, log_loss<=0.5; repeatable."),
     as_json: bool = JsonOption,
 ) -> None:
@@ -108,8 +113,8 @@ def compare(
 
 @app.command("cv")
 def cv(
-    model: Path = typer.Argument(..., help="Model package folder (its estimator is refitted per fold)."),
-    data: str = typer.Option(..., "--data", "-d", help="Dataset or file with the target column."),
+    model: str = ref_argument("PACKAGE", help="Its estimator is refitted per fold."),
+    data: str = ref_option("DATA", "--data", "-d", default=..., help="Rows with the target column."),
     target: str = typer.Option(None, help="Label column."),
     folds: int = typer.Option(5, help="Number of folds."),
     seed: int = typer.Option(0, help="Shuffle seed."),
@@ -124,21 +129,24 @@ def cv(
 
 @app.command("card")
 def card(
-    model: Path = typer.Argument(..., help="Model package folder."),
-    evaluation: str = typer.Option(None, help="Evaluation reference to include."),
-    bias: str = typer.Option(None, help="Bias report reference to include."),
-    explanation: str = typer.Option(None, help="Explanation reference to include."),
+    model: str = ref_argument("PACKAGE"),
+    evaluation: str = ref_option("EVALUATION", "--evaluation", help="Include this evaluation."),
+    bias: str = ref_option("BIAS_REPORT", "--bias", help="Include this bias report."),
+    explanation: str = ref_option("EXPLANATION", "--explanation", help="Include this explanation."),
     intended_use: str = typer.Option(None, help="Intended use, in words."),
     limitations: str = typer.Option(None, help="Known limitations, in words."),
     name: str = typer.Option(None, help="Card name."),
     out: Path = typer.Option(None, "--out", "-o", help="Also write the card to this file."),
     fmt: str = typer.Option("markdown", "--format", help="markdown, html or json (for --out and the screen)."),
+    html: Path = HtmlOption,
+    open_: bool = OpenOption,
     as_json: bool = JsonOption,
 ) -> None:
     """Generate a model card from what the platform knows (stored as kind model-card)."""
     ws = workspace()
     rec = ws.evaluation.model_card(model, name=name, evaluation=evaluation, bias=bias, explanation=explanation,
                                    intended_use=intended_use, limitations=limitations)  # fmt: skip
+    export_report(rec, html, open_)
     text = ws.evaluation.card_document(rec, "json" if as_json else fmt)
     _write(out, text)
     typer.echo(text)

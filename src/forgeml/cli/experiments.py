@@ -7,6 +7,7 @@ from typing import Any
 import typer
 
 from forgeml.cli._common import JsonOption, emit, print_json, print_table, short_time, workspace
+from forgeml.cli._refs import ref_argument, ref_option
 
 app = typer.Typer(help="Experiments and runs: params, metric series, search and compare.", no_args_is_help=True)
 
@@ -51,7 +52,7 @@ def list_experiments(as_json: bool = JsonOption) -> None:
 
 @app.command("runs")
 def runs(
-    experiment: str,
+    experiment: str = ref_argument("EXPERIMENT"),
     limit: int = typer.Option(100, help="At most this many (newest first); 0 for all."),
     as_json: bool = JsonOption,
 ) -> None:
@@ -63,7 +64,7 @@ def runs(
 @app.command("search")
 def search(
     filter_: str = typer.Option(None, "--filter", "-f", help="e.g. \"metrics.validation:auc > 0.8 and params.max_depth = 3\"."),
-    experiments: list[str] = typer.Option(None, "--experiment", "-e", help="Only this experiment (repeatable)."),
+    experiments: list[str] = ref_option("EXPERIMENT", "--experiment", "-e", help="Only this experiment (repeatable)."),
     order_by: list[str] = typer.Option(None, "--order-by", help="e.g. \"metrics.validation:auc desc\" (repeatable)."),
     max_results: int = typer.Option(100, help="At most this many; 0 for all."),
     csv: bool = typer.Option(False, "--csv", help="Print the runs as CSV (one column per param, metric, tag)."),
@@ -82,7 +83,7 @@ def search(
 
 
 @app.command("show")
-def show(run: str = typer.Argument(..., help="EXPERIMENT/RUN"), as_json: bool = JsonOption) -> None:
+def show(run: str = ref_argument("RUN"), as_json: bool = JsonOption) -> None:
     """One run: params, latest metrics, tags and artifacts."""
     data = workspace().experiments.get_run(run).to_dict()
 
@@ -98,7 +99,7 @@ def show(run: str = typer.Argument(..., help="EXPERIMENT/RUN"), as_json: bool = 
 
 
 @app.command("compare")
-def compare(runs: list[str] = typer.Argument(..., help="Runs as EXPERIMENT/RUN."), as_json: bool = JsonOption) -> None:
+def compare(runs: list[str] = ref_argument("RUN", help="Two or more runs."), as_json: bool = JsonOption) -> None:
     """Params, latest metrics and tags of runs side by side; differing params are marked."""
     data = workspace().experiments.compare(runs)
     if as_json:

@@ -17,6 +17,7 @@ from forgeml.cli._common import (
     short_time,
     workspace,
 )
+from forgeml.cli._refs import ref_argument, ref_option
 
 app = typer.Typer(help="Feature store: feature groups, online records, offline SQL, training sets.", no_args_is_help=True)
 
@@ -63,7 +64,7 @@ def create(
     record_id: str = typer.Option(..., "--record-id", help="Record identifier feature."),
     event_time: str = typer.Option(..., "--event-time", help="Event time feature."),
     feature: list[str] = typer.Option(None, "--feature", "-f", help="NAME:TYPE (Integral, Fractional, String, Timestamp); repeatable."),
-    from_dataset: str = typer.Option(None, "--from-dataset", help="Infer the definitions from this dataset (NAME[:VERSION])."),
+    from_dataset: str = ref_option("DATASET", "--from-dataset", help="Infer the definitions from this dataset."),
     ttl: str = typer.Option(None, "--ttl", help="Online TTL, e.g. 3600, 90m, 7d."),
     description: str = typer.Option(None, help="Free text."),
     tag: list[str] = typer.Option(None, "--tag", help="KEY=VALUE; repeatable."),
@@ -77,8 +78,7 @@ def create(
     ws = workspace()
     features: Any = list(feature or [])
     if from_dataset:
-        dname, _, version = from_dataset.partition(":")
-        features = ws.datasets.read(dname, int(version) if version else None).head(100)
+        features = ws.datasets.read(from_dataset).head(100)
     elif not features:
         raise ValidationError("give --feature NAME:TYPE options or --from-dataset")
     tags = dict(t.split("=", 1) for t in (tag or []) if "=" in t)
@@ -90,7 +90,7 @@ def create(
 
 
 @app.command("add-features")
-def add_features(name: str, feature: list[str] = typer.Option(..., "--feature", "-f", help="NAME:TYPE; repeatable."),
+def add_features(name: str = ref_argument("FEATURE_GROUP"), feature: list[str] = typer.Option(..., "--feature", "-f", help="NAME:TYPE; repeatable."),
                  as_json: bool = JsonOption) -> None:  # fmt: skip
     """Add features: makes the next version (a feature's type cannot change)."""
     group = workspace().features.add_features(name, list(feature))
@@ -107,7 +107,7 @@ def list_groups(as_json: bool = JsonOption) -> None:
 
 
 @app.command("show")
-def show(name: str, as_json: bool = JsonOption) -> None:
+def show(name: str = ref_argument("FEATURE_GROUP"), as_json: bool = JsonOption) -> None:
     """Everything about one feature group."""
     data = workspace().features.describe(name)
 
@@ -120,8 +120,8 @@ def show(name: str, as_json: bool = JsonOption) -> None:
 
 @app.command("ingest")
 def ingest(
-    name: str,
-    dataset: str = typer.Option(None, "--dataset", help="Dataset NAME[:VERSION] to ingest."),
+    name: str = ref_argument("FEATURE_GROUP"),
+    dataset: str = ref_option("DATASET", "--dataset", help="The dataset to ingest."),
     file: Path = typer.Option(None, "--file", help="A .parquet, .csv or .jsonl file to ingest."),
     batch_size: int = typer.Option(50_000, help="Rows per all-or-nothing batch."),
     workers: int = typer.Option(2, help="Batches written in parallel."),
@@ -146,7 +146,7 @@ def ingest(
 
 
 @app.command("put")
-def put(name: str, record: str = typer.Option(..., "--record", help="The record as a JSON object."),
+def put(name: str = ref_argument("FEATURE_GROUP"), record: str = typer.Option(..., "--record", help="The record as a JSON object."),
         target: list[str] = typer.Option(None, "--target", help="online and/or offline."),
         ttl: str = typer.Option(None, "--ttl", help="TTL for this record (overrides the group's)."),
         idempotency_key: str = typer.Option(None, "--idempotency-key", help="A retry with this key and record writes nothing again."),
@@ -158,7 +158,7 @@ def put(name: str, record: str = typer.Option(..., "--record", help="The record 
 
 
 @app.command("get")
-def get(name: str, record_id: list[str], feature: list[str] = typer.Option(None, "--feature", "-f", help="Only these features."),
+def get(name: str = ref_argument("FEATURE_GROUP"), record_id: list[str] = typer.Argument(..., help="Record identifier(s)."), feature: list[str] = typer.Option(None, "--feature", "-f", help="Only these features."),
         as_json: bool = JsonOption) -> None:  # fmt: skip
     """GetRecord / BatchGetRecord from the online store (exit 4 when one is not found)."""
     ws = workspace()
@@ -174,7 +174,7 @@ def get(name: str, record_id: list[str], feature: list[str] = typer.Option(None,
 
 
 @app.command("delete")
-def delete(name: str, record_id: str, event_time: str = typer.Option(..., "--event-time", help="The delete's event time (ISO-8601 or epoch seconds)."),
+def delete(name: str = ref_argument("FEATURE_GROUP"), record_id: str = typer.Argument(..., help="The record identifier."), event_time: str = typer.Option(..., "--event-time", help="The delete's event time (ISO-8601 or epoch seconds)."),
            hard: bool = typer.Option(False, "--hard", help="HardDelete: remove from the online store."),
            as_json: bool = JsonOption) -> None:  # fmt: skip
     """DeleteRecord: write a delete marker offline; soft (default) or hard delete online."""
@@ -194,7 +194,7 @@ def query(sql: str, limit: int = typer.Option(50, help="Rows to print in the tab
 
 @app.command("build-training-set")
 def build_training_set(
-    entity: str = typer.Option(..., "--entity", help="Entity/label dataset NAME[:VERSION] or a file."),
+    entity: str = ref_option("DATA", "--entity", default=..., help="The entity/label rows."),
     feature: list[str] = typer.Option(..., "--feature", "-f", help="GROUP or GROUP:f1,f2; repeatable."),
     event_time_column: str = typer.Option(..., "--event-time-column", help="Entity column with each row's event time."),
     id_column: list[str] = typer.Option(None, "--id-column", help="GROUP=COLUMN when the entity column differs from the record id."),
@@ -217,14 +217,14 @@ def build_training_set(
 
 
 @app.command("materialize")
-def materialize(name: str, as_json: bool = JsonOption) -> None:
+def materialize(name: str = ref_argument("FEATURE_GROUP"), as_json: bool = JsonOption) -> None:
     """Load the offline latest snapshot into the online store."""
     result = workspace().features.materialize(name)
     emit(result, as_json, lambda: typer.echo(f"materialized {result['records']} records ({result['changed']} changed)"))
 
 
 @app.command("check")
-def check(name: str, as_json: bool = JsonOption) -> None:
+def check(name: str = ref_argument("FEATURE_GROUP"), as_json: bool = JsonOption) -> None:
     """Check that online values equal the offline latest snapshot (exit 6 when they differ)."""
     report = workspace().features.check_consistency(name)
     emit(report, as_json, lambda: typer.echo(
@@ -235,7 +235,7 @@ def check(name: str, as_json: bool = JsonOption) -> None:
 
 
 @app.command("compact")
-def compact(name: str, as_json: bool = JsonOption) -> None:
+def compact(name: str = ref_argument("FEATURE_GROUP"), as_json: bool = JsonOption) -> None:
     """Merge each event-date partition's files into one."""
     result = workspace().features.compact(name)
     emit(result, as_json, lambda: typer.echo(f"{result['files_before']} file(s) -> {result['files_after']}"))

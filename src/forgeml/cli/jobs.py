@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from forgeml.cli._common import JsonOption, emit, print_table, short_time, workspace
+from forgeml.cli._refs import ref_argument
 
 app = typer.Typer(help="Jobs of every kind: processing, training, tuning, transform, monitoring.", no_args_is_help=True)
 
@@ -27,7 +28,7 @@ def list_jobs(
 
 
 @app.command("show")
-def show(name: str, as_json: bool = JsonOption) -> None:
+def show(name: str = ref_argument("JOB"), as_json: bool = JsonOption) -> None:
     """Everything about one job."""
     ws = workspace()
     job = ws.jobs.get(name)
@@ -43,28 +44,28 @@ def show(name: str, as_json: bool = JsonOption) -> None:
 
 
 @app.command("logs")
-def logs(name: str, follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing until the job ends.")) -> None:
+def logs(name: str = ref_argument("JOB"), follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing until the job ends.")) -> None:
     """Print a job's log."""
     for line in workspace().jobs.logs(name, follow=follow):
         typer.echo(line)
 
 
 @app.command("metrics")
-def metrics(name: str, key: str = typer.Option(None, help="Only this metric."), as_json: bool = JsonOption) -> None:
+def metrics(name: str = ref_argument("JOB"), key: str = typer.Option(None, help="Only this metric."), as_json: bool = JsonOption) -> None:
     """A job's metric series."""
     data = [m.to_dict() for m in workspace().jobs.metrics(name, key)]
     emit(data, as_json, lambda: print_table(f"metrics of {name}", ["key", "step", "value"], ((d["key"], d["step"], d["value"]) for d in data)))
 
 
 @app.command("stop")
-def stop(name: str, wait: bool = typer.Option(False, help="Wait until it has stopped.")) -> None:
+def stop(name: str = ref_argument("JOB"), wait: bool = typer.Option(False, help="Wait until it has stopped.")) -> None:
     """Stop a job: SIGTERM, then SIGKILL after the grace period."""
     job = workspace().jobs.stop(name, wait=wait)
     typer.echo(f"job {name}: {job.status}")
 
 
 @app.command("wait")
-def wait(name: str, timeout: float = typer.Option(None, help="Give up after this many seconds.")) -> None:
+def wait(name: str = ref_argument("JOB"), timeout: float = typer.Option(None, help="Give up after this many seconds.")) -> None:
     """Wait for a job to end, showing its phase; exit non-zero unless it completed."""
     import time
 

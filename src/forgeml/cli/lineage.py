@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from forgeml.cli._common import console, print_json, workspace
+from forgeml.cli._refs import ref_argument
 
 if TYPE_CHECKING:
     from rich.tree import Tree
@@ -39,7 +40,7 @@ def render(node: LineageNode, title: str) -> None:
 
 
 def lineage(
-    resource: str = typer.Argument(..., help="KIND/NAME[:VERSION], e.g. model/loans:1, job/NAME, endpoint/loans."),
+    resource: str = ref_argument("REF"),
     downstream: bool = typer.Option(False, "--downstream", help="Show what was made from it instead."),
     depth: int = typer.Option(20, help="How many hops to follow."),
     as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON instead of a tree."),

@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import typer
 
 from forgeml.cli._common import JsonOption, emit, print_table, short_time, workspace
+from forgeml.cli._refs import HtmlOption, OpenOption, export_report, ref_argument, ref_option
 
 app = typer.Typer(help="Model registry: register, approve, alias, compile, MLflow import/export.", no_args_is_help=True)
 
 
 def _version(value: str | None) -> int | str | None:
     return int(value) if value is not None and value.isdigit() else value
+
+
+# the positional VERSION after MODEL: the older spelling of MODEL:VERSION, still accepted
+VersionArg = typer.Argument(None, metavar="VERSION", help="Version, alias, 'latest' or 'approved' (same as MODEL:VERSION).")
 
 
 def _json_arg(text: str | None, what: str) -> dict[str, Any] | None:
@@ -43,8 +49,8 @@ def _row(v: dict[str, Any]) -> tuple[Any, ...]:
 def register(
     group: str,
     package: str = typer.Argument(None, help="A local model package folder."),
-    training_job: str = typer.Option(None, "--training-job", help="Register the model of this Completed training job."),
-    artifact: str = typer.Option(None, "--artifact", help="Register the package stored under this digest."),
+    training_job: str = ref_option("JOB", "--training-job", help="Register the model of this Completed training job."),
+    artifact: str = ref_option("ARTIFACT", "--artifact", help="Register the package stored under this digest."),
     description: str = typer.Option(None, help="Free text kept with the version."),
     metadata: str = typer.Option(None, help="Customer metadata as JSON or @file.json."),
     model_card: str = typer.Option(None, "--model-card", help="Model card as JSON or @file.json."),
@@ -74,7 +80,8 @@ def list_groups(as_json: bool = JsonOption) -> None:
 
 
 @app.command("versions")
-def versions(group: str, status: str = typer.Option(None, help="Only this approval status."), as_json: bool = JsonOption) -> None:
+def versions(group: str = ref_argument("MODEL", help="The model package group."),
+             status: str = typer.Option(None, help="Only this approval status."), as_json: bool = JsonOption) -> None:  # fmt: skip
     """List a group's versions, newest first."""
     ws = workspace()
     data = [ws.registry.describe(group, v.version) for v in ws.registry.versions(group, approval_status=status)]
@@ -84,11 +91,14 @@ def versions(group: str, status: str = typer.Option(None, help="Only this approv
 
 
 @app.command("show")
-def show(group: str, version: str = typer.Argument(None, help="Version, alias, 'latest' or 'approved'."), as_json: bool = JsonOption) -> None:
-    """Everything about one version."""
+def show(group: str = ref_argument("MODEL"), version: str = VersionArg, html: Path = HtmlOption, open_: bool = OpenOption,
+         as_json: bool = JsonOption) -> None:  # fmt: skip
+    """Everything about one version (--html / --open: its compile report, for a compiled version)."""
     from forgeml.registry.package import loading_notice
 
-    data = workspace().registry.describe(group, _version(version))
+    ws = workspace()
+    data = ws.registry.describe(group, _version(version))
+    export_report(data["ref"], html, open_)
 
     def render() -> None:
         spec, d = data["spec"], data["data"]
@@ -111,14 +121,14 @@ def _set(group: str, version: str, status: str, by: str | None, reason: str | No
 
 
 @app.command("approve")
-def approve(group: str, version: str, by: str = typer.Option(None, help="Who approves (default: OS user)."),
+def approve(group: str = ref_argument("MODEL"), version: str = VersionArg, by: str = typer.Option(None, help="Who approves (default: OS user)."),
             reason: str = typer.Option(None, help="Why.")) -> None:  # fmt: skip
     """Approve a version (PendingManualApproval -> Approved)."""
     _set(group, version, "Approved", by, reason)
 
 
 @app.command("reject")
-def reject(group: str, version: str, by: str = typer.Option(None, help="Who rejects (default: OS user)."),
+def reject(group: str = ref_argument("MODEL"), version: str = VersionArg, by: str = typer.Option(None, help="Who rejects (default: OS user)."),
            reason: str = typer.Option(None, help="Why.")) -> None:  # fmt: skip
     """Reject a version (from PendingManualApproval or Approved; final)."""
     _set(group, version, "Rejected", by, reason)
@@ -126,30 +136,36 @@ def reject(group: str, version: str, by: str = typer.Option(None, help="Who reje
 
 @app.command("alias")
 def alias(
-    group: str,
-    name: str,
-    version: str = typer.Argument(None, help="The version the alias points at."),
+    group: str = ref_argument("MODEL", help="The version the alias is to point at (loans:3), or the group (with VERSION)."),
+    name: str = typer.Argument(..., help="The alias, e.g. champion."),
+    version: str = typer.Argument(None, help="The version the alias points at, when MODEL names none."),
     delete: bool = typer.Option(False, "--delete", help="Remove the alias instead."),
 ) -> None:
     """Point an alias (e.g. champion) at a version, or --delete it."""
     ws = workspace()
+    from forgeml.core.refs import parse_ref
+    from forgeml.errors import ValidationError
+
+    ref = parse_ref(group, "model", version=_version(version))
     if delete:
-        ws.registry.remove_alias(group, name)
-        typer.echo(f"removed alias {name} of {group}")
+        ws.registry.remove_alias(ref.name, name)
+        typer.echo(f"removed alias {name} of {ref.name}")
         return
-    if version is None:
-        raise typer.BadParameter("give the VERSION the alias points at (or --delete)")
-    aliases = ws.registry.set_alias(group, name, _version(version))  # type: ignore[arg-type]
-    typer.echo(f"{group}:{name} -> version {aliases[name]}")
+    if ref.selector is None:
+        raise ValidationError(f"give the version alias {name!r} points at: {ref.name}:VERSION (or --delete)")
+    aliases = ws.registry.set_alias(ref.name, name, ref.selector)
+    typer.echo(f"{ref.name}@{name} -> version {aliases[name]}")
 
 
 @app.command("compile")
 def compile_version(
-    group: str,
-    version: str = typer.Argument(None, help="Version or alias (default: latest)."),
-    holdout: str = typer.Option(..., help="Held-out rows: a .csv/.parquet file or a dataset NAME[:VERSION]."),
+    group: str = ref_argument("MODEL"),
+    version: str = VersionArg,
+    holdout: str = ref_option("DATA", "--holdout", default=..., help="Held-out rows to check the compiled model on."),
     quantize: bool = typer.Option(False, help="Dynamic int8 quantization after conversion."),
     tolerance: float = typer.Option(None, help="Largest accepted deviation (default 1e-4; 0.05 quantized)."),
+    html: Path = HtmlOption,
+    open_: bool = OpenOption,
     as_json: bool = JsonOption,
 ) -> None:
     """Compile a version to ONNX, check it against the original, register it as a new version."""
@@ -158,6 +174,7 @@ def compile_version(
     with console(stderr=True).status(f"compiling {group}:{version or 'latest'} to ONNX ..."):
         record = workspace().registry.compile(group, _version(version), holdout=holdout, quantize=quantize, tolerance=tolerance)
     report = record.data["compilation"]
+    export_report(record, html, open_)
 
     def render() -> None:
         b, a = report["before"], report["after"]
@@ -172,10 +189,17 @@ def compile_version(
 
 
 @app.command("export-mlflow")
-def export_mlflow(group: str, version: str, dest: str) -> None:
-    """Write a version as an MLflow pyfunc model folder DEST."""
-    path = workspace().registry.export_mlflow(group, _version(version), dest)
-    typer.echo(f"exported {group}:{version} to {path}")
+def export_mlflow(
+    group: str = ref_argument("MODEL"),
+    dest: str = typer.Argument(..., metavar="DEST", help="The folder to write."),
+    legacy_dest: str = typer.Argument(None, hidden=True),
+) -> None:
+    """Write a version as an MLflow pyfunc model folder DEST (`MODEL VERSION DEST` also works)."""
+    version, dest = (dest, legacy_dest) if legacy_dest is not None else (None, dest)
+    ws = workspace()
+    record = ws.registry.get(group, _version(version))
+    path = ws.registry.export_mlflow(record.name, record.version, dest)
+    typer.echo(f"exported {record.ref} to {path}")
 
 
 @app.command("import-mlflow")
@@ -191,13 +215,14 @@ def import_mlflow(
 
 
 @app.command("download")
-def download(group: str, version: str = typer.Argument(None), dest: str = typer.Option(None, help="Target folder.")) -> None:
+def download(group: str = ref_argument("MODEL"), version: str = VersionArg, dest: str = typer.Option(None, help="Target folder.")) -> None:
     """Copy a version's package (verified) to a local folder and print its path."""
     typer.echo(str(workspace().registry.download(group, _version(version), dest)))
 
 
 @app.command("events")
-def events(group: str, version: str = typer.Argument(None), as_json: bool = JsonOption) -> None:
+def events(group: str = ref_argument("MODEL", help="A version, or the whole group when none is named."), version: str = VersionArg,
+           as_json: bool = JsonOption) -> None:  # fmt: skip
     """Every change of a version (or of the whole group)."""
     data = [e.to_dict() for e in workspace().registry.events(group, _version(version))]
     emit(data, as_json, lambda: print_table(

@@ -8,6 +8,7 @@ from typing import Any
 import typer
 
 from forgeml.cli._common import JsonOption, emit, print_json, print_table, short_time, workspace
+from forgeml.cli._refs import ref_argument
 
 app = typer.Typer(help="Training jobs: built-in algorithms and SageMaker script mode.", no_args_is_help=True)
 
@@ -117,7 +118,7 @@ def list_jobs(
 
 
 @app.command("show")
-def show(name: str, as_json: bool = JsonOption) -> None:
+def show(name: str = ref_argument("JOB"), as_json: bool = JsonOption) -> None:
     """Everything about one training job (DescribeTrainingJob)."""
     data = workspace().training.describe(name)
 
@@ -134,21 +135,21 @@ def show(name: str, as_json: bool = JsonOption) -> None:
 
 
 @app.command("logs")
-def logs(name: str, follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing until the job ends.")) -> None:
+def logs(name: str = ref_argument("JOB"), follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing until the job ends.")) -> None:
     """Print (or follow) a training job's log."""
     for line in workspace().training.logs(name, follow=follow):
         typer.echo(line)
 
 
 @app.command("metrics")
-def metrics(name: str, key: str = typer.Option(None, help="Only this metric."), as_json: bool = JsonOption) -> None:
+def metrics(name: str = ref_argument("JOB"), key: str = typer.Option(None, help="Only this metric."), as_json: bool = JsonOption) -> None:
     """A training job's metric series."""
     data = [m.to_dict() for m in workspace().training.metrics(name, key)]
     emit(data, as_json, lambda: print_table(f"metrics of {name}", ["key", "step", "value"], ((d["key"], d["step"], d["value"]) for d in data)))
 
 
 @app.command("stop")
-def stop(name: str, wait: bool = typer.Option(False, help="Wait until it has stopped.")) -> None:
+def stop(name: str = ref_argument("JOB"), wait: bool = typer.Option(False, help="Wait until it has stopped.")) -> None:
     """Stop a training job: SIGTERM, then SIGKILL after the grace period."""
     job = workspace().training.stop(name, wait=wait)
     typer.echo(f"training job {name}: {job.status}")
@@ -181,7 +182,7 @@ def _wait(name: str, timeout: float | None) -> Any:
 
 
 @app.command("wait")
-def wait(name: str, timeout: float = typer.Option(None, help="Give up after this many seconds.")) -> None:
+def wait(name: str = ref_argument("JOB"), timeout: float = typer.Option(None, help="Give up after this many seconds.")) -> None:
     """Wait for a training job, showing progress; exit non-zero unless it completed."""
     job = _wait(name, timeout)
     typer.echo(f"training job {name}: {job.status}")
@@ -203,6 +204,6 @@ def algorithms(as_json: bool = JsonOption) -> None:
 
 
 @app.command("model")
-def model(name: str) -> None:
+def model(name: str = ref_argument("JOB")) -> None:
     """Print the local folder of a training job's model."""
     print_json({"model_dir": str(workspace().training.model_dir(name)), "artifact": workspace().training.model_artifact(name)})

@@ -7,6 +7,7 @@ from typing import Any
 import typer
 
 from forgeml.cli._common import JsonOption, emit, print_table, short_time, workspace
+from forgeml.cli._refs import ref_argument, ref_option
 
 app = typer.Typer(help="Batch transform jobs: score files or a dataset with a registered model.", no_args_is_help=True)
 
@@ -36,9 +37,9 @@ def _follow(name: str) -> Any:
 
 @app.command("create")
 def create(
-    model: str = typer.Argument(..., help="Registry GROUP[:VERSION|ALIAS] or a package folder."),
+    model: str = ref_argument("PACKAGE"),
     inputs: list[str] = typer.Argument(None, help="Input files or folders."),
-    dataset: str = typer.Option(None, help="Transform a dataset NAME[:VERSION] instead of files."),
+    dataset: str = ref_option("DATASET", "--dataset", help="Transform a dataset instead of files."),
     name: str = typer.Option(None, help="Job name (generated when omitted)."),
     output_path: str = typer.Option(None, "--output-path", help="Folder for the .out files."),
     content_type: str = typer.Option("text/csv", "--content-type", help="text/csv, application/jsonlines or application/json."),
@@ -85,7 +86,7 @@ def list_jobs(
 
 
 @app.command("show")
-def show(name: str, as_json: bool = JsonOption) -> None:
+def show(name: str = ref_argument("JOB"), as_json: bool = JsonOption) -> None:
     """A transform job, its settings and per-file results."""
     data = workspace().transforms.describe(name)
 
@@ -105,7 +106,7 @@ def show(name: str, as_json: bool = JsonOption) -> None:
 
 
 @app.command("wait")
-def wait(name: str) -> None:
+def wait(name: str = ref_argument("JOB")) -> None:
     """Follow a transform job with a progress bar; exit non-zero unless it completed."""
     job = _follow(name)
     typer.echo(f"transform job {name}: {job.status}")

@@ -8,6 +8,7 @@ from typing import Any
 import typer
 
 from forgeml.cli._common import JsonOption, emit, print_json, print_table, short_time, workspace
+from forgeml.cli._refs import ref_argument, ref_option
 
 app = typer.Typer(help="Hyperparameter tuning jobs: Bayesian, Random, Grid, Hyperband on Optuna.", no_args_is_help=True)
 
@@ -95,7 +96,7 @@ def create(
     max_jobs: int = typer.Option(None, help="Most training jobs in total."),
     max_parallel_jobs: int = typer.Option(None, help="Most training jobs at once."),
     early_stopping: str = typer.Option(None, help="Off or Auto (SageMaker's median rule)."),
-    parents: list[str] = typer.Option(None, "--warm-start", help="Parent tuning job (repeatable, at most 5)."),
+    parents: list[str] = ref_option("JOB", "--warm-start", help="Parent tuning job (repeatable, at most 5)."),
     warm_start_type: str = typer.Option(None, help="IdenticalDataAndAlgorithm or TransferLearning."),
     seed: int = typer.Option(None, "--seed", help="Random seed of the sampler."),
     wait: bool = typer.Option(False, "--wait", help="Wait for it to end, showing progress."),
@@ -218,14 +219,14 @@ def _render(data: dict[str, Any]) -> None:
 
 
 @app.command("show")
-def show(name: str, as_json: bool = JsonOption) -> None:
+def show(name: str = ref_argument("JOB"), as_json: bool = JsonOption) -> None:
     """A tuning job: its trials table and best training job."""
     data = workspace().tuning.describe(name)
     emit(data, as_json, lambda: _render(data))
 
 
 @app.command("stop")
-def stop(name: str, wait: bool = typer.Option(False, help="Wait until it has stopped.")) -> None:
+def stop(name: str = ref_argument("JOB"), wait: bool = typer.Option(False, help="Wait until it has stopped.")) -> None:
     """Stop a tuning job and the training jobs it runs."""
     job = workspace().tuning.stop(name, wait=wait)
     typer.echo(f"tuning job {name}: {job.status}")
@@ -265,7 +266,7 @@ def _wait(name: str, timeout: float | None, as_json: bool) -> None:
 
 @app.command("wait")
 def wait_cmd(
-    name: str,
+    name: str = ref_argument("JOB"),
     timeout: float = typer.Option(None, help="Give up after this many seconds."),
     as_json: bool = JsonOption,
 ) -> None:

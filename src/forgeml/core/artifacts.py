@@ -29,14 +29,6 @@ _CHUNK = 1 << 20
 MANIFEST_MEDIA_TYPE = "application/vnd.forgeml.manifest+json"
 
 
-def _check_digest(digest: str) -> str:
-    if digest.startswith("sha256:"):
-        digest = digest[len("sha256:") :]
-    if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
-        raise ValidationError(f"invalid artifact digest {digest!r} (expected 64 hex characters)")
-    return digest
-
-
 def sha256_file(path: str | Path) -> str:
     """Hex sha256 of a local file, read in chunks."""
     h = hashlib.sha256()
@@ -68,6 +60,18 @@ class ArtifactStore:
         self.fs, root = fsspec.core.url_to_fs(uri)
         self.root = root.rstrip("/")
         self._local = "file" in (self.fs.protocol if isinstance(self.fs.protocol, tuple) else (self.fs.protocol,))
+
+    def resolve(self, digest: str) -> str:
+        """The full sha256 of ``digest``: 64 hex characters, ``sha256:...``, ``artifact/...`` or a
+        unique prefix of at least 4 (like git); see :func:`forgeml.core.refs.resolve_digest`.
+
+        Raises:
+            ValidationError: malformed, too short, or ambiguous (the candidates are listed).
+            NotFoundError: no artifact starts with the prefix.
+        """
+        from forgeml.core.refs import resolve_digest
+
+        return resolve_digest(self.metadata, digest)
 
     def _path(self, digest: str) -> str:
         return f"{self.root}/sha256/{digest[:2]}/{digest}"
@@ -130,7 +134,11 @@ class ArtifactStore:
 
     # reading ---------------------------------------------------------------------------------
     def exists(self, digest: str) -> bool:
-        return bool(self.fs.exists(self._path(_check_digest(digest))))
+        try:
+            digest = self.resolve(digest)
+        except NotFoundError:
+            return False
+        return bool(self.fs.exists(self._path(digest)))
 
     def _verified_chunks(self, digest: str) -> Iterator[bytes]:
         path = self._path(digest)
@@ -153,14 +161,14 @@ class ArtifactStore:
             NotFoundError: when the artifact is not in the store.
             CorruptArtifactError: when the stored bytes no longer match the digest.
         """
-        return b"".join(self._verified_chunks(_check_digest(digest)))
+        return b"".join(self._verified_chunks(self.resolve(digest)))
 
     def read_json(self, digest: str) -> Any:
         return json.loads(self.read_bytes(digest))
 
     def get_file(self, digest: str, dest: str | Path) -> Path:
         """Copy a verified artifact to ``dest``; a corrupt one leaves no file behind."""
-        digest = _check_digest(digest)
+        digest = self.resolve(digest)
         dest = Path(dest)
         dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex}.part")
@@ -175,6 +183,7 @@ class ArtifactStore:
 
     def get_dir(self, digest: str, dest: str | Path) -> Path:
         """Materialize a folder stored with :meth:`put_dir` into ``dest``."""
+        digest = self.resolve(digest)
         manifest = self.read_json(digest)
         if not isinstance(manifest, dict) or "files" not in manifest:
             raise ValidationError(f"artifact {digest} is not a folder manifest")

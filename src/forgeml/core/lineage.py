@@ -11,7 +11,7 @@ from typing import Any
 
 from forgeml.core.metadata import MetadataStore
 from forgeml.core.records import EdgeRecord
-from forgeml.errors import NotFoundError, ValidationError
+from forgeml.errors import NotFoundError
 
 
 @dataclass(frozen=True)
@@ -47,34 +47,31 @@ class LineageService:
         self.metadata.add_edges([EdgeRecord(src, dst, relation, job)])
 
     def resolve(self, ref: str) -> str:
-        """Complete a reference: ``dataset/loans`` becomes the latest ``dataset/loans:N``.
+        """Complete a reference: ``dataset/loans`` becomes the latest ``dataset/loans:N``,
+        ``model/loans@champion`` the version it points at, ``artifact/ab12`` the full digest.
 
         Raises:
-            ValidationError: when ``ref`` is not ``kind/name[:version]``.
+            ValidationError: when ``ref`` is not ``KIND/NAME[:VERSION|@ALIAS]`` (see ``forgeml.core.refs``).
             NotFoundError: when nothing by that reference exists.
         """
-        kind, sep, rest = ref.partition("/")
-        if not sep or not rest:
-            raise ValidationError(f"invalid lineage reference {ref!r} (expected KIND/NAME, e.g. model/loans:1)")
-        if kind in ("job", "artifact"):
-            if kind == "job":
-                self.metadata.get_job(rest)
-            else:
-                self.metadata.get_artifact(rest)
-            return ref
-        name, _, version = rest.partition(":")
-        if version:
-            if not version.isdigit():
-                raise ValidationError(f"invalid version {version!r} in {ref!r}")
-            if self.metadata.list_edges(src=ref) or self.metadata.list_edges(dst=ref):
-                return ref
-            return self.metadata.get_resource(kind, name, int(version)).ref
+        from forgeml.core.refs import parse_ref, resolve, resolve_digest
+
+        parsed = parse_ref(ref)
+        if parsed.kind == "artifact":
+            return f"artifact/{resolve_digest(self.metadata, parsed.name)}"
+        if parsed.kind == "job":
+            return self.metadata.get_job(parsed.name).ref
+        if parsed.kind == "run":
+            return str(parsed)
+        if parsed.version is not None and (self.metadata.list_edges(src=str(parsed)) or self.metadata.list_edges(dst=str(parsed))):
+            return str(parsed)
         try:
-            return self.metadata.get_resource(kind, name).ref
+            return resolve(self.metadata, parsed, parsed.kind).ref
         except NotFoundError:
-            pass
+            if parsed.selector is not None:
+                raise
         # a deleted resource (an endpoint, say) keeps its lineage: use its newest version there
-        prefix = f"{kind}/{name}:"
+        prefix = f"{parsed.kind}/{parsed.name}:"
         versions = [
             int(node[len(prefix) :])
             for node in self.metadata.lineage_nodes(prefix)
@@ -82,7 +79,21 @@ class LineageService:
         ]
         if versions:
             return f"{prefix}{max(versions)}"
-        raise NotFoundError(f"{kind} {name!r} does not exist (nothing to trace)")
+        raise NotFoundError(f"{parsed.kind} {parsed.name!r} does not exist (nothing to trace)")
+
+    def canonical(self, ref: str) -> str:
+        """``ref`` completed as :meth:`resolve` does, or just in canonical form when nothing by it
+        exists any more (a deleted endpoint keeps its events and lineage under its name).
+
+        Raises:
+            ValidationError: a malformed reference.
+        """
+        from forgeml.core.refs import parse_ref
+
+        try:
+            return self.resolve(ref)
+        except NotFoundError:
+            return str(parse_ref(ref))
 
     def _walk(self, ref: str, upstream: bool, depth: int, seen: frozenset[str], relation: str | None) -> LineageNode:
         if depth == 0 or ref in seen:

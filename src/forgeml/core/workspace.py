@@ -35,6 +35,7 @@ SERVICES: dict[str, str] = {
     "endpoints": "forgeml.serving:EndpointService",
     "transforms": "forgeml.serving:TransformService",
     "idempotency": "forgeml.core.idempotency:IdempotencyService",
+    "reports": "forgeml.core.reports:ReportService",
 }
 
 

@@ -436,12 +436,19 @@ class DatasetService:
         return self.ws.jobs.submit("processing", "forgeml.data._stream:consume_job", config, name=job_name)
 
     def export(self, name: str, path: str | Path, *, versions: list[int] | None = None) -> dict[str, Any]:
-        """Write versions of ``name`` to a checksummed archive; see :mod:`forgeml.data._archive`."""
+        """Write versions of ``name`` (all, ``versions``, or the one its reference names) to a
+        checksummed archive; see :mod:`forgeml.data._archive`."""
+        from forgeml.core.refs import parse_ref
         from forgeml.core.workspace_guard import check_path
         from forgeml.data._archive import export_dataset
 
         check_path(path, self.ws.settings, "archive")
-        return export_dataset(self, name, path, versions=versions)
+        ref = parse_ref(name, KIND)
+        if ref.selector is not None:
+            if versions:
+                raise ValidationError(f"{name!r} names a version already: give the versions to export once")
+            versions = [self.get(ref).version]
+        return export_dataset(self, ref.name, path, versions=versions)
 
     def import_archive(self, path: str | Path, *, name: str | None = None) -> list[ResourceRecord]:
         """Verify and import an archive written by :meth:`export`."""
@@ -458,27 +465,31 @@ class DatasetService:
         except NotFoundError:
             return None
 
-    def get(self, name: str, version: int | None = None) -> ResourceRecord:
-        """One version's record (the latest when ``version`` is None).
+    def get(self, name: str | ResourceRecord, version: int | str | None = None) -> ResourceRecord:
+        """One version's record: ``name`` is any dataset reference (``loans``, ``loans:3``,
+        ``loans@latest``, ``dataset/loans:3``; see :mod:`forgeml.core.refs`), ``version`` an
+        explicit version that must agree with one in the reference.
 
         Raises:
-            NotFoundError: no such dataset or version.
+            ValidationError: a malformed reference, or one to something other than a dataset.
+            NotFoundError: no such dataset or version (the message names the latest version).
         """
-        try:
-            return self.ws.metadata.get_resource(KIND, name, version)
-        except NotFoundError:
-            what = f"dataset {name!r}" if version is None else f"dataset {name!r} version {version}"
-            raise NotFoundError(f"{what} does not exist") from None
+        from forgeml.core.refs import resolve
+
+        return resolve(self.ws.metadata, name, KIND, version=version)
 
     def list(self) -> list[ResourceRecord]:
         """The latest version of every dataset."""
         return self.ws.metadata.list_resources(KIND, latest_only=True)
 
     def versions(self, name: str) -> list[ResourceRecord]:
-        """Every version of ``name``, newest first."""
-        found = self.ws.metadata.list_resources(KIND, name=name)
+        """Every version of the dataset ``name`` (or ``dataset/NAME``) names, newest first."""
+        from forgeml.core.refs import name_of
+
+        base = name_of(name, KIND)
+        found = self.ws.metadata.list_resources(KIND, name=base)
         if not found:
-            raise NotFoundError(f"dataset {name!r} does not exist")
+            raise NotFoundError(f"dataset {base!r} does not exist")
         return found
 
     def arrow_schema(self, record: ResourceRecord) -> pa.Schema:
@@ -487,9 +498,9 @@ class DatasetService:
             return _tables.decode_schema(record.data["arrow_schema_b64"])
         import pyarrow.parquet as pq  # versions written before schemas were recorded
 
-        return _tables.normalize(pq.read_table(self.local_path(record.name, record.version))).schema
+        return _tables.normalize(pq.read_table(self.local_path(record))).schema
 
-    def local_path(self, name: str, version: int | None = None) -> Path:
+    def local_path(self, name: str | ResourceRecord, version: int | None = None) -> Path:
         """A local copy of that version: a Parquet file, or a Hive-partitioned folder."""
         record = self.get(name, version)
         digest = record.data["artifact"]
@@ -509,19 +520,19 @@ class DatasetService:
             self.ws.artifacts.get_file(digest, target)
         return target
 
-    def read_table(self, name: str, version: int | None = None, columns: list[str] | None = None) -> pa.Table:
+    def read_table(self, name: str | ResourceRecord, version: int | None = None, columns: list[str] | None = None) -> pa.Table:
         """The rows of one version as an Arrow table, with the schema it was written with."""
         record = self.get(name, version)
         schema = self.arrow_schema(record)
         if columns and (unknown := [c for c in columns if c not in schema.names]):
-            raise ValidationError(f"dataset {name!r} has no column(s) {', '.join(unknown)}")
-        return _load(self.local_path(name, record.version), schema, record.data.get("partition_by"), columns)
+            raise ValidationError(f"dataset {record.name!r} has no column(s) {', '.join(unknown)}")
+        return _load(self.local_path(record), schema, record.data.get("partition_by"), columns)
 
-    def read(self, name: str, version: int | None = None, columns: list[str] | None = None) -> pd.DataFrame:
+    def read(self, name: str | ResourceRecord, version: int | None = None, columns: list[str] | None = None) -> pd.DataFrame:
         """The rows of one version as a pandas frame."""
         return self.read_table(name, version, columns).to_pandas()
 
-    def head(self, name: str, version: int | None = None, n: int = 10) -> pd.DataFrame:
+    def head(self, name: str | ResourceRecord, version: int | None = None, n: int = 10) -> pd.DataFrame:
         """The first ``n`` rows of a version (reads only the row groups it needs)."""
         import pyarrow as pa
         import pyarrow.parquet as pq
@@ -530,10 +541,10 @@ class DatasetService:
             raise ValidationError(f"n must be >= 0, got {n}")
         record = self.get(name, version)
         if record.data.get("layout") == "hive" or "arrow_schema_b64" not in record.data:
-            return self.read_table(name, record.version).slice(0, n).to_pandas()
+            return self.read_table(record).slice(0, n).to_pandas()
         schema = self.arrow_schema(record)
         batches, have = [], 0
-        for batch in pq.ParquetFile(self.local_path(name, record.version)).iter_batches(batch_size=max(n, 1)):
+        for batch in pq.ParquetFile(self.local_path(record)).iter_batches(batch_size=max(n, 1)):
             batches.append(batch)
             have += batch.num_rows
             if have >= n:
@@ -541,7 +552,7 @@ class DatasetService:
         table = pa.Table.from_batches(batches) if batches else schema.empty_table()
         return table.slice(0, n).cast(schema).to_pandas()
 
-    def describe(self, name: str, version: int | None = None) -> dict[str, Any]:
+    def describe(self, name: str | ResourceRecord, version: int | None = None) -> dict[str, Any]:
         """A version's record plus its lineage neighbours."""
         record = self.get(name, version)
         out = record.to_dict()
@@ -549,13 +560,42 @@ class DatasetService:
         out["downstream"] = [e.to_dict() for e in self.ws.metadata.list_edges(src=record.ref)]
         return out
 
-    def diff(self, name: str, a: int, b: int | None = None, *, key: list[str] | None = None) -> dict[str, Any]:
-        """How version ``b`` (default: latest) differs from version ``a``; see :func:`diff_tables`."""
+    def diff(self, name: str, a: int | str | None = None, b: int | str | None = None, *, key: list[str] | None = None) -> dict[str, Any]:
+        """How one version differs from an older one; see :func:`diff_tables`.
+
+        ``diff("loans", 1, 3)``, ``diff("loans:1", 3)``, ``diff("loans:1", "loans:3")`` and
+        ``diff("loans:1", "other:2")`` all work: when ``name`` carries a version it is the older
+        side and ``a`` the newer; otherwise ``a`` is the older and ``b`` the newer. A side given as
+        a number is a version of the same dataset; the newer side defaults to the latest.
+
+        Raises:
+            ValidationError: no older version given, or a malformed reference.
+            NotFoundError: a dataset or version that does not exist.
+        """
+        from forgeml.core.refs import parse_ref
         from forgeml.data._diff import diff_tables
 
-        rec_a, rec_b = self.get(name, a), self.get(name, b)
-        out = diff_tables(self.read_table(name, rec_a.version), self.read_table(name, rec_b.version), key=key)
-        return {"dataset": name, "a": rec_a.version, "b": rec_b.version, **out}
+        first = parse_ref(name, KIND)
+        if first.selector is not None:
+            if b is not None:
+                raise ValidationError(f"{name!r} names the older version already: give at most one more version to compare with")
+            old_side, new_side = first, a
+        else:
+            if a is None:
+                raise ValidationError(f"give the older version to compare: {first.name}:VERSION (or NAME OLD [NEW])")
+            old_side, new_side = a, b
+
+        def side(value: int | str | Any | None) -> ResourceRecord:
+            if value is None:
+                return self.get(first.name)
+            if isinstance(value, int) or (isinstance(value, str) and value.isdigit()):
+                return self.get(first.name, int(value))
+            return self.get(value)
+
+        rec_a, rec_b = side(old_side), side(new_side)
+        out = diff_tables(self.read_table(rec_a), self.read_table(rec_b), key=key)
+        same = rec_a.name == rec_b.name
+        return {"dataset": rec_a.name, "a": rec_a.version if same else rec_a.ref, "b": rec_b.version if same else rec_b.ref, **out}
 
 
 __all__ = ["KIND", "QUARANTINE_SUFFIX", "DatasetService", "quarantine_name", "schema_of"]

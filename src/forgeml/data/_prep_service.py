@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from forgeml.core.records import ResourceRecord
-from forgeml.errors import ValidationError
+from forgeml.errors import NotFoundError, ValidationError
 
 if TYPE_CHECKING:
     from forgeml.core.workspace import Workspace
@@ -35,8 +35,9 @@ class DataPrepService:
 
     # ---- helpers ---------------------------------------------------------------------------
     def _source(self, name: str, version: int | None) -> tuple[ResourceRecord, Path]:
+        """The dataset version a reference names (see :mod:`forgeml.core.refs`) and its local file."""
         record = self.ws.datasets.get(name, version)
-        return record, self.ws.datasets.local_path(name, record.version)
+        return record, self.ws.datasets.local_path(record)
 
     def _report(self, kind: str, dataset: ResourceRecord, report: dict[str, Any], summary: dict[str, Any],
                 extra_artifacts: dict[str, bytes] | None = None) -> ResourceRecord:  # fmt: skip
@@ -95,7 +96,7 @@ class DataPrepService:
             report["dataset"] = dataset.ref
             if qpath and report["rows_quarantined"]:
                 q = self.ws.datasets.commit(
-                    dq_quarantine_name(name), pq.read_table(qpath), enforce_schema=False,
+                    dq_quarantine_name(dataset.name), pq.read_table(qpath), enforce_schema=False,
                     spec={"description": f"rows of {dataset.ref} failing data-quality rules", "source": dataset.ref},
                     derived_from=[dataset.ref],
                 )  # fmt: skip
@@ -111,12 +112,23 @@ class DataPrepService:
         record = self._report("validation", dataset, report, summary)
         return {"record": record.to_dict(), "report": report}
 
-    def drift(self, name: str, base_version: int, version: int | None = None, *, other: str | None = None) -> dict[str, Any]:
-        """Schema and data drift of ``name`` (latest or ``version``, or dataset ``other``) against ``base_version``."""
+    def drift(self, name: str, base_version: int | str, version: int | None = None, *,
+              other: str | None = None) -> dict[str, Any]:  # fmt: skip
+        """Schema and data drift of a dataset version against a base.
+
+        ``name`` is the current side (its latest, or ``version``, or the version its reference
+        names), unless ``other`` names another dataset for it. ``base_version`` is a version of
+        ``name``'s dataset or any dataset reference.
+        """
+        from forgeml.core.refs import parse_ref
         from forgeml.data._drift import schema_drift
 
-        base, base_path = self._source(name, base_version)
-        current, current_path = self._source(other or name, version)
+        own = parse_ref(name, "dataset")
+        if isinstance(base_version, int) or str(base_version).isdigit():
+            base, base_path = self._source(own.name, int(base_version))
+        else:
+            base, base_path = self._source(str(base_version), None)
+        current, current_path = self._source(other, version) if other else self._source(name, version)
         report = schema_drift(base_path, current_path)
         report["base"], report["current"] = base.ref, current.ref
         return report
@@ -148,7 +160,7 @@ class DataPrepService:
         dataset, path = self._source(name, version)
         found = scan(path) if steps is None else None
         steps = auto_steps(found) if found is not None else steps
-        frame = self.ws.datasets.read(name, dataset.version)
+        frame = self.ws.datasets.read(dataset)
         protected, report = protect(frame, steps or [], key=workspace_secret(self.ws.home, "pii-hmac"),
                                     salt=workspace_secret(self.ws.home, "pii-salt"))  # fmt: skip
         report["dataset"] = dataset.ref
@@ -157,7 +169,7 @@ class DataPrepService:
             report["output"] = None
             report["note"] = "no PII found and no steps given: nothing changed, no new version written"
             return report
-        out = self.ws.datasets.create(output or name, protected, description=f"PII-protected {dataset.ref}",
+        out = self.ws.datasets.create(output or dataset.name, protected, description=f"PII-protected {dataset.ref}",
                                       source=dataset.ref, derived_from=[dataset.ref])  # fmt: skip
         report["output"] = out.ref
         self._report("pii", dataset, report, {"protected": out.ref, "steps": len(steps)})
@@ -171,7 +183,7 @@ class DataPrepService:
 
         recipe = Recipe.from_yaml(spec) if isinstance(spec, str) else Recipe.from_dict(spec)
         dataset = self.ws.datasets.get(name, version)
-        frame = self.ws.datasets.read(name, dataset.version)
+        frame = self.ws.datasets.read(dataset)
         if columns:
             missing = [c for c in [*columns, *([target] if target else [])] if c not in frame.columns]
             if missing:
@@ -181,7 +193,7 @@ class DataPrepService:
         data = fitted.to_dict()
         art = self.ws.artifacts.put_json(data)
         record = self.ws.metadata.create_resource(
-            ResourceRecord(kind=KINDS["recipe"], name=name, status="Fitted", spec={"dataset": dataset.ref, "recipe": recipe.to_dict()},
+            ResourceRecord(kind=KINDS["recipe"], name=dataset.name, status="Fitted", spec={"dataset": dataset.ref, "recipe": recipe.to_dict()},
                            data={"artifact": art.digest, "input_columns": fitted.input_columns, "output_columns": fitted.output_columns}),
             next_version=True,
         )  # fmt: skip
@@ -195,22 +207,43 @@ class DataPrepService:
         from forgeml.data._split import split
 
         dataset = self.ws.datasets.get(name, version)
-        frame = self.ws.datasets.read(name, dataset.version)
+        frame = self.ws.datasets.read(dataset)
         parts = split(frame, method, fractions, **options)
         out = {}
         for part, rows in parts.items():
             out[part] = self.ws.datasets.create(
-                f"{prefix or name}-{part}", rows.reset_index(drop=True), source=dataset.ref,
+                f"{prefix or dataset.name}-{part}", rows.reset_index(drop=True), source=dataset.ref,
                 description=f"{part} split ({method}) of {dataset.ref}", derived_from=[dataset.ref],
                 tags={"split": part, "method": method},
             )  # fmt: skip
         return out
 
-    def reports(self, name: str, kind: str) -> list[dict[str, Any]]:
-        """Stored reports of one kind (``profile``, ``validation``, ``pii``, ``recipe``) for a dataset."""
+    def latest_report(self, name: str, kind: str, version: int | None = None) -> ResourceRecord:
+        """The newest stored report of ``kind`` (``profile``, ``validation``, ``pii``, ``recipe``)
+        of the dataset version a reference names (its latest version by default).
+
+        Raises:
+            NotFoundError: the version has no such report yet.
+        """
         if kind not in KINDS:
             raise ValidationError(f"unknown report kind {kind!r} (known: {', '.join(KINDS)})")
-        return [r.to_dict() for r in self.ws.metadata.list_resources(KINDS[kind], name=name)]
+        dataset = self.ws.datasets.get(name, version)
+        for record in self.ws.metadata.list_resources(KINDS[kind], name=dataset.name):
+            if record.spec.get("dataset") == dataset.ref:
+                return record
+        raise NotFoundError(f"{dataset.ref} has no {kind} report yet (run `forgeml data {kind} {dataset.name}:{dataset.version}`)")
+
+    def reports(self, name: str, kind: str) -> list[dict[str, Any]]:
+        """Stored reports of one kind (``profile``, ``validation``, ``pii``, ``recipe``) for a dataset,
+        or for the one version its reference names."""
+        if kind not in KINDS:
+            raise ValidationError(f"unknown report kind {kind!r} (known: {', '.join(KINDS)})")
+        from forgeml.core.refs import parse_ref
+
+        ref = parse_ref(name, "dataset")
+        only = self.ws.datasets.get(ref).ref if ref.selector is not None else None
+        found = self.ws.metadata.list_resources(KINDS[kind], name=ref.name)
+        return [r.to_dict() for r in found if only is None or r.spec.get("dataset") == only]
 
 
 __all__ = ["DQ_SUFFIX", "DataPrepService", "dq_quarantine_name"]

@@ -24,6 +24,13 @@ STAGES: list[tuple[str, str]] = [
 ]
 
 
+def keep_report(ws: Any, state: dict[str, Any], record: Any) -> str:
+    """Write a stored report's HTML page under ``<home>/reports/`` and remember it for the summary."""
+    path = str(ws.reports.write(record))
+    state.setdefault("reports", []).append(path)
+    return path
+
+
 def run_demo(home: str | None = None, as_json: bool = False) -> dict[str, Any]:
     """Run every stage; return (and print) the summary. Leaves no process running."""
     from rich.console import Console
@@ -48,6 +55,7 @@ def run_demo(home: str | None = None, as_json: bool = False) -> dict[str, Any]:
         summary = state["summary"]
         summary["total_seconds"] = round(time.time() - state["started"], 2)
         summary["workspace"] = str(ws.home)
+        summary["reports"] = list(state.get("reports", []))
         lineage_root = state.get("lineage_root")
         node = ws.lineage.upstream(lineage_root) if lineage_root else None
         if node is not None:
@@ -59,11 +67,15 @@ def run_demo(home: str | None = None, as_json: bool = False) -> dict[str, Any]:
 
             console.rule("[bold]summary")
             for key, value in summary.items():
-                if key not in ("lineage", "stage_seconds"):
+                if key not in ("lineage", "stage_seconds", "reports"):
                     console.print(f"[bold]{key}[/bold]: {value}")
             console.print(f"[bold]stage seconds[/bold]: {summary.get('stage_seconds')}")
             if node is not None:
                 render(node, "upstream lineage")
+            if summary["reports"]:
+                console.print(f"[bold]reports[/bold] (open them in a browser; `forgeml --home {ws.home} reports ls` lists every one):")
+                for path in summary["reports"]:
+                    console.print(f"  {path}", soft_wrap=True)
         return summary
     finally:
         for cleanup in reversed(state.get("cleanups", [])):

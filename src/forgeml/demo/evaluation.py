@@ -61,6 +61,10 @@ def stage(ws: Workspace, state: dict[str, Any], say: Callable[[str], None]) -> N
         limitations="Trained on 1,989 applications from one city and year; approval labels reflect historical decisions, including their bias.",
     )  # fmt: skip
     say(f"model card {card.ref}")
+    from forgeml.demo import keep_report
+
+    for record in (ev, bias, ex, card):
+        keep_report(ws, state, record)
 
     state["evaluation"] = {"ref": ev.ref, "metrics": m, "report": ws.evaluation.report(ev)}
     state["bias"] = {"ref": bias.ref, "analysis": analysis}

@@ -49,6 +49,7 @@ def _rules(target: str, id_column: str | None) -> str:
 def stage(ws: Any, state: dict[str, Any], say: Callable[[str], None]) -> None:
     from forgeml.data._prep_service import DataPrepService
     from forgeml.data.recipes import Recipe
+    from forgeml.demo import keep_report
 
     svc = DataPrepService(ws)
     raw = state["raw"]
@@ -60,11 +61,13 @@ def stage(ws: Any, state: dict[str, Any], say: Callable[[str], None]) -> None:
     gaps = {c["name"]: c["missing"] for c in report["columns"] if c["missing"]}
     say(f"profiled {raw.ref}: {report['rows']} rows x {len(report['columns'])} columns in {report['seconds']} s; "
         f"missing values in {gaps}; label {target} {report['label']['counts']} (imbalance {report['label']['imbalance_ratio']:.1f}:1)")  # fmt: skip
-    summary["profile"] = {"record": f"{prof['record']['kind']}/{prof['record']['name']}:{prof['record']['version']}",
-                          "html_artifact": prof["record"]["data"]["artifacts"]["html"], "missing": gaps}  # fmt: skip
+    profile_ref = f"{prof['record']['kind']}/{prof['record']['name']}:{prof['record']['version']}"
+    summary["profile"] = {"record": profile_ref, "html": keep_report(ws, state, profile_ref), "missing": gaps}
 
     clean_name = f"{raw.name}-clean"
-    checked = svc.validate(raw.name, _rules(target, state.get("id_column")), raw.version, clean_name=clean_name)["report"]
+    validated = svc.validate(raw.name, _rules(target, state.get("id_column")), raw.version, clean_name=clean_name)
+    checked = validated["report"]
+    keep_report(ws, state, f"{validated['record']['kind']}/{validated['record']['name']}:{validated['record']['version']}")
     for rule in checked["rules"]:
         if rule["outcome"] == "Failed":
             say(f"  rule failed: {rule['rule']} ({rule['message']}; {rule.get('failed_rows', 0)} row(s))")

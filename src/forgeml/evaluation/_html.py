@@ -141,4 +141,6 @@ def render_report(
     return "\n".join(p for p in parts if p)
 
 
-__all__ = ["bias_section", "evaluation_section", "explanation_section", "render_report"]
+table_html = _table  # for other report pages (validation, compile reports)
+
+__all__ = ["bias_section", "evaluation_section", "explanation_section", "render_report", "table_html"]

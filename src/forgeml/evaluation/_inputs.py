@@ -1,11 +1,10 @@
-"""Resolve what users pass as data and models: frames, dataset names, files, package folders."""
+"""Resolve what users pass as data and models: frames, dataset references, files, registry
+references and package folders (one resolver each: :func:`forgeml.data._inputs.rows_from`,
+:meth:`forgeml.registry.RegistryService.package`)."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-from forgeml.errors import NotFoundError, ValidationError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -15,61 +14,40 @@ if TYPE_CHECKING:
 
 
 def resolve_frame(ws: Workspace, data: Any) -> tuple[pd.DataFrame, str | None]:
-    """A frame and its lineage reference from a frame, a dataset record, ``name[:version]``,
-    ``dataset/name:version`` or a CSV/Parquet path.
+    """A frame and its lineage reference from a frame, a dataset record or reference
+    (``loans``, ``loans:3``, ``dataset/loans:3``) or a CSV/Parquet path.
 
     Raises:
         NotFoundError: no such dataset or file.
         ValidationError: an unreadable spec.
     """
-    import pandas as pd
+    from forgeml.data._inputs import rows_from
 
-    from forgeml.core.records import ResourceRecord
-
-    if isinstance(data, pd.DataFrame):
-        return data, None
-    if isinstance(data, ResourceRecord):
-        return ws.datasets.read(data.name, data.version), data.ref
-    if not isinstance(data, str | Path) or not str(data):
-        raise ValidationError(f"cannot read data from {type(data).__name__}")
-    text = str(data)
-    path = Path(text)
-    if path.suffix.lower() in (".csv", ".parquet", ".pq") or path.is_file():
-        from forgeml.core.workspace_guard import check_path
-
-        check_path(path, ws.settings)
-        if not path.is_file():
-            raise NotFoundError(f"data file {text} does not exist")
-        return (pd.read_csv(path) if path.suffix.lower() == ".csv" else pd.read_parquet(path)), None
-    name = text.removeprefix("dataset/")
-    base, _, version = name.partition(":")
-    if version and not version.isdigit():
-        raise ValidationError(f"invalid dataset version in {text!r}")
-    record = ws.datasets.get(base, int(version) if version else None)
-    return ws.datasets.read(record.name, record.version), record.ref
+    return rows_from(ws, data)
 
 
-def resolve_model(ws: Workspace, model: Any) -> tuple[LoadedModel, str | None]:
-    """A loaded package and its lineage reference (``artifact/<digest>`` of the folder).
+def resolve_model(ws: Workspace, model: Any) -> tuple[LoadedModel, str, str | None]:
+    """A loaded package, its lineage reference (``artifact/<digest>`` of the package folder) and,
+    for a registered model, its registry reference (``model/loans:2``).
 
-    Accepts a :class:`LoadedModel` or the package folder. The folder is put into the artifact
-    store (content-addressed, so a package stored before is not copied again).
+    Accepts a :class:`LoadedModel`, a registry reference (``loans``, ``loans:2``,
+    ``loans@champion``, ``model/loans:2``) or a package folder. A folder is put into the artifact
+    store (content-addressed, so a package stored before is not copied again); a registered
+    version is loaded through the registry, every file checked against its recorded digests.
 
     Raises:
-        NotFoundError: the folder is not a model package.
+        CorruptArtifactError: a registered package's file was changed after registration.
+        NotFoundError: no such folder, group, version or alias.
+        ValidationError: a folder that is not a model package, or a malformed reference.
     """
     from forgeml.registry.package import LoadedModel, load_model
 
     if isinstance(model, LoadedModel):
-        path = model.path
-        loaded = model
-    else:
-        path = Path(str(model))
-        if not path.is_dir():
-            raise NotFoundError(f"model package folder {path} does not exist")
-        loaded = load_model(path)
-    art = ws.artifacts.put_dir(path)
-    return loaded, f"artifact/{art.digest}"
+        return model, f"artifact/{ws.artifacts.put_dir(model.path).digest}", None
+    folder, record = ws.registry.package(model)
+    if record is not None:  # every file checked against the registry's digests as it loads
+        return ws.registry.load(record), f"artifact/{record.spec['package']}", record.ref
+    return load_model(folder), f"artifact/{ws.artifacts.put_dir(folder).digest}", None
 
 
 __all__ = ["resolve_frame", "resolve_model"]

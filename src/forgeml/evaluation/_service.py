@@ -49,7 +49,8 @@ class EvaluationService:
         """Evaluate a model package on labelled data and store the report.
 
         Args:
-            model: a package folder or a loaded package.
+            model: a registry reference (``loans:2``, ``model/loans@champion``), a package folder
+                or a loaded package.
             data: a frame, a dataset (``loans``, ``loans:3``, a record) or a CSV/Parquet path.
             target: the label column (default: the package's target).
             name: resource name (default: the dataset's name, else ``evaluation``).
@@ -65,7 +66,8 @@ class EvaluationService:
         Raises:
             ValidationError, NotFoundError, ModelError: bad input, missing things, a failing model.
         """
-        loaded, artifact_ref = resolve_model(self.ws, model)
+        loaded, artifact_ref, registry_ref = resolve_model(self.ws, model)
+        model_ref = model_ref or registry_ref
         frame, data_ref = resolve_frame(self.ws, data)
         report = evaluate_model(loaded, frame, target=target, threshold=threshold, positive_label=positive_label, cost=cost)
         report["model"] = model_ref or artifact_ref
@@ -89,7 +91,9 @@ class EvaluationService:
 
     def list(self, name: str | None = None) -> list[ResourceRecord]:
         """Evaluations, newest first (every version of ``name`` when given)."""
-        return self.ws.metadata.list_resources(KIND, name=name)
+        from forgeml.core.refs import name_of
+
+        return self.ws.metadata.list_resources(KIND, name=name_of(name, KIND) if name else None)
 
     def report(self, ref: str | ResourceRecord) -> dict[str, Any]:
         """The stored JSON report of an evaluation."""
@@ -150,7 +154,7 @@ class EvaluationService:
 
         from forgeml.evaluation._cv import cross_validate
 
-        loaded, _ = resolve_model(self.ws, model)
+        loaded, _, _ = resolve_model(self.ws, model)
         frame, _ = resolve_frame(self.ws, data)
         target = target or loaded.manifest.target
         if not target or target not in frame.columns:
@@ -178,7 +182,8 @@ class EvaluationService:
         """
         from forgeml.clarify._service import BIAS_KIND, EXPLANATION_KIND
 
-        loaded, artifact_ref = resolve_model(self.ws, model)
+        loaded, artifact_ref, registry_ref = resolve_model(self.ws, model)
+        model_ref = model_ref or registry_ref
         ev = self.get(evaluation) if evaluation is not None else None
         bi = get_record(self.ws, BIAS_KIND, bias) if bias is not None else None
         ex = get_record(self.ws, EXPLANATION_KIND, explanation) if explanation is not None else None

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from forgeml.core.jobs import validate_name
 from forgeml.core.records import ResourceRecord
-from forgeml.errors import NotFoundError, ValidationError
+from forgeml.errors import NotFoundError
 
 if TYPE_CHECKING:
     from forgeml.core.workspace import Workspace
@@ -68,36 +68,17 @@ def store_result(
     return record
 
 
-def parse_ref(ref: str, kind: str) -> tuple[str, int | None]:
-    """``name``, ``name:3`` or ``kind/name:3`` -> (name, version).
+def get_record(ws: Workspace, kind: str, ref: str | ResourceRecord, version: int | None = None) -> ResourceRecord:
+    """The resource behind ``ref`` (``name``, ``name:3``, ``name@latest``, ``kind/name:3``; the
+    latest version when none is given); see :func:`forgeml.core.refs.resolve`.
 
     Raises:
-        ValidationError: a reference to another kind or a bad version.
+        ValidationError: a malformed reference or one to another kind.
+        NotFoundError: no such resource or version.
     """
-    text = str(ref)
-    if "/" in text:
-        k, _, text = text.partition("/")
-        if k != kind:
-            raise ValidationError(f"{ref!r} is not a {kind} reference")
-    name, _, version = text.partition(":")
-    if version and not version.isdigit():
-        raise ValidationError(f"invalid version in {ref!r}")
-    return name, int(version) if version else None
+    from forgeml.core.refs import resolve
 
-
-def get_record(ws: Workspace, kind: str, ref: str | ResourceRecord) -> ResourceRecord:
-    """The resource behind ``ref`` (latest version when none is given).
-
-    Raises:
-        NotFoundError: no such resource.
-    """
-    if isinstance(ref, ResourceRecord):
-        return ref
-    name, version = parse_ref(ref, kind)
-    try:
-        return ws.metadata.get_resource(kind, name, version)
-    except NotFoundError:
-        raise NotFoundError(f"{kind} {ref!r} does not exist") from None
+    return resolve(ws.metadata, ref, kind, version=version)
 
 
 def read_document(ws: Workspace, record: ResourceRecord, key: str) -> bytes:
@@ -136,4 +117,4 @@ def json_bytes(obj: Any) -> bytes:
     import json
 
     return json.dumps(jsonable(obj), indent=2, sort_keys=False, allow_nan=False).encode()
-__all__ = ["default_name", "get_record", "json_bytes", "jsonable", "parse_ref", "read_document", "store_result"]
+__all__ = ["default_name", "get_record", "json_bytes", "jsonable", "read_document", "store_result"]

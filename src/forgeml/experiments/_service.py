@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from forgeml.core.jobs import new_name, validate_name
 from forgeml.core.records import EdgeRecord, MetricRecord
+from forgeml.core.refs import name_of, parse_ref
 from forgeml.errors import NotFoundError, ValidationError
 from forgeml.experiments._filter import ATTRIBUTES, parse_filter
 from forgeml.experiments._records import RUN_KINDS, RUN_STATUSES, ExperimentRecord, RunRecord
@@ -55,7 +56,7 @@ class ExperimentService:
 
     def get_experiment(self, name: str) -> ExperimentRecord:
         self.sync()
-        return self.store.get_experiment(name)
+        return self.store.get_experiment(name_of(name, "experiment"))
 
     def list_experiments(self) -> list[ExperimentRecord]:
         self.sync()
@@ -69,7 +70,7 @@ class ExperimentService:
 
     def delete_experiment(self, name: str) -> int:
         """Delete an experiment and its runs; return how many runs went."""
-        return self.store.delete_experiment(name)
+        return self.store.delete_experiment(name_of(name, "experiment"))
 
     # runs ------------------------------------------------------------------------------------
     def start_run(self, experiment: str, run_name: str | None = None, *, tags: dict[str, Any] | None = None) -> Run:
@@ -148,12 +149,10 @@ class ExperimentService:
             return run._id
         if isinstance(run, int):
             return run
-        text = str(run).removeprefix("run/")
-        if text.isdigit():
-            return int(text)
-        experiment, sep, name = text.partition("/")
-        if not sep or not experiment or not name:
-            raise ValidationError(f"run {run!r}: expected EXPERIMENT/RUN")
+        ref = parse_ref(str(run), "run")
+        if ref.name.isdigit():
+            return int(ref.name)
+        experiment, _, name = ref.name.partition("/")
         return self.store.find_id(experiment, name)
 
     def get_run(self, run: RunLike) -> RunRecord:
@@ -163,7 +162,7 @@ class ExperimentService:
         """Runs, newest first (of one experiment when given)."""
         self.sync()
         if experiment is not None:
-            self.store.get_experiment(experiment)
+            experiment = self.store.get_experiment(name_of(experiment, "experiment")).name
         return self.store.search([], experiments=[experiment] if experiment else None, limit=limit)
 
     def delete_run(self, run: RunLike) -> None:
@@ -259,6 +258,7 @@ class ExperimentService:
         if max_results is not None and max_results < 0:
             raise ValidationError("max_results must be >= 0")
         orders = [order_by] if isinstance(order_by, str) else list(order_by or [])
+        experiments = [name_of(e, "experiment") for e in experiments] if experiments else experiments
         return self.store.search(clauses, experiments=experiments, order_by=[self._order(o) for o in orders], limit=max_results, offset=offset)
 
     @staticmethod

@@ -9,8 +9,7 @@ def ingest_job(ctx: JobContext) -> None:
     """Ingest ``config["dataset"]`` (NAME[:VERSION]) into ``config["group"]``, logging progress."""
     fs = ctx.workspace.features
     group, dataset = ctx.config["group"], ctx.config["dataset"]
-    name, _, version = str(dataset).removeprefix("dataset/").partition(":")
-    record = ctx.workspace.datasets.get(name, int(version) if version else None)
+    record = ctx.workspace.datasets.get(str(dataset))
     ctx.use_input(record.ref)
     ctx.set_secondary_status("Ingesting")
 

@@ -7,7 +7,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from forgeml.core.records import ResourceRecord
+from forgeml.core.refs import name_of
 from forgeml.errors import ValidationError
+from forgeml.features._definitions import KIND
 from forgeml.features._pit import JoinSpec, point_in_time_join
 from forgeml.features._sql import (
     RowFilter,
@@ -80,6 +82,7 @@ class QueryMixin:
 
         ``n=1`` is the latest snapshot. ``as_of`` travels back on write time.
         """
+        name = name_of(name, KIND)
         group = self._ready(name)  # type: ignore[attr-defined]
         if n is not None and n < 1:
             raise ValidationError("n must be a positive number of records")
@@ -95,14 +98,17 @@ class QueryMixin:
 
     def latest_snapshot(self, name: str, *, as_of: Any = None, features: list[str] | None = None) -> pd.DataFrame:
         """The latest non-deleted record per id (``row_number() = 1 AND NOT is_deleted``)."""
+        name = name_of(name, KIND)
         return self.records(name, n=1, as_of=as_of, features=features)
 
     def recent_records(self, name: str, n: int, *, as_of: Any = None, features: list[str] | None = None) -> pd.DataFrame:
         """The ``n`` most recent records per id."""
+        name = name_of(name, KIND)
         return self.records(name, n=n, as_of=as_of, features=features)
 
     def offline_rows(self, name: str) -> pd.DataFrame:
         """Every offline row as written (delete markers and duplicates included)."""
+        name = name_of(name, KIND)
         group = self._ready(name)  # type: ignore[attr-defined]
         conn, _ = self._open(group)
         try:
@@ -199,6 +205,7 @@ class QueryMixin:
         marker is soft-deleted online.
         """
         from forgeml.features._writer import online_ops
+        name = name_of(name, KIND)
 
         group = self._ready(name)  # type: ignore[attr-defined]
         if not group.online_enabled:
@@ -219,6 +226,7 @@ class QueryMixin:
         import orjson
 
         from forgeml.features._writer import now_us, online_ops
+        name = name_of(name, KIND)
 
         group = self._ready(name)  # type: ignore[attr-defined]
         conn, has_deletes = self._open(group)
@@ -243,6 +251,7 @@ class QueryMixin:
 
     def compact(self, name: str) -> dict[str, int]:
         """Merge each event-date partition's files into one (rows and columns unchanged)."""
+        name = name_of(name, KIND)
         group = self.get_group(name)  # type: ignore[attr-defined]
         self.recover(name)  # type: ignore[attr-defined]
         return self.offline(name).compact(group.event_time_feature)  # type: ignore[attr-defined,no-any-return]

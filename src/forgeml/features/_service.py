@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from forgeml.core.records import ResourceRecord
+from forgeml.core.refs import name_of
 from forgeml.errors import AlreadyExistsError, NotFoundError, ValidationError
 from forgeml.features._definitions import (
     KIND,
@@ -90,12 +91,14 @@ class FeatureStoreService(QueryMixin):
 
     def recover(self, name: str) -> dict[str, int]:
         """Finish or undo batches of ``name`` left by a killed writer."""
+        name = name_of(name, KIND)
         group = self.get_group(name)
         result = self.writer.recover(group, self.offline(name))
         self._recovered.add(name)
         return result
 
     def _ready(self, name: str) -> FeatureGroup:
+        name = name_of(name, KIND)
         group = self.get_group(name)
         if name not in self._recovered:
             self.recover(name)
@@ -143,6 +146,7 @@ class FeatureStoreService(QueryMixin):
         Raises:
             ValidationError: retyping a feature, or no new feature given.
         """
+        name = name_of(name, KIND)
         current = self.get_group(name)
         merged = list(current.features)
         added = 0
@@ -177,34 +181,36 @@ class FeatureStoreService(QueryMixin):
         return group
 
     def get_group(self, name: str, version: int | None = None) -> FeatureGroup:
-        """One version of a feature group (the latest by default).
+        """One version of a feature group: ``name`` is any reference (``clicks``, ``clicks:2``,
+        ``feature-group/clicks``); the latest version by default.
 
         Raises:
-            NotFoundError: unknown group or version.
+            ValidationError: a malformed reference. NotFoundError: unknown group or version.
         """
-        if version is None:
-            cached = self._groups.get(name)
+        from forgeml.core.refs import parse_ref, resolve
+
+        ref = parse_ref(name, KIND, version=version)
+        if ref.selector in (None, "latest"):
+            cached = self._groups.get(ref.name)
             if cached is not None:
                 return cached
-        try:
-            record = self.ws.metadata.get_resource(KIND, name, version)
-        except NotFoundError:
-            what = f"feature group {name!r}" + (f" version {version}" if version else "")
-            raise NotFoundError(f"{what} does not exist") from None
-        group = FeatureGroup.from_record(record)
-        return self._cache(group) if version is None else group
+        group = FeatureGroup.from_record(resolve(self.ws.metadata, ref, KIND))
+        return self._cache(group) if ref.selector in (None, "latest") else group
 
     def list_groups(self) -> list[FeatureGroup]:
         return [FeatureGroup.from_record(r) for r in self.ws.metadata.list_resources(KIND, latest_only=True)]
 
     def versions(self, name: str) -> list[FeatureGroup]:
+        name = name_of(name, KIND)
         found = self.ws.metadata.list_resources(KIND, name=name)
         if not found:
             raise NotFoundError(f"feature group {name!r} does not exist")
         return [FeatureGroup.from_record(r) for r in found]
 
     def describe(self, name: str) -> dict[str, Any]:
+        """A version of the group (the latest unless ``name`` names one), its stores and lineage."""
         group = self.get_group(name)
+        name = group.name
         out = group.to_dict()
         out["offline_store"] = {"path": str(self.offline(name).dir), **self.offline(name).size()}
         out["online_store"] = self.ws.settings.online_store_url
@@ -215,6 +221,7 @@ class FeatureStoreService(QueryMixin):
     def delete_group(self, name: str) -> None:
         """Delete every version, the offline files and the online records of a group."""
         import shutil
+        name = name_of(name, KIND)
 
         self.get_group(name)
         self.online.drop_group(name)
@@ -246,6 +253,7 @@ class FeatureStoreService(QueryMixin):
         Raises:
             ValidationError: a bad value anywhere in the data (nothing is written).
         """
+        name = name_of(name, KIND)
         group = self._ready(name)
         targets = _targets(target_stores)
         if batch_size < 1 or workers < 1:
@@ -298,18 +306,14 @@ class FeatureStoreService(QueryMixin):
 
     def submit_ingest(self, name: str, dataset: str, *, batch_size: int = 50_000, workers: int = 2) -> Any:
         """Ingest a dataset in a processing job (returns the JobRecord; ``ws.jobs.wait`` it)."""
+        name = name_of(name, KIND)
         self.get_group(name)
         config = {"group": name, "dataset": dataset, "batch_size": batch_size, "workers": workers}
         return self.ws.jobs.submit("processing", "forgeml.features._jobs:ingest_job", config)
 
     def _dataset(self, ref: str | ResourceRecord) -> tuple[ResourceRecord, pd.DataFrame]:
-        if isinstance(ref, ResourceRecord):
-            record = ref
-        else:
-            text = str(ref).removeprefix("dataset/")
-            dname, _, version = text.partition(":")
-            record = self.ws.datasets.get(dname, int(version) if version else None)
-        return record, self.ws.datasets.read(record.name, record.version)
+        record = self.ws.datasets.get(ref)
+        return record, self.ws.datasets.read(record)
 
     def put_record(
         self, name: str, record: dict[str, Any], *, target_stores: Iterable[str] | None = None,
@@ -322,6 +326,7 @@ class FeatureStoreService(QueryMixin):
         """
         from forgeml.core import idempotency as idem
         from forgeml.features._definitions import parse_ttl
+        name = name_of(name, KIND)
 
         ikey = idem.as_key(idempotency_key)
         group = self._ready(name)
@@ -346,6 +351,7 @@ class FeatureStoreService(QueryMixin):
                 the online record's (then nothing is written).
         """
         import pandas as pd
+        name = name_of(name, KIND)
 
         if mode not in ("soft", "hard"):
             raise ValidationError(f"invalid deletion mode {mode!r} (expected soft or hard)")
@@ -372,6 +378,7 @@ class FeatureStoreService(QueryMixin):
             ValidationError: naming the first bad record (nothing is written).
         """
         import pandas as pd
+        name = name_of(name, KIND)
 
         from forgeml.core import idempotency as idem
 
@@ -396,6 +403,7 @@ class FeatureStoreService(QueryMixin):
     def stream(self, name: str, *, max_records: int = 1000, max_delay: float = 1.0) -> FeatureStream:
         """A buffered push stream into ``name`` (flushes every ``max_records`` or ``max_delay`` s)."""
         from forgeml.features._stream import FeatureStream
+        name = name_of(name, KIND)
 
         self._ready(name)
         return FeatureStream(self, name, max_records=max_records, max_delay=max_delay)
@@ -403,6 +411,7 @@ class FeatureStoreService(QueryMixin):
     # online reads ----------------------------------------------------------------------------
     def get_record(self, name: str, record_id: Any, features: list[str] | None = None) -> dict[str, Any] | None:
         """GetRecord: the latest visible record (None when absent, deleted or expired)."""
+        name = name_of(name, KIND)
         group = self._online_group(name)
         stored = self.online.get(name, str(record_id))
         if stored is None or not stored.visible(now_us()):
@@ -411,6 +420,7 @@ class FeatureStoreService(QueryMixin):
 
     def batch_get(self, name: str, record_ids: list[Any], features: list[str] | None = None) -> list[dict[str, Any] | None]:
         """BatchGetRecord: one entry per id, in order (None where not visible)."""
+        name = name_of(name, KIND)
         group = self._online_group(name)
         now = now_us()
         stored = self.online.get_many(name, [str(r) for r in record_ids])

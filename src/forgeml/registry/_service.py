@@ -55,6 +55,18 @@ def artifact_digests(artifacts: Any, digest: str) -> dict[str, str]:
     return {rel: info["digest"] for rel, info in artifacts.read_json(digest)["files"].items()}
 
 
+def group_name(text: str) -> str:
+    """The group a reference names: ``loans``, ``model/loans`` or ``model-package-group/loans``.
+
+    Raises:
+        ValidationError: a malformed reference, one to another kind, or one that names a version
+            where only a group makes sense.
+    """
+    from forgeml.core.refs import name_of
+
+    return name_of(text, GROUP_KIND if str(text).startswith(f"{GROUP_KIND}/") else KIND)
+
+
 def _user(by: str | None) -> str:
     if by:
         return by
@@ -84,7 +96,12 @@ class RegistryService:
         return self.store.create_resource(record)
 
     def get_group(self, name: str) -> ResourceRecord:
-        """Raises: NotFoundError naming the group."""
+        """The group ``name`` (``loans``, ``model/loans``, ``model-package-group/loans``) refers to.
+
+        Raises:
+            ValidationError: a malformed reference. NotFoundError: naming the group.
+        """
+        name = group_name(name)
         try:
             return self.store.get_resource(GROUP_KIND, name, 1)
         except NotFoundError:
@@ -122,7 +139,8 @@ class RegistryService:
         """Register a package as the next version of ``group`` (created if missing).
 
         Give exactly one source: ``package`` (a local folder), ``training_job`` (a Completed
-        training job's model) or ``artifact`` (the digest of a package folder in the store).
+        training job's model) or ``artifact`` (the digest of a package folder in the store, or a
+        unique prefix of it).
 
         Raises:
             ValidationError: not exactly one source, or a corrupted / invalid package.
@@ -132,7 +150,7 @@ class RegistryService:
         given = [s for s in (package, training_job, artifact) if s is not None]
         if len(given) != 1:
             raise ValidationError("give exactly one of package (a folder), training_job or artifact")
-        validate_name(group, "model package group name")
+        group = validate_name(group_name(group) if str(group).startswith(("model/", "model-package-group/")) else group, "model package group name")
         check_status(approval_status)
         with tempfile.TemporaryDirectory(prefix="forgeml-register-") as tmp:
             if package is not None:
@@ -140,10 +158,11 @@ class RegistryService:
                 if not folder.is_dir():
                     raise NotFoundError(f"model package folder {folder} does not exist")
             elif artifact is not None:
-                digest = artifact.removeprefix("artifact/")
+                digest = self.ws.artifacts.resolve(artifact)
                 folder, source = self._from_artifact(digest, Path(tmp) / "pkg"), {"kind": "artifact", "value": digest}
             else:
                 assert training_job is not None
+                training_job = self.ws.jobs.get(training_job).name
                 folder, source = self._from_job(training_job, Path(tmp) / "pkg"), {"kind": "training_job", "value": training_job}
             return self._register_folder(
                 group, folder, source, description=description, metadata=metadata, model_card=model_card,
@@ -241,33 +260,18 @@ class RegistryService:
         return True
 
     # reading ---------------------------------------------------------------------------------
-    def get(self, group: str, version: int | str | None = None) -> ResourceRecord:
-        """One version: an integer, ``"latest"``/None, ``"approved"`` (latest approved) or an alias.
+    def get(self, group: str | ResourceRecord, version: int | str | None = None) -> ResourceRecord:
+        """One version. ``group`` is any model reference (``loans``, ``loans:3``, ``loans@champion``,
+        ``model/loans:3``; see :mod:`forgeml.core.refs`); ``version`` an integer, ``"latest"``/None,
+        ``"approved"`` (latest approved) or an alias, which must agree with one in ``group``.
 
         Raises:
-            NotFoundError: unknown group, version or alias.
+            ValidationError: a malformed reference, or one to another kind.
+            NotFoundError: unknown group, version or alias (the message names what exists).
         """
-        if version is None or version == "latest":
-            try:
-                return self.store.get_resource(KIND, group)
-            except NotFoundError:
-                self.get_group(group)
-                raise NotFoundError(f"model package group {group!r} has no versions") from None
-        if version == "approved":
-            approved = self.versions(group, approval_status=APPROVED)
-            if not approved:
-                raise NotFoundError(f"model package group {group!r} has no Approved version")
-            return approved[0]
-        if isinstance(version, str) and not version.isdigit():
-            aliases = self.get_group(group).data.get("aliases", {})
-            if version not in aliases:
-                raise NotFoundError(f"model package group {group!r} has no alias {version!r}")
-            version = aliases[version]
-        try:
-            return self.store.get_resource(KIND, group, int(version))
-        except NotFoundError:
-            self.get_group(group)
-            raise NotFoundError(f"model package group {group!r} has no version {version}") from None
+        from forgeml.core.refs import resolve
+
+        return resolve(self.store, group, KIND, version=version)
 
     def versions(self, group: str, *, approval_status: str | None = None) -> list[ResourceRecord]:
         """Versions of a group, newest first.
@@ -275,7 +279,7 @@ class RegistryService:
         Raises:
             NotFoundError: unknown group.
         """
-        self.get_group(group)
+        group = self.get_group(group).name
         if approval_status is not None:
             check_status(approval_status)
         found = self.store.list_resources(KIND, name=group, status=approval_status)
@@ -289,25 +293,28 @@ class RegistryService:
         record = self.get(group, version)
         out = record.to_dict()
         out["ref"] = record.ref
-        out["aliases"] = sorted(a for a, v in self.aliases(group).items() if v == record.version)
+        out["aliases"] = sorted(a for a, v in self.aliases(record.name).items() if v == record.version)
         return out
 
     def events(self, group: str, version: int | str | None = None) -> list[EventRecord]:
         """Every event of one version, or of the group and all its versions."""
-        if version is not None:
+        from forgeml.core.refs import parse_ref
+
+        if version is not None or parse_ref(group, KIND).selector is not None:
             return self.store.list_events(resource=self.get(group, version).ref)
         refs = [self.get_group(group).ref, *(r.ref for r in self.versions(group))]
         found = [e for ref in refs for e in self.store.list_events(resource=ref)]
         return sorted(found, key=lambda e: e.id)
 
     # changing --------------------------------------------------------------------------------
-    def set_approval(self, group: str, version: int | str, status: str, *, by: str | None = None, reason: str | None = None) -> ResourceRecord:
+    def set_approval(self, group: str, version: int | str | None, status: str, *, by: str | None = None, reason: str | None = None) -> ResourceRecord:
         """Change a version's approval status (see ``forgeml.registry._approval`` for the rules).
 
         Raises:
             InvalidTransitionError: the change is not allowed from the current status.
         """
         record = self.get(group, version)
+        group = record.name
         check_approval_transition(record.ref, record.status, status)
         entry = {"status": status, "by": _user(by), "at": iso(time.time()), "reason": reason}
         history = [*record.data.get("approval_history", []), entry]
@@ -329,10 +336,10 @@ class RegistryService:
         self.store.append_event(new.ref, EVENT, {"change": "approval", "from": record.status, "to": status, "by": entry["by"], "reason": reason, "aliases_removed": dropped})
         return new
 
-    def approve(self, group: str, version: int | str, *, by: str | None = None, reason: str | None = None) -> ResourceRecord:
+    def approve(self, group: str, version: int | str | None = None, *, by: str | None = None, reason: str | None = None) -> ResourceRecord:
         return self.set_approval(group, version, APPROVED, by=by, reason=reason)
 
-    def reject(self, group: str, version: int | str, *, by: str | None = None, reason: str | None = None) -> ResourceRecord:
+    def reject(self, group: str, version: int | str | None = None, *, by: str | None = None, reason: str | None = None) -> ResourceRecord:
         return self.set_approval(group, version, REJECTED, by=by, reason=reason)
 
     def set_alias(self, group: str, alias: str, version: int | str, *, by: str | None = None) -> dict[str, int]:
@@ -349,13 +356,14 @@ class RegistryService:
         record = self.get(group, version)
         if record.status == REJECTED:
             raise InvalidTransitionError(f"{record.ref} is Rejected and cannot take alias {alias!r}")
-        aliases = {**self.aliases(group), alias: record.version}
-        self.store.update_resource(GROUP_KIND, group, 1, data={"aliases": aliases})
+        aliases = {**self.aliases(record.name), alias: record.version}
+        self.store.update_resource(GROUP_KIND, record.name, 1, data={"aliases": aliases})
         self.store.append_event(record.ref, EVENT, {"change": "alias", "alias": alias, "by": _user(by)})
         return aliases
 
     def remove_alias(self, group: str, alias: str, *, by: str | None = None) -> dict[str, int]:
         """Raises: NotFoundError when the group has no such alias."""
+        group = self.get_group(group).name
         aliases = self.aliases(group)
         if alias not in aliases:
             raise NotFoundError(f"model package group {group!r} has no alias {alias!r}")
@@ -364,21 +372,21 @@ class RegistryService:
         self.store.append_event(f"{KIND}/{group}:{version}", EVENT, {"change": "alias-removed", "alias": alias, "by": _user(by)})
         return aliases
 
-    def update_metadata(self, group: str, version: int | str, metadata: dict[str, Any], *, by: str | None = None) -> ResourceRecord:
+    def update_metadata(self, group: str, version: int | str | None, metadata: dict[str, Any], *, by: str | None = None) -> ResourceRecord:
         """Merge customer metadata properties into a version (the package itself never changes)."""
         if not isinstance(metadata, dict):
             raise ValidationError("metadata must be a mapping of names to values")
         record = self.get(group, version)
-        new = self.store.update_resource(KIND, group, record.version, data={"metadata": {**record.data.get("metadata", {}), **metadata}})
+        new = self.store.update_resource(KIND, record.name, record.version, data={"metadata": {**record.data.get("metadata", {}), **metadata}})
         self.store.append_event(new.ref, EVENT, {"change": "metadata", "keys": sorted(metadata), "by": _user(by)})
         return new
 
-    def attach_model_card(self, group: str, version: int | str, card: dict[str, Any], *, by: str | None = None) -> ResourceRecord:
+    def attach_model_card(self, group: str, version: int | str | None, card: dict[str, Any], *, by: str | None = None) -> ResourceRecord:
         """Attach (or replace) the model card from the evaluation work."""
         if not isinstance(card, dict):
             raise ValidationError("a model card must be a mapping")
         record = self.get(group, version)
-        new = self.store.update_resource(KIND, group, record.version, data={"model_card": card})
+        new = self.store.update_resource(KIND, record.name, record.version, data={"model_card": card})
         self.store.append_event(new.ref, EVENT, {"change": "model-card", "by": _user(by)})
         return new
 
@@ -389,7 +397,7 @@ class RegistryService:
         files = record.spec.get("files")
         return dict(files) if files else artifact_digests(self.ws.artifacts, record.spec["package"])
 
-    def download(self, group: str, version: int | str | None = None, dest: str | Path | None = None) -> Path:
+    def download(self, group: str | ResourceRecord, version: int | str | None = None, dest: str | Path | None = None) -> Path:
         """A verified local copy of a version's package; cached under the workspace by default.
 
         The cached copy is checked against the registry's digests on every call.
@@ -434,7 +442,36 @@ class RegistryService:
                 verify_package(cache, self.digests(record), origin=record.ref)
         return cache
 
-    def load(self, group: str, version: int | str | None = None, *, threads: int | None = None, trusted: bool = True) -> LoadedModel:
+    def package(self, model: str | Path | ResourceRecord) -> tuple[Path, ResourceRecord | None]:
+        """A verified local package folder for a model reference or a package folder.
+
+        A string is a registry reference (``loans``, ``loans:3``, ``loans@champion``,
+        ``model/loans:3``) unless it reads as a path (``./pkg``, ``/models/pkg``, ``~/pkg``; see
+        :func:`forgeml.core.refs.looks_like_path`); a :class:`~pathlib.Path` is always a folder.
+
+        Returns:
+            ``(folder, the registry version or None for a folder)``.
+
+        Raises:
+            NotFoundError: no such folder, group, version or alias.
+            ValidationError: a folder that is not a (valid) package, or a malformed reference.
+        """
+        from forgeml.core.refs import looks_like_path
+
+        if isinstance(model, ResourceRecord) or (isinstance(model, str) and not looks_like_path(model)):
+            record = self.get(model)
+            return self.download(record), record
+        if not isinstance(model, str | Path):
+            raise ValidationError(f"expected a model reference or a package folder, got {type(model).__name__}")
+        folder = Path(model).expanduser()
+        if not folder.is_dir():
+            raise NotFoundError(f"model package folder {model} does not exist")
+        if not (folder / MANIFEST).is_file():
+            raise ValidationError(f"{model} is not a model package (no {MANIFEST})")
+        verify_package(folder)
+        return folder, None
+
+    def load(self, group: str | ResourceRecord, version: int | str | None = None, *, threads: int | None = None, trusted: bool = True) -> LoadedModel:
         """Load a version (number, alias, ``latest`` or ``approved``) for prediction.
 
         Every file is checked against the digests recorded when the version was registered.
@@ -473,6 +510,7 @@ class RegistryService:
         from forgeml.registry._frames import read_rows
 
         record = self.get(group, version)
+        group = record.name
         rows = read_rows(self.ws, holdout)
         src = self._local(record, verify=False)  # compile_package verifies against the digests
         with tempfile.TemporaryDirectory(prefix="forgeml-compile-") as tmp:
@@ -503,11 +541,11 @@ class RegistryService:
         """Register an MLflow model folder (sklearn flavor, a ForgeML export, or any pyfunc)."""
         from forgeml.registry._mlflow import import_mlflow
 
-        validate_name(group, "model package group name")
+        group = validate_name(group_name(group) if str(group).startswith(("model/", "model-package-group/")) else group, "model package group name")
         with tempfile.TemporaryDirectory(prefix="forgeml-mlflow-") as tmp:
             dest = Path(tmp) / "pkg"
             import_mlflow(src, dest, task=task)
             return self._register_folder(group, dest, {"kind": "mlflow", "value": str(Path(src).resolve())}, description=description, by=by)
 
 
-__all__ = ["EVENT", "GROUP_KIND", "KIND", "RegistryService", "artifact_digests"]
+__all__ = ["EVENT", "GROUP_KIND", "KIND", "RegistryService", "artifact_digests", "group_name"]

@@ -31,8 +31,7 @@ def deploy_and_invoke(ws: Any, state: dict[str, Any], say: Any, model: str, rows
     state["lineage_root"] = record.ref
     say(f"endpoint [bold]{record.ref}[/bold] {record.status} at {record.data['url']} in {time.perf_counter() - t0:.1f}s")
 
-    group, _, version = model.partition(":")
-    columns = read_manifest(ws.registry.download(group, version or None)).feature_names
+    columns = read_manifest(ws.registry.download(model)).feature_names
     test = state["test"]
     sample = ws.datasets.read(test.name, test.version)[columns].head(rows)
     csv_body = sample.to_csv(header=False, index=False)

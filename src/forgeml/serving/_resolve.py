@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from forgeml.errors import ValidationError
+from forgeml.errors import NotFoundError, ValidationError
 from forgeml.serving._config import VariantConfig
 
 if TYPE_CHECKING:
@@ -16,7 +16,9 @@ def resolve_variant(ws: Workspace, variant: VariantConfig, models_dir: Path, *, 
     """A variant's runtime entry: its model as a local package folder, where it came from, and
     what each worker checks before it loads the package.
 
-    A package folder is copied through the artifact store (so later changes to the folder do not
+    ``variant.model`` is a model reference (``loans``, ``loans:2``, ``loans@champion``,
+    ``model/loans:2``) or a package folder (``./pkg``); ``ws.registry.package`` decides which. A
+    package folder is copied through the artifact store (so later changes to the folder do not
     reach a running endpoint); a registry reference is downloaded (verified) from the registry.
     Either way the entry carries ``digests``, ForgeML's sha256 of every file as stored, which the
     workers verify the package against on every (re)load, and ``trusted``: ``False`` loads only
@@ -29,7 +31,7 @@ def resolve_variant(ws: Workspace, variant: VariantConfig, models_dir: Path, *, 
         CorruptArtifactError: the registered package was changed.
     """
     from forgeml.registry._service import artifact_digests
-    from forgeml.registry.package import MANIFEST, preflight, verify_package
+    from forgeml.registry.package import preflight
 
     out: dict[str, Any] = {"name": variant.name, "weight": variant.weight, "workers": variant.workers, "mode": variant.mode,
                            "trusted": trusted}  # fmt: skip
@@ -41,37 +43,20 @@ def resolve_variant(ws: Workspace, variant: VariantConfig, models_dir: Path, *, 
                    cache_enabled=variant.model_cache == "Enabled", model=str(folder))  # fmt: skip
         return out
     source = str(variant.model)
-    path = Path(source).expanduser()
-    if path.is_dir():
-        if not (path / MANIFEST).is_file():
-            raise ValidationError(f"variant {variant.name!r}: {source} is not a model package (no {MANIFEST})")
-        verify_package(path)  # consistent with its own manifest, before it is copied
-        art = ws.artifacts.put_dir(path)
+    try:
+        folder, registered = ws.registry.package(source)  # verified: by its manifest, or the registry's digests
+    except (NotFoundError, ValidationError) as exc:
+        raise type(exc)(f"variant {variant.name!r}: {exc.message}") from None
+    if registered is None:
+        art = ws.artifacts.put_dir(folder)
         local = ws.artifacts.get_dir(art.digest, models_dir / variant.name)
         digests, origin, source_ref = artifact_digests(ws.artifacts, art.digest), source, art.ref
     else:
-        group, version = _registry_ref(source, variant.name)
-        registered = ws.registry.get(group, version)
-        local = Path(ws.registry.download(group, registered.version))
-        if not (local / MANIFEST).is_file():
-            raise ValidationError(f"variant {variant.name!r}: registry model {source} has no model package")
+        local = folder
         digests, origin, source_ref = ws.registry.digests(registered), registered.ref, registered.ref
     preflight(local, trusted=trusted, digests=digests, origin=origin)
     out.update(model=source, model_path=str(local), source_ref=source_ref, digests=digests, origin=origin)
     return out
-
-
-def _registry_ref(source: str, variant: str) -> tuple[str, int | str | None]:
-    """``GROUP``, ``GROUP:3``, ``GROUP:approved``, ``model/GROUP:latest`` -> (group, version)."""
-    text = source.removeprefix("model/")
-    group, sep, version = text.partition(":")
-    if not group or "/" in group or ":" in version or (sep and not version):
-        raise ValidationError(
-            f"variant {variant!r}: model {source!r} is neither a package folder nor a registry reference GROUP:VERSION"
-        )
-    if not sep:
-        return group, None
-    return group, int(version) if version.isdigit() else version
 
 
 __all__ = ["resolve_variant"]

@@ -26,6 +26,7 @@ import orjson
 
 from forgeml.core.jobs import validate_name
 from forgeml.core.records import ResourceRecord
+from forgeml.core.refs import name_of
 from forgeml.errors import (
     AlreadyExistsError,
     BackendUnavailableError,
@@ -66,16 +67,15 @@ class EndpointService:
 
     # reading ----------------------------------------------------------------------------------
     def get(self, name: str, version: int | None = None) -> ResourceRecord:
-        """The endpoint (its latest version, or ``version``), with a dead server marked Failed.
+        """The endpoint ``name`` refers to (``loans``, ``loans:2``, ``endpoint/loans``; its latest
+        version unless the reference or ``version`` names one), with a dead server marked Failed.
 
         Raises:
-            NotFoundError: no such endpoint.
+            ValidationError: a malformed reference. NotFoundError: no such endpoint or version.
         """
-        try:
-            record = self.store.get_resource(KIND, name, version)
-        except NotFoundError:
-            raise NotFoundError(f"endpoint {name!r}{f' version {version}' if version else ''} does not exist") from None
-        return self._reconcile(record)
+        from forgeml.core.refs import resolve
+
+        return self._reconcile(resolve(self.store, name, KIND, version=version))
 
     def list(self) -> list[ResourceRecord]:
         """Every endpoint's latest version, newest first."""
@@ -83,6 +83,7 @@ class EndpointService:
 
     def versions(self, name: str) -> list[ResourceRecord]:
         """Every version of an endpoint, newest first."""
+        name = name_of(name, KIND)
         records = self.store.list_resources(KIND, name=name)
         if not records:
             raise NotFoundError(f"endpoint {name!r} does not exist")
@@ -95,6 +96,7 @@ class EndpointService:
             NotFoundError: no such endpoint.
             ConflictError: the endpoint is not in service.
         """
+        name = name_of(name, KIND)
         latest = self.get(name)
         for record in self.versions(name):
             if record.status in SERVING and record.data.get("port"):
@@ -156,7 +158,8 @@ class EndpointService:
         workers: int = 1,
         data_capture: dict[str, Any] | None = None,
     ) -> ResourceRecord:
-        """Create a one-variant endpoint for ``model`` (registry ``GROUP:VERSION`` or a package folder)."""
+        """Create a one-variant endpoint for ``model`` (a model reference such as ``loans:2`` or
+        ``model/loans@champion``, or a package folder such as ``./pkg``)."""
         return self.create(name, variants=[{"name": variant, "model": model, "workers": workers}], data_capture=data_capture)
 
     def update(self, name: str, config: dict[str, Any] | EndpointConfig) -> ResourceRecord:
@@ -166,6 +169,7 @@ class EndpointService:
             InvalidTransitionError: the endpoint is not InService.
             ValidationError: a bad config (nothing changes).
         """
+        name = name_of(name, KIND)
         cfg = parse_config(config)
         current = self.get(name)
         if current.status != "InService":
@@ -198,6 +202,7 @@ class EndpointService:
         """
         from forgeml.serving._app import WEIGHTS_CHECK_SECONDS
 
+        name = name_of(name, KIND)
         current = self.get(name)
         if current.status != "InService":
             raise InvalidTransitionError(f"endpoint {name!r} is {current.status}; changing weights needs InService")
@@ -229,6 +234,7 @@ class EndpointService:
         Raises:
             NotFoundError: no such endpoint.
         """
+        name = name_of(name, KIND)
         records = self.store.list_resources(KIND, name=name)
         if not records:
             raise NotFoundError(f"endpoint {name!r} does not exist")
@@ -274,15 +280,15 @@ class EndpointService:
     def logs(self, name: str, version: int | None = None) -> list[str]:
         """The server log of the endpoint (its latest version by default)."""
         record = self.get(name, version)
-        path = Path(record.data.get("log") or self._dir(name, record.version) / "server.log")
+        path = Path(record.data.get("log") or self._dir(record.name, record.version) / "server.log")
         return path.read_text(errors="replace").splitlines() if path.is_file() else []
 
     def capture_dir(self, name: str) -> Path:
         """Where the endpoint's captured data lands: ``<dir>/<variant>/yyyy/mm/dd/hh/*.jsonl``."""
-        record = self.get(name)
+        record = self.get(name_of(name, KIND))
         uri = record.data.get("capture_uri")
         if not uri:
-            raise NotFoundError(f"endpoint {name!r} has no data capture configured")
+            raise NotFoundError(f"endpoint {record.name!r} has no data capture configured")
         return Path(uri)
 
     # internals --------------------------------------------------------------------------------

@@ -55,12 +55,10 @@ def dataset_file(ws: Workspace, config: TransformConfig, folder: Path) -> tuple[
     Returns ``(file, output name, dataset ref)``. CSV has no header (SageMaker's CSV records are
     positional); JSON Lines keeps column names, so the model picks its columns by name.
     """
-    from forgeml.registry._frames import parse_dataset_ref
-
     assert config.dataset is not None
-    name, version = parse_dataset_ref(config.dataset)
-    record = ws.datasets.get(name, version)
-    frame = ws.datasets.read(name, record.version)
+    record = ws.datasets.get(config.dataset)
+    name = record.name
+    frame = ws.datasets.read(record)
     folder.mkdir(parents=True, exist_ok=True)
     suffix = {CSV: "csv", JSON: "json"}.get(config.content_type, "jsonl")
     path = folder / f"{name}-{record.version}.{suffix}"

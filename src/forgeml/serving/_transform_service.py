@@ -28,34 +28,22 @@ ENTRYPOINT = "forgeml.serving._transform_job:run"
 
 
 def resolve_model(ws: Workspace, spec: str) -> tuple[Path, str | None]:
-    """A local package folder and its registry ref for ``GROUP[:VERSION|ALIAS]``, ``model/...``
-    or a package folder path.
+    """A local package folder and its registry ref for a model reference (``loans``, ``loans:2``,
+    ``loans@champion``, ``model/loans:2``) or a package folder path (see ``ws.registry.package``).
 
     Raises:
         NotFoundError: unknown group, version, alias or folder.
+        ValidationError: a malformed reference or a folder that is not a package.
     """
-    from forgeml.registry.package import MANIFEST, verify_package
-
-    path = Path(spec)
-    if (path / MANIFEST).is_file():
-        verify_package(path)
-        return path, None
-    record = _registry_record(ws, spec)
-    return Path(ws.registry.download(record.name, record.version)), record.ref
-
-
-def _registry_record(ws: Workspace, spec: str) -> Any:
-    text = spec.removeprefix("model/")
-    if "/" in text or not text:
-        raise NotFoundError(f"model {spec!r} is neither a package folder nor a registry GROUP:VERSION")
-    group, _, version = text.partition(":")
-    return ws.registry.get(group, version or None)
+    folder, record = ws.registry.package(spec)
+    return folder, record.ref if record is not None else None
 
 
 def pin_model(ws: Workspace, spec: str, *, trusted: bool) -> dict[str, Any]:
     """What a transform job will load, fixed when the job is created.
 
-    A registry reference is pinned to its version (an alias that moves later does not change the
+    ``spec`` is a model reference or a package folder (``ws.registry.package`` decides which). A
+    registry reference is pinned to its version (an alias that moves later does not change the
     job); a package folder is copied into the artifact store, so the job loads what was named at
     create time. The package is checked (and, with ``trusted=False``, refused unless it is an
     ONNX model) before the job exists.
@@ -66,21 +54,18 @@ def pin_model(ws: Workspace, spec: str, *, trusted: bool) -> dict[str, Any]:
 
     Raises:
         NotFoundError: unknown group, version, alias or folder.
-        ValidationError / CorruptArtifactError: a corrupted package.
+        ValidationError / CorruptArtifactError: a malformed reference or a corrupted package.
         ForbiddenError: ``trusted`` is False and the package has no ONNX model.
     """
     from forgeml.registry._service import artifact_digests
-    from forgeml.registry.package import MANIFEST, preflight, verify_package
+    from forgeml.registry.package import preflight
 
-    path = Path(spec)
-    if (path / MANIFEST).is_file():
-        verify_package(path)
-        art = ws.artifacts.put_dir(path)
-        preflight(path, trusted=trusted, digests=artifact_digests(ws.artifacts, art.digest), origin=spec)
+    folder, record = ws.registry.package(spec)  # verified: by its manifest, or the registry's digests
+    if record is None:
+        art = ws.artifacts.put_dir(folder)
+        preflight(folder, trusted=trusted, digests=artifact_digests(ws.artifacts, art.digest), origin=spec)
         return {"artifact": art.digest, "group": None, "version": None, "ref": None}
-    record = _registry_record(ws, spec)
-    local = ws.registry.download(record.name, record.version)
-    preflight(local, trusted=trusted, digests=ws.registry.digests(record), origin=record.ref)
+    preflight(folder, trusted=trusted, digests=ws.registry.digests(record), origin=record.ref)
     return {"artifact": record.spec["package"], "group": record.name, "version": record.version, "ref": record.ref}
 
 
@@ -118,9 +103,10 @@ class TransformService:
         """Start a transform job.
 
         Args:
-            model: registry ``GROUP[:VERSION|ALIAS]`` (or ``model/GROUP:VERSION``) or a package folder.
+            model: a model reference (``loans``, ``loans:2``, ``loans@champion``, ``model/loans:2``)
+                or a package folder (``./pkg``).
             inputs: input files or folders (each folder's files, sorted); or give ``dataset``.
-            dataset: ``NAME[:VERSION]`` of a dataset to transform instead of files.
+            dataset: a dataset reference (``loans:3``, ``dataset/loans``) to transform instead of files.
             output_path: folder for the ``.out`` files (default: under the job's folder).
             wait: block until the job ends (raises JobFailedError if it fails).
             params: ``content_type``, ``accept``, ``split_type``, ``batch_strategy``,
@@ -146,10 +132,7 @@ class TransformService:
         pinned = pin_model(self.ws, config.model, trusted=config.trusted)
         refs = [pinned["ref"] or f"artifact/{pinned['artifact']}"]
         if config.dataset:
-            from forgeml.registry._frames import parse_dataset_ref
-
-            ds_name, ds_version = parse_dataset_ref(config.dataset)
-            refs.append(self.ws.datasets.get(ds_name, ds_version).ref)
+            refs.append(self.ws.datasets.get(config.dataset).ref)
         else:
             from forgeml.serving._transform_io import input_files
 

@@ -24,6 +24,7 @@ __all__ = [
     "test_duplicate_job_refused",
     "test_duplicate_resource_refused",
     "test_events_record_every_status_change",
+    "test_find_artifacts_by_prefix",
     "test_job_add_refs_appends_once",
     "test_job_compare_and_set",
     "test_job_handle_update_merges",
@@ -201,6 +202,18 @@ def test_artifacts_refs_and_unreferenced(store: MetadataStore) -> None:
     assert {x.digest for x in store.list_artifacts(unreferenced_only=True)} == {a, b}
     store.delete_artifact(b)
     assert {x.digest for x in store.list_artifacts()} == {a, c}
+
+
+def test_find_artifacts_by_prefix(store: MetadataStore) -> None:
+    digests = ["ab12" + "0" * 60, "ab12" + "1" * 60, "ab34" + "0" * 60, "cd" + "0" * 62]
+    for digest in digests:
+        store.put_artifact(ArtifactRecord(digest, 1))
+    assert [a.digest for a in store.find_artifacts("ab12")] == digests[:2]
+    assert [a.digest for a in store.find_artifacts("ab")] == digests[:3]
+    assert [a.digest for a in store.find_artifacts("ab", limit=1)] == digests[:1]
+    assert [a.digest for a in store.find_artifacts("cd00")] == digests[3:]
+    assert store.find_artifacts("ef") == []
+    assert store.find_artifacts("%") == [] and store.find_artifacts("_") == []  # LIKE wildcards match nothing
 
 
 def test_lineage_edges_idempotent(store: MetadataStore) -> None:

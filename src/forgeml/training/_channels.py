@@ -1,7 +1,8 @@
 """Input channels: named data sources resolved before launch and downloaded inside the job.
 
-A channel's source is ``dataset/NAME[:VERSION]`` (a versioned dataset, also what the feature
-store's point-in-time training sets are saved as) or a local file or folder of Parquet/CSV files.
+A channel's source is a dataset reference (``loans``, ``loans:3``, ``dataset/loans:3``: a versioned
+dataset, also what the feature store's point-in-time training sets are saved as) or a local file or
+folder of Parquet/CSV files (``./data``, ``/data/train.csv``).
 Dataset versions are pinned when the job is created, so a job always reads what it was given.
 """
 
@@ -20,7 +21,6 @@ if TYPE_CHECKING:
     from forgeml.core.workspace import Workspace
 
 _CHANNEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
-_DATASET = re.compile(r"^dataset/([A-Za-z0-9][A-Za-z0-9-]{0,62})(?::(\d+))?$")
 TABULAR = (".parquet", ".pq", ".csv")
 CONTENT_TYPES = {"parquet": "application/x-parquet", "csv": "text/csv"}
 
@@ -47,7 +47,7 @@ def resolve_channels(ws: Workspace, channels: dict[str, Any]) -> dict[str, dict[
             content_type = source.get("content_type")
             source = source.get("source")
         if not isinstance(source, str) or not source:
-            raise ValidationError(f"channel {name!r}: source must be 'dataset/NAME[:VERSION]' or a path, got {source!r}")
+            raise ValidationError(f"channel {name!r}: source must be a dataset reference (dataset/NAME[:VERSION]) or a path, got {source!r}")
         if content_type is not None and content_type not in CONTENT_TYPES.values():
             raise ValidationError(f"channel {name!r}: content_type must be one of {', '.join(CONTENT_TYPES.values())}")
         out[name] = _resolve(ws, name, source)
@@ -56,20 +56,19 @@ def resolve_channels(ws: Workspace, channels: dict[str, Any]) -> dict[str, dict[
 
 
 def _resolve(ws: Workspace, channel: str, source: str) -> dict[str, Any]:
-    match = _DATASET.match(source)
-    if match:
-        version = int(match.group(2)) if match.group(2) else None
+    """A channel source: a dataset reference (``loans``, ``loans:3``, ``dataset/loans:3``) unless
+    it reads as a path (``./data``, ``/data/train.csv``; see ``forgeml.core.refs.looks_like_path``)."""
+    from forgeml.core.refs import looks_like_path
+
+    if not looks_like_path(source, TABULAR):
         try:
-            record = ws.datasets.get(match.group(1), version)
-        except NotFoundError:
-            what = f"version {version} of dataset" if version else "dataset"
-            raise NotFoundError(f"channel {channel!r}: {what} {match.group(1)!r} does not exist") from None
+            record = ws.datasets.get(source)
+        except (NotFoundError, ValidationError) as exc:
+            raise type(exc)(f"channel {channel!r}: {exc.message}") from None
         return {
             "type": "dataset", "ref": record.ref, "name": record.name, "version": record.version,
             "digest": record.data.get("artifact"), "schema": record.data.get("schema"),
         }  # fmt: skip
-    if source.startswith("dataset/"):
-        raise ValidationError(f"channel {channel!r}: {source!r} is not 'dataset/NAME[:VERSION]'")
     path = Path(source).expanduser()
     from forgeml.core.workspace_guard import check_path
 

@@ -328,7 +328,7 @@ class TrainingService:
 
     def record(self, name: str) -> ResourceRecord:
         """The training-job resource (transitions, model artifact, rules, reproducibility)."""
-        self.get(name)
+        name = self.get(name).name
         try:
             return self.ws.metadata.get_resource(KIND, name, 1)
         except NotFoundError:

@@ -192,6 +192,9 @@ class TuningService:
 
     # reading ---------------------------------------------------------------------------------
     def _resource(self, name: str) -> ResourceRecord:
+        from forgeml.core.refs import name_of
+
+        name = name_of(name, "job")
         try:
             return self.ws.metadata.get_resource(RESOURCE_KIND, name, 1)
         except NotFoundError:

@@ -153,9 +153,11 @@ class TuningSpec:
                 raise ValidationError("warm_start.parents must list 1 to 5 parent tuning jobs")
             if len(raw) > MAX_PARENTS:
                 raise ValidationError(f"warm_start takes at most {MAX_PARENTS} parent tuning jobs, got {len(raw)}")
-            if len(set(raw)) != len(raw):
+            from forgeml.core.refs import name_of
+
+            parents = tuple(name_of(str(p), "job") for p in raw)  # NAME or job/NAME
+            if len(set(parents)) != len(parents):
                 raise ValidationError("warm_start.parents repeats a tuning job")
-            parents = tuple(str(p) for p in raw)
             ws_type = _pick(ws_spec.get("type") or "IdenticalDataAndAlgorithm", WARM_START_TYPES, "warm start type")
             if strategy == "Grid":
                 raise ValidationError("warm start works with the Bayesian, Random and Hyperband strategies, not Grid")

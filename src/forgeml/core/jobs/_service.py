@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from forgeml.core.jobs import _states as st
 from forgeml.core.jobs._backend import ExecutionBackend
 from forgeml.core.records import JobRecord, MetricRecord
+from forgeml.core.refs import name_of
 from forgeml.errors import ConflictError, JobFailedError, ValidationError
 
 if TYPE_CHECKING:
@@ -58,7 +59,7 @@ class JobService:
         self.backend = make_backend(workspace.settings.execution_backend)
 
     def workdir(self, name: str) -> Path:
-        path = self.ws.home / "jobs" / name
+        path = self.ws.home / "jobs" / name_of(name, "job")
         path.mkdir(parents=True, exist_ok=True)
         return path
 
@@ -164,7 +165,12 @@ class JobService:
         return self.store.update_job(record.name, handle_update=handle)
 
     def get(self, name: str) -> JobRecord:
-        return self.store.get_job(name)
+        """The job ``name`` or ``job/NAME`` refers to.
+
+        Raises:
+            ValidationError: a malformed reference. NotFoundError: no such job.
+        """
+        return self.store.get_job(name_of(name, "job"))
 
     def list(
         self,
@@ -185,7 +191,7 @@ class JobService:
         and starting its supervisor. Call only where that submitter is known to be gone (a
         resumed job that submitted it). Other jobs are returned as they are.
         """
-        job = self.store.get_job(name)
+        job = self.get(name)
         if job.status == st.PENDING and not self.backend.is_alive(job.handle):
             self.store.append_event(job.ref, "Relaunched", {"reason": "its submitter exited before starting it"})
             return self._launch(job)
@@ -193,7 +199,7 @@ class JobService:
 
     def refresh(self, name: str) -> JobRecord:
         """The job, settled first if its processes are gone (what :meth:`reconcile` does for one job)."""
-        return self._reconcile_one(self.store.get_job(name))
+        return self._reconcile_one(self.get(name))
 
     def transition(self, name: str, target: str, **fields: Any) -> JobRecord:
         """Move a job to ``target``, enforcing the state machine atomically.
@@ -216,7 +222,8 @@ class JobService:
         Raises:
             InvalidTransitionError: when the job has already ended.
         """
-        job = self.store.get_job(name)
+        job = self.get(name)
+        name = job.name
         if job.status == st.STOPPING:
             return job
         job = self.transition(name, st.STOPPING, secondary_status="Stopping")
@@ -235,6 +242,7 @@ class JobService:
             TimeoutError: when ``timeout`` passes first.
             JobFailedError: when the job ends Failed or Stopped and ``raise_on_failure``.
         """
+        name = self.get(name).name
         deadline = None if timeout is None else time.monotonic() + timeout
         next_check = time.monotonic() + 2.0
         while True:
@@ -255,11 +263,11 @@ class JobService:
         return job
 
     def log_path(self, name: str) -> Path:
-        self.store.get_job(name)
-        return self.workdir(name) / "logs.txt"
+        return self.workdir(self.get(name).name) / "logs.txt"
 
     def logs(self, name: str, *, follow: bool = False, poll: float = 0.2) -> Iterator[str]:
         """Lines of the job's log; with ``follow``, keep yielding until the job ends."""
+        name = self.get(name).name
         path = self.log_path(name)
         position = 0
         while True:
@@ -282,7 +290,7 @@ class JobService:
             time.sleep(poll)
 
     def metrics(self, name: str, key: str | None = None) -> builtins.list[MetricRecord]:
-        job = self.store.get_job(name)
+        job = self.get(name)
         return self.store.get_metrics(job.ref, key)
 
     # recovery --------------------------------------------------------------------------------

@@ -150,6 +150,10 @@ class MetadataStore(abc.ABC):
         """All artifacts, or only those nothing references (no ref, no lineage edge)."""
 
     @abc.abstractmethod
+    def find_artifacts(self, prefix: str, *, limit: int = 10) -> list[ArtifactRecord]:
+        """Artifacts whose digest starts with ``prefix`` (lowercase hex), at most ``limit``, by digest."""
+
+    @abc.abstractmethod
     def delete_artifact(self, digest: str) -> None:
         """Forget an artifact and its references."""
 

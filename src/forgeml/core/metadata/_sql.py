@@ -478,6 +478,12 @@ class SqlMetadataStore(MetadataStore):
         with self._read() as conn:
             return [ArtifactRecord(**row._mapping) for row in conn.execute(q)]
 
+    def find_artifacts(self, prefix: str, *, limit: int = 10) -> list[ArtifactRecord]:
+        a = t.artifacts
+        q = sa.select(a).where(a.c.digest.startswith(prefix, autoescape=True)).order_by(a.c.digest).limit(limit)
+        with self._read() as conn:
+            return [ArtifactRecord(**row._mapping) for row in conn.execute(q)]
+
     def delete_artifact(self, digest: str) -> None:
         with self._write() as conn:
             conn.execute(t.artifact_refs.delete().where(t.artifact_refs.c.digest == digest))
