@@ -10,6 +10,7 @@ from pydantic import Field
 
 from forgeml.api.deps import get_workspace
 from forgeml.api.evaluation import DataSource
+from forgeml.core.access import reaches
 from forgeml.core.workspace import Workspace
 
 router = APIRouter(prefix="/clarify", tags=["clarify"])
@@ -19,7 +20,7 @@ class BiasRequest(DataSource):
     label: str
     facets: list[str | dict[str, Any]] = Field(..., min_length=1, description='"black=1", "age>40", "sex", or {"name_or_index":..,"value_or_threshold":..}')
     label_values_or_threshold: Any = Field(None, description='positive label values, or "> 0.5" (default [1])')
-    model_dir: str | None = None
+    model_dir: str | None = Field(None, json_schema_extra=reaches("model"))
     predicted_label: str | None = None
     probability_threshold: float | None = Field(None, ge=0, le=1)
     group_variable: str | None = None
@@ -32,7 +33,7 @@ class BiasRequest(DataSource):
 
 
 class ExplainRequest(DataSource):
-    model_dir: str
+    model_dir: str = Field(json_schema_extra=reaches("model"))
     name: str | None = None
     model_ref: str | None = None
     method: Literal["auto", "tree", "kernel", "permutation"] = "auto"
@@ -49,8 +50,9 @@ class ExplainRequest(DataSource):
 
 
 class AnalyzeRequest(DataSource):
-    config: dict[str, Any] = Field(..., description="A SageMaker Clarify analysis_config.json document.")
-    model_dir: str | None = None
+    config: dict[str, Any] = Field(..., description="A SageMaker Clarify analysis_config.json document.",
+                                   json_schema_extra=reaches("nested", "dataset_uri and predictor are ignored: rows come from dataset or rows"))
+    model_dir: str | None = Field(None, json_schema_extra=reaches("model"))
     name: str | None = None
 
 

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from forgeml.api.deps import get_workspace
+from forgeml.core.access import reaches
 from forgeml.core.workspace import Workspace
 from forgeml.errors import PayloadTooLargeError, UnsupportedMediaTypeError, ValidationError
 
@@ -28,7 +29,9 @@ class IngestRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    source: str = Field(..., description="Path, glob, fsspec URL or SQLAlchemy database URL (read on the server).")
+    source: str = Field(..., description="Path, glob, fsspec URL or SQLAlchemy database URL, read on the server: only in an "
+                        "allowed data root or with an allowed URL scheme (else 403); send files with POST /datasets/{name}/upload",
+                        json_schema_extra=reaches("source"))
     name: str
     format: Literal["csv", "tsv", "parquet", "jsonl"] | None = None
     encoding: str = "utf-8"
@@ -37,7 +40,7 @@ class IngestRequest(BaseModel):
     mode: Literal["replace", "append", "upsert"] = "replace"
     key: list[str] | None = None
     table: str | None = None
-    query: str | None = None
+    query: str | None = Field(None, json_schema_extra=reaches("sql"))
     watermark: str | None = None
     full: bool = False
     allow_schema_change: bool = False
@@ -84,7 +87,8 @@ async def import_archive(
 async def upload(
     name: str,
     request: Request,
-    filename: str = Query("upload.csv", description="Names the format by its extension and labels quarantined rows."),
+    filename: str = Query("upload.csv", description="Names the format by its extension and labels quarantined rows.",
+                          json_schema_extra=reaches("name", "a plain file name, never a path")),
     encoding: str = "utf-8",
     delimiter: str | None = None,
     partition_by: str | None = None,

@@ -9,6 +9,7 @@ from fastapi.responses import HTMLResponse, PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from forgeml.api.deps import get_workspace
+from forgeml.core.access import reaches
 from forgeml.core.workspace import Workspace
 from forgeml.errors import ValidationError
 
@@ -16,11 +17,12 @@ router = APIRouter(tags=["evaluation"])
 
 
 class DataSource(BaseModel):
-    """Where the rows come from: a stored dataset, a file on the server, or inline records."""
+    """Where the rows come from: a stored dataset, inline records, or a file in an allowed data root."""
 
     model_config = ConfigDict(extra="forbid")
 
-    dataset: str | None = Field(None, description="Dataset name[:version], or a CSV/Parquet path on the server.")
+    dataset: str | None = Field(None, description="Dataset name[:version] (or a CSV/Parquet file in an allowed data root).",
+                                json_schema_extra=reaches("data"))
     rows: list[dict[str, Any]] | None = Field(None, description="Inline records (small payloads).")
 
     def data(self) -> Any:
@@ -36,7 +38,7 @@ class DataSource(BaseModel):
 
 
 class EvaluateRequest(DataSource):
-    model_dir: str = Field(..., description="Model package folder on the server.")
+    model_dir: str = Field(..., description="Model package folder on the server (allowed code roots only).", json_schema_extra=reaches("model"))
     target: str | None = None
     name: str | None = None
     threshold: float = Field(0.5, ge=0, le=1)
@@ -55,7 +57,7 @@ class CompareRequest(BaseModel):
 
 
 class CrossValidateRequest(DataSource):
-    model_dir: str
+    model_dir: str = Field(json_schema_extra=reaches("model"))
     target: str | None = None
     folds: int = Field(5, ge=2, le=50)
     seed: int = 0
@@ -64,7 +66,7 @@ class CrossValidateRequest(DataSource):
 class CardRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    model_dir: str
+    model_dir: str = Field(json_schema_extra=reaches("model"))
     name: str | None = None
     evaluation: str | None = None
     bias: str | None = None

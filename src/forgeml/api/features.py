@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
 from forgeml.api.deps import get_workspace
+from forgeml.core.access import reaches
 from forgeml.core.workspace import Workspace
 
 router = APIRouter(prefix="/feature-groups", tags=["feature-store"])
@@ -47,13 +48,13 @@ class BatchGet(BaseModel):
 
 class Ingest(BaseModel):
     records: Records | None = None
-    dataset: str | None = None
+    dataset: str | None = Field(None, json_schema_extra=reaches("reference"))
     batch_size: int = Field(50_000, ge=1)
     target_stores: list[str] | None = None
 
 
 class Query_(BaseModel):
-    sql: str
+    sql: str = Field(json_schema_extra=reaches("sql"))
 
 
 class TrainingSetRequest(BaseModel):

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from forgeml.settings import Settings, load_settings
 
 if TYPE_CHECKING:
+    from forgeml.core.access import Access
     from forgeml.core.artifacts import ArtifactStore
     from forgeml.core.jobs import JobService
     from forgeml.core.lineage import LineageService
@@ -45,12 +46,18 @@ class Workspace:
         reconcile: settle jobs whose processes disappeared (done once at start-up).
         migrate: bring the metadata schema up to date on open (job processes skip it: the
             process that submitted them already did).
+        access: what callers of this workspace's services may reach on this machine; full
+            access (the SDK's and the CLI's) when omitted. See :meth:`with_access`.
     """
 
     def __init__(
-        self, settings: Settings | None = None, *, reconcile: bool = True, migrate: bool = True
-    ) -> None:
+        self, settings: Settings | None = None, *, reconcile: bool = True, migrate: bool = True,
+        access: Access | None = None,
+    ) -> None:  # fmt: skip
+        from forgeml.core.access import LOCAL
+
         self.settings = settings or load_settings()
+        self.access: Access = access or LOCAL
         self._migrate = migrate
         self.home: Path = self.settings.resolved_home
         self.home.mkdir(parents=True, exist_ok=True)
@@ -99,6 +106,18 @@ class Workspace:
                 cls = getattr(importlib.import_module(module_name), cls_name)
                 self._services[name] = cls(self)
             return self._services[name]
+
+    def with_access(self, access: Access) -> Workspace:
+        """This workspace as seen by a caller with ``access`` (the REST API's network callers).
+
+        The view shares the settings, the stores and the job system (one metadata connection
+        per process: a second handle on SQLite would drop its locks), and has services of its
+        own, built on the view, so every check they make asks ``access``.
+        """
+        view = object.__new__(type(self))
+        shared = {name: getattr(self, name) for name in ("metadata", "artifacts", "jobs", "lineage")}
+        view.__dict__.update({**self.__dict__, **shared, "access": access, "_services": {}, "_lock": threading.Lock()})
+        return view
 
     def __getattr__(self, name: str) -> Any:
         if name in SERVICES:

@@ -346,6 +346,7 @@ class DatasetService:
         """
         from forgeml.data import _ingest, _sql
 
+        self.ws.access.check_source(source, "source")  # a network caller names no server path, URL or database
         common: dict[str, Any] = {"key": key, "allow_schema_change": allow_schema_change, "description": description, "tags": tags}
         if _sql.is_sql_url(source):
             return self.sync_sql(source, name, table=table, query=query, watermark=watermark, full=full, partition_by=partition_by, **common)
@@ -375,6 +376,8 @@ class DatasetService:
         """Full load, then incremental sync on ``watermark``; see :func:`forgeml.data._sql.sync`."""
         from forgeml.data import _sql
 
+        self.ws.access.check_source(url, "source")
+
         return _sql.sync(
             self, url, name, table=table, query=query, watermark=watermark, key=key, full=full,
             allow_schema_change=allow_schema_change, partition_by=partition_by, description=description, tags=tags,
@@ -401,6 +404,7 @@ class DatasetService:
         """
         from forgeml.data import _stream
 
+        self.ws.access.check_source(url, "url")
         source = _stream.open_source(url, stream, group=group, durable=durable, jetstream=jetstream)
         try:
             return _stream.consume(self, source, name, **options)
@@ -414,6 +418,7 @@ class DatasetService:
         from forgeml.data._stream import open_source
 
         validate_name(name, "dataset name")
+        self.ws.access.check_source(url, "url")
         open_source(url, stream, group=group, durable=durable, jetstream=jetstream).close()  # fail fast here
         config = {"url": url, "stream": stream, "name": name, "group": group, "durable": durable,
                   "jetstream": jetstream, "batch_size": batch_size, "max_wait": max_wait}  # fmt: skip

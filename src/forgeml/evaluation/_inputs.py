@@ -34,7 +34,8 @@ def resolve_frame(ws: Workspace, data: Any) -> tuple[pd.DataFrame, str | None]:
         raise ValidationError(f"cannot read data from {type(data).__name__}")
     text = str(data)
     path = Path(text)
-    if path.suffix.lower() in (".csv", ".parquet", ".pq") or path.is_file():
+    maybe_file = ws.access.check_data(text, "dataset")  # a network caller's file must be in an allowed data root
+    if maybe_file and (path.suffix.lower() in (".csv", ".parquet", ".pq") or path.is_file()):
         if not path.is_file():
             raise NotFoundError(f"data file {text} does not exist")
         return (pd.read_csv(path) if path.suffix.lower() == ".csv" else pd.read_parquet(path)), None
@@ -62,7 +63,7 @@ def resolve_model(ws: Workspace, model: Any) -> tuple[LoadedModel, str | None]:
         loaded = model
     else:
         path = Path(str(model))
-        if not path.is_dir():
+        if not ws.access.check_model(str(model), "model_dir") or not path.is_dir():
             raise NotFoundError(f"model package folder {path} does not exist")
         loaded = load_model(path)
     art = ws.artifacts.put_dir(path)

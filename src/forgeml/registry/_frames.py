@@ -40,7 +40,7 @@ def read_rows(ws: Workspace, rows: Any) -> pd.DataFrame:
     if not isinstance(rows, (str, Path)):
         raise ValidationError(f"expected a frame, a file or a dataset reference, got {type(rows).__name__}")
     path = Path(rows)
-    if path.is_file():
+    if ws.access.check_data(str(rows), "holdout") and path.is_file():  # a network caller's file must be in an allowed data root
         if path.suffix == ".parquet":
             return pd.read_parquet(path)
         if path.suffix == ".csv":

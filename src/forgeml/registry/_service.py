@@ -123,12 +123,14 @@ class RegistryService:
         check_status(approval_status)
         with tempfile.TemporaryDirectory(prefix="forgeml-register-") as tmp:
             if package is not None:
+                self.ws.access.check_code(package, "path")  # a network caller registers uploads and jobs, not server folders
                 folder, source = Path(package), {"kind": "path", "value": str(Path(package).resolve())}
                 if not folder.is_dir():
                     raise NotFoundError(f"model package folder {folder} does not exist")
             elif artifact is not None:
                 digest = artifact.removeprefix("artifact/")
                 folder, source = self._from_artifact(digest, Path(tmp) / "pkg"), {"kind": "artifact", "value": digest}
+                self._check_recipe_code(folder)
             else:
                 assert training_job is not None
                 folder, source = self._from_job(training_job, Path(tmp) / "pkg"), {"kind": "training_job", "value": training_job}
@@ -148,6 +150,27 @@ class RegistryService:
         if not isinstance(manifest, dict) or MANIFEST not in manifest.get("files", {}):
             raise ValidationError(f"artifact {digest} is not a model package folder")
         return self.ws.artifacts.get_dir(digest, dest)
+
+    def _check_recipe_code(self, folder: Path) -> None:
+        """An uploaded package's recipe may import only what the caller could run itself."""
+        if self.ws.access.is_local:
+            return
+        import json
+
+        from forgeml.registry._recipes import load_recipe
+        from forgeml.registry.package import read_manifest
+
+        recipe_file = read_manifest(folder).recipe_file
+        if not recipe_file:
+            return
+        file = (folder / recipe_file).resolve()
+        if not file.is_relative_to(folder.resolve()) or not file.is_file():
+            raise ValidationError(f"package recipe {recipe_file!r} is not a file inside the package")
+        try:
+            data = json.loads(file.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ValidationError(f"package recipe {recipe_file!r} is not valid JSON: {exc}") from None
+        load_recipe(data).recipe.check_access(self.ws.access, "package recipe")
 
     def _from_job(self, name: str, dest: Path) -> Path:
         job = self.ws.jobs.get(name)

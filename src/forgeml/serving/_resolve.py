@@ -26,6 +26,7 @@ def resolve_variant(ws: Workspace, variant: VariantConfig, models_dir: Path) -> 
 
     out: dict[str, Any] = {"name": variant.name, "weight": variant.weight, "workers": variant.workers, "mode": variant.mode}
     if variant.mode == "MultiModel":
+        ws.access.check_code(variant.model_dir or "", f"variants[{variant.name}].model_dir")  # packages run code when loaded
         folder = Path(variant.model_dir or "").expanduser().resolve()
         if not folder.is_dir():
             raise ValidationError(f"variant {variant.name!r}: model_dir {variant.model_dir!r} is not a folder")
@@ -34,7 +35,7 @@ def resolve_variant(ws: Workspace, variant: VariantConfig, models_dir: Path) -> 
         return out
     source = str(variant.model)
     path = Path(source).expanduser()
-    if path.is_dir():
+    if ws.access.check_model(source, f"variants[{variant.name}].model") and path.is_dir():
         if not (path / MANIFEST).is_file():
             raise ValidationError(f"variant {variant.name!r}: {source} is not a model package (no {MANIFEST})")
         art = ws.artifacts.put_dir(path)

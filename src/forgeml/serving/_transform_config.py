@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from forgeml.core.access import reaches
 from forgeml.errors import ValidationError
 
 CSV = "text/csv"
@@ -53,10 +54,12 @@ class TransformConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    model: str = Field(description="registry GROUP:VERSION|ALIAS, model/GROUP:VERSION, or a package folder")
-    inputs: list[str] = Field(default_factory=list, description="input files or folders (all files inside, sorted)")
-    dataset: str | None = Field(None, description="a dataset NAME[:VERSION] instead of files")
-    output_path: str | None = None
+    model: str = Field(description="registry GROUP:VERSION|ALIAS, model/GROUP:VERSION, or a package folder",
+                       json_schema_extra=reaches("model"))
+    inputs: list[str] = Field(default_factory=list, description="input files or folders (all files inside, sorted)",
+                              json_schema_extra=reaches("source"))
+    dataset: str | None = Field(None, description="a dataset NAME[:VERSION] instead of files", json_schema_extra=reaches("reference"))
+    output_path: str | None = Field(None, json_schema_extra=reaches("output"))
     content_type: str = CSV
     accept: str | None = None
     compression_type: Literal["None", "Gzip"] = "None"
@@ -68,7 +71,7 @@ class TransformConfig(BaseModel):
     input_filter: str = "$"
     output_filter: str = "$"
     join_source: Literal["None", "Input"] = "None"
-    environment: dict[str, str] = Field(default_factory=dict)
+    environment: dict[str, str] = Field(default_factory=dict, json_schema_extra=reaches("environment"))
 
     @field_validator("content_type", "accept")
     @classmethod

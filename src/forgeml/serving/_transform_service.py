@@ -37,7 +37,7 @@ def resolve_model(ws: Workspace, spec: str) -> tuple[Path, str | None]:
     from forgeml.registry.package import MANIFEST, verify_package
 
     path = Path(spec)
-    if (path / MANIFEST).is_file():
+    if ws.access.check_model(spec, "model") and (path / MANIFEST).is_file():
         verify_package(path)
         return path, None
     text = spec.removeprefix("model/")
@@ -86,6 +86,11 @@ class TransformService:
         """
         if isinstance(inputs, (str, Path)):
             inputs = [inputs]
+        access = self.ws.access  # a network caller reads only allowed roots and names no output location
+        for i, item in enumerate(inputs or []):
+            access.check_source(item, f"inputs[{i}]")
+        access.check_output(output_path, "output_path")
+        access.check_environment(params.get("environment") or {}, "environment")
         name = validate_name(name or new_name("transform"), "transform job name")
         output = Path(output_path) if output_path else self.ws.jobs.workdir(name) / "output"
         config = load_config(

@@ -70,6 +70,7 @@ def _resolve(ws: Workspace, channel: str, source: str) -> dict[str, Any]:
         }  # fmt: skip
     if source.startswith("dataset/"):
         raise ValidationError(f"channel {channel!r}: {source!r} is not 'dataset/NAME[:VERSION]'")
+    ws.access.check_source(source, f"channels.{channel}")
     path = Path(source).expanduser()
     if not path.exists():
         raise NotFoundError(f"channel {channel!r}: path {source!r} does not exist")

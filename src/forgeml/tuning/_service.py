@@ -87,6 +87,15 @@ class TuningService:
     def __init__(self, workspace: Workspace) -> None:
         self.ws = workspace
 
+    def _check_inputs(self, spec: TuningSpec) -> None:
+        """What the trials will read and run, checked now with the caller's access (the trials
+        run in the tuning job's own process, which has the machine's)."""
+        training = spec.training
+        if "entrypoint" in training:
+            self.ws.access.check_entry_point(training["entrypoint"], "training.entrypoint")
+        else:
+            self.ws.training.check_inputs(training)
+
     def create(self, name: str | None = None, spec: dict[str, Any] | None = None, *, wait: bool = False, **fields: Any) -> JobRecord:
         """Validate a tuning spec and launch the tuning job.
 
@@ -105,6 +114,7 @@ class TuningService:
         """
         parsed = TuningSpec.from_dict({**(spec or {}), **fields})
         check_training(parsed)
+        self._check_inputs(parsed)
         metrics = known_metrics(parsed.training)
         if metrics is not None and parsed.objective_metric not in metrics:
             known = ", ".join(sorted(metrics)) or "none: give metric_definitions that capture it from the script's log"
