@@ -285,7 +285,8 @@ def _database_file(url: str, field: str) -> str:
     except sa.exc.ArgumentError:
         raise ForbiddenError(f"{field}: {_shown(url)} is not a database URL a request over the network may name") from None
     if not database or database == ":memory:" or database.startswith("file:"):
-        raise ForbiddenError(f"{field}: {_shown(url)} names no database file in an allowed data root")
+        raise ForbiddenError(f"{field}: {_shown(url)} names no database file; over the network a SQLite database must be "
+                             "a file in an allowed data root (allowed_data_roots, FORGEML_ALLOWED_DATA_ROOTS)")  # fmt: skip
     return database
 
 

@@ -100,9 +100,9 @@ def _extract_zip(archive: Path, dest: Path, limits: Limits, label: str) -> _Budg
         with zipfile.ZipFile(archive) as zf:
             for info in zf.infolist():
                 rel = _safe_name(info.filename, label)
-                mode = info.external_attr >> 16
-                if mode and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
-                    what = "link" if stat.S_ISLNK(mode) else "special file"
+                kind = stat.S_IFMT(info.external_attr >> 16)  # 0 when the archiver recorded no Unix type
+                if kind not in (0, stat.S_IFREG, stat.S_IFDIR):
+                    what = "link" if kind == stat.S_IFLNK else "special file"
                     raise ValidationError(f"{label}: member {info.filename!r} is a {what}; a bundle holds files and folders only")
                 target = dest.joinpath(*rel.parts)
                 if info.is_dir():

@@ -70,7 +70,7 @@ class TransformConfig(BaseModel):
     assemble_with: Literal["None", "Line"] = "None"
     input_filter: str = "$"
     output_filter: str = "$"
-    join_source: Literal["None", "Input"] = "None"
+    join_source: Literal["None", "Input"] = Field("None", json_schema_extra=reaches("name", "None or Input: whether inputs join the outputs"))
     environment: dict[str, str] = Field(default_factory=dict, json_schema_extra=reaches("environment"))
 
     @field_validator("content_type", "accept")
