@@ -53,7 +53,7 @@ def test_local_access_allows_everything(tmp_path: Path) -> None:
 def test_allowed_data_root_admits_its_files_globs_and_sqlite_but_not_escapes(tmp_path: Path, roots: dict[str, Path]) -> None:
     access = network(tmp_path, allowed_data_roots=[str(roots["data"])])
     data = roots["data"]
-    for ok in (str(data / "a.csv"), str(data), f"{data}/**/*.csv", f"file://{data}/a.csv", f"sqlite:///{data}/app.db",
+    for ok in (str(data / "a.csv"), f"{data}/sub/**/*.csv", f"file://{data}/a.csv", f"sqlite:///{data}/app.db",
                str(data / "sub" / ".." / "a.csv"), str(data / "missing.csv")):  # fmt: skip
         access.check_source(ok, "source")
     for bad in (str(roots["outside"] / "secret.csv"), f"{data}/../outside/secret.csv", f"{data}/*/../../outside/*",
@@ -61,6 +61,19 @@ def test_allowed_data_root_admits_its_files_globs_and_sqlite_but_not_escapes(tmp
                 str(tmp_path / "data-evil" / "x.csv")):  # fmt: skip
         with pytest.raises(ForbiddenError, match="source: "):
             access.check_source(bad, "source")
+
+
+def test_a_folder_or_glob_with_a_link_leading_out_is_refused(tmp_path: Path, roots: dict[str, Path]) -> None:
+    access = network(tmp_path, allowed_data_roots=[str(roots["data"])])
+    (roots["data"] / "sub" / "ok.csv").write_text("x\n1\n")
+    access.check_source(str(roots["data"] / "sub"), "source")
+    access.check_source(f"{roots['data']}/sub/*.csv", "source")
+    (roots["data"] / "sub" / "inner").mkdir()
+    (roots["data"] / "sub" / "inner" / "back.csv").symlink_to(roots["data"] / "a.csv")  # a link that stays inside is fine
+    access.check_source(str(roots["data"] / "sub"), "source")
+    for source in (str(roots["data"]), f"{roots['data']}/*.csv", f"{roots['data']}/**"):  # data/ holds link.csv -> outside
+        with pytest.raises(ForbiddenError, match=r"holds a link \(link(dir|\.csv)\) that leads outside"):
+            access.check_source(source, "source")
 
 
 def test_relative_paths_resolve_where_the_server_runs(tmp_path: Path, roots: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:

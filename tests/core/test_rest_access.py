@@ -89,6 +89,7 @@ ATTACKS = [
     Attack("POST /datasets/ingest", "source", {"source": "{outside}/secret.csv", "name": "leak"}, "source: "),
     Attack("POST /datasets/ingest", "source", {"source": "{allowed_data}/../outside/secret.csv", "name": "leak"}, "source: "),
     Attack("POST /datasets/ingest", "source", {"source": "{allowed_data}/link.csv", "name": "leak"}, "source: "),
+    Attack("POST /datasets/ingest", "source", {"source": "{allowed_data}/*.csv", "name": "leak"}, "source: "),
     Attack("POST /datasets/ingest", "source", {"source": "sqlite:///{home}/forgeml.db", "name": "leak", "table": "jobs"}, "source: 'sqlite:///"),
     Attack("POST /datasets/ingest", "source", {"source": "duckdb:///:memory:", "name": "leak", "query": "select * from read_text('/etc/passwd')"}, "source: "),
     Attack("POST /datasets/ingest", "source", {"source": "postgresql://postgres@127.0.0.1:5432/test", "name": "leak", "table": "pg_user"}, "source: "),

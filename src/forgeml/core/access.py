@@ -266,9 +266,20 @@ class Access:
             raise ForbiddenError(f"{field}: the pattern {_shown(text)} climbs out of its folder ('..')")
         prefix = os.path.join(*parts[:first_glob]) if first_glob else "."
         resolved = Path(os.path.expanduser(prefix)).resolve()  # what a reader would open, links followed
-        if not any(resolved == root or resolved.is_relative_to(root) for root in roots):
+        if not _inside(resolved, roots):
             where = "no folder is allowed" if not roots else "it is outside the allowed folders"
             raise ForbiddenError(f"{field}: {_shown(shown or text)} is a path on the server and {where}; {how}")
+        if resolved.is_dir():  # a folder or glob is read file by file: no link under it may lead out
+            for top, dirs, files in os.walk(resolved):
+                for name in (*dirs, *files):
+                    entry = Path(top, name)
+                    if entry.is_symlink() and not _inside(entry.resolve(), roots):
+                        raise ForbiddenError(f"{field}: {_shown(shown or text)} holds a link ({entry.relative_to(resolved)}) "
+                                             f"that leads outside the allowed folders; {how}")  # fmt: skip
+
+
+def _inside(path: Path, roots: tuple[Path, ...]) -> bool:
+    return any(path == root or path.is_relative_to(root) for root in roots)
 
 
 def is_reference(value: str) -> bool:
