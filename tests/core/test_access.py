@@ -5,9 +5,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from forgeml.core.access import LOCAL, Access, is_reference
+from forgeml.core.workspace import Workspace
 from forgeml.errors import ForbiddenError, ValidationError
 from forgeml.settings import load_settings
 
@@ -175,3 +177,17 @@ def test_bad_access_settings_are_named(tmp_path: Path, monkeypatch: pytest.Monke
     monkeypatch.setenv(f"FORGEML_{name.upper()}", value)
     with pytest.raises(ValidationError, match=f"invalid setting {name}: .*{message}"):
         load_settings(home=str(tmp_path / "ws"))
+
+
+def test_a_network_view_shares_the_stores_and_buffers_but_checks_its_own_access(ws: Workspace) -> None:
+    assert ws.access is LOCAL
+    view = ws.with_access(Access.network(ws.settings))
+    assert view.metadata is ws.metadata and view.artifacts is ws.artifacts and view.jobs is ws.jobs  # one handle per process
+    assert view.datasets is not ws.datasets and view.datasets.ws is view and ws.datasets.ws is ws
+    assert view.datasets.records() is ws.datasets.records()  # one write buffer per process
+    ws.datasets.create("loans", pd.DataFrame({"x": [1, 2]}))
+    assert view.datasets.get("loans").version == 1
+    with pytest.raises(ForbiddenError):
+        view.datasets.ingest("/etc/os-release", "leak")
+    assert ws.access.is_local and not view.access.is_local
+    ws.datasets.records().close()

@@ -17,9 +17,9 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
 
-from forgeml.api.deps import get_workspace
+from forgeml.api.deps import get_workspace, save_body
 from forgeml.core.workspace import Workspace
-from forgeml.errors import PayloadTooLargeError, UnsupportedMediaTypeError
+from forgeml.errors import UnsupportedMediaTypeError
 
 router = APIRouter(prefix="/bundles", tags=["bundles"])
 
@@ -39,18 +39,8 @@ async def receive_archive(request: Request, ws: Workspace, folder: Path) -> Path
     ctype = request.headers.get("content-type", "application/octet-stream").split(";")[0].strip().lower()
     if ctype not in ARCHIVE_TYPES:
         raise UnsupportedMediaTypeError(f"send the archive (tar, tar.gz or zip) as application/octet-stream, not {ctype}")
-    limit = int(ws.settings.bundle_max_mb * 1024 * 1024)
-    length = request.headers.get("content-length")
-    if length is not None and length.isdigit() and int(length) > limit:
-        raise PayloadTooLargeError(f"archive of {int(length)} bytes exceeds bundle_max_mb ({limit} bytes)")
     path = folder / "upload"
-    size = 0
-    with open(path, "wb") as fh:
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise PayloadTooLargeError(f"archive larger than bundle_max_mb ({limit} bytes)")
-            fh.write(chunk)
+    await save_body(request, path, int(ws.settings.bundle_max_mb * 1024 * 1024), "archive (bundle_max_mb)")
     return path
 
 

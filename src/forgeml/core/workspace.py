@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import importlib
 import threading
+from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from forgeml.settings import Settings, load_settings
 
@@ -21,6 +22,8 @@ if TYPE_CHECKING:
     from forgeml.core.jobs import JobService
     from forgeml.core.lineage import LineageService
     from forgeml.core.metadata import MetadataStore
+
+T = TypeVar("T")
 
 # name -> "module:Class"; every domain package registers its service here.
 SERVICES: dict[str, str] = {
@@ -63,6 +66,8 @@ class Workspace:
         self.home.mkdir(parents=True, exist_ok=True)
         self._services: dict[str, Any] = {}
         self._lock = threading.Lock()
+        self._shared: dict[str, Any] = {}  # shared with views, as is its lock
+        self._shared_lock = threading.Lock()
         if reconcile:
             self.jobs.reconcile()
 
@@ -107,15 +112,24 @@ class Workspace:
                 self._services[name] = cls(self)
             return self._services[name]
 
+    def shared(self, key: str, factory: Callable[[], T]) -> T:
+        """A per-process helper shared by this workspace and its views (``with_access``), made
+        by ``factory`` on first use: state such as a write buffer exists once per process."""
+        with self._shared_lock:
+            if key not in self._shared:
+                self._shared[key] = factory()
+            value: T = self._shared[key]
+            return value
+
     def with_access(self, access: Access) -> Workspace:
         """This workspace as seen by a caller with ``access`` (the REST API's network callers).
 
-        The view shares the settings, the stores and the job system (one metadata connection
-        per process: a second handle on SQLite would drop its locks), and has services of its
-        own, built on the view, so every check they make asks ``access``.
+        The view shares the settings, the stores, the job system (one metadata connection per
+        process: a second handle on SQLite would drop its locks) and :meth:`shared` helpers, and
+        has services of its own, built on the view, so every check they make asks ``access``.
         """
         view = object.__new__(type(self))
-        shared = {name: getattr(self, name) for name in ("metadata", "artifacts", "jobs", "lineage")}
+        shared = {name: getattr(self, name) for name in ("metadata", "artifacts", "jobs", "lineage")}  # the same handles
         view.__dict__.update({**self.__dict__, **shared, "access": access, "_services": {}, "_lock": threading.Lock()})
         return view
 

@@ -385,14 +385,15 @@ class DatasetService:
         )  # fmt: skip
 
     def records(self) -> RecordBuffer:
-        """The micro-batching buffer behind ``POST /datasets/{name}/records`` (one per service)."""
+        """The micro-batching buffer behind ``POST /datasets/{name}/records`` (one per process and
+        workspace: the REST API's view of the workspace shares it)."""
         from forgeml.data._buffer import RecordBuffer
 
         if self._buffer is None:
             s = self.ws.settings
-            self._buffer = RecordBuffer(
+            self._buffer = self.ws.shared("record-buffer", lambda: RecordBuffer(
                 self, max_records=int(getattr(s, "stream_max_records", 1000)), max_seconds=float(getattr(s, "stream_max_seconds", 5.0))
-            )
+            ))  # fmt: skip
         return self._buffer
 
     def consume(self, url: str, name: str, *, stream: str, group: str = "forgeml", durable: str = "forgeml",
