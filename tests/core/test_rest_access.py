@@ -108,7 +108,7 @@ ATTACKS = [
     Attack("POST /tuning-jobs", "training", {"objective": {"metric": "validation:loss", "type": "Minimize"}, "parameter_ranges": {"x": {"type": "Continuous", "min": 0, "max": 1}},
                                             "training": {"script": "{evil}", "channels": {"train": "dataset/loans"}, "metric_definitions": [{"Name": "validation:loss", "Regex": "l=(.*)"}]}},
            "script: "),
-    Attack("POST /tuning-jobs", "training", {"objective": {"metric": "validation:auc", "type": "Maximize"}, "parameter_ranges": {"learning_rate": {"type": "Continuous", "min": 0.01, "max": 0.1}},
+    Attack("POST /tuning-jobs", "training", {"objective": {"metric": "train:auc", "type": "Maximize"}, "parameter_ranges": {"learning_rate": {"type": "Continuous", "min": 0.01, "max": 0.1}},
                                             "training": {"algorithm": "linear-learner", "target": "label", "channels": {"train": "/etc"}}}, "channels.train: "),
     Attack("POST /model-package-groups/{group}/versions", "path", {"path": "{outside_pkg}"}, "path: ", path="/model-package-groups/m/versions"),
     Attack("POST /model-package-groups/{group}/versions/{version}/compile", "holdout", {"holdout": "/etc/os-release"}, "holdout: ",

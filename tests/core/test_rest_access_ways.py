@@ -258,3 +258,36 @@ def test_forgeml_server_refuses_server_paths_over_sockets(server: tuple[str, Pat
         assert ok.status_code == 201 and ok.json()["data"]["rows"] == 12
         assert [d["name"] for d in http.get("/datasets").json()] == ["ok"]
 
+
+
+OBJECTIVE = b'''"""A processing-style entrypoint shipped in a bundle: reports a loss from its hyperparameter."""
+
+
+def run(ctx):
+    x = float(ctx.config["hyperparameters"]["x"])
+    ctx.log_metric("validation:loss", (x - 0.25) ** 2, 0)
+'''
+
+
+def test_tuning_runs_an_entrypoint_from_an_uploaded_bundle(ws: Workspace, client: TestClient) -> None:
+    bundle = client.post("/bundles", content=targz({"myobjective.py": OBJECTIVE, "os.py": b"def getcwd(ctx):\n    pass\n"})).json()
+    spec = {
+        "name": "bundled", "strategy": "Grid", "objective": {"metric": "validation:loss", "type": "Minimize"},
+        "parameter_ranges": {"x": {"type": "Categorical", "values": [0.0, 0.25]}},
+        "training": {"entrypoint": "myobjective:run", "source_bundle": bundle["ref"], "metrics": ["validation:loss"]},
+    }  # fmt: skip
+    created = client.post("/tuning-jobs", json=spec)
+    assert created.status_code == 201, created.text
+    done = ws.tuning.wait("bundled", timeout=180)
+    assert done["status"] == "Completed" and done["best"]["params"] == {"x": 0.25}
+    trial = ws.tuning.trials("bundled")[0]["training_job"]
+    assert f"artifact/{bundle['digest']}" in ws.jobs.get(trial).inputs
+    missing = client.post("/tuning-jobs", json={**spec, "name": "nomod", "training": {**spec["training"], "entrypoint": "subprocess:run"}})
+    assert missing.status_code == 400 and "holds no module 'subprocess'" in missing.json()["message"]
+    # a module name the process already imported from elsewhere never runs as the bundle's code
+    shadow = client.post("/tuning-jobs", json={**spec, "name": "shadow", "max_jobs": 1, "strategy": "Random",
+                                               "training": {**spec["training"], "entrypoint": "os:getcwd"}})  # fmt: skip
+    assert shadow.status_code == 201, shadow.text
+    ws.tuning.wait("shadow", timeout=180, raise_on_failure=False)
+    failed = ws.jobs.get(ws.tuning.trials("shadow")[0]["training_job"])
+    assert failed.status == "Failed" and "is not a module of code bundle" in (failed.failure_reason or "")
