@@ -96,11 +96,12 @@ def test_home_directory_paths_are_checked_where_they_expand(tmp_path: Path, root
 
 
 def test_allowed_url_schemes(tmp_path: Path) -> None:
-    access = network(tmp_path, allowed_url_schemes="s3,postgresql")
+    access = network(tmp_path, allowed_url_schemes="s3,postgresql,simplecache,zip")
     for ok in ("s3://bucket/k.csv", "S3://bucket/k.csv", "postgresql://u@h/db", "postgres://u@h/db", "postgresql+psycopg://u@h/db",
-               "simplecache::s3://b/k"):  # fmt: skip
+               "simplecache::s3://b/k", "zip://a.csv::s3://b/x.zip"):  # fmt: skip
         access.check_source(ok, "source")
-    for bad in ("gs://b/k", "mysql://u@h/db", "simplecache::gs://b/k", "zip://a.csv::s3://b/x.zip::file:///tmp/x"):
+    for bad in ("gs://b/k", "mysql://u@h/db", "simplecache::gs://b/k", "blockcache::s3://b/k", "zip://a.csv::s3://b/x.zip::file:///tmp/x",
+                "zip://a.csv::/etc/x.zip", "zip://a.csv::x.zip"):  # fmt: skip
         with pytest.raises(ForbiddenError, match="allowed_url_schemes"):
             access.check_source(bad, "source")
 

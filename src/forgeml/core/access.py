@@ -136,9 +136,9 @@ class Access:
         if self.is_local:
             return
         text = str(source)
-        if "::" in text:  # a chained fsspec URL (simplecache::s3://..., zip://x::file://...)
-            schemes = [m.group(1) for part in text.split("::") if (m := _SCHEME.match(part))]
-            bad = [s for s in schemes if self._base(s) not in self.url_schemes] or ([] if schemes else ["(none)"])
+        if "::" in text:  # a chained fsspec URL (simplecache::s3://..., zip://x::/a/b.zip): every link must be allowed
+            schemes = [_chain_scheme(part) for part in text.split("::")]
+            bad = [s for s in schemes if self._base(s) not in self.url_schemes]
             if bad:
                 raise ForbiddenError(f"{field}: the chained URL {_shown(text)} uses scheme {bad[0]!r}, which a request over the "
                                      "network may not name; an operator may allow it in allowed_url_schemes (FORGEML_ALLOWED_URL_SCHEMES)")  # fmt: skip
@@ -276,6 +276,14 @@ class Access:
                     if entry.is_symlink() and not _inside(entry.resolve(), roots):
                         raise ForbiddenError(f"{field}: {_shown(shown or text)} holds a link ({entry.relative_to(resolved)}) "
                                              f"that leads outside the allowed folders; {how}")  # fmt: skip
+
+
+def _chain_scheme(part: str) -> str:
+    """The protocol of one link of a chained URL: ``s3://b/k`` -> s3, ``simplecache`` -> itself,
+    a bare path (a local file) -> file."""
+    if match := _SCHEME.match(part):
+        return match.group(1)
+    return part if re.fullmatch(r"[A-Za-z][A-Za-z0-9+.\-]*", part) else "file"
 
 
 def _inside(path: Path, roots: tuple[Path, ...]) -> bool:
