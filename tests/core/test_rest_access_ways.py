@@ -160,7 +160,13 @@ def test_uploaded_package_archive_is_registered_and_transforms_a_dataset(ws: Wor
     assert t.status_code == 201, t.text
     done = ws.transforms.wait("t-up", timeout=180)
     assert done.status == "Completed", done.failure_reason
-    assert client.get("/transform-jobs/t-up").json()["files"][0]["records"] == 30
+    described = client.get("/transform-jobs/t-up").json()
+    assert described["files"][0]["records"] == 30
+    out_name = Path(described["files"][0]["output"]).name
+    got = client.get(f"/transform-jobs/t-up/output/{out_name}")  # how a network caller gets the results
+    assert got.status_code == 200 and len(got.content.decode().strip().splitlines()) == 30
+    for bad in ("nope.out", "..%2F..%2Fforgeml.db", "%2Fetc%2Fpasswd"):
+        assert client.get(f"/transform-jobs/t-up/output/{bad}").status_code == 404
     not_pkg = client.post("/model-package-groups/loans/packages", content=targz({"README": b"hello"}))
     assert not_pkg.status_code == 400 and "holds no forgeml-model.json" in not_pkg.json()["message"]
 

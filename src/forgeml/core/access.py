@@ -230,7 +230,7 @@ class Access:
         if self.is_local or path is None:
             return
         raise ForbiddenError(f"{field}: a request over the network may not name where the server writes ({_shown(str(path))}); "
-                             "leave it out: results are kept in the workspace and served over the API")  # fmt: skip
+                             "leave it out: the server writes inside its own workspace")  # fmt: skip
 
     def check_environment(self, env: Mapping[str, str], field: str) -> None:
         """Variables for a process ForgeML starts: none that loads code or redirects files.

@@ -141,6 +141,19 @@ class TransformService:
         file = self.ws.jobs.workdir(name) / REPORT
         return json.loads(file.read_text()) if file.is_file() else None
 
+    def output_file(self, name: str, file: str) -> Path:
+        """The local ``.out`` file of one completed input of a finished job, by its file name.
+
+        Raises:
+            NotFoundError: no such job, no results yet, or no completed output of that name.
+        """
+        report = self.report(name)
+        for result in (report or {}).get("files", []):
+            out = result.get("output")
+            if out and result.get("status") == "Completed" and Path(out).name == file and Path(out).is_file():
+                return Path(out)
+        raise NotFoundError(f"transform job {name!r} has no completed output file {file!r}")
+
     def describe(self, name: str) -> dict[str, Any]:
         """The job, its transform settings, progress metrics and per-file results."""
         job = self.get(name)
