@@ -8,12 +8,14 @@ in the package reads the environment.
 
 from __future__ import annotations
 
+import json
 import os
+import re
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from forgeml.errors import ValidationError
 
@@ -40,6 +42,16 @@ class Settings(BaseSettings):
         sql_timeout_seconds / sql_max_rows / sql_memory_limit: limits of the sandbox that runs SQL
             users write (CustomSQL rules, ``where`` filters, feature-store queries): the time one
             statement may run, the rows a query may return, DuckDB's memory limit.
+        allowed_data_roots: folders whose files a request over the network may name as data
+            (empty: none; the REST API then takes data only as uploads and dataset references).
+        allowed_url_schemes: URL schemes (``s3``, ``postgresql``, ...) a request over the network
+            may name as a data source (empty: none).
+        allowed_code_roots: folders whose scripts and model packages a request over the network
+            may name (empty: none; code then comes from uploaded bundles).
+        allowed_entry_points: ``package.module:function`` (or a whole ``package.module``) that a
+            request over the network may run as a job entry point or custom recipe step.
+        bundle_max_mb / bundle_max_files: limits of an uploaded source or package archive, both
+            as sent and once extracted (against zip bombs).
     """
 
     model_config = SettingsConfigDict(env_prefix="FORGEML_", extra="ignore")
@@ -65,6 +77,43 @@ class Settings(BaseSettings):
     sql_timeout_seconds: float = Field(default=30.0, gt=0)
     sql_max_rows: int = Field(default=100_000, ge=1)
     sql_memory_limit: str = "2GB"
+    allowed_data_roots: Annotated[list[Path], NoDecode] = Field(default_factory=list)
+    allowed_url_schemes: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    allowed_code_roots: Annotated[list[Path], NoDecode] = Field(default_factory=list)
+    allowed_entry_points: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    bundle_max_mb: float = Field(default=256.0, gt=0)
+    bundle_max_files: int = Field(default=10_000, ge=1)
+
+    @field_validator("allowed_data_roots", "allowed_url_schemes", "allowed_code_roots", "allowed_entry_points", mode="before")
+    @classmethod
+    def _list(cls, value: Any) -> Any:
+        """A list from YAML, or from a variable holding a JSON list or comma-separated items."""
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                try:
+                    return json.loads(text)
+                except json.JSONDecodeError as exc:
+                    raise ValueError(f"not a JSON list: {exc.msg}") from None
+            return [item.strip() for item in text.split(",") if item.strip()]
+        return value
+
+    @field_validator("allowed_url_schemes")
+    @classmethod
+    def _schemes(cls, value: list[str]) -> list[str]:
+        out = [v.strip().lower() for v in value]
+        bad = [v for v in out if not re.fullmatch(r"[a-z][a-z0-9+.-]*", v)]
+        if bad:
+            raise ValueError(f"{bad[0]!r} is not a URL scheme (e.g. s3, postgresql)")
+        return out
+
+    @field_validator("allowed_entry_points")
+    @classmethod
+    def _entry_points(cls, value: list[str]) -> list[str]:
+        bad = [v for v in value if not re.fullmatch(r"[A-Za-z_][\w.]*(:[A-Za-z_][\w.]*)?", v)]
+        if bad:
+            raise ValueError(f"{bad[0]!r} is not 'package.module:function' or 'package.module'")
+        return value
 
     @field_validator("execution_backend")
     @classmethod

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from click.testing import Result
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
@@ -17,6 +18,7 @@ from forgeml.api.app import create_app
 from forgeml.cli import build_app
 from forgeml.cli._common import state
 from forgeml.core.workspace import Workspace
+from forgeml.settings import Settings
 
 
 def forgeml(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -64,6 +66,12 @@ def test_cli_ingest_inspect_diff_export_import(ws: Workspace, tmp_path: Path) ->
     bad = forgeml(ws.home, "data", "ingest", str(tmp_path / "v3.csv"), "-n", "loans")
     assert bad.returncode == 2 and "column 'amount' is int64; string values such as 'lots'" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+@pytest.fixture
+def settings(settings: Settings, tmp_path: Path) -> Settings:
+    """The REST API may read the test's files (tmp_path is an allowed data root) and PostgreSQL URLs."""
+    return settings.model_copy(update={"allowed_data_roots": [tmp_path], "allowed_url_schemes": ["postgresql"]})
 
 
 def test_rest_datasets_routes(ws: Workspace, tmp_path: Path) -> None:

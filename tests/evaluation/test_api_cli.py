@@ -12,18 +12,25 @@ from typer.testing import CliRunner
 
 from forgeml.api.app import create_app
 from forgeml.core.workspace import Workspace
+from forgeml.settings import Settings
 from tests.evaluation.helpers import loans_frame, parse_html, save_binary
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return save_binary(tmp_path_factory.mktemp("pkg") / "model", loans_frame(300))
+
+
+@pytest.fixture
+def settings(settings: Settings, model_dir: Path) -> Settings:
+    """The REST API may load the test's package: its folder is an allowed code root."""
+    return settings.model_copy(update={"allowed_code_roots": [model_dir.parent]})
 
 
 @pytest.fixture
 def client(ws: Workspace) -> Iterator[TestClient]:
     with TestClient(create_app(ws)) as c:
         yield c
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return save_binary(tmp_path_factory.mktemp("pkg") / "model", loans_frame(300))
 
 
 def test_rest_evaluation_gate_bias_explanation_and_card(ws: Workspace, client: TestClient, model_dir: Path) -> None:
@@ -62,7 +69,8 @@ def test_rest_evaluation_gate_bias_explanation_and_card(ws: Workspace, client: T
 @pytest.mark.parametrize(
     ("method", "path", "body", "status", "message"),
     [
-        ("post", "/evaluations", {"model_dir": "/nowhere", "dataset": "loans"}, 404, "does not exist"),
+        ("post", "/evaluations", {"model_dir": "MODEL-nowhere", "dataset": "loans"}, 404, "does not exist"),
+        ("post", "/evaluations", {"model_dir": "/nowhere", "dataset": "loans"}, 403, "outside the allowed folders"),
         ("post", "/evaluations", {"model_dir": "MODEL"}, 400, "exactly one of 'dataset' or 'rows'"),
         ("post", "/evaluations", {"model_dir": "MODEL", "dataset": "loans", "target": "zz"}, 400, "target column 'zz'"),
         ("post", "/evaluations", {"model_dir": "MODEL", "dataset": "loans", "threshold": 2}, 400, "threshold"),
@@ -78,6 +86,8 @@ def test_rest_errors_are_4xx(ws: Workspace, client: TestClient, model_dir: Path,
     ws.datasets.create("loans", loans_frame(30))
     if body and body.get("model_dir") == "MODEL":
         body = {**body, "model_dir": str(model_dir)}
+    if body and body.get("model_dir") == "MODEL-nowhere":  # inside the allowed code root, but no package there
+        body = {**body, "model_dir": str(model_dir.parent / "nowhere")}
     r = client.request(method.upper(), path, json=body)
     assert r.status_code == status, r.text
     assert message in r.json()["message"]

@@ -13,6 +13,7 @@ from forgeml.api.app import create_app
 from forgeml.cli import main
 from forgeml.cli._common import state
 from forgeml.core.workspace import Workspace
+from forgeml.settings import Settings
 from tests.registry._models import frame, hgb_package
 
 
@@ -75,6 +76,12 @@ def test_transform_cli_create_wait_show(ws: Workspace, tmp_path: Path, capsys: p
     assert [j["name"] for j in json.loads(cli(capsys, "transform", "ls", "--json")[1])] == ["t-cli"]
     code, _, err = cli(capsys, "transform", "create", "loans:1", str(tmp_path / "rows.csv"), "--split-type", "Word")
     assert code == 2 and "split_type" in err
+
+
+@pytest.fixture
+def settings(settings: Settings, tmp_path: Path) -> Settings:
+    """The REST API may read the test's files and packages: tmp_path is an allowed data and code root."""
+    return settings.model_copy(update={"allowed_data_roots": [tmp_path], "allowed_code_roots": [tmp_path]})
 
 
 @pytest.fixture

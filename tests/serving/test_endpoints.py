@@ -33,6 +33,7 @@ from forgeml.errors import (
     ValidationError,
 )
 from forgeml.serving._process import members
+from forgeml.settings import Settings
 
 CSV = {"Content-Type": "text/csv"}
 JSON = {"Content-Type": "application/json"}
@@ -47,6 +48,12 @@ TRAFFIC: list[tuple[bytes, dict[str, str], int, str | None]] = [
     (b"0.5,3,red\n", {**CSV, "X-Amzn-SageMaker-Target-Variant": "nope"}, 400, "ValidationError"),
     (b"0.5,3,red\n", {**CSV, "X-Amzn-SageMaker-Target-Variant": "B", "X-Amzn-SageMaker-Inference-Id": "id-7"}, 200, None),
 ]
+
+
+@pytest.fixture
+def settings(settings: Settings, packages: dict[str, Path], model_folder: Path) -> Settings:
+    """The REST API may load the test's packages: their folders are allowed code roots."""
+    return settings.model_copy(update={"allowed_code_roots": [packages["tree"].parent, model_folder]})
 
 
 @pytest.fixture(autouse=True)
@@ -141,8 +148,12 @@ def test_endpoint_lifecycle_under_concurrent_traffic(ws: Workspace, packages: di
             {"name": "C", "model": str(packages["tree"])},
             {"name": "many", "mode": "MultiModel", "model_dir": str(model_folder), "weight": 0},
         ]}  # fmt: skip
-        refused = api.put("/endpoints/ep", json={"variants": [{"name": "C", "model": "/no/such/folder"}]})
-        assert refused.status_code == 404 and refused.json()["message"] == "variant 'C': model package folder /no/such/folder does not exist"
+        missing = str(packages["tree"].parent / "no-such-folder")  # inside an allowed code root
+        refused = api.put("/endpoints/ep", json={"variants": [{"name": "C", "model": missing}]})
+        assert refused.status_code == 404 and refused.json()["message"] == f"variant 'C': model package folder {missing} does not exist"
+        outside = api.put("/endpoints/ep", json={"variants": [{"name": "C", "model": "/no/such/folder"}]})
+        assert outside.status_code == 403 and outside.json()["message"].startswith("variants[C].model: '/no/such/folder' is a path on the server")
+        assert "outside the allowed folders" in outside.json()["message"]
         assert ws.endpoints.get("ep").version == 1 and ws.endpoints.get("ep").status == "InService"  # untouched
         assert api.put("/endpoints/ep", json=new_config).status_code == 200
         updated = ws.endpoints.get("ep")

@@ -7,6 +7,7 @@ import importlib
 from fastapi import FastAPI
 
 from forgeml.api import errors
+from forgeml.core.access import Access
 from forgeml.core.workspace import Workspace
 
 # router modules, each exposing ``router``; add a line per resource.
@@ -25,12 +26,19 @@ ROUTERS: list[str] = [
     "forgeml.api.models",
     "forgeml.api.transforms",
     "forgeml.api.reports",
+    "forgeml.api.bundles",
 ]
 
 
 def create_app(workspace: Workspace | None = None) -> FastAPI:
-    """Build the app over ``workspace`` (opened from the environment when omitted)."""
-    ws = workspace or Workspace()
+    """Build the app over ``workspace`` (opened from the environment when omitted).
+
+    Handlers get the workspace as a network caller sees it (:meth:`Workspace.with_access` with
+    :meth:`Access.network`): no server path, URL, script or entry point the operator did not
+    allow (see docs/user-guide.md, "What the REST API may touch").
+    """
+    base = workspace or Workspace()
+    ws = base.with_access(Access.network(base.settings))
     app = FastAPI(
         title="ForgeML",
         version="0.1.0",

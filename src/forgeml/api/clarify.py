@@ -10,6 +10,7 @@ from pydantic import Field
 
 from forgeml.api.deps import get_workspace
 from forgeml.api.evaluation import DataSource, ModelSource
+from forgeml.core.access import reaches
 from forgeml.core.workspace import Workspace
 
 router = APIRouter(prefix="/clarify", tags=["clarify"])
@@ -32,7 +33,8 @@ class BiasRequest(DataSource, ModelSource):
 
 class ExplainRequest(DataSource, ModelSource):
     name: str | None = None
-    model_ref: str | None = None
+    model_ref: str | None = Field(None, description="The registry reference to record for the model (e.g. model/loans:2).",
+                                  json_schema_extra=reaches("reference", "recorded with the report, never resolved to a location"))
     method: Literal["auto", "tree", "kernel", "permutation"] = "auto"
     max_rows: int = Field(100, ge=1, le=100_000)
     num_clusters: int = Field(10, ge=1, le=1000)
@@ -47,7 +49,8 @@ class ExplainRequest(DataSource, ModelSource):
 
 
 class AnalyzeRequest(DataSource, ModelSource):
-    config: dict[str, Any] = Field(..., description="A SageMaker Clarify analysis_config.json document.")
+    config: dict[str, Any] = Field(..., description="A SageMaker Clarify analysis_config.json document.",
+                                   json_schema_extra=reaches("nested", "dataset_uri and predictor are ignored: rows come from dataset or rows"))
     name: str | None = None
 
 

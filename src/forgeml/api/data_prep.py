@@ -13,6 +13,7 @@ from fastapi.responses import HTMLResponse, PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from forgeml.api.deps import get_workspace
+from forgeml.core.access import reaches
 from forgeml.core.workspace import Workspace
 
 router = APIRouter(prefix="/datasets", tags=["data preparation"])
@@ -45,12 +46,12 @@ class DriftRequest(_Body):
 class PiiRequest(_Body):
     protect: bool = False
     steps: list[dict[str, Any]] | None = None
-    output: str | None = None
+    output: str | None = Field(default=None, description="the dataset to write (default: this one)", json_schema_extra=reaches("reference"))
     sample_rows: int | None = Field(default=None, ge=1)
 
 
 class RecipeRequest(_Body):
-    spec: dict[str, Any] | str
+    spec: dict[str, Any] | str = Field(json_schema_extra=reaches("nested", "custom steps' functions are checked as entry points"))
     target: str | None = None
     columns: list[str] | None = None
 

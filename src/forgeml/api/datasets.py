@@ -17,6 +17,7 @@ from forgeml.api._idempotency import IDEMPOTENCY_KEY
 from forgeml.api._idempotency import mark_replay as _mark_replay
 from forgeml.api._idempotency import parse as _idempotency
 from forgeml.api.deps import get_workspace
+from forgeml.core.access import reaches
 from forgeml.core.workspace import Workspace
 from forgeml.errors import PayloadTooLargeError, UnsupportedMediaTypeError, ValidationError
 
@@ -31,7 +32,9 @@ class IngestRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    source: str = Field(..., description="Path, glob, fsspec URL or SQLAlchemy database URL (read on the server).")
+    source: str = Field(..., description="Path, glob, fsspec URL or SQLAlchemy database URL, read on the server: only in an "
+                        "allowed data root or with an allowed URL scheme (else 403); send files with POST /datasets/{name}/upload",
+                        json_schema_extra=reaches("source"))
     name: str
     format: Literal["csv", "tsv", "parquet", "jsonl"] | None = None
     encoding: str = "utf-8"
@@ -40,7 +43,7 @@ class IngestRequest(BaseModel):
     mode: Literal["replace", "append", "upsert"] = "replace"
     key: list[str] | None = None
     table: str | None = None
-    query: str | None = None
+    query: str | None = Field(None, json_schema_extra=reaches("sql"))
     watermark: str | None = None
     full: bool = False
     allow_schema_change: bool = False
@@ -88,7 +91,8 @@ async def upload(
     name: str,
     request: Request,
     response: Response,
-    filename: str = Query("upload.csv", description="Names the format by its extension and labels quarantined rows."),
+    filename: str = Query("upload.csv", description="Names the format by its extension and labels quarantined rows.",
+                          json_schema_extra=reaches("name", "a plain file name, never a path")),
     encoding: str = "utf-8",
     delimiter: str | None = None,
     partition_by: str | None = None,

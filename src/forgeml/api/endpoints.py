@@ -17,6 +17,7 @@ from fastapi.responses import PlainTextResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from forgeml.api.deps import get_workspace
+from forgeml.core.access import reaches
 from forgeml.core.workspace import Workspace
 from forgeml.errors import BackendUnavailableError, PayloadTooLargeError
 
@@ -35,8 +36,8 @@ class CreateEndpoint(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     name: str
-    variants: list[dict[str, Any]] = Field(min_length=1)
-    data_capture: dict[str, Any] | None = None
+    variants: list[dict[str, Any]] = Field(min_length=1, json_schema_extra=reaches("nested", "model and model_dir are checked as models"))
+    data_capture: dict[str, Any] | None = Field(None, json_schema_extra=reaches("nested", "destination is checked as an output"))
     batching: dict[str, Any] | None = None
     max_payload_mb: float | None = None
     invocation_timeout_seconds: float | None = None
@@ -50,8 +51,8 @@ class UpdateEndpoint(BaseModel):
     """``PUT /endpoints/{name}``: the new endpoint config."""
 
     model_config = ConfigDict(extra="forbid")
-    variants: list[dict[str, Any]] = Field(min_length=1)
-    data_capture: dict[str, Any] | None = None
+    variants: list[dict[str, Any]] = Field(min_length=1, json_schema_extra=reaches("nested", "model and model_dir are checked as models"))
+    data_capture: dict[str, Any] | None = Field(None, json_schema_extra=reaches("nested", "destination is checked as an output"))
     batching: dict[str, Any] | None = None
     max_payload_mb: float | None = None
     invocation_timeout_seconds: float | None = None

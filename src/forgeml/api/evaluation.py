@@ -9,6 +9,7 @@ from fastapi.responses import HTMLResponse, PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from forgeml.api.deps import get_workspace
+from forgeml.core.access import reaches
 from forgeml.core.workspace import Workspace
 from forgeml.errors import ValidationError
 
@@ -16,11 +17,12 @@ router = APIRouter(tags=["evaluation"])
 
 
 class DataSource(BaseModel):
-    """Where the rows come from: a stored dataset, a file on the server, or inline records."""
+    """Where the rows come from: a stored dataset, inline records, or a file in an allowed data root."""
 
     model_config = ConfigDict(extra="forbid")
 
-    dataset: str | None = Field(None, description="A dataset (NAME, NAME:VERSION, dataset/NAME:VERSION), or a CSV/Parquet path on the server.")
+    dataset: str | None = Field(None, description="A dataset (NAME, NAME:VERSION, dataset/NAME:VERSION), or a CSV/Parquet "
+                                "file in an allowed data root.", json_schema_extra=reaches("data"))
     rows: list[dict[str, Any]] | None = Field(None, description="Inline records (small payloads).")
 
     def data(self) -> Any:
@@ -40,8 +42,10 @@ class ModelSource(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    model: str | None = Field(None, description="A registered model: NAME, NAME:VERSION, NAME@champion or model/NAME:VERSION.")
-    model_dir: str | None = Field(None, description="A model package folder on the server.")
+    model: str | None = Field(None, description="A registered model: NAME, NAME:VERSION, NAME@champion or model/NAME:VERSION "
+                              "(or a package folder in an allowed code root).", json_schema_extra=reaches("model"))
+    model_dir: str | None = Field(None, description="A model package folder on the server (allowed code roots only).",
+                                  json_schema_extra=reaches("model"))
 
     def model_spec(self, required: bool = True) -> str | None:
         if self.model is not None and self.model_dir is not None:
@@ -58,7 +62,8 @@ class EvaluateRequest(DataSource, ModelSource):
     threshold: float = Field(0.5, ge=0, le=1)
     positive_label: Any = None
     cost: dict[Literal["fp", "fn", "tp", "tn"], float] | None = None
-    model_ref: str | None = None
+    model_ref: str | None = Field(None, description="The registry reference to record for the model (e.g. model/loans:2).",
+                                  json_schema_extra=reaches("reference", "recorded with the report, never resolved to a location"))
     tags: dict[str, str] | None = None
 
 
@@ -81,7 +86,8 @@ class CardRequest(ModelSource):
     evaluation: str | None = None
     bias: str | None = None
     explanation: str | None = None
-    model_ref: str | None = None
+    model_ref: str | None = Field(None, description="The registry reference to record for the model (e.g. model/loans:2).",
+                                  json_schema_extra=reaches("reference", "recorded with the report, never resolved to a location"))
     intended_use: str | None = None
     limitations: str | None = None
     owner: str | None = None

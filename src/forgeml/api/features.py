@@ -12,6 +12,7 @@ from forgeml.api._idempotency import IDEMPOTENCY_KEY
 from forgeml.api._idempotency import mark_replay as _mark_replay
 from forgeml.api._idempotency import parse as _idempotency
 from forgeml.api.deps import get_workspace
+from forgeml.core.access import reaches
 from forgeml.core.workspace import Workspace
 
 router = APIRouter(prefix="/feature-groups", tags=["feature-store"])
@@ -50,13 +51,13 @@ class BatchGet(BaseModel):
 
 class Ingest(BaseModel):
     records: Records | None = None
-    dataset: str | None = None
+    dataset: str | None = Field(None, json_schema_extra=reaches("reference"))
     batch_size: int = Field(50_000, ge=1)
     target_stores: list[str] | None = None
 
 
 class Query_(BaseModel):
-    sql: str
+    sql: str = Field(json_schema_extra=reaches("sql"))
 
 
 class TrainingSetRequest(BaseModel):

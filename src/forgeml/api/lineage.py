@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query
+from fastapi import Path as PathParam
 
 from forgeml.api.deps import get_workspace
+from forgeml.core.access import reaches
 from forgeml.core.workspace import Workspace
 
 router = APIRouter(tags=["lineage"])
@@ -14,7 +16,7 @@ router = APIRouter(tags=["lineage"])
 
 @router.get("/lineage/{ref:path}")
 def lineage(
-    ref: str,
+    ref: str = PathParam(json_schema_extra=reaches("reference", "KIND/NAME[:VERSION], job/NAME or artifact/<digest>")),
     direction: str = Query("upstream", pattern="^(upstream|downstream)$"),
     depth: int = Query(20, ge=1, le=100),
     ws: Workspace = Depends(get_workspace),

@@ -4,7 +4,8 @@
     POST   /model-package-groups                                   create a group
     GET    /model-package-groups/{group}                           one group (with aliases)
     GET    /model-package-groups/{group}/versions                  versions, newest first
-    POST   /model-package-groups/{group}/versions                  register (artifact, training job or server-side folder)
+    POST   /model-package-groups/{group}/versions                  register (artifact, training job; a server folder only in an allowed code root)
+    POST   /model-package-groups/{group}/packages                  register an uploaded package archive (tar, tar.gz or zip)
     GET    /model-package-groups/{group}/versions/{version}        one version (number, alias, latest, approved)
     POST   /model-package-groups/{group}/versions/{version}/approval   {status, by, reason}
     PATCH  /model-package-groups/{group}/versions/{version}/metadata   merge customer metadata
@@ -18,13 +19,17 @@
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
 
 from forgeml.api.deps import get_workspace
+from forgeml.core.access import reaches
 from forgeml.core.workspace import Workspace
 
 router = APIRouter(prefix="/model-package-groups", tags=["models"])
@@ -42,13 +47,13 @@ class CreateGroup(BaseModel):
 
 
 class Register(BaseModel):
-    """Exactly one source: ``artifact`` (a package folder digest), ``training_job``, or ``path``
-    (a folder on the server's machine)."""
+    """Exactly one source: ``artifact`` (a package folder digest, e.g. from ``POST /bundles``),
+    ``training_job``, or ``path`` (a folder on the server: only in an allowed code root)."""
 
     model_config = ConfigDict(extra="forbid")
-    artifact: str | None = None
-    training_job: str | None = None
-    path: str | None = None
+    artifact: str | None = Field(None, json_schema_extra=reaches("bundle"))
+    training_job: str | None = Field(None, json_schema_extra=reaches("reference"))
+    path: str | None = Field(None, json_schema_extra=reaches("code", "a package runs code when loaded"))
     description: str | None = None
     metadata: dict[str, Any] | None = None
     model_card: dict[str, Any] | None = None
@@ -68,10 +73,10 @@ class Alias(BaseModel):
 
 
 class Compile(BaseModel):
-    """``holdout`` is a dataset ``NAME[:VERSION]`` or a file on the server's machine."""
+    """``holdout`` is a dataset ``NAME[:VERSION]`` (or a file in an allowed data root)."""
 
     model_config = ConfigDict(extra="forbid")
-    holdout: str
+    holdout: str = Field(json_schema_extra=reaches("data"))
     quantize: bool = False
     tolerance: float | None = Field(None, ge=0)
     description: str | None = None
@@ -109,6 +114,27 @@ def register(group: str, body: Register, ws: Workspace = Depends(get_workspace))
         metadata=body.metadata, model_card=body.model_card, tags=body.tags,
     )  # fmt: skip
     return ws.registry.describe(group, record.version)
+
+
+@router.post("/{group}/packages", status_code=201)
+async def upload_package(
+    group: str, request: Request, description: str | None = None, ws: Workspace = Depends(get_workspace)
+) -> dict[str, Any]:
+    """Register a model package sent as a tar/zip archive (its folder, or one folder holding it).
+
+    The archive is extracted safely (see ``POST /bundles``). A pickle-based package runs code
+    when it is loaded: register only packages from sources you trust (docs/registry.md).
+    """
+    from forgeml.api.bundles import receive_archive
+    from forgeml.core.bundles import store
+    from forgeml.registry.package import MANIFEST
+
+    with tempfile.TemporaryDirectory(prefix="forgeml-upload-") as tmp:
+        path = await receive_archive(request, ws, Path(tmp))
+        bundle = await run_in_threadpool(store, ws, path, label="package archive", marker=MANIFEST)
+    record = await run_in_threadpool(ws.registry.register, group, artifact=bundle.artifact.digest, description=description)
+    described: dict[str, Any] = await run_in_threadpool(ws.registry.describe, group, record.version)
+    return described
 
 
 @router.get("/{group}/versions/{version}")

@@ -11,9 +11,11 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends
+from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse
 
 from forgeml.api.deps import get_workspace
+from forgeml.core.access import reaches
 from forgeml.core.workspace import Workspace
 
 router = APIRouter(prefix="/reports", tags=["reports"])
@@ -26,5 +28,8 @@ def list_reports(kind: str | None = None, ws: Workspace = Depends(get_workspace)
 
 
 @router.get("/{ref:path}", response_class=HTMLResponse)
-def report_html(ref: str, ws: Workspace = Depends(get_workspace)) -> HTMLResponse:
+def report_html(
+    ref: str = PathParam(json_schema_extra=reaches("reference", "a stored report: KIND/NAME[:VERSION], never a file")),
+    ws: Workspace = Depends(get_workspace),
+) -> HTMLResponse:
     return HTMLResponse(ws.reports.html(ref))

@@ -9,6 +9,7 @@ from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from forgeml.api.deps import get_workspace
+from forgeml.core.access import reaches
 from forgeml.core.workspace import Workspace
 
 router = APIRouter(prefix="/training-jobs", tags=["training"])
@@ -26,16 +27,21 @@ class CreateTrainingJob(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str | None = None
     algorithm: str | None = None
-    script: str | None = None
-    source_dir: str | None = None
+    script: str | None = Field(None, description="the entry script: a path inside source_bundle (or, with an allowed code root, on the server)",
+                               json_schema_extra=reaches("code"))
+    source_dir: str | None = Field(None, description="a folder on the server (allowed code roots only); over the network use source_bundle",
+                                   json_schema_extra=reaches("code"))
+    source_bundle: str | None = Field(None, description="digest of a folder uploaded with POST /bundles, holding the script",
+                                      json_schema_extra=reaches("bundle"))
     hyperparameters: dict[str, Any] | None = None
-    channels: dict[str, Any] = Field(..., description="channel -> dataset/NAME[:VERSION] or a path")
+    channels: dict[str, Any] = Field(..., description="channel -> dataset/NAME[:VERSION] (or a path in an allowed data root)",
+                                     json_schema_extra=reaches("nested", "each channel's source is checked as data"))
     target: str | None = None
     features: list[str] | None = None
     metric_definitions: list[MetricDefinition] | None = None
     max_runtime_seconds: float | None = None
     checkpoint: bool = False
-    recipe: dict[str, Any] | None = None
+    recipe: dict[str, Any] | None = Field(None, json_schema_extra=reaches("nested", "custom steps' functions are checked as entry points"))
     experiment: str | None = None
     seed: int = 0
     rules: list[Any] | None = None

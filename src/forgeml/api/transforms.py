@@ -1,9 +1,14 @@
-"""``/transform-jobs``: batch transform jobs over HTTP (paths are on the server's machine).
+"""``/transform-jobs``: batch transform jobs over HTTP.
 
     POST /transform-jobs               create (body: model, inputs | dataset, and SageMaker-style settings)
     GET  /transform-jobs               list, newest first
     GET  /transform-jobs/{name}        settings, status, progress metrics, per-file results
     POST /transform-jobs/{name}/stop   stop it
+    GET  /transform-jobs/{name}/output/{file}   one ``.out`` file (how a network caller gets results)
+
+Over the network ``model`` is a registry reference, ``inputs`` lie in an allowed data root (or
+give ``dataset``) and ``output_path`` may not be given (docs/user-guide.md, "What the REST API may
+touch"): the outputs stay under the job's folder and are served here.
 """
 
 from __future__ import annotations
@@ -11,9 +16,12 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query
+from fastapi import Path as PathParam
+from fastapi.responses import FileResponse
 from pydantic import Field
 
 from forgeml.api.deps import get_workspace
+from forgeml.core.access import reaches
 from forgeml.core.workspace import Workspace
 from forgeml.serving._transform_config import TransformConfig
 
@@ -48,6 +56,14 @@ def list_transforms(
 @router.get("/{name}")
 def describe(name: str, ws: Workspace = Depends(get_workspace)) -> dict[str, Any]:
     return ws.transforms.describe(name)
+
+
+@router.get("/{name}/output/{file}")
+def output(
+    name: str, file: str = PathParam(json_schema_extra=reaches("name", "the name of one of the job's output files, never a path")),
+    ws: Workspace = Depends(get_workspace),
+) -> FileResponse:
+    return FileResponse(ws.transforms.output_file(name, file), media_type="application/octet-stream", filename=file)
 
 
 @router.post("/{name}/stop")

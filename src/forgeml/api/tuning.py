@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from forgeml.api.deps import get_workspace
+from forgeml.core.access import reaches
 from forgeml.core.workspace import Workspace
 
 router = APIRouter(prefix="/tuning-jobs", tags=["tuning"])
@@ -22,7 +23,8 @@ class CreateTuningJob(BaseModel):
     objective: dict[str, Any] | str = Field(..., description="{'metric': 'validation:auc', 'type': 'Maximize'}")
     parameter_ranges: dict[str, Any] = Field(..., description="name -> {type, min, max, scaling} or {type: Categorical, values}")
     static_hyperparameters: dict[str, Any] | None = None
-    training: dict[str, Any] = Field(..., description="arguments of ws.training.create (algorithm or script, channels, target, ...)")
+    training: dict[str, Any] = Field(..., description="arguments of ws.training.create (algorithm or script, channels, target, ...)",
+                                     json_schema_extra=reaches("nested", "checked as POST /training-jobs is; an entrypoint as an entry point"))
     max_jobs: int | None = None
     max_parallel_jobs: int | None = None
     max_runtime_seconds: float | None = None

@@ -71,6 +71,8 @@ def parse_config(config: dict[str, Any]) -> dict[str, Any]:
         for key, value in (shap_cfg or {}).items():
             if key not in SHAP_KEYS:
                 raise ValidationError(f"analysis config: unknown shap option {key!r}")
+            if key == "baseline" and not isinstance(value, list):  # Clarify's S3 URI form: ForgeML reads no location
+                raise ValidationError("analysis config: methods.shap.baseline must be a list of rows (a file or URI is not read)")
             opts[SHAP_KEYS[key]] = value
         if pdp_cfg is not None:
             if pdp_cfg.get("features"):

@@ -9,17 +9,21 @@ from __future__ import annotations
 
 import importlib
 import threading
+from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from forgeml.settings import Settings, load_settings
 
 if TYPE_CHECKING:
+    from forgeml.core.access import Access
     from forgeml.core.artifacts import ArtifactStore
     from forgeml.core.jobs import JobService
     from forgeml.core.lineage import LineageService
     from forgeml.core.metadata import MetadataStore
+
+T = TypeVar("T")
 
 # name -> "module:Class"; every domain package registers its service here.
 SERVICES: dict[str, str] = {
@@ -47,17 +51,25 @@ class Workspace:
         reconcile: settle jobs whose processes disappeared (done once at start-up).
         migrate: bring the metadata schema up to date on open (job processes skip it: the
             process that submitted them already did).
+        access: what callers of this workspace's services may reach on this machine; full
+            access (the SDK's and the CLI's) when omitted. See :meth:`with_access`.
     """
 
     def __init__(
-        self, settings: Settings | None = None, *, reconcile: bool = True, migrate: bool = True
-    ) -> None:
+        self, settings: Settings | None = None, *, reconcile: bool = True, migrate: bool = True,
+        access: Access | None = None,
+    ) -> None:  # fmt: skip
+        from forgeml.core.access import LOCAL
+
         self.settings = settings or load_settings()
+        self.access: Access = access or LOCAL
         self._migrate = migrate
         self.home: Path = self.settings.resolved_home
         self.home.mkdir(parents=True, exist_ok=True)
         self._services: dict[str, Any] = {}
         self._lock = threading.Lock()
+        self._shared: dict[str, Any] = {}  # shared with views, as is its lock
+        self._shared_lock = threading.Lock()
         if reconcile:
             self.jobs.reconcile()
 
@@ -101,6 +113,27 @@ class Workspace:
                 cls = getattr(importlib.import_module(module_name), cls_name)
                 self._services[name] = cls(self)
             return self._services[name]
+
+    def shared(self, key: str, factory: Callable[[], T]) -> T:
+        """A per-process helper shared by this workspace and its views (``with_access``), made
+        by ``factory`` on first use: state such as a write buffer exists once per process."""
+        with self._shared_lock:
+            if key not in self._shared:
+                self._shared[key] = factory()
+            value: T = self._shared[key]
+            return value
+
+    def with_access(self, access: Access) -> Workspace:
+        """This workspace as seen by a caller with ``access`` (the REST API's network callers).
+
+        The view shares the settings, the stores, the job system (one metadata connection per
+        process: a second handle on SQLite would drop its locks) and :meth:`shared` helpers, and
+        has services of its own, built on the view, so every check they make asks ``access``.
+        """
+        view = object.__new__(type(self))
+        shared = {name: getattr(self, name) for name in ("metadata", "artifacts", "jobs", "lineage")}  # the same handles
+        view.__dict__.update({**self.__dict__, **shared, "access": access, "_services": {}, "_lock": threading.Lock()})
+        return view
 
     def __getattr__(self, name: str) -> Any:
         if name in SERVICES:

@@ -360,6 +360,7 @@ class DatasetService:
         """
         from forgeml.data import _ingest, _sql
 
+        self.ws.access.check_source(source, "source")  # a network caller names no server path, URL or database
         common: dict[str, Any] = {"key": key, "allow_schema_change": allow_schema_change, "description": description, "tags": tags}
         if _sql.is_sql_url(source):
             if idempotency_key is not None:
@@ -391,6 +392,8 @@ class DatasetService:
         """Full load, then incremental sync on ``watermark``; see :func:`forgeml.data._sql.sync`."""
         from forgeml.data import _sql
 
+        self.ws.access.check_source(url, "source")
+
         return _sql.sync(
             self, url, name, table=table, query=query, watermark=watermark, key=key, full=full,
             allow_schema_change=allow_schema_change, partition_by=partition_by, description=description, tags=tags,
@@ -398,14 +401,15 @@ class DatasetService:
         )  # fmt: skip
 
     def records(self) -> RecordBuffer:
-        """The micro-batching buffer behind ``POST /datasets/{name}/records`` (one per service)."""
+        """The micro-batching buffer behind ``POST /datasets/{name}/records`` (one per process and
+        workspace: the REST API's view of the workspace shares it)."""
         from forgeml.data._buffer import RecordBuffer
 
         if self._buffer is None:
             s = self.ws.settings
-            self._buffer = RecordBuffer(
+            self._buffer = self.ws.shared("record-buffer", lambda: RecordBuffer(
                 self, max_records=int(getattr(s, "stream_max_records", 1000)), max_seconds=float(getattr(s, "stream_max_seconds", 5.0))
-            )
+            ))  # fmt: skip
         return self._buffer
 
     def consume(self, url: str, name: str, *, stream: str, group: str = "forgeml", durable: str = "forgeml",
@@ -417,6 +421,7 @@ class DatasetService:
         """
         from forgeml.data import _stream
 
+        self.ws.access.check_source(url, "url")
         source = _stream.open_source(url, stream, group=group, durable=durable, jetstream=jetstream)
         try:
             return _stream.consume(self, source, name, **options)
@@ -430,6 +435,7 @@ class DatasetService:
         from forgeml.data._stream import open_source
 
         validate_name(name, "dataset name")
+        self.ws.access.check_source(url, "url")
         open_source(url, stream, group=group, durable=durable, jetstream=jetstream).close()  # fail fast here
         config = {"url": url, "stream": stream, "name": name, "group": group, "durable": durable,
                   "jetstream": jetstream, "batch_size": batch_size, "max_wait": max_wait}  # fmt: skip

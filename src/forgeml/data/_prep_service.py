@@ -182,6 +182,7 @@ class DataPrepService:
         from forgeml.data.recipes import Recipe
 
         recipe = Recipe.from_yaml(spec) if isinstance(spec, str) else Recipe.from_dict(spec)
+        recipe.check_access(self.ws.access, "spec")
         dataset = self.ws.datasets.get(name, version)
         frame = self.ws.datasets.read(dataset)
         if columns:

@@ -34,6 +34,8 @@ from forgeml.errors import ValidationError
 if TYPE_CHECKING:
     import pandas as pd
 
+    from forgeml.core.access import Access
+
 FORMAT = "forgeml-recipe/1"
 
 STEP_TYPES: dict[str, type[Step]] = {
@@ -119,6 +121,17 @@ class Recipe:
         if isinstance(data, list):
             data = {"steps": data}
         return cls.from_dict(data if data is not None else {"steps": []})
+
+    def check_access(self, access: Access, field: str = "recipe") -> None:
+        """Ask ``access`` about every function a ``custom`` step would import, before anything
+        is fitted: a network caller may run only the entry points an operator allowed.
+
+        Raises:
+            ForbiddenError: naming the step (``recipe.steps[2].function``) and the function.
+        """
+        for i, step in enumerate(self.steps):
+            if isinstance(step, Custom):
+                access.check_entry_point(step.function, f"{field}.steps[{i}].function")
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON-safe spec (what ``from_dict`` reads)."""

@@ -13,20 +13,21 @@ if TYPE_CHECKING:
     from forgeml.registry.package import LoadedModel
 
 
-def resolve_frame(ws: Workspace, data: Any) -> tuple[pd.DataFrame, str | None]:
+def resolve_frame(ws: Workspace, data: Any, field: str = "dataset") -> tuple[pd.DataFrame, str | None]:
     """A frame and its lineage reference from a frame, a dataset record or reference
     (``loans``, ``loans:3``, ``dataset/loans:3``) or a CSV/Parquet path.
 
     Raises:
+        ForbiddenError: a file the caller may not read (see ``rows_from``).
         NotFoundError: no such dataset or file.
         ValidationError: an unreadable spec.
     """
     from forgeml.data._inputs import rows_from
 
-    return rows_from(ws, data)
+    return rows_from(ws, data, field=field)
 
 
-def resolve_model(ws: Workspace, model: Any) -> tuple[LoadedModel, str, str | None]:
+def resolve_model(ws: Workspace, model: Any, field: str = "model") -> tuple[LoadedModel, str, str | None]:
     """A loaded package, its lineage reference (``artifact/<digest>`` of the package folder) and,
     for a registered model, its registry reference (``model/loans:2``).
 
@@ -36,6 +37,7 @@ def resolve_model(ws: Workspace, model: Any) -> tuple[LoadedModel, str, str | No
     version is loaded through the registry, every file checked against its recorded digests.
 
     Raises:
+        ForbiddenError: a folder the caller may not load (see ``ws.registry.package``).
         CorruptArtifactError: a registered package's file was changed after registration.
         NotFoundError: no such folder, group, version or alias.
         ValidationError: a folder that is not a model package, or a malformed reference.
@@ -44,7 +46,7 @@ def resolve_model(ws: Workspace, model: Any) -> tuple[LoadedModel, str, str | No
 
     if isinstance(model, LoadedModel):
         return model, f"artifact/{ws.artifacts.put_dir(model.path).digest}", None
-    folder, record = ws.registry.package(model)
+    folder, record = ws.registry.package(model, field=field)
     if record is not None:  # every file checked against the registry's digests as it loads
         return ws.registry.load(record), f"artifact/{record.spec['package']}", record.ref
     return load_model(folder), f"artifact/{ws.artifacts.put_dir(folder).digest}", None

@@ -154,12 +154,14 @@ class RegistryService:
         check_status(approval_status)
         with tempfile.TemporaryDirectory(prefix="forgeml-register-") as tmp:
             if package is not None:
+                self.ws.access.check_code(package, "path")  # a network caller registers uploads and jobs, not server folders
                 folder, source = Path(package), {"kind": "path", "value": str(Path(package).resolve())}
                 if not folder.is_dir():
                     raise NotFoundError(f"model package folder {folder} does not exist")
             elif artifact is not None:
                 digest = self.ws.artifacts.resolve(artifact)
                 folder, source = self._from_artifact(digest, Path(tmp) / "pkg"), {"kind": "artifact", "value": digest}
+                self._check_recipe_code(folder)
             else:
                 assert training_job is not None
                 training_job = self.ws.jobs.get(training_job).name
@@ -180,6 +182,27 @@ class RegistryService:
         if not isinstance(manifest, dict) or MANIFEST not in manifest.get("files", {}):
             raise ValidationError(f"artifact {digest} is not a model package folder")
         return self.ws.artifacts.get_dir(digest, dest)
+
+    def _check_recipe_code(self, folder: Path) -> None:
+        """An uploaded package's recipe may import only what the caller could run itself."""
+        if self.ws.access.is_local:
+            return
+        import json
+
+        from forgeml.registry._recipes import load_recipe
+        from forgeml.registry.package import read_manifest
+
+        recipe_file = read_manifest(folder).recipe_file
+        if not recipe_file:
+            return
+        file = (folder / recipe_file).resolve()
+        if not file.is_relative_to(folder.resolve()) or not file.is_file():
+            raise ValidationError(f"package recipe {recipe_file!r} is not a file inside the package")
+        try:
+            data = json.loads(file.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ValidationError(f"package recipe {recipe_file!r} is not valid JSON: {exc}") from None
+        load_recipe(data).recipe.check_access(self.ws.access, "package recipe")
 
     def _from_job(self, name: str, dest: Path) -> Path:
         job = self.ws.jobs.get(name)
@@ -442,17 +465,25 @@ class RegistryService:
                 verify_package(cache, self.digests(record), origin=record.ref)
         return cache
 
-    def package(self, model: str | Path | ResourceRecord) -> tuple[Path, ResourceRecord | None]:
+    def package(self, model: str | Path | ResourceRecord, *, field: str = "model") -> tuple[Path, ResourceRecord | None]:
         """A verified local package folder for a model reference or a package folder.
 
         A string is a registry reference (``loans``, ``loans:3``, ``loans@champion``,
         ``model/loans:3``) unless it reads as a path (``./pkg``, ``/models/pkg``, ``~/pkg``; see
         :func:`forgeml.core.refs.looks_like_path`); a :class:`~pathlib.Path` is always a folder.
+        This is the one place a model is looked for as a local folder, so the caller's access is
+        checked here (``ws.access.check_code``: loading a package runs its code, so over the
+        network only a folder inside an allowed code root); a reference never touches the disk.
+
+        Args:
+            model: the reference, folder or model version record.
+            field: what to call ``model`` in a refusal (the request field, e.g. ``variants[A].model``).
 
         Returns:
             ``(folder, the registry version or None for a folder)``.
 
         Raises:
+            ForbiddenError: a folder the caller may not load.
             NotFoundError: no such folder, group, version or alias.
             ValidationError: a folder that is not a (valid) package, or a malformed reference.
         """
@@ -463,6 +494,7 @@ class RegistryService:
             return self.download(record), record
         if not isinstance(model, str | Path):
             raise ValidationError(f"expected a model reference or a package folder, got {type(model).__name__}")
+        self.ws.access.check_code(model, field)  # before the disk is looked at
         folder = Path(model).expanduser()
         if not folder.is_dir():
             raise NotFoundError(f"model package folder {model} does not exist")
@@ -511,7 +543,7 @@ class RegistryService:
 
         record = self.get(group, version)
         group = record.name
-        rows = read_rows(self.ws, holdout)
+        rows = read_rows(self.ws, holdout, "holdout")
         src = self._local(record, verify=False)  # compile_package verifies against the digests
         with tempfile.TemporaryDirectory(prefix="forgeml-compile-") as tmp:
             dest = Path(tmp) / "compiled"

@@ -27,7 +27,8 @@ def resolve_variant(ws: Workspace, variant: VariantConfig, models_dir: Path, *, 
     Raises:
         ValidationError: a folder that is not a package, or a malformed reference.
         NotFoundError: an unknown registry group, version or alias.
-        ForbiddenError: ``trusted`` is False and the package has no ONNX model.
+        ForbiddenError: ``trusted`` is False and the package has no ONNX model, or a folder the
+            caller may not load (``ws.access``: over the network, outside the allowed code roots).
         CorruptArtifactError: the registered package was changed.
     """
     from forgeml.registry._service import artifact_digests
@@ -36,6 +37,7 @@ def resolve_variant(ws: Workspace, variant: VariantConfig, models_dir: Path, *, 
     out: dict[str, Any] = {"name": variant.name, "weight": variant.weight, "workers": variant.workers, "mode": variant.mode,
                            "trusted": trusted}  # fmt: skip
     if variant.mode == "MultiModel":
+        ws.access.check_code(variant.model_dir or "", f"variants[{variant.name}].model_dir")  # packages run code when loaded
         folder = Path(variant.model_dir or "").expanduser().resolve()
         if not folder.is_dir():
             raise ValidationError(f"variant {variant.name!r}: model_dir {variant.model_dir!r} is not a folder")
@@ -44,7 +46,8 @@ def resolve_variant(ws: Workspace, variant: VariantConfig, models_dir: Path, *, 
         return out
     source = str(variant.model)
     try:
-        folder, registered = ws.registry.package(source)  # verified: by its manifest, or the registry's digests
+        # verified (by its manifest, or the registry's digests) and checked against the caller's access
+        folder, registered = ws.registry.package(source, field=f"variants[{variant.name}].model")
     except (NotFoundError, ValidationError) as exc:
         raise type(exc)(f"variant {variant.name!r}: {exc.message}") from None
     if registered is None:

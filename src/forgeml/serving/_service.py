@@ -311,6 +311,8 @@ class EndpointService:
         Raises:
             ValidationError: a model that is neither a package folder nor a registry version.
         """
+        if cfg.data_capture is not None:  # a network caller names no location for the server to write
+            self.ws.access.check_output(cfg.data_capture.destination, "data_capture.destination")
         runtime_dir = self._dir(name, version)
         shutil.rmtree(runtime_dir, ignore_errors=True)
         (runtime_dir / "models").mkdir(parents=True)

@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from forgeml.core.access import reaches
 from forgeml.errors import ValidationError
 
 CSV = "text/csv"
@@ -53,10 +54,12 @@ class TransformConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    model: str = Field(description="registry GROUP:VERSION|ALIAS, model/GROUP:VERSION, or a package folder")
-    inputs: list[str] = Field(default_factory=list, description="input files or folders (all files inside, sorted)")
-    dataset: str | None = Field(None, description="a dataset NAME[:VERSION] instead of files")
-    output_path: str | None = None
+    model: str = Field(description="registry GROUP:VERSION|ALIAS, model/GROUP:VERSION, or a package folder",
+                       json_schema_extra=reaches("model"))
+    inputs: list[str] = Field(default_factory=list, description="input files or folders (all files inside, sorted)",
+                              json_schema_extra=reaches("source"))
+    dataset: str | None = Field(None, description="a dataset NAME[:VERSION] instead of files", json_schema_extra=reaches("reference"))
+    output_path: str | None = Field(None, json_schema_extra=reaches("output"))
     content_type: str = CSV
     accept: str | None = None
     compression_type: Literal["None", "Gzip"] = "None"
@@ -67,8 +70,8 @@ class TransformConfig(BaseModel):
     assemble_with: Literal["None", "Line"] = "None"
     input_filter: str = "$"
     output_filter: str = "$"
-    join_source: Literal["None", "Input"] = "None"
-    environment: dict[str, str] = Field(default_factory=dict)
+    join_source: Literal["None", "Input"] = Field("None", json_schema_extra=reaches("name", "None or Input: whether inputs join the outputs"))
+    environment: dict[str, str] = Field(default_factory=dict, json_schema_extra=reaches("environment"))
     trusted: bool = Field(True, description="False: load only an ONNX model, never unpickle (forced by the trusted_model_packages setting)")
 
     @field_validator("content_type", "accept")

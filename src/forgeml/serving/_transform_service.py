@@ -55,12 +55,14 @@ def pin_model(ws: Workspace, spec: str, *, trusted: bool) -> dict[str, Any]:
     Raises:
         NotFoundError: unknown group, version, alias or folder.
         ValidationError / CorruptArtifactError: a malformed reference or a corrupted package.
-        ForbiddenError: ``trusted`` is False and the package has no ONNX model.
+        ForbiddenError: ``trusted`` is False and the package has no ONNX model, or a folder the
+            caller may not load (over the network, outside the allowed code roots).
     """
     from forgeml.registry._service import artifact_digests
     from forgeml.registry.package import preflight
 
-    folder, record = ws.registry.package(spec)  # verified: by its manifest, or the registry's digests
+    # verified (by its manifest, or the registry's digests) and checked against the caller's access
+    folder, record = ws.registry.package(spec, field="model")
     if record is None:
         art = ws.artifacts.put_dir(folder)
         preflight(folder, trusted=trusted, digests=artifact_digests(ws.artifacts, art.digest), origin=spec)
@@ -120,6 +122,11 @@ class TransformService:
         """
         if isinstance(inputs, (str, Path)):
             inputs = [inputs]
+        access = self.ws.access  # a network caller reads only allowed roots and names no output location
+        for i, item in enumerate(inputs or []):
+            access.check_source(item, f"inputs[{i}]")
+        access.check_output(output_path, "output_path")
+        access.check_environment(params.get("environment") or {}, "environment")
         name = validate_name(name or new_name("transform"), "transform job name")
         output = Path(output_path) if output_path else self.ws.jobs.workdir(name) / "output"
         config = load_config(
@@ -165,6 +172,19 @@ class TransformService:
         self.get(name)
         file = self.ws.jobs.workdir(name) / REPORT
         return json.loads(file.read_text()) if file.is_file() else None
+
+    def output_file(self, name: str, file: str) -> Path:
+        """The local ``.out`` file of one completed input of a finished job, by its file name.
+
+        Raises:
+            NotFoundError: no such job, no results yet, or no completed output of that name.
+        """
+        report = self.report(name)
+        for result in (report or {}).get("files", []):
+            out = result.get("output")
+            if out and result.get("status") == "Completed" and Path(out).name == file and Path(out).is_file():
+                return Path(out)
+        raise NotFoundError(f"transform job {name!r} has no completed output file {file!r}")
 
     def describe(self, name: str) -> dict[str, Any]:
         """The job, its transform settings, progress metrics and per-file results."""

@@ -69,6 +69,7 @@ def _resolve(ws: Workspace, channel: str, source: str) -> dict[str, Any]:
             "type": "dataset", "ref": record.ref, "name": record.name, "version": record.version,
             "digest": record.data.get("artifact"), "schema": record.data.get("schema"),
         }  # fmt: skip
+    ws.access.check_source(source, f"channels.{channel}")  # a network caller's path must be in an allowed data root
     path = Path(source).expanduser()
     from forgeml.core.workspace_guard import check_path
 

@@ -6,7 +6,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Required, TypedDict, Unpack
 
@@ -63,6 +63,7 @@ class TrainingRequest(TypedDict, total=False):
     algorithm: str | None
     script: str | None
     source_dir: str | None
+    source_bundle: str | None
     hyperparameters: dict[str, Any] | None
     channels: Required[dict[str, Any]]
     target: str | None
@@ -103,8 +104,11 @@ class TrainingService:
         Args:
             name: the job name (generated when omitted).
             algorithm: a built-in algorithm (see :meth:`algorithms`); or give ``script``.
-            script: path of a SageMaker script-mode ``train.py`` (relative to ``source_dir`` if given).
+            script: path of a SageMaker script-mode ``train.py`` (relative to ``source_dir`` or
+                ``source_bundle`` if given).
             source_dir: folder holding the script and optionally a ``requirements.txt``.
+            source_bundle: instead of ``source_dir``, an uploaded folder (``POST /bundles``) by
+                digest (``artifact/<sha256>``); how code reaches a server over the network.
             hyperparameters: built-ins: checked against the algorithm; scripts: passed as-is.
             channels: channel name -> ``dataset/NAME[:VERSION]`` or a local file/folder path (or
                 ``{"source": ..., "content_type": "text/csv"}`` to hand a dataset to a script as CSV).
@@ -155,6 +159,7 @@ class TrainingService:
         algorithm: str | None = None,
         script: str | None = None,
         source_dir: str | None = None,
+        source_bundle: str | None = None,
         hyperparameters: dict[str, Any] | None = None,
         channels: dict[str, Any],
         target: str | None = None,
@@ -183,6 +188,8 @@ class TrainingService:
         name = validate_name(name or new_name("training"), "training job name")
         if (algorithm is None) == (script is None):
             raise ValidationError("give exactly one of algorithm= (a built-in) or script= (script mode)")
+        if algorithm is not None and (source_dir is not None or source_bundle is not None):
+            raise ValidationError("source_dir and source_bundle go with script= (script mode), not with algorithm=")
         if max_runtime_seconds is None:
             max_runtime_seconds = DEFAULT_MAX_RUNTIME
         if not 0 < float(max_runtime_seconds) <= MAX_RUNTIME_LIMIT:
@@ -213,7 +220,7 @@ class TrainingService:
                 ok, why = network_isolation_support()
                 if not ok:
                     raise ValidationError(f"network isolation is not available here: {why}")
-            config.update(self._script_config(name, script or "", source_dir, hyperparameters))  # stores the code last
+            config.update(self._script_config(name, script or "", source_dir, source_bundle, hyperparameters))  # stores the code last
             entrypoint = "forgeml.training._script:run"
         return {
             "name": name, "entrypoint": entrypoint, "config": config,
@@ -268,8 +275,31 @@ class TrainingService:
                     )
         return {"algorithm": algorithm, "hyperparameters": hp}
 
-    def _script_config(self, name: str, script: str, source_dir: str | None, hyperparameters: dict[str, Any] | None) -> dict[str, Any]:
+    def _script_root(self, script: str, source_dir: str | None, source_bundle: str | None, tmp: Path) -> tuple[Path, Path, str | None]:
+        """Where a script's code comes from: ``(root folder, entry script, bundle digest)``.
+
+        The one place a script is resolved: a network caller's ``script`` / ``source_dir`` must
+        lie in an allowed code root (``ws.access``); a bundle is materialized under ``tmp``.
+
+        Raises:
+            ForbiddenError: a server path a network caller may not run.
+            NotFoundError: no such script, folder or bundle. ValidationError: a bad combination.
+        """
+        from forgeml.core.bundles import folder_digest
+
+        if source_bundle is not None:
+            if source_dir is not None:
+                raise ValidationError("give source_dir (a folder) or source_bundle (an uploaded bundle), not both")
+            digest = folder_digest(self.ws, source_bundle, "source_bundle")
+            root = self.ws.artifacts.get_dir(digest, tmp / "bundle").resolve()
+            entry = (root / script).resolve()
+            if Path(script).is_absolute() or not entry.is_relative_to(root):
+                raise ValidationError(f"script {script!r} must be a path inside the bundle")
+            if not entry.is_file():
+                raise NotFoundError(f"script {script!r} is not in bundle {digest}")
+            return root, entry, digest
         if source_dir is not None:
+            self.ws.access.check_code(source_dir, "source_dir")
             root = Path(source_dir).expanduser().resolve()
             if not root.is_dir():
                 raise NotFoundError(f"source_dir {source_dir!r} is not a folder")
@@ -279,40 +309,64 @@ class TrainingService:
                 raise NotFoundError(f"script {script!r} does not exist in {source_dir!r}")
             if not entry.is_relative_to(root):
                 raise ValidationError(f"script {script!r} is outside source_dir {source_dir!r}")
-        else:
-            entry = Path(script).expanduser().resolve()
-            if not entry.is_file():
-                raise NotFoundError(f"script {script!r} does not exist")
-            root = entry.parent
-        if entry.suffix != ".py":
-            raise ValidationError(f"script {script!r} must be a Python file (.py)")
+            return root, entry, None
+        self.ws.access.check_code(script, "script")
+        entry = Path(script).expanduser().resolve()
+        if not entry.is_file():
+            raise NotFoundError(f"script {script!r} does not exist")
+        return entry.parent, entry, None
+
+    def _script_config(
+        self, name: str, script: str, source_dir: str | None, source_bundle: str | None, hyperparameters: dict[str, Any] | None
+    ) -> dict[str, Any]:  # fmt: skip
         hp = {str(k): _json_scalar(str(k), v) for k, v in (hyperparameters or {}).items()}
         for key in hp:
             if not re.match(r"^[A-Za-z_][A-Za-z0-9_-]*$", key):
                 raise ValidationError(f"hyperparameter name {key!r} must be letters, digits, '_' or '-'")
         with tempfile.TemporaryDirectory() as tmp:
-            snapshot = Path(tmp) / "code"
-            if source_dir is not None:
-                shutil.copytree(root, snapshot, ignore=_IGNORE)
+            root, entry, digest = self._script_root(script, source_dir, source_bundle, Path(tmp))
+            if entry.suffix != ".py":
+                raise ValidationError(f"script {script!r} must be a Python file (.py)")
+            if digest is None:
+                snapshot = Path(tmp) / "code"
+                if source_dir is not None:
+                    shutil.copytree(root, snapshot, ignore=_IGNORE)
+                else:
+                    snapshot.mkdir()
+                    shutil.copy2(entry, snapshot / entry.name)
+                digest = self.ws.artifacts.put_dir(snapshot, owner=f"job/{name}").digest
             else:
-                snapshot.mkdir()
-                shutil.copy2(entry, snapshot / entry.name)
-            art = self.ws.artifacts.put_dir(snapshot, owner=f"job/{name}")
+                self.ws.metadata.put_artifact(self.ws.metadata.get_artifact(digest), owner=f"job/{name}")
+            has_requirements = (root / "requirements.txt").is_file() and (source_dir is not None or source_bundle is not None)
         return {
-            "script": str(entry.relative_to(root)), "source_dir": str(root), "code_digest": art.digest,
-            "has_requirements": (root / "requirements.txt").is_file() and source_dir is not None,
-            "hyperparameters": hp, "algorithm": None,
+            "script": str(entry.relative_to(root)), "source_dir": f"artifact/{digest}" if source_bundle else str(root),
+            "code_digest": digest, "has_requirements": has_requirements, "hyperparameters": hp, "algorithm": None,
         }  # fmt: skip
 
-    @staticmethod
-    def _check_recipe(recipe: dict[str, Any]) -> None:
+    def check_inputs(self, request: Mapping[str, Any]) -> None:
+        """Resolve a request's channels, script and recipe as :meth:`plan` does, storing nothing.
+
+        The tuning service checks the training part of a spec with it before any trial runs, so
+        a network caller's trials reach only what the caller could reach directly.
+
+        Raises:
+            ForbiddenError, NotFoundError, ValidationError: as :meth:`plan`.
+        """
+        resolve_channels(self.ws, request.get("channels"))  # type: ignore[arg-type]
+        if request.get("recipe") is not None:
+            self._check_recipe(request["recipe"])
+        if request.get("script") is not None:
+            with tempfile.TemporaryDirectory() as tmp:
+                self._script_root(str(request["script"]), request.get("source_dir"), request.get("source_bundle"), Path(tmp))
+
+    def _check_recipe(self, recipe: dict[str, Any]) -> None:
         if not isinstance(recipe, dict):
             raise ValidationError("recipe must be a recipe spec (dict)")
         try:
             from forgeml.data.recipes import Recipe
         except ImportError:
             raise ValidationError("recipes are not available in this installation (forgeml.data.recipes)") from None
-        Recipe.from_dict(recipe)
+        Recipe.from_dict(recipe).check_access(self.ws.access, "recipe")
 
     # read ------------------------------------------------------------------------------------
     def get(self, name: str) -> JobRecord:

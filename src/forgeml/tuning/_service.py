@@ -37,7 +37,7 @@ def known_metrics(training: dict[str, Any]) -> set[str] | None:
     return None
 
 
-_ENTRYPOINT_KEYS = {"entrypoint", "config", "max_runtime_seconds", "metrics"}
+_ENTRYPOINT_KEYS = {"entrypoint", "config", "max_runtime_seconds", "metrics", "source_bundle"}
 
 
 def check_training(spec: TuningSpec) -> None:
@@ -81,11 +81,40 @@ def check_training(spec: TuningSpec) -> None:
                 raise ValidationError(f"parameter range {name!r}: {exc}") from None
 
 
+def bundle_module(ws: Workspace, bundle: str, entrypoint: str) -> str:
+    """The file of ``entrypoint``'s module inside an uploaded bundle (the job's worker imports
+    it from there, and refuses a module that resolves anywhere else).
+
+    Raises:
+        ValidationError, NotFoundError: not a stored folder, or no such module in it.
+    """
+    from forgeml.core.bundles import folder_digest
+
+    digest = folder_digest(ws, bundle, "training.source_bundle")
+    files = ws.artifacts.read_json(digest)["files"]
+    module = entrypoint.partition(":")[0].replace(".", "/")
+    for candidate in (f"{module}.py", f"{module}/__init__.py"):
+        if candidate in files:
+            return candidate
+    raise ValidationError(f"training.entrypoint: bundle {digest} holds no module {entrypoint.partition(':')[0]!r} ({module}.py)")
+
+
 class TuningService:
     """Hyperparameter tuning jobs: a ``tuning`` job whose worker runs training jobs as trials."""
 
     def __init__(self, workspace: Workspace) -> None:
         self.ws = workspace
+
+    def _check_inputs(self, spec: TuningSpec) -> None:
+        """What the trials will read and run, checked now with the caller's access (the trials
+        run in the tuning job's own process, which has the machine's)."""
+        training = spec.training
+        if "entrypoint" in training and training.get("source_bundle"):
+            bundle_module(self.ws, training["source_bundle"], training["entrypoint"])  # uploaded code: the caller's own
+        elif "entrypoint" in training:
+            self.ws.access.check_entry_point(training["entrypoint"], "training.entrypoint")
+        else:
+            self.ws.training.check_inputs(training)
 
     def create(self, name: str | None = None, spec: dict[str, Any] | None = None, *, wait: bool = False, **fields: Any) -> JobRecord:
         """Validate a tuning spec and launch the tuning job.
@@ -109,6 +138,7 @@ class TuningService:
         if metrics is not None and parsed.objective_metric not in metrics:
             known = ", ".join(sorted(metrics)) or "none: give metric_definitions that capture it from the script's log"
             raise ValidationError(f"objective metric {parsed.objective_metric!r} is not one the training job reports ({known})")
+        self._check_inputs(parsed)
         name, stored = self._prepare(name, parsed)
         try:
             job = self.ws.jobs.submit(

@@ -142,7 +142,12 @@ class Tuner:
             entrypoint = training.pop("entrypoint")
             config = {**dict(training.pop("config", None) or {}), "hyperparameters": hyperparameters,
                       "experiment": self.experiment, "tuning_job": self.name}  # fmt: skip
-            self.ws.jobs.submit("training", entrypoint, config, name=job_name, max_runtime_seconds=training.pop("max_runtime_seconds", None))
+            inputs = []
+            if training.get("source_bundle"):  # the entrypoint is a module of an uploaded folder
+                config["code_bundle"] = str(training.pop("source_bundle")).removeprefix("artifact/")
+                inputs.append(f"artifact/{config['code_bundle']}")
+            self.ws.jobs.submit("training", entrypoint, config, name=job_name, inputs=inputs,
+                                max_runtime_seconds=training.pop("max_runtime_seconds", None))  # fmt: skip
         else:
             self.ws.training.create(job_name, **training, hyperparameters=hyperparameters, experiment=self.experiment, wait=False)
         if not self.warmed:  # later trials' supervisors are forked with the entrypoint imported

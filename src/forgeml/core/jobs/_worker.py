@@ -24,7 +24,14 @@ def main(job_name: str) -> int:
     failure = workdir / "failure"
     try:
         module_name, _, func_name = job.entrypoint.partition(":")
-        func = getattr(importlib.import_module(module_name), func_name)
+        bundle = job.config.get("code_bundle")  # an uploaded folder the entrypoint comes from
+        if bundle:
+            folder = workspace.artifacts.get_dir(bundle, workdir / "code").resolve()
+            sys.path.insert(0, str(folder))
+        module = importlib.import_module(module_name)
+        if bundle and not Path(getattr(module, "__file__", None) or "/").resolve().is_relative_to(folder):
+            raise ImportError(f"entrypoint {job.entrypoint!r} is not a module of code bundle {bundle}")
+        func = getattr(module, func_name)
         ctx = JobContext(workspace, job, workdir)
         if job.handle.get("checkpoint") and job.attempts > 1:
             workspace.artifacts.get_dir(job.handle["checkpoint"], ctx.checkpoint_dir)
