@@ -108,7 +108,9 @@ def test_acknowledged_uploads_survive_a_server_reading_its_own_database(settings
     """The issue's reproduction: the server is asked to read forgeml.db, a CLI command runs, an
     upload is answered 201, the server dies; after the restart the upload must be there."""
     home = settings.resolved_home
-    env = {**os.environ, **settings.to_env()}
+    # the operator allowed the folder that holds the workspace (h11-paths' policy would refuse these
+    # paths before the guard otherwise): the workspace's own files must still be refused
+    env = {**os.environ, **settings.to_env(), "FORGEML_ALLOWED_DATA_ROOTS": str(home.parent)}
     port = _free_port()
     server = _start_server(env, port)
     base = f"http://127.0.0.1:{port}"

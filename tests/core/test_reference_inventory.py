@@ -240,6 +240,7 @@ ROUTE_PARAMS: dict[tuple[str, str], str] = {
     ("/jobs", "name"): "job",
     ("/training-jobs", "name"): "job",
     ("/transform-jobs", "name"): "job",
+    ("/transform-jobs", "file"): "name",  # one of the job's output files, by its file name (h11-paths)
     ("/tuning-jobs", "name"): "job",
     ("/feature-groups", "name"): "feature-group",
     ("/feature-groups", "record_id"): "name",
@@ -261,7 +262,7 @@ PATH_FORMS = {
     "experiment": ["exp"],
     "job": ["train-1"],
 }
-FIXED = {"version": "1", "record_id": "1", "kind": "profile"}
+FIXED = {"version": "1", "record_id": "1", "kind": "profile", "file": "loans-1.jsonl.out"}  # file: transform-1's output
 QUERY = {"/datasets/{name}/diff": {"a": "1"}}
 
 

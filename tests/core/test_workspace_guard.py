@@ -19,6 +19,13 @@ from forgeml.settings import Settings, load_settings
 REFUSED = "the workspace's own files cannot be read as data"
 
 
+@pytest.fixture
+def settings(settings: Settings, tmp_path: Path) -> Settings:
+    """An operator allowed the folder holding the workspace (and duckdb URLs) for REST callers, so
+    over REST it is this guard, not the access policy's default refusal, that must say no."""
+    return settings.model_copy(update={"allowed_data_roots": [tmp_path], "allowed_url_schemes": ["duckdb"]})
+
+
 def _sources(ws: Workspace) -> list[str]:
     """Ways to name a workspace file: plainly, by URL, through a symlink, with '..', by glob."""
     home, db = ws.home, ws.home / "forgeml.db"

@@ -210,7 +210,8 @@ def test_untrusted_endpoints_and_transforms_serve_onnx_and_refuse_pickles(
 def test_the_setting_forces_onnx_only_loading_for_endpoints_and_transforms(
     settings: Settings, tmp_path: Path, marker: Path
 ) -> None:
-    ws = Workspace(settings.model_copy(update={"trusted_model_packages": False}))
+    # the folder is in an allowed code root, so over REST it is the trust setting that refuses it
+    ws = Workspace(settings.model_copy(update={"trusted_model_packages": False, "allowed_code_roots": [tmp_path]}))
     try:
         evil = _evil_package(tmp_path / "evil", marker)
         with pytest.raises(ForbiddenError, match="compile it first"):
