@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from forgeml.cli._table import TableOptions
+
 if TYPE_CHECKING:
     from rich.console import Console
 
@@ -19,6 +21,14 @@ class _State:
     home: str | None = None
     debug: bool = False
     workspace: Workspace | None = None
+    read_only: bool = False  # the command only reads: a missing workspace is an error, not created
+    tables: TableOptions = TableOptions()
+    announced: bool = False  # "workspace PATH" already said on stderr
+
+    def reset(self) -> None:
+        """Forget everything one invocation set (the CLI may run several times in one process)."""
+        self.home, self.debug, self.workspace, self.read_only = None, False, None, False
+        self.tables, self.announced = TableOptions(), False
 
 
 state = _State()
@@ -32,7 +42,14 @@ def workspace() -> Workspace:
         from forgeml.core.workspace import Workspace
         from forgeml.settings import load_settings
 
-        state.workspace = Workspace(load_settings(home=state.home))
+        settings = load_settings(home=state.home)
+        if state.read_only and settings.database_url is None and not (settings.resolved_home / "forgeml.db").exists():
+            from forgeml.errors import NotFoundError
+
+            raise NotFoundError(
+                f"no workspace at {settings.resolved_home} (pass --home or set FORGEML_HOME; commands that write create it)"
+            )
+        state.workspace = Workspace(settings)
     return state.workspace
 
 
@@ -54,14 +71,21 @@ def print_json(data: Any) -> None:
 
 
 def print_table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
-    from rich.table import Table
+    """Print a table that fits the terminal (see :mod:`forgeml.cli._table`); columns in priority order.
 
-    table = Table(title=title, show_lines=False, header_style="bold")
-    for col in columns:
-        table.add_column(col, overflow="fold")
-    for row in rows:
-        table.add_row(*("" if v is None else str(v) for v in row))
-    console().print(table)
+    The first table of an invocation says on stderr which workspace it read; a table that hides
+    columns says on stderr which, and how to see them.
+    """
+    from forgeml.cli._table import render
+
+    if state.workspace is not None and not state.announced:
+        state.announced = True
+        sys.stdout.flush()
+        sys.stderr.write(f"workspace {state.workspace.home}\n")
+    footer = render(title, columns, rows, state.tables)
+    if footer:
+        sys.stdout.flush()
+        sys.stderr.write(footer + "\n")
 
 
 def emit(data: Any, as_json: bool, render: Callable[[], None]) -> None:
