@@ -117,6 +117,10 @@ def build_app() -> typer.Typer:
     return app
 
 
+class _EndOfInput(Exception):
+    """Carries an ``EOFError`` out of a command past Click, which would turn it into "Aborted."."""
+
+
 # Typer's own Abort (recent releases), and Click's (older ones)
 _ABORT: tuple[type[BaseException], ...] = tuple({typer.Abort, getattr(click.exceptions, "Abort", typer.Abort)})
 _WIDE = typer.Option(False, "--wide", help="Show every column of tables (lines as long as they need).")
@@ -148,7 +152,10 @@ def wrap_command(func: Callable[..., Any], path: str) -> Callable[..., Any]:
         if tables:
             wide = kwargs.pop("wide", False) if "wide" in extra else False
             state.tables = TableOptions(wide=bool(wide), columns=parse_columns(kwargs.pop("table_columns", None)))
-        return func(*args, **kwargs)
+        try:
+            return func(*args, **kwargs)
+        except EOFError as exc:  # Click would print a blank line and "Aborted."
+            raise _EndOfInput() from exc
 
     positional = [p.replace(kind=inspect.Parameter.POSITIONAL_OR_KEYWORD) if p.kind is p.POSITIONAL_ONLY else p for p in params]
     command.__signature__ = signature.replace(parameters=[*positional, *extra.values()])  # type: ignore[attr-defined]
@@ -200,6 +207,8 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
         sys.exit(130)
+    except _EndOfInput as carried:
+        _fail(carried.__cause__ or carried, args)
     except Exception as exc:
         _fail(exc, args)
     finally:
@@ -207,4 +216,4 @@ def main(argv: list[str] | None = None) -> None:
             state.workspace.close()
 
 
-__all__ = ["GROUPS", "READ_COMMANDS", "wrap_command", "build_app", "main"]
+__all__ = ["GROUPS", "READ_COMMANDS", "build_app", "main", "wrap_command"]

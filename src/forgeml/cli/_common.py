@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from forgeml.cli._table import TableOptions
+from forgeml.cli._table import cell_text as cell_text  # re-exported for the command modules
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -73,16 +74,16 @@ def print_json(data: Any) -> None:
 def print_table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
     """Print a table that fits the terminal (see :mod:`forgeml.cli._table`); columns in priority order.
 
-    The first table of an invocation says on stderr which workspace it read; a table that hides
+    After the first table of an invocation, stderr says which workspace it read; a table that hides
     columns says on stderr which, and how to see them.
     """
     from forgeml.cli._table import render
 
+    footer = render(title, columns, rows, state.tables)
     if state.workspace is not None and not state.announced:
         state.announced = True
         sys.stdout.flush()
         sys.stderr.write(f"workspace {state.workspace.home}\n")
-    footer = render(title, columns, rows, state.tables)
     if footer:
         sys.stdout.flush()
         sys.stderr.write(footer + "\n")

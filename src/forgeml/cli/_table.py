@@ -25,7 +25,7 @@ ID_HEADERS = frozenset({
 })  # fmt: skip
 
 MIN_WRAP = 12  # a wrapping column is never narrower than this (or its text, when shorter)
-FOOTER_NAMES = 8  # hidden columns named in the footer; the rest are counted
+FOOTER_NAMES = 5  # hidden columns named in the footer; the rest are counted
 
 
 @dataclass
@@ -78,9 +78,9 @@ def _pick(columns: list[str], wanted: list[str], title: str | None) -> list[int]
     unknown = [w for w in wanted if w.lower() not in by_name]
     if unknown:
         where = f" of table {title!r}" if title else ""
-        raise ValidationError(
-            f"--columns: no column {', '.join(map(repr, unknown))}{where}; its columns are: {', '.join(c for c in columns if c)}"
-        )
+        named = [c for c in columns if c.strip()]
+        listed = ", ".join(named[:10]) + (f" and {len(named) - 10} more (--json lists them)" if len(named) > 10 else "")
+        raise ValidationError(f"--columns: no column {', '.join(map(repr, unknown))}{where}; its columns are: {listed}")
     return [by_name[w.lower()] for w in wanted]
 
 
@@ -130,23 +130,21 @@ def render(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[An
     cells = [[cell_text(v) for v in row] for row in rows]
     width = terminal_width()
     chosen, widths, ids = layout(columns, cells, width, opts, title)
-    table = Table(title=title, show_lines=False, header_style="bold")
+    needed = 1 + sum(w + 3 for w in widths)
+    # a title no wider than the terminal stays on one line: the table may grow to it
+    table = Table(title=title, show_lines=False, header_style="bold", min_width=min(width, _width(title or "")) or None)
     for i, w, ident in zip(chosen, widths, ids, strict=True):
         table.add_column(columns[i], width=w, no_wrap=ident, overflow="fold")
     for row in cells:
         table.add_row(*(row[i] for i in chosen))
-    needed = 1 + sum(w + 3 for w in widths)
     Console(highlight=False, soft_wrap=False, width=max(width, needed)).print(table)
     shown = set(chosen)
     hidden = [c for i, c in enumerate(columns) if i not in shown and (c.strip() or any(r[i] for r in cells))]
-    if not hidden:
+    if not hidden or opts.columns:
         return None
     named = ", ".join(hidden[:FOOTER_NAMES]) + (f" and {len(hidden) - FOOTER_NAMES} more" if len(hidden) > FOOTER_NAMES else "")
     example = ",".join(c for c in (columns[chosen[0]], *hidden[:2]) if " " not in c and "," not in c) or "NAME,…"
-    return (
-        f"{len(chosen)} of {len(chosen) + len(hidden)} columns shown (hidden: {named}); "
-        f"see all with --wide, choose with --columns {example}, or use --json"
-    )
+    return f"{len(chosen)} of {len(chosen) + len(hidden)} columns shown; hidden: {named}. See all: --wide; choose: --columns {example}; or --json"
 
 
 __all__ = ["ID_HEADERS", "TableOptions", "cell_text", "layout", "parse_columns", "render", "terminal_width"]

@@ -160,4 +160,6 @@ def show(
     if kind == "bias-report":
         emit(doc, as_json, lambda: _print_bias(doc))
     else:
-        emit(doc, True, lambda: None)
+        values = rec.data.get("global_shap_values") or {}
+        emit(doc, as_json, lambda: print_table(f"{rec.ref}: global SHAP ({rec.data.get('method')})", ["feature", "value"],
+                                               ((k, f"{v:.4g}") for k, v in sorted(values.items(), key=lambda kv: -abs(kv[1])))))  # fmt: skip

@@ -11,8 +11,6 @@ from forgeml.cli._refs import ref_argument, ref_option
 
 app = typer.Typer(help="Experiments and runs: params, metric series, search and compare.", no_args_is_help=True)
 
-_MAX_COLUMNS = 6
-
 
 def _fmt(value: Any) -> str:
     if value is None:
@@ -29,8 +27,8 @@ def _param(text: str) -> str:
 
 
 def _runs_table(title: str, runs: list[dict[str, Any]]) -> None:
-    metric_keys = sorted({k for r in runs for k in r["metrics"]})[:_MAX_COLUMNS]
-    param_keys = sorted({k for r in runs for k in r["params"]})[:_MAX_COLUMNS]
+    metric_keys = sorted({k for r in runs for k in r["metrics"]})  # the table keeps those that fit; --wide shows all
+    param_keys = sorted({k for r in runs for k in r["params"]})
     columns = ["run", "status", *metric_keys, *(f"param {k}" for k in param_keys), "created"]
     rows = [
         [f"{r['experiment']}/{r['name']}", r["status"], *(_fmt(r["metrics"].get(k)) for k in metric_keys),

@@ -10,6 +10,7 @@ import typer
 
 from forgeml.cli._common import (
     JsonOption,
+    cell_text,
     console,
     emit,
     print_json,
@@ -168,7 +169,7 @@ def get(name: str = ref_argument("FEATURE_GROUP"), record_id: list[str] = typer.
         print_json(data)
     else:
         for rid, rec in zip(record_id, records, strict=True):
-            typer.echo(f"{rid}: {json.dumps(rec) if rec is not None else 'not found'}")
+            typer.echo(f"{rid}: {cell_text(rec) if rec is not None else 'not found'}")
     if any(r is None for r in records):
         raise typer.Exit(4)
 

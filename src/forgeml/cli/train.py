@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-from forgeml.cli._common import JsonOption, emit, print_json, print_table, short_time, workspace
+from forgeml.cli._common import JsonOption, emit, print_table, short_time, workspace
 from forgeml.cli._refs import ref_argument
 
 app = typer.Typer(help="Training jobs: built-in algorithms and SageMaker script mode.", no_args_is_help=True)
@@ -204,6 +204,8 @@ def algorithms(as_json: bool = JsonOption) -> None:
 
 
 @app.command("model")
-def model(name: str = ref_argument("JOB")) -> None:
-    """Print the local folder of a training job's model."""
-    print_json({"model_dir": str(workspace().training.model_dir(name)), "artifact": workspace().training.model_artifact(name)})
+def model(name: str = ref_argument("JOB"), as_json: bool = JsonOption) -> None:
+    """Print the local folder and the artifact digest of a training job's model."""
+    ws = workspace()
+    data = {"model_dir": str(ws.training.model_dir(name)), "artifact": ws.training.model_artifact(name)}
+    emit(data, as_json, lambda: typer.echo(f"model of training job {name}\n  folder:   {data['model_dir']}\n  artifact: {data['artifact']}"))

@@ -190,6 +190,18 @@ def test_events_record_every_status_change(store: MetadataStore) -> None:
     assert store.list_events(after_id=custom.id - 1)[0].data == {"k": "v"}
 
 
+def test_events_newest_and_since(store: MetadataStore) -> None:
+    store.create_job(_job())
+    for status in ("InProgress", "Completed"):
+        store.update_job("j1", status=status)
+    every = store.list_events(resource="job/j1")
+    assert [e.id for e in store.list_events(resource="job/j1", limit=2)] == [e.id for e in every[:2]]
+    newest = store.list_events(resource="job/j1", limit=2, newest=True)
+    assert [e.id for e in newest] == [e.id for e in every[-2:]]  # the newest two, still oldest first
+    assert store.list_events(resource="job/j1", since=every[-1].time) == [e for e in every if e.time >= every[-1].time]
+    assert store.list_events(resource="job/j1", since=every[-1].time + 3600) == []
+
+
 def test_artifacts_refs_and_unreferenced(store: MetadataStore) -> None:
     a, b, c = ("a" * 64, "b" * 64, "c" * 64)
     store.put_artifact(ArtifactRecord(a, 1), owner="dataset/x:1")

@@ -132,9 +132,24 @@ class MetadataStore(abc.ABC):
 
     @abc.abstractmethod
     def list_events(
-        self, *, resource: str | None = None, after_id: int = 0, limit: int | None = None
+        self,
+        *,
+        resource: str | None = None,
+        after_id: int = 0,
+        limit: int | None = None,
+        newest: bool = False,
+        since: float | None = None,
     ) -> list[EventRecord]:
-        """Events in the order they happened."""
+        """Events in the order they happened.
+
+        Args:
+            resource: Only events of this resource (or its versions).
+            after_id: Only events with a larger id.
+            limit: At most this many: the oldest ones, or with ``newest`` the newest ones (still
+                returned oldest first).
+            newest: Keep the newest ``limit`` events instead of the oldest.
+            since: Only events at or after this Unix time.
+        """
 
     # artifacts -------------------------------------------------------------------------------
     @abc.abstractmethod

@@ -428,17 +428,26 @@ class SqlMetadataStore(MetadataStore):
             return self._emit(conn, resource, type, data or {})
 
     def list_events(
-        self, *, resource: str | None = None, after_id: int = 0, limit: int | None = None
+        self,
+        *,
+        resource: str | None = None,
+        after_id: int = 0,
+        limit: int | None = None,
+        newest: bool = False,
+        since: float | None = None,
     ) -> list[EventRecord]:
         e = t.events
         q = sa.select(e).where(e.c.id > after_id)
         if resource is not None:
             q = q.where(sa.or_(e.c.resource == resource, e.c.resource.startswith(resource + ":", autoescape=True)))
-        q = q.order_by(e.c.id)
+        if since is not None:
+            q = q.where(e.c.time >= since)
+        q = q.order_by(e.c.id.desc() if newest else e.c.id)
         if limit is not None:
             q = q.limit(limit)
         with self._read() as conn:
-            return [_event(row) for row in conn.execute(q)]
+            found = [_event(row) for row in conn.execute(q)]
+        return found[::-1] if newest else found
 
     # artifacts -------------------------------------------------------------------------------
     def put_artifact(self, record: ArtifactRecord, owner: str | None = None) -> ArtifactRecord:
