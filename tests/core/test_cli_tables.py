@@ -113,6 +113,13 @@ def test_layout_never_narrows_identifiers() -> None:
     # an identifier wider than the terminal is shown whole (the line is longer); nothing else fits beside it
     chosen, widths, _ = layout(["ref"], [["x" * 120]], 80, TableOptions())
     assert widths == [120]
+    # a digest in a value column is one word: never cut, and a key/value table keeps both columns
+    digest = "artifact/" + "d0" * 32
+    chosen, widths, _ = layout(["field", "value"], [["upstream (stored-as)", digest], ["rows", "20"]], 80, TableOptions())
+    assert chosen == [0, 1] and widths[1] == len(digest)
+    # free text shares the spare width instead of one column taking it all
+    chosen, widths, _ = layout(["name", "allowed", "meaning"], [["eta", "a float in " * 4, "step size " * 8]], 80, TableOptions())
+    assert chosen == [0, 1, 2] and abs(widths[1] - widths[2]) <= 1 and sum(w + 3 for w in widths) + 1 == 80
 
 
 def test_version() -> None:

@@ -7,7 +7,7 @@ shows the traceback instead. Click runs with ``standalone_mode=False`` so that n
 ``EOFError`` included) is turned into a bare "Aborted.".
 
 Every command with ``--json`` (the table commands) also takes ``--wide`` and ``--columns``, added
-here in one place (:func:`add_table_options`). Commands in :data:`READ_COMMANDS` never create a
+here in one place (:func:`wrap_command`). Commands in :data:`READ_COMMANDS` never create a
 workspace: run where there is none, they say so.
 """
 
@@ -149,9 +149,8 @@ def wrap_command(func: Callable[..., Any], path: str) -> Callable[..., Any]:
     @functools.wraps(func)
     def command(*args: Any, **kwargs: Any) -> Any:
         state.read_only = path in READ_COMMANDS
-        if tables:
-            wide = kwargs.pop("wide", False) if "wide" in extra else False
-            state.tables = TableOptions(wide=bool(wide), columns=parse_columns(kwargs.pop("table_columns", None)))
+        wide = kwargs.pop("wide", False) if "wide" in extra else False
+        state.tables = TableOptions(wide=bool(wide), columns=parse_columns(kwargs.pop("table_columns", None)))
         try:
             return func(*args, **kwargs)
         except EOFError as exc:  # Click would print a blank line and "Aborted."

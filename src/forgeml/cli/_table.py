@@ -1,11 +1,13 @@
 """Tables that fit the terminal: pick the columns that fit, never wrap an identifier, say what is hidden.
 
 A table's columns are given in priority order (identifiers first). At the terminal's width the
-table keeps as many columns as fit in that order; identifier columns (the first column, and any
-whose header names an identifier such as ``name``, ``ref`` or ``digest``) are never wrapped or
-truncated, so what is shown can be copied. Other columns wrap their text, down to a minimum
-width. Hidden columns are named on stderr with how to see them: ``--wide`` (every column, lines as
-long as they need), ``--columns a,b,c`` (these columns, in this order) or ``--json``.
+table keeps as many columns as fit in that order (the first two always); identifier columns (the
+first column, and any whose header names an identifier such as ``name``, ``ref`` or ``digest``)
+are never wrapped or truncated, so what is shown can be copied. Other columns wrap their text at
+spaces, never inside a word (a digest or a path in a value stays whole): when even the columns
+always shown do not fit, the lines grow longer than the terminal rather than cut an identifier.
+Hidden columns are named on stderr with how to see them: ``--wide`` (every column, lines as long
+as they need), ``--columns a,b,c`` (these columns, in this order) or ``--json``.
 
 Cells never show Python reprs: ``{"champion": 1}`` renders as ``champion=1`` and lists as
 ``a, b``.
@@ -25,6 +27,7 @@ ID_HEADERS = frozenset({
 })  # fmt: skip
 
 MIN_WRAP = 12  # a wrapping column is never narrower than this (or its text, when shorter)
+KEEP = 2  # columns always shown, even when the line must then be wider than the terminal
 FOOTER_NAMES = 5  # hidden columns named in the footer; the rest are counted
 
 
@@ -67,7 +70,9 @@ def _width(text: str) -> int:
 
 
 def _min_width(header: str, cells: list[str], natural: int) -> int:
-    longest_word = max((_width(w) for w in header.split()), default=0)
+    """Narrowest a wrapping column gets: wide enough for its longest word, so that a digest, a
+    path or a reference inside free text is never cut either."""
+    longest_word = max((_width(w) for text in (header, *cells) for w in text.split()), default=0)
     return max(1, min(natural, max(MIN_WRAP, longest_word)))
 
 
@@ -106,19 +111,19 @@ def layout(
         used = 1  # the left edge
         for i in candidates:
             need = (natural[i] if is_id[i] else _min_width(columns[i], [r[i] for r in cells], natural[i])) + 3
-            if not chosen or used + need <= width:
+            if len(chosen) < KEEP or used + need <= width:
                 chosen.append(i)
                 used += need
     if opts.wide:
         return chosen, [natural[i] for i in chosen], [True for _ in chosen]
     widths = [natural[i] if is_id[i] else _min_width(columns[i], [r[i] for r in cells], natural[i]) for i in chosen]
     spare = width - (1 + sum(w + 3 for w in widths))
-    for k, i in enumerate(chosen):  # grow the wrapping columns towards their natural width, in priority order
-        if spare <= 0:
+    while spare > 0:  # share the rest: widen the narrowest column that still wraps, one cell at a time
+        wanting = [k for k, i in enumerate(chosen) if widths[k] < natural[i]]
+        if not wanting:
             break
-        grow = min(spare, natural[i] - widths[k])
-        widths[k] += grow
-        spare -= grow
+        widths[min(wanting, key=lambda k: widths[k])] += 1
+        spare -= 1
     return chosen, widths, [is_id[i] for i in chosen]
 
 
