@@ -18,7 +18,6 @@ import pandas as pd
 import pytest
 import typer
 
-from forgeml.cli._table import TableOptions, cell_text, layout
 from forgeml.core.workspace import Workspace
 from tests.cli_runner import run_cli
 
@@ -97,6 +96,8 @@ def test_experiment_runs_with_15_columns_keep_run_names_whole(ws: Workspace) -> 
 
 
 def test_cells_never_show_python_reprs(ws: Workspace) -> None:
+    from forgeml.cli._table import cell_text
+
     assert cell_text({"champion": 1, "latest": 2}) == "champion=1, latest=2"
     assert cell_text(["a", "b"]) == "a, b" and cell_text({"a": {"b": [1, 2]}}) == "a={b=[1, 2]}" and cell_text(None) == ""
     ws.datasets.create("loans", pd.DataFrame({"x": [1, 2]}))
@@ -106,6 +107,8 @@ def test_cells_never_show_python_reprs(ws: Workspace) -> None:
 
 
 def test_layout_never_narrows_identifiers() -> None:
+    from forgeml.cli._table import TableOptions, layout
+
     columns = ["name", "description"]
     cells = [["a-training-job-name-that-is-long-2026-12-07", "words " * 40]]
     chosen, widths, ids = layout(columns, cells, 80, TableOptions())

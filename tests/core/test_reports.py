@@ -198,3 +198,10 @@ def test_artifact_digests_shown_by_ls_are_accepted_by_get(ws: Workspace, tmp_pat
     assert out.returncode == 0 and (tmp_path / "b.bin").read_bytes() == b"first"
     missing = run_cli(ws.home, "artifacts", "get", "0000", str(tmp_path / "c.bin"))
     assert missing.returncode == 4 and missing.stderr == "error: no artifact digest starts with '0000'\n"
+
+
+def test_clarify_show_of_an_explanation_prints_a_table_not_json(world: dict[str, Any]) -> None:
+    out = _cli(world["ws"], "clarify", "show", "explanation/cancer")
+    assert out.returncode == 0, out.stderr
+    assert "global SHAP" in out.stdout and not out.stdout.lstrip().startswith("{")
+    assert json.loads(_cli(world["ws"], "clarify", "show", "explanation/cancer", "--json").stdout)

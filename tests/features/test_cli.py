@@ -50,6 +50,7 @@ def test_cli_lifecycle(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-
     assert json.loads(cli("ingest", "cust", "--file", str(path), "--batch-size", "2", "--json"))["rows"] == 3
     assert json.loads(cli("put", "cust", "--record", json.dumps({"id": 4, "ts": now, "amount": 4.5}), "--json")) == {"online_updated": True}
     assert json.loads(cli("get", "cust", "4", "--json"))["amount"] == 4.5
+    assert cli("get", "cust", "4").startswith("4: id=4, ") and "amount=4.5" in cli("get", "cust", "4")  # text, not JSON
     both = json.loads(cli("get", "cust", "1", "9", "--json", code=4))
     assert both[0]["amount"] == 1.0 and both[1] is None
     assert "soft delete of 2: applied online" in cli("delete", "cust", "2", "--event-time", str(now))
