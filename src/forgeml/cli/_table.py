@@ -1,7 +1,7 @@
 """Tables that fit the terminal: pick the columns that fit, never wrap an identifier, say what is hidden.
 
 A table's columns are given in priority order (identifiers first). At the terminal's width the
-table keeps as many columns as fit in that order (the first two always); identifier columns (the
+table keeps the columns in that order up to the first that does not fit (the first two always); identifier columns (the
 first column, and any whose header names an identifier such as ``name``, ``ref`` or ``digest``)
 are never wrapped or truncated, so what is shown can be copied. Other columns wrap their text at
 spaces, never inside a word (a digest or a path in a value stays whole): when even the columns
@@ -111,9 +111,10 @@ def layout(
         used = 1  # the left edge
         for i in candidates:
             need = (natural[i] if is_id[i] else _min_width(columns[i], [r[i] for r in cells], natural[i])) + 3
-            if len(chosen) < KEEP or used + need <= width:
-                chosen.append(i)
-                used += need
+            if len(chosen) >= KEEP and used + need > width:
+                break  # priority order: a narrower column further on does not jump the queue
+            chosen.append(i)
+            used += need
     if opts.wide:
         return chosen, [natural[i] for i in chosen], [True for _ in chosen]
     widths = [natural[i] if is_id[i] else _min_width(columns[i], [r[i] for r in cells], natural[i]) for i in chosen]
