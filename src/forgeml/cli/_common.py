@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from forgeml.cli._table import TableOptions
-from forgeml.cli._table import cell_text as cell_text  # re-exported for the command modules
 
 if TYPE_CHECKING:
     from rich.console import Console

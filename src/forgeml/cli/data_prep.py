@@ -11,15 +11,7 @@ from typing import Any
 
 import typer
 
-from forgeml.cli._common import (
-    JsonOption,
-    cell_text,
-    console,
-    emit,
-    print_json,
-    print_table,
-    workspace,
-)
+from forgeml.cli._common import JsonOption, console, emit, print_json, print_table, workspace
 from forgeml.cli._refs import HtmlOption, OpenOption, export_report, ref_argument, ref_option
 
 VersionOption = typer.Option(None, "--version", "-v", help="Dataset version (default: latest).")
@@ -70,6 +62,8 @@ def profile(
               (c.get("outliers") or {}).get("iqr", {}).get("count", "")) for c in report["columns"]),
         )  # fmt: skip
         if report.get("label"):
+            from forgeml.cli._table import cell_text
+
             typer.echo(f"label {label}: {cell_text(report['label']['counts'])} (imbalance ratio {report['label']['imbalance_ratio']:.2f})")
         typer.echo(f"stored as {rec['kind']}/{rec['name']}:{rec['version']}" + (f"; HTML at {written}" if written else ""))
 

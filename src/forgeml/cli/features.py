@@ -10,7 +10,6 @@ import typer
 
 from forgeml.cli._common import (
     JsonOption,
-    cell_text,
     console,
     emit,
     print_json,
@@ -168,6 +167,8 @@ def get(name: str = ref_argument("FEATURE_GROUP"), record_id: list[str] = typer.
     if as_json:
         print_json(data)
     else:
+        from forgeml.cli._table import cell_text
+
         for rid, rec in zip(record_id, records, strict=True):
             typer.echo(f"{rid}: {cell_text(rec) if rec is not None else 'not found'}")
     if any(r is None for r in records):
