@@ -282,6 +282,8 @@ def test_cli_endpoints(ws: Workspace, packages: dict[str, Path], tmp_path: Path)
         assert forgeml("logs", "cli").returncode == 0
         out = forgeml("update-weights", "cli", "AllTraffic=2", "--json")
         assert out.returncode == 0 and orjson.loads(out.stdout)["data"]["weights"] == {"AllTraffic": 2.0}
+        out = forgeml("update-weights", "cli", "AllTraffic=3")
+        assert out.returncode == 0 and out.stdout == b"endpoint cli: weights AllTraffic=3.0\n"  # text, not a dict repr
         out = forgeml("update-weights", "cli", "AllTraffic=lots")
         assert out.returncode == 2 and b"use VARIANT=NUMBER" in out.stderr
     finally:

@@ -145,7 +145,9 @@ def update_weights(
         if not sep or parsed[variant] != parsed[variant]:
             raise ValidationError(f"bad weight {item!r}: use VARIANT=NUMBER")
     record = workspace().endpoints.update_weights(name, parsed)
-    emit(record.to_dict(), as_json, lambda: typer.echo(f"endpoint {name}: weights {record.data['weights']}"))
+    from forgeml.cli._table import cell_text
+
+    emit(record.to_dict(), as_json, lambda: typer.echo(f"endpoint {name}: weights {cell_text(record.data['weights'])}"))
 
 
 @app.command("invoke")
