@@ -188,3 +188,22 @@ def test_eof_error_is_one_typed_line_not_aborted(ws: Workspace, tmp_path: Path, 
     out = run_cli(ws.home, "probe", "read")
     assert out.returncode == 1 and "Aborted" not in out.stderr
     assert out.stderr.splitlines() == ["error: EOFError: Compressed file ended before the end-of-stream marker was reached (run with --debug for the traceback)"]
+
+
+def test_read_commands_name_real_commands() -> None:
+    import typer.main
+
+    from forgeml.cli import READ_COMMANDS, build_app
+
+    paths: set[str] = set()
+
+    def walk(command: object, path: str) -> None:
+        subs = getattr(command, "commands", None)
+        if subs:
+            for name, sub in subs.items():
+                walk(sub, f"{path} {name}".strip())
+        else:
+            paths.add(path)
+
+    walk(typer.main.get_command(build_app()), "")
+    assert not READ_COMMANDS - paths, sorted(READ_COMMANDS - paths)
