@@ -106,6 +106,12 @@ def test_cells_never_show_python_reprs(ws: Workspace) -> None:
     assert "{'" not in out.stdout and "': " not in out.stdout
 
 
+def test_cells_are_text_not_markup(ws: Workspace) -> None:
+    ws.datasets.create("notes", pd.DataFrame({"id": ["[bold]n-1[/bold]"], "[tag]": ["[draft] [x, y]"]}))
+    out = run_cli(ws.home, "data", "head", "notes")
+    assert out.returncode == 0 and "[bold]n-1[/bold]" in out.stdout and "[draft] [x, y]" in out.stdout and "[tag]" in out.stdout
+
+
 def test_layout_never_narrows_identifiers() -> None:
     from forgeml.cli._table import TableOptions, layout
 

@@ -132,17 +132,18 @@ def render(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[An
     """Print the table on stdout; return the footer naming hidden columns (``None`` when all are shown)."""
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     cells = [[cell_text(v) for v in row] for row in rows]
     width = terminal_width()
     chosen, widths, ids = layout(columns, cells, width, opts, title)
     needed = 1 + sum(w + 3 for w in widths)
     # a title no wider than the terminal stays on one line: the table may grow to it
-    table = Table(title=title, show_lines=False, header_style="bold", min_width=min(width, _width(title or "")) or None)
+    table = Table(title=None if title is None else Text(title), show_lines=False, header_style="bold", min_width=min(width, _width(title or "")) or None)
     for i, w, ident in zip(chosen, widths, ids, strict=True):
-        table.add_column(columns[i], width=w, no_wrap=ident, overflow="fold")
-    for row in cells:
-        table.add_row(*(row[i] for i in chosen))
+        table.add_column(Text(columns[i]), width=w, no_wrap=ident, overflow="fold")
+    for row in cells:  # Text, not str: a value such as "[draft]" is data, not Rich markup
+        table.add_row(*(Text(row[i]) for i in chosen))
     Console(highlight=False, soft_wrap=False, width=max(width, needed)).print(table)
     shown = set(chosen)
     hidden = [c for i, c in enumerate(columns) if i not in shown and (c.strip() or any(r[i] for r in cells))]
