@@ -1,0 +1,156 @@
+"""Profiles of rows fed in batches, written as Model Monitor's ``statistics.json`` (reference §10.3).
+
+Every value is classified as Deequ's DataType analyzer does: missing (null, NaN or an empty
+string), Integral, Fractional, Boolean or String (text is parsed: ``"3"`` is Integral, ``"2.5"``
+Fractional, ``"true"`` Boolean). A column's ``inferred_type`` is String when any value is text
+(or Boolean mixed with numbers), else Fractional when any value is fractional, else Integral, else
+Unknown (only missing values). Boolean columns are reported as String, the types SageMaker lists.
+Numbers go into a :class:`NumericSummary` (KLL sketch), text into a :class:`StringSummary`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from forgeml.monitoring._sketch import NumericSummary, StringSummary
+
+_INTEGRAL = r"\s*[-+]?\d+\s*"
+_BOOLEAN = {"true", "false"}
+
+
+@dataclass
+class ColumnProfile:
+    """What one column held: counts per value type and the summaries of its values."""
+
+    missing: int = 0
+    integral: int = 0
+    fractional: int = 0
+    boolean: int = 0
+    string: int = 0
+    numbers: NumericSummary = field(default_factory=NumericSummary)
+    text: StringSummary = field(default_factory=StringSummary)
+
+    @property
+    def present(self) -> int:
+        return self.integral + self.fractional + self.boolean + self.string
+
+    @property
+    def inferred_type(self) -> str:
+        if self.string or (self.boolean and (self.integral or self.fractional)):
+            return "String"
+        if self.boolean:
+            return "String"
+        if self.fractional:
+            return "Fractional"
+        if self.integral:
+            return "Integral"
+        return "Unknown"
+
+    def nonconforming(self, baseline_type: str) -> int:
+        """Present values that do not fit ``baseline_type`` (ints fit Fractional; all fit String)."""
+        if baseline_type == "Integral":
+            return self.fractional + self.boolean + self.string
+        if baseline_type == "Fractional":
+            return self.boolean + self.string
+        return 0
+
+    def update(self, column: pd.Series) -> None:
+        """Add one batch of the column's values."""
+        if pd.api.types.is_bool_dtype(column.dtype):
+            values = column.dropna()
+            self.missing += len(column) - len(values)
+            self.boolean += len(values)
+            self.text.update(values.astype(str).str.lower())
+            return
+        if pd.api.types.is_numeric_dtype(column.dtype):
+            arr = column.to_numpy(dtype=np.float64, na_value=np.nan)
+            ok = ~np.isnan(arr)
+            self.missing += int((~ok).sum())
+            if pd.api.types.is_integer_dtype(column.dtype):
+                self.integral += int(ok.sum())
+            else:
+                self.fractional += int(ok.sum())
+            self.numbers.update(arr[ok])
+            return
+        self._update_objects(column.astype(object))
+
+    def _update_objects(self, values: pd.Series) -> None:
+        kinds = values.map(type)
+        missing = values.isna().to_numpy() | (kinds == str).to_numpy() & (values.astype(str).str.strip() == "").to_numpy()
+        self.missing += int(missing.sum())
+        present = values[~missing]
+        kinds = kinds[~missing]
+        is_bool = (kinds == bool).to_numpy() | (kinds == np.bool_).to_numpy()
+        is_str = (kinds == str).to_numpy()
+        is_num = ~is_bool & ~is_str
+        numbers = [pd.to_numeric(present[is_num], errors="coerce")]
+        ints = int(present[is_num].map(lambda v: isinstance(v, int | np.integer)).sum()) if is_num.any() else 0
+        self.integral += ints
+        self.fractional += int(is_num.sum()) - ints
+        self.boolean += int(is_bool.sum())
+        texts = present[is_str].astype(str)
+        if len(texts):
+            stripped = texts.str.strip()
+            integral = stripped.str.fullmatch(_INTEGRAL).to_numpy(dtype=bool)
+            parsed = pd.to_numeric(stripped.where(~stripped.str.lower().isin(["nan", "inf", "-inf", "+inf", "infinity"]), None), errors="coerce")
+            fractional = parsed.notna().to_numpy() & ~integral
+            boolean = stripped.str.lower().isin(_BOOLEAN).to_numpy()
+            self.integral += int(integral.sum())
+            self.fractional += int(fractional.sum())
+            self.boolean += int(boolean.sum())
+            self.string += int((~integral & ~fractional & ~boolean).sum())
+            numbers.append(parsed[integral | fractional])
+        nums = pd.concat(numbers) if len(numbers) > 1 else numbers[0]
+        self.numbers.update(nums.to_numpy(dtype=np.float64, na_value=np.nan))
+        shown = present.map(lambda v: str(v).lower() if isinstance(v, bool | np.bool_) else str(v).strip())
+        self.text.update(shown)
+
+    def statistics(self, name: str) -> dict[str, Any]:
+        """This column's entry of ``statistics.json``'s ``features``."""
+        kind = self.inferred_type
+        common = {"num_present": self.present, "num_missing": self.missing}
+        if kind in ("Integral", "Fractional"):
+            s = self.numbers
+            return {"name": name, "inferred_type": kind, "numerical_statistics": {
+                "common": common, "mean": s.mean, "sum": s.total, "std_dev": s.std_dev,
+                "min": s.min if s.n else 0.0, "max": s.max if s.n else 0.0, "distribution": {"kll": s.kll()}}}  # fmt: skip
+        buckets = [{"value": v, "count": n} for v, n in sorted(self.text.counts.items(), key=lambda kv: (-kv[1], kv[0]))]
+        return {"name": name, "inferred_type": kind, "string_statistics": {
+            "common": common, "distinct_count": self.text.distinct_count,
+            "distribution": {"categorical": {"buckets": buckets}}}}  # fmt: skip
+
+
+class Profile:
+    """Columns (in the order first seen) and row count of everything fed to :meth:`update`."""
+
+    def __init__(self) -> None:
+        self.columns: dict[str, ColumnProfile] = {}
+        self.rows = 0
+
+    def update(self, frame: pd.DataFrame) -> None:
+        """Add one batch of rows; a column missing from a batch counts as missing there."""
+        for name in frame.columns:
+            key = str(name)
+            if key not in self.columns:
+                self.columns[key] = ColumnProfile(missing=self.rows)
+            self.columns[key].update(frame[name])
+        seen = {str(c) for c in frame.columns}
+        for key, col in self.columns.items():
+            if key not in seen:
+                col.missing += len(frame)
+        self.rows += len(frame)
+
+    def statistics(self) -> dict[str, Any]:
+        """The whole ``statistics.json`` document."""
+        return {
+            "version": 0,
+            "dataset": {"item_count": self.rows},
+            "features": [col.statistics(name) for name, col in self.columns.items()],
+        }
+
+
+__all__ = ["ColumnProfile", "Profile"]
