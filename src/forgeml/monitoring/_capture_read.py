@@ -3,7 +3,7 @@
 A window is a set of whole hours: :func:`capture_files` lists
 ``<root>/<variant>/yyyy/mm/dd/hh/*.jsonl`` with ``start <= hour < end``. :class:`CaptureReader`
 turns each line's ``endpointInput`` into rows: CSV payloads (one row per line, values as text),
-JSON payloads (an object, a list of objects or lists, or ``{"instances": [...]}``). Positional
+JSON payloads (an object, a list of objects or lists, ``{"instances": [...]}``, or JSON Lines of those). Positional
 values (CSV, JSON lists) are named by ``columns`` (the baseline's features) in order, and
 ``_c<i>`` past them. BASE64 payloads cannot be analysed and are counted, as are lines with no
 input, a malformed line, and a truncated last line (a worker killed mid-write); none stops the read.
@@ -110,7 +110,12 @@ class CaptureReader:
             if encoding == "CSV":
                 return [self._named(r) for r in csv.reader(io.StringIO(str(data))) if r]
             if encoding == "JSON":
-                return [self._named(r) for r in _json_rows(json.loads(data))]
+                text = str(data)
+                try:
+                    values = _json_rows(json.loads(text))
+                except ValueError:  # JSON Lines: one document per line
+                    values = [r for line in text.splitlines() if line.strip() for r in _json_rows(json.loads(line))]
+                return [self._named(r) for r in values]
         except (ValueError, csv.Error):
             pass
         self.counts.unparsable_payloads += 1
