@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from forgeml.errors import ValidationError
-from forgeml.evaluation._store import json_bytes, read_document, store_result
+from forgeml.evaluation._store import json_bytes, jsonable, read_document, store_result
 from forgeml.monitoring._profile import Profile
 from forgeml.monitoring._sources import batches
 
@@ -109,16 +109,16 @@ def check_job(ctx: JobContext) -> None:
         ws, EXECUTION_KIND, cfg["name"],
         spec={"baseline": baseline.ref, "source": source, "job": ctx.name,
               "constraints_override": cfg.get("constraints") is not None},
-        data={"status_detail": detail, "message": message, "item_count": window.rows, "violations": len(result_violations),
-              "capture": counts, "drift": drift, "metrics": metrics, "analysed_at": time.time()},
+        data=jsonable({"status_detail": detail, "message": message, "item_count": window.rows, "violations": len(result_violations),
+                       "capture": counts, "drift": drift, "metrics": metrics, "analysed_at": time.time()}),
         documents={"statistics": (files["statistics.json"], "application/json"),
                    "violations": (files["constraint_violations.json"], "application/json"),
                    "html": (files["report.html"], "text/html")},
         inputs={"baseline": baseline.ref, "monitored": cfg.get("source_ref")},
-        metrics=metrics if emit else None, tags=cfg.get("tags"), status=status,
+        metrics={k: v for k, v in metrics.items() if v == v} if emit else None, tags=cfg.get("tags"), status=status,
     )  # fmt: skip
     if emit and metrics:
-        ctx.log_metrics(metrics)
+        ctx.log_metrics({k: v for k, v in metrics.items() if v == v})  # NaN: undefined, not published
     ws.metadata.append_event(record.ref, "MonitoringExecution" + status, {"violations": len(result_violations), "detail": detail})
     ctx.add_output(record.ref)
     ctx.log(f"{record.ref}: {status}: {message}")
