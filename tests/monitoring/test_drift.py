@@ -8,7 +8,14 @@ import numpy as np
 import pytest
 from scipy.stats import chisquare, ks_2samp
 
-from forgeml.monitoring import NumericSummary, chi_squared, ks_distance, linf_categorical, rank_error, robust
+from forgeml.monitoring import (
+    NumericSummary,
+    chi_squared,
+    ks_distance,
+    linf_categorical,
+    rank_error,
+    robust,
+)
 from forgeml.monitoring._drift import regroup
 
 

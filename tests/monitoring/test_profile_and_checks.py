@@ -46,9 +46,11 @@ def test_statistics_follow_the_schema_and_match_numpy() -> None:
 def test_text_values_are_typed_as_deequ_types_them() -> None:
     p = Profile()
     p.update(pd.DataFrame({"i": ["1", " 2", "-3"], "f": ["1", "2.5", "1e3"], "s": ["1", "x", "2"], "b": ["true", "false", ""],
-                           "m": [None, "", np.nan]}))  # fmt: skip
+                           "m": [None, "", np.nan], "j": [3, 4.5, None], "o": [{"a": 1}, [1], 2]}, dtype=object))  # fmt: skip
     types = {f["name"]: f["inferred_type"] for f in p.statistics()["features"]}
-    assert types == {"i": "Integral", "f": "Fractional", "s": "String", "b": "String", "m": "Unknown"}
+    assert types == {"i": "Integral", "f": "Fractional", "s": "String", "b": "String", "m": "Unknown", "j": "Fractional",
+                     "o": "String"}  # fmt: skip
+    assert (p.columns["j"].integral, p.columns["j"].fractional, p.columns["o"].string) == (1, 1, 2)
     assert p.columns["b"].missing == 1 and p.columns["m"].missing == 3
 
 

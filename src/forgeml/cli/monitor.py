@@ -130,5 +130,10 @@ def report(execution: str = ref_argument("EXECUTION"), html: Path = HtmlOption, 
     export_report(rec, html, open_)
     doc = {"ref": rec.ref, "status": rec.status, **{k: rec.data.get(k) for k in ("status_detail", "message", "item_count", "capture", "drift")},
            **ws.monitoring.violations(rec)}  # fmt: skip
-    emit(doc, as_json, lambda: (_print_run(rec, doc), print_table("drift", ["feature", "method", "distance", "threshold"],
-         ((f, d["method"], d["distance"], d["threshold"]) for f, d in (rec.data.get("drift") or {}).items()))))  # fmt: skip
+
+    def render() -> None:
+        _print_run(rec, doc)
+        print_table("drift", ["feature", "method", "distance", "threshold"],
+                    ((f, d["method"], d["distance"], d["threshold"]) for f, d in (rec.data.get("drift") or {}).items()))  # fmt: skip
+
+    emit(doc, as_json, render)

@@ -3,7 +3,9 @@ captured traffic (constraint_violations.json), as SageMaker Model Monitor writes
 
 from forgeml.monitoring._capture_read import CaptureCounts, CaptureReader, capture_files
 from forgeml.monitoring._check import CheckResult, check
-from forgeml.monitoring._constraints import Constraints, load as load_constraints, parse as parse_constraints, suggest
+from forgeml.monitoring._constraints import Constraints, suggest
+from forgeml.monitoring._constraints import load as load_constraints
+from forgeml.monitoring._constraints import parse as parse_constraints
 from forgeml.monitoring._drift import C_ALPHA, chi_squared, ks_distance, linf_categorical, robust
 from forgeml.monitoring._jobs import BASELINE_KIND, EXECUTION_KIND
 from forgeml.monitoring._profile import Profile

@@ -69,7 +69,7 @@ class FeatureConstraints(_Strict):
     completeness: float | None = Field(default=None, ge=0, le=1)
     num_constraints: NumConstraints | None = None
     string_constraints: StringConstraints | None = None
-    monitoringConfigOverrides: Overrides = Field(default_factory=Overrides)  # noqa: N815 (SageMaker's name)
+    monitoringConfigOverrides: Overrides = Field(default_factory=Overrides)
 
 
 class Constraints(_Strict):

@@ -20,6 +20,23 @@ from forgeml.monitoring._sketch import NumericSummary, StringSummary
 
 _INTEGRAL = r"\s*[-+]?\d+\s*"
 _BOOLEAN = {"true", "false"}
+_NOT_NUMBERS = ["nan", "inf", "-inf", "+inf", "infinity", "-infinity", "+infinity"]  # text, as Deequ reads it
+_MISSING, _BOOL, _INT, _FLOAT, _TEXT, _OTHER = range(6)
+
+
+def _code(value: Any) -> int:
+    """What one object value is: missing, a bool, an int, a float, text (parsed later) or other."""
+    if value is None:
+        return _MISSING
+    if isinstance(value, bool | np.bool_):
+        return _BOOL
+    if isinstance(value, int | np.integer):
+        return _INT
+    if isinstance(value, float | np.floating):
+        return _MISSING if value != value else _FLOAT
+    if isinstance(value, str):
+        return _TEXT if value.strip() else _MISSING
+    return _MISSING if value is pd.NA or value is pd.NaT else _OTHER
 
 
 @dataclass
@@ -79,26 +96,20 @@ class ColumnProfile:
         self._update_objects(column.astype(object))
 
     def _update_objects(self, values: pd.Series) -> None:
-        kinds = values.map(type)
-        missing = values.isna().to_numpy() | (kinds == str).to_numpy() & (values.astype(str).str.strip() == "").to_numpy()
-        self.missing += int(missing.sum())
-        present = values[~missing]
-        kinds = kinds[~missing]
-        is_bool = (kinds == bool).to_numpy() | (kinds == np.bool_).to_numpy()
-        is_str = (kinds == str).to_numpy()
-        is_num = ~is_bool & ~is_str
-        numbers = [pd.to_numeric(present[is_num], errors="coerce")]
-        ints = int(present[is_num].map(lambda v: isinstance(v, int | np.integer)).sum()) if is_num.any() else 0
-        self.integral += ints
-        self.fractional += int(is_num.sum()) - ints
-        self.boolean += int(is_bool.sum())
-        texts = present[is_str].astype(str)
+        codes = values.map(_code).to_numpy()
+        self.missing += int((codes == _MISSING).sum())
+        self.boolean += int((codes == _BOOL).sum())
+        self.integral += int((codes == _INT).sum())
+        self.fractional += int((codes == _FLOAT).sum())
+        self.string += int((codes == _OTHER).sum())
+        numbers = [pd.to_numeric(values[(codes == _INT) | (codes == _FLOAT)], errors="coerce")]
+        texts = values[codes == _TEXT].astype(str).str.strip()
         if len(texts):
-            stripped = texts.str.strip()
-            integral = stripped.str.fullmatch(_INTEGRAL).to_numpy(dtype=bool)
-            parsed = pd.to_numeric(stripped.where(~stripped.str.lower().isin(["nan", "inf", "-inf", "+inf", "infinity"]), None), errors="coerce")
+            lower = texts.str.lower()
+            integral = texts.str.fullmatch(_INTEGRAL).to_numpy(dtype=bool)
+            parsed = pd.to_numeric(texts.where(~lower.isin(_NOT_NUMBERS), None), errors="coerce")
             fractional = parsed.notna().to_numpy() & ~integral
-            boolean = stripped.str.lower().isin(_BOOLEAN).to_numpy()
+            boolean = lower.isin(_BOOLEAN).to_numpy()
             self.integral += int(integral.sum())
             self.fractional += int(fractional.sum())
             self.boolean += int(boolean.sum())
@@ -106,8 +117,8 @@ class ColumnProfile:
             numbers.append(parsed[integral | fractional])
         nums = pd.concat(numbers) if len(numbers) > 1 else numbers[0]
         self.numbers.update(nums.to_numpy(dtype=np.float64, na_value=np.nan))
-        shown = present.map(lambda v: str(v).lower() if isinstance(v, bool | np.bool_) else str(v).strip())
-        self.text.update(shown)
+        present = values[codes != _MISSING]
+        self.text.update(present.map(lambda v: str(v).lower() if isinstance(v, bool | np.bool_) else str(v).strip()))
 
     def statistics(self, name: str) -> dict[str, Any]:
         """This column's entry of ``statistics.json``'s ``features``."""

@@ -13,12 +13,19 @@ Both are jobs of kind ``monitoring`` (``ws.jobs`` lists, stops and reconciles th
 
 from __future__ import annotations
 
+import builtins
 import json
 from typing import TYPE_CHECKING, Any
 
 from forgeml.core.jobs import new_name, validate_name
 from forgeml.errors import NotFoundError, ValidationError
-from forgeml.evaluation._store import default_name, get_record, json_bytes, read_document, store_result
+from forgeml.evaluation._store import (
+    default_name,
+    get_record,
+    json_bytes,
+    read_document,
+    store_result,
+)
 from forgeml.monitoring._jobs import BASELINE_KIND, EXECUTION_KIND
 
 if TYPE_CHECKING:
@@ -148,22 +155,28 @@ class MonitoringService:
             raise ValidationError(f"unknown kind {kind!r} ({BASELINE_KIND} or {EXECUTION_KIND})")
         return self.ws.metadata.list_resources(kind)
 
-    def executions(self, name: str | None = None) -> list[ResourceRecord]:
+    def executions(self, name: str | None = None) -> builtins.list[ResourceRecord]:
         """Every version of the executions named ``name`` (or all), newest first."""
         from forgeml.core.refs import name_of
 
         records = self.ws.metadata.list_resources(EXECUTION_KIND, name=name_of(name, EXECUTION_KIND) if name else None)
         return sorted(records, key=lambda r: (r.created_at, r.version), reverse=True)
 
+    def _json(self, record: ResourceRecord, key: str) -> dict[str, Any]:
+        doc: dict[str, Any] = json.loads(read_document(self.ws, record, key))
+        return doc
+
     def statistics(self, ref: Any, kind: str = BASELINE_KIND) -> dict[str, Any]:
-        return json.loads(read_document(self.ws, self.get(ref, kind), "statistics"))
+        """A baseline's (or, with ``kind="monitoring-execution"``, a window's) ``statistics.json``."""
+        return self._json(self.get(ref, kind), "statistics")
 
     def constraints(self, ref: Any) -> dict[str, Any]:
-        return json.loads(read_document(self.ws, self.get(ref), "constraints"))
+        """A baseline's ``constraints.json``."""
+        return self._json(self.get(ref), "constraints")
 
     def violations(self, ref: Any) -> dict[str, Any]:
         """An execution's ``constraint_violations.json``."""
-        return json.loads(read_document(self.ws, self.execution(ref), "violations"))
+        return self._json(self.execution(ref), "violations")
 
     def html(self, ref: Any) -> str:
         return read_document(self.ws, self.execution(ref), "html").decode()

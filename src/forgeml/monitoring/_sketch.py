@@ -144,4 +144,4 @@ class StringSummary:
         return max(len(self.counts), round(self.hll.get_estimate()))
 
 
-__all__ = ["K", "TRACKED_VALUES", "NumericSummary", "StringSummary", "rank_error"]
+__all__ = ["TRACKED_VALUES", "K", "NumericSummary", "StringSummary", "rank_error"]
