@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 import pytest
 
-from forgeml.errors import ValidationError
+from forgeml.errors import JobFailedError, ValidationError
 from forgeml.monitoring import CaptureReader, capture_files
 from tests.monitoring.conftest import capture_lines
 
@@ -56,14 +56,14 @@ def test_baseline_from_a_dataset_version_and_checks_of_two_windows(world: dict[s
         "categorical_comparison_threshold": 0.1, "categorical_drift_method": "LInfinity",
     }  # fmt: skip
     assert constraints["features"][2]["string_constraints"] == {"domains": ["blue", "green", "red"]}
-    lineage_inputs = {e.source for e in ws.metadata.edges_to(base.ref)} if hasattr(ws.metadata, "edges_to") else None
-    assert lineage_inputs is None or "dataset/train:1" in lineage_inputs
 
     same = ws.monitoring.check(base, endpoint="ep", variant="A")
     assert same.status == "Completed", ws.monitoring.violations(same)
     assert same.data["item_count"] == 300 and same.data["capture"]["base64_not_analysable"] == 2
     assert ws.monitoring.violations(same) == {"violations": []}
     assert "feature_baseline_drift_x1" in same.data["metrics"] and same.data["metrics"]["feature_non_null_color"] == 1.0
+    upstream = ws.lineage.upstream(same.ref).refs()  # endpoint -> job -> execution, dataset -> baseline -> execution
+    assert {"endpoint/ep", base.ref, "dataset/train:1", f"job/{same.spec['job']}"} <= upstream
 
     shifted = ws.monitoring.check(base, endpoint="ep", variant="B")
     assert shifted.status == "CompletedWithViolations" and shifted.ref == "monitoring-execution/ep:2"
@@ -101,6 +101,9 @@ def test_baseline_from_captured_traffic_and_files(world: dict[str, Any], tmp_pat
     assert from_csv.data["item_count"] == 300
     assert {f["name"]: f["inferred_type"] for f in ws.monitoring.statistics(from_csv)["features"]} == {
         "x1": "Fractional", "x2": "Integral", "color": "String"}
+    with pytest.raises(JobFailedError, match=r"failed: .*the baseline data holds no rows \(capture: .*'files': 0"):
+        ws.monitoring.baseline(endpoint="ep", start_time="2001-01-01T00:00Z", end_time="2001-01-02T00:00Z", name="empty")
+    assert ws.metadata.list_resources("monitoring-baseline", name="empty") == []  # nothing half-written
     with pytest.raises(ValidationError, match="exactly one of data"):
         ws.monitoring.baseline("train", endpoint="ep")
     with pytest.raises(ValidationError, match="start_time: 'yesterday' is not an ISO-8601"):
