@@ -87,3 +87,15 @@ def test_chi_squared_regroups_sparse_and_unseen_categories_like_yates() -> None:
     assert obs == pytest.approx(merged_obs) and exp == pytest.approx(merged_exp)
     assert chi_squared(window, base) == pytest.approx(chisquare(merged_obs, merged_exp).pvalue)
     assert math.isnan(chi_squared({}, base))
+
+
+def test_merged_summaries_stay_within_the_bound_of_the_pooled_data() -> None:
+    rng = np.random.default_rng(9)
+    parts = [rng.normal(size=60_000), rng.normal(loc=0.3, size=40_000)]
+    merged = _summary(parts[0])
+    merged.merge(_summary(parts[1]))
+    pooled = np.concatenate(parts)
+    assert merged.n == 100_000 and merged.mean == pytest.approx(pooled.mean()) and merged.std_dev == pytest.approx(pooled.std())
+    other = rng.normal(loc=0.1, size=5_000)
+    exact = ks_2samp(pooled, other).statistic
+    assert abs(ks_distance(merged.levels(), _summary(other).levels()) - exact) <= 2 * rank_error()

@@ -142,3 +142,27 @@ def test_constraints_load_from_yaml_and_json_files(tmp_path: object) -> None:
     (folder / "c.json").write_text('{"features": [], "extra": 1}')
     with pytest.raises(ValidationError, match=r"c.json: extra: unknown key"):
         load_constraints(folder / "c.json")
+
+
+def test_capture_json_shapes_become_rows(tmp_path: object) -> None:
+    from pathlib import Path
+
+    import orjson
+
+    from forgeml.monitoring import CaptureReader
+    from forgeml.serving._capture import capture_record
+
+    payloads = [
+        (b'{"instances": [{"features": [1.5, 2, "red"]}, [0.5, 3, "blue"]]}', "application/json"),
+        (b'{"x1": 1.0, "x2": 4, "color": "green"}', "application/json"),
+        (b'[1.0, 2, "red"]\n[2.0, 3, "blue"]\n', "application/jsonlines"),
+        (b"not json", "application/json"),
+    ]
+    file = Path(str(tmp_path)) / "f.jsonl"
+    file.write_bytes(b"".join(orjson.dumps(capture_record(body, ct, b"{}", "application/json",
+                                                          json_types={"application/json", "application/jsonlines"})) + b"\n"
+                              for body, ct in payloads))  # fmt: skip
+    reader = CaptureReader(["x1", "x2", "color"])
+    frame = pd.concat(list(reader.read([file])))
+    assert len(frame) == 5 and list(frame.columns) == ["x1", "x2", "color"]
+    assert reader.counts.unparsable_payloads == 1 and reader.counts.records == 4

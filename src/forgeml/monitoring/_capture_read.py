@@ -3,7 +3,7 @@
 A window is a set of whole hours: :func:`capture_files` lists
 ``<root>/<variant>/yyyy/mm/dd/hh/*.jsonl`` with ``start <= hour < end``. :class:`CaptureReader`
 turns each line's ``endpointInput`` into rows: CSV payloads (one row per line, values as text),
-JSON payloads (an object, a list of objects or lists, ``{"instances": [...]}``, or JSON Lines of those). Positional
+JSON payloads (an object, a list of objects or lists, ``{"instances": [...]}`` (with ``{"features": [...]}`` rows), or JSON Lines of those). Positional
 values (CSV, JSON lists) are named by ``columns`` (the baseline's features) in order, and
 ``_c<i>`` past them. BASE64 payloads cannot be analysed and are counted, as are lines with no
 input, a malformed line, and a truncated last line (a worker killed mid-write); none stops the read.
@@ -91,6 +91,8 @@ class CaptureReader:
         self.counts = CaptureCounts()
 
     def _named(self, row: Any) -> dict[str, Any]:
+        if isinstance(row, dict) and len(row) == 1 and isinstance(row.get("features"), list):
+            row = row["features"]  # SageMaker's {"instances": [{"features": [...]}]}
         if isinstance(row, dict):
             return {str(k): v for k, v in row.items()}
         values = row if isinstance(row, list) else [row]
