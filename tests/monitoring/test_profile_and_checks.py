@@ -166,3 +166,22 @@ def test_capture_json_shapes_become_rows(tmp_path: object) -> None:
     frame = pd.concat(list(reader.read([file])))
     assert len(frame) == 5 and list(frame.columns) == ["x1", "x2", "color"]
     assert reader.counts.unparsable_payloads == 1 and reader.counts.records == 4
+
+
+def test_string_summaries_cap_counts_estimate_distincts_and_merge() -> None:
+    from forgeml.monitoring._sketch import TRACKED_VALUES, StringSummary
+
+    streamed, a, b = StringSummary(), StringSummary(), StringSummary()
+    first, second = [f"v{i}" for i in range(8_000)], [f"v{i}" for i in range(4_000, 40_000)]
+    streamed.update(first)
+    streamed.update(second)
+    a.update(first)
+    b.update(second)
+    a.merge(b)
+    for s in (streamed, a):
+        assert len(s.counts) == TRACKED_VALUES and sum(s.counts.values()) + s.other == 44_000 and s.other == 30_000
+        assert abs(s.distinct_count - 40_000) <= 0.05 * 40_000  # KMV, k = 4096: about 1.6 % error
+    assert a.distinct_count == streamed.distinct_count
+    small = StringSummary()
+    small.update(["x", "y", "x"])
+    assert small.distinct_count == 2 and small.counts == {"x": 2, "y": 1}

@@ -96,29 +96,40 @@ class ColumnProfile:
         self._update_objects(column.astype(object))
 
     def _update_objects(self, values: pd.Series) -> None:
+        kind = pd.api.types.infer_dtype(values, skipna=True)
+        if kind in ("string", "empty"):  # the common case (CSV text): no per-value Python
+            present = values[values.notna()].astype(str).str.strip()
+            blank = (present == "").to_numpy()
+            self.missing += len(values) - len(present) + int(blank.sum())
+            self._update_texts(present[~blank])
+            return
         codes = values.map(_code).to_numpy()
         self.missing += int((codes == _MISSING).sum())
         self.boolean += int((codes == _BOOL).sum())
         self.integral += int((codes == _INT).sum())
         self.fractional += int((codes == _FLOAT).sum())
         self.string += int((codes == _OTHER).sum())
-        numbers = [pd.to_numeric(values[(codes == _INT) | (codes == _FLOAT)], errors="coerce")]
-        texts = values[codes == _TEXT].astype(str).str.strip()
-        if len(texts):
-            lower = texts.str.lower()
-            integral = texts.str.fullmatch(_INTEGRAL).to_numpy(dtype=bool)
-            parsed = pd.to_numeric(texts.where(~lower.isin(_NOT_NUMBERS), None), errors="coerce")
-            fractional = parsed.notna().to_numpy() & ~integral
-            boolean = lower.isin(_BOOLEAN).to_numpy()
-            self.integral += int(integral.sum())
-            self.fractional += int(fractional.sum())
-            self.boolean += int(boolean.sum())
-            self.string += int((~integral & ~fractional & ~boolean).sum())
-            numbers.append(parsed[integral | fractional])
-        nums = pd.concat(numbers) if len(numbers) > 1 else numbers[0]
-        self.numbers.update(nums.to_numpy(dtype=np.float64, na_value=np.nan))
-        present = values[codes != _MISSING]
-        self.text.update(present.map(lambda v: str(v).lower() if isinstance(v, bool | np.bool_) else str(v).strip()))
+        numeric = values[(codes == _INT) | (codes == _FLOAT)]
+        self.numbers.update(pd.to_numeric(numeric, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan))
+        others = values[(codes == _BOOL) | (codes == _INT) | (codes == _FLOAT) | (codes == _OTHER)]
+        self.text.update(others.map(lambda v: str(v).lower() if isinstance(v, bool | np.bool_) else str(v)))
+        self._update_texts(values[codes == _TEXT].astype(str).str.strip())
+
+    def _update_texts(self, texts: pd.Series) -> None:
+        """Type, count and summarize stripped, non-empty text values."""
+        if texts.empty:
+            return
+        lower = texts.str.lower()
+        integral = texts.str.fullmatch(_INTEGRAL).to_numpy(dtype=bool)
+        parsed = pd.to_numeric(texts.where(~lower.isin(_NOT_NUMBERS), None), errors="coerce")
+        fractional = parsed.notna().to_numpy() & ~integral
+        boolean = lower.isin(_BOOLEAN).to_numpy()
+        self.integral += int(integral.sum())
+        self.fractional += int(fractional.sum())
+        self.boolean += int(boolean.sum())
+        self.string += int((~integral & ~fractional & ~boolean).sum())
+        self.numbers.update(parsed[integral | fractional].to_numpy(dtype=np.float64, na_value=np.nan))
+        self.text.update(texts.where(~boolean, lower))
 
     def statistics(self, name: str) -> dict[str, Any]:
         """This column's entry of ``statistics.json``'s ``features``."""
