@@ -99,3 +99,27 @@ def test_merged_summaries_stay_within_the_bound_of_the_pooled_data() -> None:
     other = rng.normal(loc=0.1, size=5_000)
     exact = ks_2samp(pooled, other).statistic
     assert abs(ks_distance(merged.levels(), _summary(other).levels()) - exact) <= 2 * rank_error()
+
+
+def test_checks_report_the_scipy_statistics_end_to_end() -> None:
+    import pandas as pd
+
+    from forgeml.monitoring import Profile, check, parse_constraints, suggest
+
+    rng = np.random.default_rng(21)
+    base_frame = pd.DataFrame({"x": rng.gamma(2.0, size=1200), "c": rng.choice(list("abcd"), 1200, p=[0.4, 0.3, 0.2, 0.1])})
+    window_frame = pd.DataFrame({"x": rng.gamma(2.2, size=800), "c": rng.choice(list("abcd"), 800, p=[0.3, 0.3, 0.25, 0.15])})
+    base, window = Profile(), Profile()
+    base.update(base_frame)
+    window.update(window_frame)
+    stats = base.statistics()
+    doc = suggest(stats).document()
+    doc["monitoring_config"]["distribution_constraints"].update(comparison_method="Simple", categorical_drift_method="ChiSquared")
+    result = check(stats, parse_constraints(doc), window)
+    assert result.drift["x"]["distance"] == pytest.approx(ks_2samp(base_frame["x"], window_frame["x"]).statistic, abs=1e-12)
+    observed = window_frame["c"].value_counts().reindex(list("abcd")).to_numpy(float)
+    expected = base_frame["c"].value_counts().reindex(list("abcd")).to_numpy(float) * 800 / 1200
+    assert result.drift["c"]["distance"] == pytest.approx(chisquare(observed, expected).pvalue, rel=1e-9)
+    doc["monitoring_config"]["distribution_constraints"]["comparison_method"] = "Robust"
+    robust_x = check(stats, parse_constraints(doc), window).drift["x"]["distance"]
+    assert robust_x == pytest.approx(robust(result.drift["x"]["distance"], 1200, 800))
