@@ -185,3 +185,19 @@ def test_string_summaries_cap_counts_estimate_distincts_and_merge() -> None:
     small = StringSummary()
     small.update(["x", "y", "x"])
     assert small.distinct_count == 2 and small.counts == {"x": 2, "y": 1}
+
+
+def test_a_malformed_line_in_the_middle_is_counted_apart_from_a_truncated_last_line(tmp_path: object) -> None:
+    from pathlib import Path
+
+    import orjson
+
+    from forgeml.monitoring import CaptureReader
+    from forgeml.serving._capture import capture_record
+
+    good = orjson.dumps(capture_record(b"1,2,red", "text/csv", b"0", "text/csv")) + b"\n"
+    file = Path(str(tmp_path)) / "f.jsonl"
+    file.write_bytes(good + b"{not json}\n" + good + good[:-30])
+    reader = CaptureReader(["x1", "x2", "color"])
+    assert sum(len(f) for f in reader.read([file])) == 2
+    assert (reader.counts.malformed_lines, reader.counts.truncated_lines, reader.counts.records) == (1, 1, 2)

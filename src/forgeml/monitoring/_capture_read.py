@@ -128,25 +128,23 @@ class CaptureReader:
         rows: list[dict[str, Any]] = []
         for path in files:
             self.counts.files += 1
-            raw = path.read_bytes()
-            lines = raw.split(b"\n")
-            last_complete = raw.endswith(b"\n")
-            for i, line in enumerate(lines):
-                if not line.strip():
-                    continue
-                try:
-                    record = json.loads(line)
-                except ValueError:
-                    if i == len(lines) - 1 and not last_complete:
-                        self.counts.truncated_lines += 1
-                    else:
-                        self.counts.malformed_lines += 1
-                    continue
-                self.counts.records += 1
-                rows.extend(self._rows(record))
-                if len(rows) >= BATCH_ROWS:
-                    yield self._frame(rows)
-                    rows = []
+            with open(path, "rb") as handle:  # line by line: a file is never held whole
+                for line in handle:
+                    if not line.strip():
+                        continue
+                    try:
+                        record = json.loads(line)
+                    except ValueError:
+                        if line.endswith(b"\n"):
+                            self.counts.malformed_lines += 1
+                        else:  # only the last line can lack its newline: cut mid-write
+                            self.counts.truncated_lines += 1
+                        continue
+                    self.counts.records += 1
+                    rows.extend(self._rows(record))
+                    if len(rows) >= BATCH_ROWS:
+                        yield self._frame(rows)
+                        rows = []
         if rows:
             yield self._frame(rows)
 
