@@ -41,6 +41,11 @@ def test_cli_baseline_run_violations_report(world: dict[str, Any], tmp_path: Pat
     out = _cli(ws, "monitor", "report", "monitoring-execution/cli-run", "--json")
     report = json.loads(out.stdout)
     assert report["drift"]["x1"]["method"] == "Robust" and report["status"] == "CompletedWithViolations"
+    out = _cli(ws, "monitor", "executions", "cli-run", "--json")
+    assert [e["ref"] for e in json.loads(out.stdout)] == ["monitoring-execution/cli-run:1"]
+    out = _cli(ws, "monitor", "baseline")
+    assert out.returncode == 2 and out.stderr.strip() == (
+        "error: give exactly one of data (a dataset reference or a file) and endpoint (captured traffic)")
     out = _cli(ws, "monitor", "violations", "cli-run:7")
     assert out.returncode == 4 and out.stderr.strip() == "error: monitoring execution 'cli-run' has no version 7 (latest is 1)"
 
@@ -65,6 +70,7 @@ def test_rest_routes_take_references_only(world: dict[str, Any]) -> None:
         body = r.json()
         assert body["status"] == "CompletedWithViolations" and body["data"]["drift"]["color"]["method"] == "ChiSquared"
         assert client.get("/monitoring/executions/rest-run/constraint_violations.json").json()["violations"] == body["violations"]
+        assert [e["ref"] for e in client.get("/monitoring/executions", params={"name": "rest-run"}).json()] == ["monitoring-execution/rest-run:1"]
         page = client.get("/monitoring/executions/rest-run:1/report.html")
         assert page.status_code == 200 and page.headers["content-type"].startswith("text/html") and "<svg" in page.text
         for path in (str(world["root"] / "rows.csv"), "./rows.parquet", "/etc/passwd.csv"):
