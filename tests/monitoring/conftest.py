@@ -3,7 +3,7 @@
 Variant ``A`` gets in-distribution traffic (CSV and JSON payloads), variant ``B`` traffic with a
 realistic shift (``x1`` moved by +2, a colour training never saw), and a few JSON Lines requests
 under a content type the capture does not list (captured BASE64). The training rows are stored as
-dataset ``train``. Shared by the module's tests (deploying takes a few seconds).
+dataset ``train``. Shared by this package's tests (deploying takes a few seconds).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ def _csv(frame: Any) -> str:
     return "".join(f"{r.x1:.6f},{r.x2},{r.color}\n" for r in frame.itertuples())
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")  # the endpoint stops once this package's tests are done
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     root = tmp_path_factory.mktemp("monitoring")
     package = logistic_package(root / "logistic")
