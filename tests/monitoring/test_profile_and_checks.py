@@ -201,3 +201,15 @@ def test_a_malformed_line_in_the_middle_is_counted_apart_from_a_truncated_last_l
     reader = CaptureReader(["x1", "x2", "color"])
     assert sum(len(f) for f in reader.read([file])) == 2
     assert (reader.counts.malformed_lines, reader.counts.truncated_lines, reader.counts.records) == (1, 1, 2)
+
+
+def test_a_typed_numeric_window_of_a_string_feature_compares_its_categories() -> None:
+    base = Profile()
+    base.update(pd.DataFrame({"zip": ["10115", "10117", "10115", "unknown"] * 50}))  # text: a String feature
+    stats = base.statistics()
+    cons = suggest(stats)
+    window = Profile(text_columns=["zip"])
+    window.update(pd.DataFrame({"zip": [10115, 99999, 99999, 99999] * 10}))  # read from Parquet as integers
+    result = check(stats, cons, window)
+    assert _types(result) == {("zip", "categorical_values_check"), ("zip", "baseline_drift_check")}
+    assert window.columns["zip"].text.counts == {"10115": 10, "99999": 30}

@@ -89,7 +89,7 @@ def check(baseline: dict[str, Any], constraints: Constraints, window: Profile) -
                 result.add(name, "completeness_check",
                            f"Data completeness is {_pct(completeness)}, below the baseline constraint of {_pct(fc.completeness)}")  # fmt: skip
         if compare and base is not None and col.present:
-            _drift(result, constraints, fc, name, base, base_type, current_features[name], col.numbers)
+            _drift(result, constraints, fc, name, base, base_type, current_features[name], col.numbers, col.text)
     return result
 
 
@@ -115,7 +115,7 @@ def _type_checks(result: CheckResult, constraints: Constraints, fc: Any, name: s
 
 
 def _drift(result: CheckResult, constraints: Constraints, fc: Any, name: str, base: dict[str, Any], base_type: str,
-           current: dict[str, Any], window_numbers: Any) -> None:  # fmt: skip
+           current: dict[str, Any], window_numbers: Any, window_text: Any) -> None:  # fmt: skip
     n, m = _present(base), _present(current)
     if base_type in NUMERIC:
         if not window_numbers.n or "numerical_statistics" not in base:
@@ -130,7 +130,8 @@ def _drift(result: CheckResult, constraints: Constraints, fc: Any, name: str, ba
     else:
         method = constraints.setting(fc, "categorical_drift_method")
         limit = constraints.setting(fc, "categorical_comparison_threshold")
-        a, b = _counts(base), _counts(current)
+        a = _counts(base)
+        b = {k: float(v) for k, v in window_text.counts.items()}  # every value as text, whatever the window's type
         if method == "ChiSquared":
             value = chi_squared(b, a)
             raw = value

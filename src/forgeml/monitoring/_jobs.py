@@ -34,11 +34,12 @@ def _write(folder: Path, files: dict[str, bytes]) -> None:
         tmp.replace(folder / name)
 
 
-def _profile(ctx: JobContext, source: dict[str, Any], columns: list[str]) -> tuple[Profile, dict[str, int] | None]:
+def _profile(ctx: JobContext, source: dict[str, Any], columns: list[str],
+             text_columns: list[str] | None = None) -> tuple[Profile, dict[str, int] | None]:  # fmt: skip
     from forgeml.monitoring._capture_read import CaptureReader
 
     reader = CaptureReader(columns) if source["kind"] == "capture" else None
-    profile = Profile()
+    profile = Profile(text_columns or ())
     for batch in batches(ctx.workspace, source, reader):
         profile.update(batch)
         ctx.log_metric("rows", profile.rows)
@@ -85,7 +86,8 @@ def check_job(ctx: JobContext) -> None:
                         else json.loads(read_document(ws, baseline, "constraints")), "constraints")  # fmt: skip
     ctx.set_secondary_status("Analyzing")
     names = [f["name"] for f in base_stats.get("features", [])]
-    window, counts = _profile(ctx, cfg["source"], names)
+    strings = [f["name"] for f in base_stats.get("features", []) if f.get("inferred_type") == "String"]
+    window, counts = _profile(ctx, cfg["source"], names, strings)
     stats = window.statistics()
     source = cfg["source"]
     span = f"{source.get('start') or 'the first capture'} to {source.get('end') or 'now'}" if source["kind"] == "capture" else "the data"

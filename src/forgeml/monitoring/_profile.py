@@ -10,6 +10,7 @@ Numbers go into a :class:`NumericSummary` (KLL sketch), text into a :class:`Stri
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,6 +51,7 @@ class ColumnProfile:
     string: int = 0
     numbers: NumericSummary = field(default_factory=NumericSummary)
     text: StringSummary = field(default_factory=StringSummary)
+    as_text: bool = False  # also count typed numbers as text (a window of a String baseline feature)
 
     @property
     def present(self) -> int:
@@ -92,6 +94,8 @@ class ColumnProfile:
             else:
                 self.fractional += int(ok.sum())
             self.numbers.update(arr[ok])
+            if self.as_text:
+                self.text.update(column[ok].astype(str).to_numpy(dtype=object))
             return
         self._update_objects(column.astype(object))
 
@@ -149,7 +153,10 @@ class ColumnProfile:
 class Profile:
     """Columns (in the order first seen) and row count of everything fed to :meth:`update`."""
 
-    def __init__(self) -> None:
+    def __init__(self, text_columns: Iterable[str] = ()) -> None:
+        """``text_columns``: columns whose typed numbers are counted as text too (the String
+        features of the baseline a window is checked against, so their categories compare)."""
+        self.text_columns = set(text_columns)
         self.columns: dict[str, ColumnProfile] = {}
         self.rows = 0
 
@@ -158,7 +165,7 @@ class Profile:
         for name in frame.columns:
             key = str(name)
             if key not in self.columns:
-                self.columns[key] = ColumnProfile(missing=self.rows)
+                self.columns[key] = ColumnProfile(missing=self.rows, as_text=key in self.text_columns)
             self.columns[key].update(frame[name])
         seen = {str(c) for c in frame.columns}
         for key, col in self.columns.items():
