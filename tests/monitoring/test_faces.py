@@ -65,6 +65,9 @@ def test_rest_routes_take_references_only(world: dict[str, Any]) -> None:
         assert r.status_code == 201 and r.json()["version"] == 2
         r = client.put("/monitoring/baselines/rest/constraints.json", json={"features": [{"name": "x1", "inferred_type": 3}]})
         assert r.status_code == 400 and r.json()["message"].startswith("constraints: features[0].inferred_type")
+        r = client.put("/monitoring/baselines/rest/constraints.json", json={"features": [{"name": "nope", "inferred_type": "String"}]})
+        assert r.status_code == 400 and r.json()["message"] == "constraints name feature(s) the baseline does not have: nope"
+        assert client.get("/monitoring/baselines/rest").json()["version"] == 2  # nothing stored
         r = client.post("/monitoring/executions", json={"baseline": "rest", "endpoint": "ep", "variant": "B", "name": "rest-run"})
         assert r.status_code == 201, r.text
         body = r.json()
