@@ -60,6 +60,8 @@ NAMES: dict[tuple[str, str], str] = {
     ("tune optimize", "name"): "the job to create",
     ("jobs ls", "name"): "a substring filter",
     ("train ls", "name"): "a substring filter",
+    ("monitor baseline", "name"): "the baseline to store",
+    ("monitor run", "name"): "the execution to store",
 }
 RESOURCE_WORDS = {
     "name", "group", "dataset", "model", "ref", "resource", "run", "runs", "experiment", "experiments", "digest",
@@ -129,6 +131,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         ws.features.put_record("clicks", {"id": 1, "ts": 1.0, "clicks": 3})
         ws.experiments.import_runs("exp", [{"name": "run-1", "metrics": {"auc": 0.8}}])
         ws.endpoints.create("ep", variants=[{"name": "AllTraffic", "model": "loans@champion", "workers": 1}])
+        ws.monitoring.baseline("loans:1", name="loans")
+        ws.monitoring.check("loans", "loans:2", name="loans")
     digest = ws.datasets.get("loans:1").data["artifact"]
     forms = {
         "dataset": ["loans", "loans:1", "loans@latest", "dataset/loans:1", "dataset/loans"],
@@ -252,6 +256,8 @@ ROUTE_PARAMS: dict[tuple[str, str], str] = {
     ("/runs", "run"): "name",
     ("/lineage", "ref"): "ref",
     ("/reports", "ref"): "report",
+    ("/monitoring", "baseline"): "monitoring-baseline",
+    ("/monitoring", "execution"): "monitoring-execution",
 }
 PATH_FORMS = {
     "dataset": ["loans", "loans:1", "loans@latest"],
@@ -261,6 +267,8 @@ PATH_FORMS = {
     "evaluation": ["loans", "loans:1", "loans@latest"],
     "experiment": ["exp"],
     "job": ["train-1"],
+    "monitoring-baseline": ["loans", "loans:1", "loans@latest"],
+    "monitoring-execution": ["loans", "loans:1", "loans@latest"],
 }
 FIXED = {"version": "1", "record_id": "1", "kind": "profile", "file": "loans-1.jsonl.out"}  # file: transform-1's output
 QUERY = {"/datasets/{name}/diff": {"a": "1"}}

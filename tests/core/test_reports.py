@@ -36,6 +36,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     with threadpool_limits(limits=1):
         ws.datasets.create("cancer", frame)
         ws.registry.register("cancer", save_binary(root / "pkg", frame, kind="logistic"))
+        baseline = ws.monitoring.baseline("cancer", name="cancer")
         refs = {
             "data-profile": ws.prep.profile("cancer")["record"],
             "data-validation": ws.prep.validate("cancer", 'Rules = [ IsComplete "income", RowCount > 500 ]')["record"],
@@ -44,6 +45,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
             "explanation": ws.clarify.explain("model/cancer@latest", "dataset/cancer:1", max_rows=20, top_k_features=1).ref,
             "model-card": ws.evaluation.model_card("cancer:1", evaluation="cancer", name="cancer").ref,
             "model": ws.registry.compile("cancer:1", holdout="cancer").ref,
+            "monitoring-execution": ws.monitoring.check(baseline, "cancer", name="cancer").ref,
         }
     refs = {k: v if isinstance(v, str) else f"{v['kind']}/{v['name']}:{v['version']}" for k, v in refs.items()}
     try:

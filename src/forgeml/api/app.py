@@ -27,6 +27,7 @@ ROUTERS: list[str] = [
     "forgeml.api.transforms",
     "forgeml.api.reports",
     "forgeml.api.bundles",
+    "forgeml.api.monitoring",
 ]
 
 

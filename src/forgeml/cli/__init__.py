@@ -45,6 +45,7 @@ GROUPS: list[tuple[str, str]] = [
     ("models", "forgeml.cli.models"),
     ("transform", "forgeml.cli.transform"),
     ("reports", "forgeml.cli.reports"),
+    ("monitor", "forgeml.cli.monitor"),
 ]
 
 # (command name, "module:function") -- single commands at the top level.

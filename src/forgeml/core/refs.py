@@ -51,6 +51,8 @@ LABELS: dict[str, str] = {
     "data-validation": "validation report",
     "pii-report": "PII report",
     "recipe": "recipe",
+    "monitoring-baseline": "monitoring baseline",
+    "monitoring-execution": "monitoring execution",
 }
 # kinds whose references name no version: a job, an artifact (by digest), a run.
 UNVERSIONED = ("job", "artifact", "run", "experiment")

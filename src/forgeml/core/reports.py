@@ -33,6 +33,7 @@ KINDS: dict[str, tuple[str, str | None]] = {
     "bias-report": ("bias report", None),
     "explanation": ("explanation (SHAP, partial dependence)", None),
     "model-card": ("model card", None),
+    "monitoring-execution": ("data-quality monitoring execution", None),
     "model": ("ONNX compile report of a compiled model version", "forgeml.registry._compile_html:render_record"),
 }
 FOLDER = "reports"

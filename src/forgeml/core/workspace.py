@@ -40,6 +40,7 @@ SERVICES: dict[str, str] = {
     "transforms": "forgeml.serving:TransformService",
     "idempotency": "forgeml.core.idempotency:IdempotencyService",
     "reports": "forgeml.core.reports:ReportService",
+    "monitoring": "forgeml.monitoring:MonitoringService",
 }
 
 

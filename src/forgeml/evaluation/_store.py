@@ -36,6 +36,7 @@ def store_result(
     inputs: dict[str, str | None],
     metrics: dict[str, float] | None = None,
     tags: dict[str, str] | None = None,
+    status: str = "Completed",
 ) -> ResourceRecord:
     """Put each document into the artifact store, then create the next version of the resource.
 
@@ -52,7 +53,7 @@ def store_result(
     for key, (payload, media_type) in documents.items():
         digests[key] = ws.artifacts.put_bytes(payload, media_type=media_type).digest
     record = ws.metadata.create_resource(
-        ResourceRecord(kind=kind, name=name, status="Completed", spec=spec,
+        ResourceRecord(kind=kind, name=name, status=status, spec=spec,
                        data={**data, "artifacts": digests}, tags=tags or {}),
         next_version=True,
     )  # fmt: skip

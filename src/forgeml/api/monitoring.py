@@ -1,0 +1,141 @@
+"""``/monitoring``: baselines and data-quality monitoring executions (Model Monitor).
+
+Over REST rows come only by reference (a dataset, or an endpoint's captured traffic); a path is
+refused, and constraints come in the request body, never from a server file.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Body, Depends
+from fastapi.responses import HTMLResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from forgeml.api.deps import get_workspace
+from forgeml.core.access import reaches
+from forgeml.core.workspace import Workspace
+from forgeml.errors import ValidationError
+
+
+class ErrorBody(BaseModel):
+    """Every error: its type (``ValidationError`` ...) and a one-line message."""
+
+    error: str
+    message: str
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorBody, "description": "A bad request: a malformed reference, window or constraints document."},
+    403: {"model": ErrorBody, "description": "The request named a server path."},
+    404: {"model": ErrorBody, "description": "No such baseline, execution, dataset or endpoint."},
+    409: {"model": ErrorBody, "description": "The job failed (JobFailedError)."},
+}
+router = APIRouter(prefix="/monitoring", tags=["monitoring"], responses=ERRORS)
+
+
+class Window(BaseModel):
+    """Which rows: a dataset version, or an endpoint's captured traffic in whole hours."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    dataset: str | None = Field(None, description="A dataset reference (NAME, NAME:VERSION, dataset/NAME:VERSION).",
+                                json_schema_extra=reaches("reference", "a dataset reference only: a path is refused"))  # fmt: skip
+    endpoint: str | None = Field(None, description="An endpoint whose captured traffic to read.",
+                                 json_schema_extra=reaches("reference"))  # fmt: skip
+    start_time: str | None = Field(None, description="ISO-8601; the window starts at this hour (captures only).")
+    end_time: str | None = Field(None, description="ISO-8601; the window ends before this hour (captures only).")
+    variant: str | None = Field(None, description="Only this production variant's captures.", json_schema_extra=reaches("name"))
+    name: str | None = Field(None, description="The resource to store (its next version).", json_schema_extra=reaches("name"))
+    tags: dict[str, str] | None = None
+
+    def source(self) -> dict[str, Any]:
+        from forgeml.core.refs import looks_like_path
+
+        if self.dataset is not None and looks_like_path(self.dataset, (".csv", ".parquet", ".pq")):
+            raise ValidationError("dataset: over REST give a dataset reference (NAME[:VERSION]), not a path")
+        return {"data": self.dataset, "endpoint": self.endpoint, "start_time": self.start_time, "end_time": self.end_time,
+                "variant": self.variant, "name": self.name, "tags": self.tags}  # fmt: skip
+
+
+class BaselineRequest(Window):
+    columns: list[str] | None = Field(None, description="Names for captured positional values (CSV, JSON lists).",
+                                      json_schema_extra=reaches("name"))  # fmt: skip
+
+
+class ExecutionRequest(Window):
+    baseline: str = Field(..., description="A monitoring baseline (NAME, NAME:VERSION).", json_schema_extra=reaches("reference"))
+    constraints: dict[str, Any] | None = Field(None, description="A constraints.json document to use instead of the baseline's.",
+                                               json_schema_extra=reaches("nested", "a document, validated; nothing in it is a location"))  # fmt: skip
+
+
+def _record(rec: Any) -> dict[str, Any]:
+    return rec.to_dict() | {"ref": rec.ref}
+
+
+@router.post("/baselines", status_code=201)
+def create_baseline(req: BaselineRequest, ws: Workspace = Depends(get_workspace)) -> dict[str, Any]:
+    """Run a baselining job and return the stored baseline with its constraints."""
+    rec = ws.monitoring.baseline(columns=req.columns, **req.source())
+    return _record(rec) | {"constraints": ws.monitoring.constraints(rec)}
+
+
+@router.get("/baselines")
+def list_baselines(ws: Workspace = Depends(get_workspace)) -> list[dict[str, Any]]:
+    return [_record(r) for r in ws.monitoring.list()]
+
+
+@router.get("/baselines/{baseline}")
+def get_baseline(baseline: str, ws: Workspace = Depends(get_workspace)) -> dict[str, Any]:
+    rec = ws.monitoring.get(baseline)
+    return _record(rec) | {"constraints": ws.monitoring.constraints(rec)}
+
+
+@router.get("/baselines/{baseline}/statistics.json")
+def baseline_statistics(baseline: str, ws: Workspace = Depends(get_workspace)) -> dict[str, Any]:
+    return ws.monitoring.statistics(baseline)
+
+
+@router.get("/baselines/{baseline}/constraints.json")
+def baseline_constraints(baseline: str, ws: Workspace = Depends(get_workspace)) -> dict[str, Any]:
+    return ws.monitoring.constraints(baseline)
+
+
+@router.put("/baselines/{baseline}/constraints.json", status_code=201)
+def edit_constraints(baseline: str, document: dict[str, Any] = Body(..., description="The edited constraints.json."),
+                     ws: Workspace = Depends(get_workspace)) -> dict[str, Any]:  # fmt: skip
+    """Store edited constraints as the baseline's next version."""
+    rec = ws.monitoring.update_constraints(baseline, document)
+    return _record(rec) | {"constraints": ws.monitoring.constraints(rec)}
+
+
+@router.post("/executions", status_code=201)
+def create_execution(req: ExecutionRequest, ws: Workspace = Depends(get_workspace)) -> dict[str, Any]:
+    """Run one monitoring execution and return it with its violations."""
+    rec = ws.monitoring.check(req.baseline, constraints=req.constraints, **req.source())
+    return _record(rec) | ws.monitoring.violations(rec)
+
+
+@router.get("/executions")
+def list_executions(name: str | None = None, ws: Workspace = Depends(get_workspace)) -> list[dict[str, Any]]:
+    return [_record(r) for r in ws.monitoring.executions(name)]
+
+
+@router.get("/executions/{execution}")
+def get_execution(execution: str, ws: Workspace = Depends(get_workspace)) -> dict[str, Any]:
+    return _record(ws.monitoring.execution(execution)) | ws.monitoring.violations(execution)
+
+
+@router.get("/executions/{execution}/constraint_violations.json")
+def execution_violations(execution: str, ws: Workspace = Depends(get_workspace)) -> dict[str, Any]:
+    return ws.monitoring.violations(execution)
+
+
+@router.get("/executions/{execution}/statistics.json")
+def execution_statistics(execution: str, ws: Workspace = Depends(get_workspace)) -> dict[str, Any]:
+    return ws.monitoring.statistics(execution, kind="monitoring-execution")
+
+
+@router.get("/executions/{execution}/report.html", response_class=HTMLResponse)
+def execution_html(execution: str, ws: Workspace = Depends(get_workspace)) -> str:
+    return ws.monitoring.html(execution)

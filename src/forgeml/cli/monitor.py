@@ -1,0 +1,139 @@
+"""``forgeml monitor``: baselines and data-quality monitoring executions (Model Monitor)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from forgeml.cli._common import JsonOption, console, emit, print_table, workspace
+from forgeml.cli._refs import HtmlOption, OpenOption, export_report, ref_argument, ref_option
+
+app = typer.Typer(help="Model monitoring: baselines, data-quality checks of captured traffic, violations, reports.", no_args_is_help=True)
+
+EndpointOpt: Any = ref_option("ENDPOINT", "--endpoint", "-e", help="Read this endpoint's captured traffic.")
+StartOpt: Any = typer.Option(None, "--start", help="Captures from this hour (ISO-8601, UTC), e.g. 2026-12-07T05:00:00Z.")
+EndOpt: Any = typer.Option(None, "--end", help="Captures before this hour (ISO-8601, UTC).")
+VariantOpt: Any = typer.Option(None, "--variant", help="Only this production variant's captures.")
+WaitOpt: Any = typer.Option(True, "--wait/--no-wait", help="Wait for the job and print its result (default), or print the job.")
+
+
+def _record(rec: Any) -> dict[str, Any]:
+    return rec.to_dict() | {"ref": rec.ref}
+
+
+@app.command("baseline")
+def baseline(
+    data: str = ref_argument("DATA", None, help="Rows to baseline (or give --endpoint)."),
+    endpoint: str = EndpointOpt,
+    start: str = StartOpt,
+    end: str = EndOpt,
+    variant: str = VariantOpt,
+    columns: str = typer.Option(None, help="Comma-separated names for captured positional values (CSV payloads)."),
+    name: str = typer.Option(None, help="Baseline name (default: the dataset's or endpoint's name)."),
+    wait: bool = WaitOpt,
+    as_json: bool = JsonOption,
+) -> None:
+    """Run a baselining job: statistics.json and suggested constraints.json."""
+    ws = workspace()
+    cols = [c.strip() for c in columns.split(",") if c.strip()] if columns else None
+    with console(stderr=True).status("baselining"):
+        rec = ws.monitoring.baseline(data, endpoint=endpoint, start_time=start, end_time=end, variant=variant,
+                                     columns=cols, name=name, wait=wait)  # fmt: skip
+    if not wait:
+        emit(rec.to_dict(), as_json, lambda: typer.echo(f"started job {rec.name}"))
+        return
+    out = _record(rec) | {"constraints": ws.monitoring.constraints(rec)}
+    emit(out, as_json, lambda: typer.echo(f"stored {rec.ref}: {rec.data['item_count']} rows, {rec.data['features']} features"))
+
+
+@app.command("constraints")
+def constraints(
+    baseline: str = ref_argument("BASELINE"),
+    set_: Path = typer.Option(None, "--set", help="Store this edited constraints file (.json, .yaml) as the baseline's next version."),
+    out: Path = typer.Option(None, "--out", "-o", help="Write constraints.json here (to edit)."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Show, export or replace a baseline's constraints."""
+    import json
+
+    ws = workspace()
+    rec = ws.monitoring.update_constraints(baseline, set_) if set_ is not None else ws.monitoring.get(baseline)
+    doc = ws.monitoring.constraints(rec)
+    if out is not None:
+        out.write_text(json.dumps(doc, indent=2))
+    if set_ is not None and not as_json:
+        typer.echo(f"stored {rec.ref}", err=True)
+    emit(doc, as_json, lambda: print_table(f"{rec.ref} constraints", ["feature", "type", "completeness", "constraints"],
+                                           ((f["name"], f["inferred_type"], f.get("completeness"),
+                                             json.dumps({k: f[k] for k in ("num_constraints", "string_constraints") if k in f})) for f in doc["features"])))  # fmt: skip
+
+
+@app.command("run")
+def run(
+    baseline: str = ref_argument("BASELINE"),
+    data: str = ref_option("DATA", "--data", "-d", help="Check these rows (or give --endpoint)."),
+    endpoint: str = EndpointOpt,
+    start: str = StartOpt,
+    end: str = EndOpt,
+    variant: str = VariantOpt,
+    constraints: Path = typer.Option(None, "--constraints", help="Use this constraints file (.json, .yaml) instead of the baseline's."),
+    name: str = typer.Option(None, help="Execution name (default: the endpoint's or the baseline's name)."),
+    wait: bool = WaitOpt,
+    html: Path = HtmlOption,
+    open_: bool = OpenOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Run one data-quality monitoring execution of a window against a baseline."""
+    ws = workspace()
+    with console(stderr=True).status("monitoring"):
+        rec = ws.monitoring.check(baseline, data, endpoint=endpoint, start_time=start, end_time=end, variant=variant,
+                                  constraints=constraints, name=name, wait=wait)  # fmt: skip
+    if not wait:
+        emit(rec.to_dict(), as_json, lambda: typer.echo(f"started job {rec.name}"))
+        return
+    export_report(rec, html, open_)
+    violations = ws.monitoring.violations(rec)
+    emit(_record(rec) | violations, as_json, lambda: _print_run(rec, violations))
+
+
+def _print_run(rec: Any, violations: dict[str, Any]) -> None:
+    typer.echo(f"{rec.ref}: {rec.status}: {rec.data['message']}")
+    if violations["violations"]:
+        print_table("violations", ["feature", "check", "description"],
+                    ((v["feature_name"], v["constraint_check_type"], v["description"]) for v in violations["violations"]))  # fmt: skip
+
+
+@app.command("violations")
+def violations(execution: str = ref_argument("EXECUTION"), as_json: bool = JsonOption) -> None:
+    """Print an execution's constraint_violations.json."""
+    ws = workspace()
+    rec = ws.monitoring.execution(execution)
+    doc = ws.monitoring.violations(rec)
+    emit(doc, as_json, lambda: _print_run(rec, doc))
+
+
+@app.command("executions")
+def executions(name: str = ref_argument("EXECUTION", None, help="Only this execution's versions."), as_json: bool = JsonOption) -> None:
+    """List monitoring executions, newest first."""
+    recs = workspace().monitoring.executions(name)
+    emit([_record(r) for r in recs], as_json, lambda: print_table(None, ["execution", "status", "detail", "violations", "rows"],
+         ((r.ref, r.status, r.data.get("status_detail"), r.data.get("violations"), r.data.get("item_count")) for r in recs)))  # fmt: skip
+
+
+@app.command("report")
+def report(execution: str = ref_argument("EXECUTION"), html: Path = HtmlOption, open_: bool = OpenOption, as_json: bool = JsonOption) -> None:
+    """An execution's summary (status, drift per feature, violations); --html/--open writes its page."""
+    ws = workspace()
+    rec = ws.monitoring.execution(execution)
+    export_report(rec, html, open_)
+    doc = {"ref": rec.ref, "status": rec.status, **{k: rec.data.get(k) for k in ("status_detail", "message", "item_count", "capture", "drift")},
+           **ws.monitoring.violations(rec)}  # fmt: skip
+
+    def render() -> None:
+        _print_run(rec, doc)
+        print_table("drift", ["feature", "method", "distance", "threshold"],
+                    ((f, d["method"], d["distance"], d["threshold"]) for f, d in (rec.data.get("drift") or {}).items()))  # fmt: skip
+
+    emit(doc, as_json, render)
