@@ -47,7 +47,7 @@ def create_app(workspace: Workspace | None = None) -> FastAPI:
     app.state.workspace = ws
     errors.install(app)
 
-    @app.get("/health", tags=["system"])
+    @app.get("/health", tags=["system"], responses=errors.errors())
     def health() -> dict[str, str]:
         return {"status": "ok"}
 
