@@ -22,7 +22,7 @@ router = APIRouter(prefix="/datasets", tags=["data preparation"])
 
 
 class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     version: Version | None = None
 
@@ -75,7 +75,10 @@ def _svc(ws: Workspace) -> Any:
     return DataPrepService(ws)
 
 
-@router.post("/{name}/profile", response_model=None, responses=errors(404, 409))
+@router.post("/{name}/profile", response_model=None, responses={
+    **errors(404, 409), 200: {"description": "The profile: JSON, or its HTML report when html is true",
+                              "content": {"application/json": {"schema": {"type": "object"}}, "text/html": {"schema": {"type": "string"}}}},
+})  # fmt: skip
 def profile(name: str, body: ProfileRequest, ws: Workspace = Depends(get_workspace)) -> Any:
     out = _svc(ws).profile(name, body.version, label=body.label, bins=body.bins, top_k=body.top_k, html=body.html)
     if body.html:

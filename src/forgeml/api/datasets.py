@@ -32,7 +32,7 @@ MAX_ARCHIVE_BODY = 4 * 1024**3
 class IngestRequest(BaseModel):
     """Ingest a file, glob, folder or fsspec URL, or a database table or query, into ``name``."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     source: str = Field(..., description="Path, glob, fsspec URL or SQLAlchemy database URL, read on the server: only in an "
                         "allowed data root or with an allowed URL scheme (else 403); send files with POST /datasets/{name}/upload",
@@ -193,7 +193,9 @@ def flush_records(name: str, ws: Workspace = Depends(get_workspace)) -> dict[str
     return {"dataset": name, "flushed": rec.ref if rec else None, "version": rec.to_dict() if rec else None}
 
 
-@router.get("/{name}/export", responses=errors(404))
+@router.get("/{name}/export", response_class=FileResponse, responses={
+    **errors(404), 200: {"description": "The archive (tar.gz)", "content": {"application/gzip": {"schema": {"type": "string", "format": "binary"}}}},
+})  # fmt: skip
 def export(
     name: str,
     background: BackgroundTasks,

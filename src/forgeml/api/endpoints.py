@@ -35,7 +35,7 @@ _LOOKUP_TTL = 1.0
 class CreateEndpoint(BaseModel):
     """``POST /endpoints``: a name and an endpoint config (see docs/endpoints.md)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     name: str
     variants: list[dict[str, Any]] = Field(min_length=1, json_schema_extra=reaches("nested", "model and model_dir are checked as models"))
     data_capture: dict[str, Any] | None = Field(None, json_schema_extra=reaches("nested", "destination is checked as an output"))
@@ -51,7 +51,7 @@ class CreateEndpoint(BaseModel):
 class UpdateEndpoint(BaseModel):
     """``PUT /endpoints/{name}``: the new endpoint config."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     variants: list[dict[str, Any]] = Field(min_length=1, json_schema_extra=reaches("nested", "model and model_dir are checked as models"))
     data_capture: dict[str, Any] | None = Field(None, json_schema_extra=reaches("nested", "destination is checked as an output"))
     batching: dict[str, Any] | None = None
@@ -86,7 +86,7 @@ def update_endpoint(name: str, body: UpdateEndpoint, ws: Workspace = Depends(get
 class UpdateWeights(BaseModel):
     """``POST /endpoints/{name}/weights``: new traffic weights by variant name."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     weights: dict[str, float] = Field(min_length=1)
 
 

@@ -78,19 +78,23 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _allowed(request: Request, fallback: str) -> str:
-    """Every method some operation of the spec takes at this path (Starlette names only the first
-    route's), plus HEAD where GET is served; ``fallback`` for a path outside the spec."""
+    """The methods the spec's most specific operation at this path takes (Starlette names only
+    the first route's), plus HEAD where GET is served; ``fallback`` for a path outside the spec."""
     table = getattr(request.app.state, "allow_table", None)
     if table is None:
         table = []
         for template, item in request.app.openapi().get("paths", {}).items():
             pattern = re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template))
             methods = {m.upper() for m in item if m.upper() in _METHODS}
-            table.append((re.compile(f"^{pattern}$"), methods | ({"HEAD"} if "GET" in methods else set())))
+            methods |= {"HEAD"} if "GET" in methods else set()
+            table.append((re.compile(f"^{pattern}$"), template.count("{"), methods))
         request.app.state.allow_table = table
-    path = request.url.path
-    methods = set().union(*(m for rx, m in table if rx.match(path)))
-    return ", ".join(sorted(methods)) if methods else fallback
+    matches = [(params, methods) for rx, params, methods in table if rx.match(request.url.path)]
+    if not matches:
+        return fallback
+    # the resource the most specific template names: /datasets/ingest, not /datasets/{name}
+    fewest = min(params for params, _ in matches)
+    return ", ".join(sorted(set().union(*(m for params, m in matches if params == fewest))))
 
 
 _METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"}
@@ -206,7 +210,10 @@ def _declare_errors(app: FastAPI) -> None:
                 if "HTTPValidationError" in str(auto.get("content", "")):
                     del responses["422"]
                 for code in (400, 500):
-                    responses.setdefault(str(code), {"description": STATUSES[code], "content": body})
+                    responses.setdefault(str(code), {"description": STATUSES[code]})
+                for code, answer in responses.items():
+                    if code.isascii() and code.isdigit() and int(code) >= 400:
+                        answer["content"] = body  # errors are JSON, whatever the route's own media type
         components = schema.setdefault("components", {}).setdefault("schemas", {})
         components.setdefault("ErrorBody", ErrorBody.model_json_schema())
         if "HTTPValidationError" not in str(schema.get("paths")):

@@ -21,7 +21,7 @@ router = APIRouter(tags=["evaluation"])
 class DataSource(BaseModel):
     """Where the rows come from: a stored dataset, inline records, or a file in an allowed data root."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     dataset: str | None = Field(None, description="A dataset (NAME, NAME:VERSION, dataset/NAME:VERSION), or a CSV/Parquet "
                                 "file in an allowed data root.", json_schema_extra=reaches("data"))
@@ -42,7 +42,7 @@ class DataSource(BaseModel):
 class ModelSource(BaseModel):
     """Which model: a registered one (``model``) or a package folder on the server (``model_dir``)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     model: str | None = Field(None, description="A registered model: NAME, NAME:VERSION, NAME@champion or model/NAME:VERSION "
                               "(or a package folder in an allowed code root).", json_schema_extra=reaches("model"))
@@ -70,7 +70,7 @@ class EvaluateRequest(DataSource, ModelSource):
 
 
 class CompareRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     challenger: str
     champion: str | None = None

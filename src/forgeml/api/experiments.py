@@ -16,37 +16,37 @@ router = APIRouter(tags=["experiments"])
 
 
 class CreateExperiment(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     name: str
     description: str = ""
     tags: dict[str, str] | None = None
 
 
 class CreateRun(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     name: str | None = None
     params: dict[str, Any] | None = None
     tags: dict[str, Any] | None = None
 
 
 class LogMetrics(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     metrics: dict[str, float]
     step: Int = 0
 
 
 class KeyValues(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     values: dict[str, Any]
 
 
 class EndRun(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     status: str = "Completed"
 
 
 class SearchRuns(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     filter: str | None = Field(None, description="e.g. metrics.validation:auc > 0.8 and params.max_depth = 3")
     experiments: list[str] | None = None
     order_by: list[str] | None = None
@@ -55,7 +55,7 @@ class SearchRuns(BaseModel):
 
 
 class CompareRuns(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     runs: list[str] = Field(..., min_length=1, description="EXPERIMENT/RUN")
 
 

@@ -43,7 +43,7 @@ def _v(version: str) -> int | str:
 
 
 class CreateGroup(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     name: str
     description: str | None = None
     tags: dict[str, str] = Field(default_factory=dict)
@@ -53,7 +53,7 @@ class Register(BaseModel):
     """Exactly one source: ``artifact`` (a package folder digest, e.g. from ``POST /bundles``),
     ``training_job``, or ``path`` (a folder on the server: only in an allowed code root)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     artifact: str | None = Field(None, json_schema_extra=reaches("bundle"))
     training_job: str | None = Field(None, json_schema_extra=reaches("reference"))
     path: str | None = Field(None, json_schema_extra=reaches("code", "a package runs code when loaded"))
@@ -64,21 +64,21 @@ class Register(BaseModel):
 
 
 class Approval(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     status: str
     by: str | None = None
     reason: str | None = None
 
 
 class Alias(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     version: Version
 
 
 class Compile(BaseModel):
     """``holdout`` is a dataset ``NAME[:VERSION]`` (or a file in an allowed data root)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     holdout: str = Field(json_schema_extra=reaches("data"))
     quantize: bool = False
     tolerance: float | None = Field(None, ge=0)

@@ -18,7 +18,7 @@ router = APIRouter(prefix="/training-jobs", tags=["training"])
 
 
 class MetricDefinition(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     Name: str
     Regex: str
 
@@ -26,7 +26,7 @@ class MetricDefinition(BaseModel):
 class CreateTrainingJob(BaseModel):
     """The body of ``POST /training-jobs``: the arguments of ``ws.training.create``."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     name: str | None = None
     algorithm: str | None = None
     script: str | None = Field(None, description="the entry script: a path inside source_bundle (or, with an allowed code root, on the server)",

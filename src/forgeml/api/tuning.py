@@ -19,7 +19,7 @@ router = APIRouter(prefix="/tuning-jobs", tags=["tuning"])
 class CreateTuningJob(BaseModel):
     """The body of ``POST /tuning-jobs``: a tuning spec (see docs/tuning-and-experiments.md)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     name: str | None = None
     strategy: str | None = None
     objective: dict[str, Any] | str = Field(..., description="{'metric': 'validation:auc', 'type': 'Maximize'}")
