@@ -68,7 +68,7 @@ def empty_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
 
 def populate(ws: Workspace) -> None:
     """A small dataset (two versions), a trained model registered with an alias, an experiment
-    with a run, and a finished job, each named :data:`NAME`."""
+    with a run, a finished job and an endpoint serving the model, each named :data:`NAME`."""
     rng = np.random.default_rng(0)
     frame = pd.DataFrame({"x1": rng.normal(size=120), "x2": rng.integers(0, 10, size=120)})
     frame["y"] = (frame["x1"] + frame["x2"] / 10 > 0.5).astype(int)
@@ -85,6 +85,7 @@ def populate(ws: Workspace) -> None:
     ws.experiments.log_metrics(f"{NAME}/r1", {"auc": 0.8})
     ws.jobs.submit("processing", "forgeml.testing.jobfuncs:hello", name="hello")
     ws.jobs.wait("hello", timeout=60)
+    ws.endpoints.create(NAME, {"variants": [{"model": f"{NAME}:1"}]})
 
 
 @pytest.fixture(scope="session")
@@ -94,4 +95,6 @@ def populated_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve
         populate(ws)
         yield from serve(ws)
     finally:
+        if any(e.name == NAME for e in ws.endpoints.list()):  # the fuzzer may have deleted it
+            ws.endpoints.delete(NAME)
         ws.close()

@@ -144,7 +144,10 @@ def _proxy(request: Request) -> _Proxy:
     return proxy
 
 
-@router.post("/{name}/invocations", responses=errors(404, 409, 413, 415, 424, 503))
+@router.post("/{name}/invocations", responses=errors(404, 409, 413, 415, 424, 503), openapi_extra={"requestBody": {
+    "required": True, "description": "The records to predict, as the endpoint's model takes them (docs/endpoints.md)",
+    "content": {"application/json": {"schema": {}}, "text/csv": {"schema": {"type": "string"}}, "application/jsonlines": {"schema": {"type": "string"}}},
+}})  # fmt: skip
 async def invoke_endpoint(name: str, request: Request, ws: Workspace = Depends(get_workspace)) -> Response:
     """SageMaker ``InvokeEndpoint``: the endpoint's answer, status and headers unchanged."""
     import httpx
