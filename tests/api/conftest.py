@@ -68,7 +68,7 @@ def empty_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
 
 def populate(ws: Workspace) -> None:
     """A small dataset (two versions), a trained model registered with an alias, an experiment
-    with a run, a finished job and an endpoint serving the model, each named :data:`NAME`."""
+    with a run, a finished job, a feature group with records and an endpoint serving the model, each named :data:`NAME`."""
     rng = np.random.default_rng(0)
     frame = pd.DataFrame({"x1": rng.normal(size=120), "x2": rng.integers(0, 10, size=120)})
     frame["y"] = (frame["x1"] + frame["x2"] / 10 > 0.5).astype(int)
@@ -85,6 +85,8 @@ def populate(ws: Workspace) -> None:
     ws.experiments.log_metrics(f"{NAME}/r1", {"auc": 0.8})
     ws.jobs.submit("processing", "forgeml.testing.jobfuncs:hello", name="hello")
     ws.jobs.wait("hello", timeout=60)
+    ws.features.create_group(NAME, record_identifier="id", event_time_feature="ts", features=["id:Integral", "ts:Fractional", "x1:Fractional"])
+    ws.features.ingest(NAME, pd.DataFrame({"id": [1, 2, 3], "ts": [1.0, 2.0, 3.0], "x1": [0.1, 0.2, 0.3]}))
     ws.endpoints.create(NAME, {"variants": [{"model": f"{NAME}:1"}]})
 
 
