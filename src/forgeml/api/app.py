@@ -6,7 +6,7 @@ import importlib
 
 from fastapi import FastAPI
 
-from forgeml.api import errors
+from forgeml.api import docs, errors
 from forgeml.core.access import Access
 from forgeml.core.workspace import Workspace
 
@@ -44,11 +44,14 @@ def create_app(workspace: Workspace | None = None) -> FastAPI:
         title="ForgeML",
         version="0.1.0",
         description="The production ML lifecycle on one machine: REST API.",
+        docs_url=None,  # served from the package by forgeml.api.docs, not from a CDN
+        redoc_url=None,
     )
     app.state.workspace = ws
     errors.install(app)
+    docs.install(app)
 
-    @app.get("/health", tags=["system"])
+    @app.get("/health", tags=["system"], responses=errors.errors())
     def health() -> dict[str, str]:
         return {"status": "ok"}
 

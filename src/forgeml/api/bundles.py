@@ -18,6 +18,7 @@ from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
 
 from forgeml.api.deps import get_workspace, save_body
+from forgeml.api.errors import errors
 from forgeml.core.workspace import Workspace
 from forgeml.errors import UnsupportedMediaTypeError
 
@@ -44,7 +45,7 @@ async def receive_archive(request: Request, ws: Workspace, folder: Path) -> Path
     return path
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, responses=errors(404, 409, 413, 415))
 async def upload_bundle(request: Request, ws: Workspace = Depends(get_workspace)) -> dict[str, Any]:
     """Store a folder sent as a tar (``.tar``, ``.tar.gz``, ``.tar.bz2``, ``.tar.xz``) or zip archive."""
     from forgeml.core.bundles import store

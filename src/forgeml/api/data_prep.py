@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends
 from fastapi.responses import HTMLResponse, PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from forgeml.api.deps import get_workspace
+from forgeml.api.errors import errors
+from forgeml.api.types import Positive, Seed, Version
 from forgeml.core.access import reaches
 from forgeml.core.workspace import Workspace
 
@@ -20,9 +22,9 @@ router = APIRouter(prefix="/datasets", tags=["data preparation"])
 
 
 class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
-    version: int | None = Field(default=None, ge=1)
+    version: Version | None = None
 
 
 class ProfileRequest(_Body):
@@ -39,7 +41,7 @@ class ValidateRequest(_Body):
 
 
 class DriftRequest(_Body):
-    base_version: int | str = Field(description="A version of the dataset, or a dataset reference (other:2, dataset/other).")
+    base_version: Version | str = Field(description="A version of the dataset, or a dataset reference (other:2, dataset/other).")
     other: str | None = None
 
 
@@ -47,7 +49,7 @@ class PiiRequest(_Body):
     protect: bool = False
     steps: list[dict[str, Any]] | None = None
     output: str | None = Field(default=None, description="the dataset to write (default: this one)", json_schema_extra=reaches("reference"))
-    sample_rows: int | None = Field(default=None, ge=1)
+    sample_rows: Positive | None = None
 
 
 class RecipeRequest(_Body):
@@ -64,7 +66,7 @@ class SplitRequest(_Body):
     cutoffs: list[Any] | None = None
     group_column: str | None = None
     prefix: str | None = None
-    seed: int = 0
+    seed: Seed = 0
 
 
 def _svc(ws: Workspace) -> Any:
@@ -73,7 +75,10 @@ def _svc(ws: Workspace) -> Any:
     return DataPrepService(ws)
 
 
-@router.post("/{name}/profile", response_model=None)
+@router.post("/{name}/profile", response_model=None, responses={
+    **errors(404, 409), 200: {"description": "The profile: JSON, or its HTML report when html is true",
+                              "content": {"application/json": {"schema": {"type": "object"}}, "text/html": {"schema": {"type": "string"}}}},
+})  # fmt: skip
 def profile(name: str, body: ProfileRequest, ws: Workspace = Depends(get_workspace)) -> Any:
     out = _svc(ws).profile(name, body.version, label=body.label, bins=body.bins, top_k=body.top_k, html=body.html)
     if body.html:
@@ -81,23 +86,23 @@ def profile(name: str, body: ProfileRequest, ws: Workspace = Depends(get_workspa
     return {"record": out["record"], "report": out["report"]}
 
 
-@router.post("/{name}/validate")
+@router.post("/{name}/validate", responses=errors(404, 409))
 def validate(name: str, body: ValidateRequest, ws: Workspace = Depends(get_workspace)) -> dict[str, Any]:
     out = _svc(ws).validate(name, body.rules, body.version, quarantine=body.quarantine, clean_name=body.clean_name)
     return {"record": out["record"], "report": out["report"]}
 
 
-@router.get("/{name}/suggested-rules", response_class=PlainTextResponse)
-def suggested_rules(name: str, version: int | None = None, ws: Workspace = Depends(get_workspace)) -> str:
+@router.get("/{name}/suggested-rules", response_class=PlainTextResponse, responses=errors(404))
+def suggested_rules(name: str, version: Version | None = None, ws: Workspace = Depends(get_workspace)) -> str:
     return str(_svc(ws).suggest_rules(name, version))
 
 
-@router.post("/{name}/drift")
+@router.post("/{name}/drift", responses=errors(404, 409))
 def drift(name: str, body: DriftRequest, ws: Workspace = Depends(get_workspace)) -> dict[str, Any]:
     return dict(_svc(ws).drift(name, body.base_version, body.version, other=body.other))
 
 
-@router.post("/{name}/pii")
+@router.post("/{name}/pii", responses=errors(404, 409))
 def pii(name: str, body: PiiRequest, ws: Workspace = Depends(get_workspace)) -> dict[str, Any]:
     svc = _svc(ws)
     if body.protect or body.steps:
@@ -106,12 +111,12 @@ def pii(name: str, body: PiiRequest, ws: Workspace = Depends(get_workspace)) -> 
     return {"record": out["record"], "report": out["report"]}
 
 
-@router.post("/{name}/recipe", status_code=201)
+@router.post("/{name}/recipe", status_code=201, responses=errors(403, 404, 409))
 def recipe(name: str, body: RecipeRequest, ws: Workspace = Depends(get_workspace)) -> dict[str, Any]:
     return dict(_svc(ws).fit_recipe(name, body.spec, body.version, target=body.target, columns=body.columns))
 
 
-@router.post("/{name}/split", status_code=201)
+@router.post("/{name}/split", status_code=201, responses=errors(403, 404, 409))
 def split(name: str, body: SplitRequest, ws: Workspace = Depends(get_workspace)) -> dict[str, Any]:
     parts = _svc(ws).split(
         name, body.version, method=body.method, fractions=tuple(body.fractions), prefix=body.prefix, seed=body.seed,
@@ -120,18 +125,18 @@ def split(name: str, body: SplitRequest, ws: Workspace = Depends(get_workspace))
     return {part: record.to_dict() for part, record in parts.items()}
 
 
-@router.get("/{name}/profile.html", response_class=HTMLResponse)
-def profile_html(name: str, version: int | None = Query(None, ge=1), ws: Workspace = Depends(get_workspace)) -> HTMLResponse:
+@router.get("/{name}/profile.html", response_class=HTMLResponse, responses=errors(404))
+def profile_html(name: str, version: Version | None = None, ws: Workspace = Depends(get_workspace)) -> HTMLResponse:
     """The newest stored profile of the dataset version ``name`` refers to (404 when it has none)."""
     return HTMLResponse(ws.reports.html(_svc(ws).latest_report(name, "profile", version)))
 
 
-@router.get("/{name}/validation.html", response_class=HTMLResponse)
-def validation_html(name: str, version: int | None = Query(None, ge=1), ws: Workspace = Depends(get_workspace)) -> HTMLResponse:
+@router.get("/{name}/validation.html", response_class=HTMLResponse, responses=errors(404))
+def validation_html(name: str, version: Version | None = None, ws: Workspace = Depends(get_workspace)) -> HTMLResponse:
     """The newest stored validation report of the dataset version ``name`` refers to (404 when it has none)."""
     return HTMLResponse(ws.reports.html(_svc(ws).latest_report(name, "validation", version)))
 
 
-@router.get("/{name}/reports/{kind}")
+@router.get("/{name}/reports/{kind}", responses=errors(404))
 def reports(name: str, kind: str, ws: Workspace = Depends(get_workspace)) -> list[dict[str, Any]]:
     return list(_svc(ws).reports(name, kind))

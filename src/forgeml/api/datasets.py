@@ -17,6 +17,8 @@ from forgeml.api._idempotency import IDEMPOTENCY_KEY
 from forgeml.api._idempotency import mark_replay as _mark_replay
 from forgeml.api._idempotency import parse as _idempotency
 from forgeml.api.deps import get_workspace
+from forgeml.api.errors import errors
+from forgeml.api.types import Version
 from forgeml.core.access import reaches
 from forgeml.core.workspace import Workspace
 from forgeml.errors import PayloadTooLargeError, UnsupportedMediaTypeError, ValidationError
@@ -30,7 +32,7 @@ MAX_ARCHIVE_BODY = 4 * 1024**3
 class IngestRequest(BaseModel):
     """Ingest a file, glob, folder or fsspec URL, or a database table or query, into ``name``."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     source: str = Field(..., description="Path, glob, fsspec URL or SQLAlchemy database URL, read on the server: only in an "
                         "allowed data root or with an allowed URL scheme (else 403); send files with POST /datasets/{name}/upload",
@@ -51,17 +53,17 @@ class IngestRequest(BaseModel):
     tags: dict[str, str] | None = None
 
 
-@router.get("")
+@router.get("", responses=errors())
 def list_datasets(ws: Workspace = Depends(get_workspace)) -> list[dict[str, Any]]:
     return [r.to_dict() for r in ws.datasets.list()]
 
 
-@router.post("/ingest", status_code=201)
+@router.post("/ingest", status_code=201, responses=errors(403, 404, 409))
 def ingest(req: IngestRequest, ws: Workspace = Depends(get_workspace)) -> dict[str, Any]:
     return ws.datasets.ingest(req.source, req.name, **req.model_dump(exclude={"source", "name"})).to_dict()
 
 
-@router.post("/import", status_code=201)
+@router.post("/import", status_code=201, responses=errors(404, 409, 413, 415))
 async def import_archive(
     request: Request,
     name: str | None = None,
@@ -86,7 +88,7 @@ async def import_archive(
         return [r.to_dict() for r in records]
 
 
-@router.post("/{name}/upload", status_code=201)
+@router.post("/{name}/upload", status_code=201, responses=errors(404, 409, 413, 422))
 async def upload(
     name: str,
     request: Request,
@@ -126,26 +128,26 @@ async def upload(
     return record.to_dict()
 
 
-@router.get("/{name}")
-def get_dataset(name: str, version: int | None = None, ws: Workspace = Depends(get_workspace)) -> dict[str, Any]:
+@router.get("/{name}", responses=errors(404))
+def get_dataset(name: str, version: Version | None = None, ws: Workspace = Depends(get_workspace)) -> dict[str, Any]:
     return ws.datasets.describe(name, version)
 
 
-@router.get("/{name}/versions")
+@router.get("/{name}/versions", responses=errors(404))
 def list_versions(name: str, ws: Workspace = Depends(get_workspace)) -> list[dict[str, Any]]:
     return [r.to_dict() for r in ws.datasets.versions(name)]
 
 
-@router.get("/{name}/versions/{version}")
-def get_version(name: str, version: int, ws: Workspace = Depends(get_workspace)) -> dict[str, Any]:
+@router.get("/{name}/versions/{version}", responses=errors(404))
+def get_version(name: str, version: Version, ws: Workspace = Depends(get_workspace)) -> dict[str, Any]:
     return ws.datasets.describe(name, version)
 
 
-@router.get("/{name}/head")
+@router.get("/{name}/head", responses=errors(404))
 def head(
     name: str,
     n: int = Query(10, ge=0, le=10_000),
-    version: int | None = None,
+    version: Version | None = None,
     ws: Workspace = Depends(get_workspace),
 ) -> dict[str, Any]:
     record = ws.datasets.get(name, version)
@@ -154,7 +156,7 @@ def head(
     return {"dataset": record.name, "version": record.version, "columns": [str(c) for c in frame.columns], "rows": rows}
 
 
-@router.get("/{name}/diff")
+@router.get("/{name}/diff", responses=errors(404))
 def diff(
     name: str,
     a: str | None = Query(None, description="The older version when the path names none, else the newer (a version or a dataset reference)."),
@@ -165,7 +167,7 @@ def diff(
     return ws.datasets.diff(name, a, b, key=key)
 
 
-@router.post("/{name}/records", status_code=202)
+@router.post("/{name}/records", status_code=202, responses=errors(404, 409, 413, 415, 422))
 async def put_records(
     name: str, request: Request, response: Response, idempotency_key: str | None = IDEMPOTENCY_KEY, ws: Workspace = Depends(get_workspace)
 ) -> dict[str, Any]:
@@ -185,17 +187,19 @@ async def put_records(
     return result
 
 
-@router.post("/{name}/records/flush")
+@router.post("/{name}/records/flush", responses=errors(404, 409))
 def flush_records(name: str, ws: Workspace = Depends(get_workspace)) -> dict[str, Any]:
     rec = ws.datasets.records().flush(name)
     return {"dataset": name, "flushed": rec.ref if rec else None, "version": rec.to_dict() if rec else None}
 
 
-@router.get("/{name}/export")
+@router.get("/{name}/export", response_class=FileResponse, responses={
+    **errors(404), 200: {"description": "The archive (tar.gz)", "content": {"application/gzip": {"schema": {"type": "string", "format": "binary"}}}},
+})  # fmt: skip
 def export(
     name: str,
     background: BackgroundTasks,
-    version: list[int] | None = Query(None),
+    version: list[Version] | None = Query(None),
     ws: Workspace = Depends(get_workspace),
 ) -> FileResponse:
     """The versions as a gzip'd archive; its sha256 is in the ``X-Content-SHA256`` header."""

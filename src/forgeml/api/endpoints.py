@@ -17,6 +17,7 @@ from fastapi.responses import PlainTextResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from forgeml.api.deps import get_workspace
+from forgeml.api.errors import errors
 from forgeml.core.access import reaches
 from forgeml.core.workspace import Workspace
 from forgeml.errors import BackendUnavailableError, PayloadTooLargeError
@@ -34,7 +35,7 @@ _LOOKUP_TTL = 1.0
 class CreateEndpoint(BaseModel):
     """``POST /endpoints``: a name and an endpoint config (see docs/endpoints.md)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     name: str
     variants: list[dict[str, Any]] = Field(min_length=1, json_schema_extra=reaches("nested", "model and model_dir are checked as models"))
     data_capture: dict[str, Any] | None = Field(None, json_schema_extra=reaches("nested", "destination is checked as an output"))
@@ -50,7 +51,7 @@ class CreateEndpoint(BaseModel):
 class UpdateEndpoint(BaseModel):
     """``PUT /endpoints/{name}``: the new endpoint config."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     variants: list[dict[str, Any]] = Field(min_length=1, json_schema_extra=reaches("nested", "model and model_dir are checked as models"))
     data_capture: dict[str, Any] | None = Field(None, json_schema_extra=reaches("nested", "destination is checked as an output"))
     batching: dict[str, Any] | None = None
@@ -62,22 +63,22 @@ class UpdateEndpoint(BaseModel):
         return {k: v for k, v in self.model_dump().items() if v is not None}
 
 
-@router.get("")
+@router.get("", responses=errors())
 def list_endpoints(ws: Workspace = Depends(get_workspace)) -> list[dict[str, Any]]:
     return [r.to_dict() for r in ws.endpoints.list()]
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, responses=errors(403, 404, 409))
 def create_endpoint(body: CreateEndpoint, ws: Workspace = Depends(get_workspace)) -> dict[str, Any]:
     return ws.endpoints.create(body.name, body.config()).to_dict()
 
 
-@router.get("/{name}")
+@router.get("/{name}", responses=errors(404))
 def get_endpoint(name: str, ws: Workspace = Depends(get_workspace)) -> dict[str, Any]:
     return ws.endpoints.get(name).to_dict()
 
 
-@router.put("/{name}")
+@router.put("/{name}", responses=errors(403, 404, 409))
 def update_endpoint(name: str, body: UpdateEndpoint, ws: Workspace = Depends(get_workspace)) -> dict[str, Any]:
     return ws.endpoints.update(name, body.config()).to_dict()
 
@@ -85,22 +86,22 @@ def update_endpoint(name: str, body: UpdateEndpoint, ws: Workspace = Depends(get
 class UpdateWeights(BaseModel):
     """``POST /endpoints/{name}/weights``: new traffic weights by variant name."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     weights: dict[str, float] = Field(min_length=1)
 
 
-@router.post("/{name}/weights")
+@router.post("/{name}/weights", responses=errors(404, 409))
 def update_weights(name: str, body: UpdateWeights, ws: Workspace = Depends(get_workspace)) -> dict[str, Any]:
     return ws.endpoints.update_weights(name, body.weights).to_dict()
 
 
-@router.delete("/{name}")
+@router.delete("/{name}", responses=errors(404, 409))
 def delete_endpoint(name: str, ws: Workspace = Depends(get_workspace)) -> dict[str, Any]:
     ws.endpoints.delete(name)
     return {"name": name, "deleted": True}
 
 
-@router.get("/{name}/logs", response_class=PlainTextResponse)
+@router.get("/{name}/logs", response_class=PlainTextResponse, responses=errors(404))
 def endpoint_logs(name: str, ws: Workspace = Depends(get_workspace)) -> str:
     return "\n".join(ws.endpoints.logs(name))
 
@@ -143,7 +144,10 @@ def _proxy(request: Request) -> _Proxy:
     return proxy
 
 
-@router.post("/{name}/invocations")
+@router.post("/{name}/invocations", responses=errors(404, 409, 413, 415, 424, 503), openapi_extra={"requestBody": {
+    "required": True, "description": "The records to predict, as the endpoint's model takes them (docs/endpoints.md)",
+    "content": {"application/json": {"schema": {}}, "text/csv": {"schema": {"type": "string"}}, "application/jsonlines": {"schema": {"type": "string"}}},
+}})  # fmt: skip
 async def invoke_endpoint(name: str, request: Request, ws: Workspace = Depends(get_workspace)) -> Response:
     """SageMaker ``InvokeEndpoint``: the endpoint's answer, status and headers unchanged."""
     import httpx

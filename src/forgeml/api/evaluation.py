@@ -9,6 +9,8 @@ from fastapi.responses import HTMLResponse, PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from forgeml.api.deps import get_workspace
+from forgeml.api.errors import errors
+from forgeml.api.types import Seed, Version
 from forgeml.core.access import reaches
 from forgeml.core.workspace import Workspace
 from forgeml.errors import ValidationError
@@ -19,7 +21,7 @@ router = APIRouter(tags=["evaluation"])
 class DataSource(BaseModel):
     """Where the rows come from: a stored dataset, inline records, or a file in an allowed data root."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     dataset: str | None = Field(None, description="A dataset (NAME, NAME:VERSION, dataset/NAME:VERSION), or a CSV/Parquet "
                                 "file in an allowed data root.", json_schema_extra=reaches("data"))
@@ -40,7 +42,7 @@ class DataSource(BaseModel):
 class ModelSource(BaseModel):
     """Which model: a registered one (``model``) or a package folder on the server (``model_dir``)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     model: str | None = Field(None, description="A registered model: NAME, NAME:VERSION, NAME@champion or model/NAME:VERSION "
                               "(or a package folder in an allowed code root).", json_schema_extra=reaches("model"))
@@ -68,7 +70,7 @@ class EvaluateRequest(DataSource, ModelSource):
 
 
 class CompareRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     challenger: str
     champion: str | None = None
@@ -78,7 +80,7 @@ class CompareRequest(BaseModel):
 class CrossValidateRequest(DataSource, ModelSource):
     target: str | None = None
     folds: int = Field(5, ge=2, le=50)
-    seed: int = 0
+    seed: Seed = 0
 
 
 class CardRequest(ModelSource):
@@ -97,40 +99,40 @@ def _record(rec: Any) -> dict[str, Any]:
     return rec.to_dict() | {"ref": rec.ref}
 
 
-@router.post("/evaluations", status_code=201)
+@router.post("/evaluations", status_code=201, responses=errors(403, 404, 409))
 def evaluate(req: EvaluateRequest, ws: Workspace = Depends(get_workspace)) -> dict[str, Any]:
     rec = ws.evaluation.evaluate(req.model_spec(), req.data(), target=req.target, name=req.name, threshold=req.threshold,
                                  positive_label=req.positive_label, cost=req.cost, model_ref=req.model_ref, tags=req.tags)  # fmt: skip
     return _record(rec)
 
 
-@router.get("/evaluations")
+@router.get("/evaluations", responses=errors(404))
 def list_evaluations(name: str | None = None, ws: Workspace = Depends(get_workspace)) -> list[dict[str, Any]]:
     return [_record(r) for r in ws.evaluation.list(name)]
 
 
-@router.post("/evaluations/compare")
+@router.post("/evaluations/compare", responses=errors(404, 409))
 def compare(req: CompareRequest, ws: Workspace = Depends(get_workspace)) -> dict[str, Any]:
     return ws.evaluation.compare(req.challenger, req.champion, req.rules)
 
 
-@router.post("/evaluations/cross-validate")
+@router.post("/evaluations/cross-validate", responses=errors(403, 404, 409))
 def cross_validate(req: CrossValidateRequest, ws: Workspace = Depends(get_workspace)) -> dict[str, Any]:
     return ws.evaluation.cross_validate(req.model_spec(), req.data(), target=req.target, folds=req.folds, seed=req.seed)
 
 
-@router.get("/evaluations/{name}")
-def get_evaluation(name: str, version: int | None = None, ws: Workspace = Depends(get_workspace)) -> dict[str, Any]:
+@router.get("/evaluations/{name}", responses=errors(404))
+def get_evaluation(name: str, version: Version | None = None, ws: Workspace = Depends(get_workspace)) -> dict[str, Any]:
     ref = f"{name}:{version}" if version else name
     return _record(ws.evaluation.get(ref)) | {"report": ws.evaluation.report(ref)}
 
 
-@router.get("/evaluations/{name}/report.html", response_class=HTMLResponse)
-def evaluation_html(name: str, version: int | None = None, ws: Workspace = Depends(get_workspace)) -> str:
+@router.get("/evaluations/{name}/report.html", response_class=HTMLResponse, responses=errors(404))
+def evaluation_html(name: str, version: Version | None = None, ws: Workspace = Depends(get_workspace)) -> str:
     return ws.evaluation.html(f"{name}:{version}" if version else name)
 
 
-@router.post("/model-cards", status_code=201)
+@router.post("/model-cards", status_code=201, responses=errors(403, 404, 409))
 def create_card(req: CardRequest, ws: Workspace = Depends(get_workspace)) -> dict[str, Any]:
     rec = ws.evaluation.model_card(req.model_spec(), name=req.name, evaluation=req.evaluation, bias=req.bias,
                                    explanation=req.explanation, model_ref=req.model_ref, intended_use=req.intended_use,
@@ -138,9 +140,9 @@ def create_card(req: CardRequest, ws: Workspace = Depends(get_workspace)) -> dic
     return _record(rec)
 
 
-@router.get("/model-cards/{name}", response_model=None)
+@router.get("/model-cards/{name}", response_model=None, responses=errors(404))
 def get_card(
-    name: str, version: int | None = None, format: Literal["json", "markdown", "html"] = "json",
+    name: str, version: Version | None = None, format: Literal["json", "markdown", "html"] = "json",
     ws: Workspace = Depends(get_workspace),
 ) -> Any:  # fmt: skip
     text = ws.evaluation.card_document(f"{name}:{version}" if version else name, format)

@@ -12,6 +12,8 @@ from forgeml.api._idempotency import IDEMPOTENCY_KEY
 from forgeml.api._idempotency import mark_replay as _mark_replay
 from forgeml.api._idempotency import parse as _idempotency
 from forgeml.api.deps import get_workspace
+from forgeml.api.errors import errors
+from forgeml.api.types import MAX_INT, Int, Positive
 from forgeml.core.access import reaches
 from forgeml.core.workspace import Workspace
 
@@ -45,14 +47,14 @@ class PutRecord(BaseModel):
 
 
 class BatchGet(BaseModel):
-    record_ids: list[str | int] = Field(max_length=100_000)
+    record_ids: list[str | Int] = Field(max_length=100_000)
     features: list[str] | None = None
 
 
 class Ingest(BaseModel):
     records: Records | None = None
     dataset: str | None = Field(None, json_schema_extra=reaches("reference"))
-    batch_size: int = Field(50_000, ge=1)
+    batch_size: Positive = 50_000
     target_stores: list[str] | None = None
 
 
@@ -83,12 +85,12 @@ def _frame(records: Records) -> Any:
     return pd.DataFrame.from_records(records).astype("object")
 
 
-@router.get("")
+@router.get("", responses=errors())
 def list_groups(ws: Workspace = Depends(get_workspace)) -> list[dict[str, Any]]:
     return [g.to_dict() for g in ws.features.list_groups()]
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, responses=errors(404, 409))
 def create_group(body: CreateGroup, ws: Workspace = Depends(get_workspace)) -> dict[str, Any]:
     args = body.model_dump()
     name = args.pop("name")
@@ -96,12 +98,12 @@ def create_group(body: CreateGroup, ws: Workspace = Depends(get_workspace)) -> d
     return ws.features.create_group(name, **args).to_dict()  # type: ignore[no-any-return]
 
 
-@router.post("/query")
+@router.post("/query", responses=errors(403, 404, 409))
 def query(body: Query_, ws: Workspace = Depends(get_workspace)) -> Records:
     return _records(ws.features.query(body.sql))
 
 
-@router.post("/training-sets")
+@router.post("/training-sets", responses=errors(403, 404, 409))
 def training_set(body: TrainingSetRequest, ws: Workspace = Depends(get_workspace)) -> dict[str, Any]:
     entity = body.entity if isinstance(body.entity, str) else _frame(body.entity)
     if not isinstance(entity, str):
@@ -115,22 +117,22 @@ def training_set(body: TrainingSetRequest, ws: Workspace = Depends(get_workspace
             "feature_groups": result.feature_groups}  # fmt: skip
 
 
-@router.get("/{name}")
+@router.get("/{name}", responses=errors(404))
 def describe(name: str, ws: Workspace = Depends(get_workspace)) -> dict[str, Any]:
     return ws.features.describe(name)  # type: ignore[no-any-return]
 
 
-@router.delete("/{name}", status_code=204)
+@router.delete("/{name}", status_code=204, responses=errors(404, 409))
 def delete_group(name: str, ws: Workspace = Depends(get_workspace)) -> None:
     ws.features.delete_group(name)
 
 
-@router.post("/{name}/versions", status_code=201)
+@router.post("/{name}/versions", status_code=201, responses=errors(404, 409))
 def add_features(name: str, body: AddFeatures, ws: Workspace = Depends(get_workspace)) -> dict[str, Any]:
     return ws.features.add_features(name, body.features, description=body.description).to_dict()  # type: ignore[no-any-return]
 
 
-@router.put("/{name}/records")
+@router.put("/{name}/records", responses=errors(404, 409, 422))
 def put_record(name: str, body: PutRecord, response: Response, idempotency_key: str | None = IDEMPOTENCY_KEY,
                ws: Workspace = Depends(get_workspace)) -> dict[str, Any]:  # fmt: skip
     ikey = _idempotency(idempotency_key)
@@ -139,7 +141,7 @@ def put_record(name: str, body: PutRecord, response: Response, idempotency_key: 
     return out  # type: ignore[no-any-return]
 
 
-@router.get("/{name}/records/{record_id}")
+@router.get("/{name}/records/{record_id}", responses=errors(404))
 def get_record(name: str, record_id: str, feature: list[str] | None = Query(None),
                ws: Workspace = Depends(get_workspace)) -> dict[str, Any]:  # fmt: skip
     from forgeml.errors import NotFoundError
@@ -150,14 +152,14 @@ def get_record(name: str, record_id: str, feature: list[str] | None = Query(None
     return record  # type: ignore[no-any-return]
 
 
-@router.post("/{name}/records/batch-get")
+@router.post("/{name}/records/batch-get", responses=errors(404, 409))
 def batch_get(name: str, body: BatchGet, ws: Workspace = Depends(get_workspace)) -> dict[str, Any]:
     found = ws.features.batch_get(name, body.record_ids, features=body.features)
     return {"records": [r for r in found if r is not None],
             "unprocessed_identifiers": [str(i) for i, r in zip(body.record_ids, found, strict=True) if r is None]}  # fmt: skip
 
 
-@router.delete("/{name}/records/{record_id}")
+@router.delete("/{name}/records/{record_id}", responses=errors(404, 409))
 def delete_record(name: str, record_id: str, event_time: str = Query(...),
                   mode: str = Query("soft", pattern="^(soft|hard)$"), ws: Workspace = Depends(get_workspace)) -> dict[str, Any]:  # fmt: skip
     group = ws.features.get_group(name)
@@ -168,7 +170,7 @@ def delete_record(name: str, record_id: str, event_time: str = Query(...),
     return ws.features.delete_record(name, rid, when, mode=mode)  # type: ignore[no-any-return]
 
 
-@router.post("/{name}/ingest")
+@router.post("/{name}/ingest", responses=errors(403, 404, 409, 422))
 def ingest(name: str, body: Ingest, response: Response, idempotency_key: str | None = IDEMPOTENCY_KEY,
            ws: Workspace = Depends(get_workspace)) -> dict[str, Any]:  # fmt: skip
     from forgeml.errors import ValidationError
@@ -182,7 +184,7 @@ def ingest(name: str, body: Ingest, response: Response, idempotency_key: str | N
     return out  # type: ignore[no-any-return]
 
 
-@router.post("/{name}/stream")
+@router.post("/{name}/stream", responses=errors(404, 409, 422, 503))
 def push(name: str, records: Records, response: Response, idempotency_key: str | None = IDEMPOTENCY_KEY,
          ws: Workspace = Depends(get_workspace)) -> dict[str, Any]:  # fmt: skip
     """The streaming push path: validated, then written as one all-or-nothing batch."""
@@ -192,22 +194,22 @@ def push(name: str, records: Records, response: Response, idempotency_key: str |
     return out  # type: ignore[no-any-return]
 
 
-@router.get("/{name}/snapshot")
-def snapshot(name: str, n: int = Query(1, ge=1), as_of: str | None = None, feature: list[str] | None = Query(None),
+@router.get("/{name}/snapshot", responses=errors(404))
+def snapshot(name: str, n: int = Query(1, ge=1, le=MAX_INT), as_of: str | None = None, feature: list[str] | None = Query(None),
              ws: Workspace = Depends(get_workspace)) -> Records:  # fmt: skip
     return _records(ws.features.recent_records(name, n, as_of=as_of, features=feature))
 
 
-@router.post("/{name}/materialize")
+@router.post("/{name}/materialize", responses=errors(404, 409))
 def materialize(name: str, ws: Workspace = Depends(get_workspace)) -> dict[str, Any]:
     return ws.features.materialize(name)  # type: ignore[no-any-return]
 
 
-@router.get("/{name}/consistency")
+@router.get("/{name}/consistency", responses=errors(404))
 def consistency(name: str, ws: Workspace = Depends(get_workspace)) -> dict[str, Any]:
     return ws.features.check_consistency(name)  # type: ignore[no-any-return]
 
 
-@router.post("/{name}/compact")
+@router.post("/{name}/compact", responses=errors(404, 409))
 def compact(name: str, ws: Workspace = Depends(get_workspace)) -> dict[str, Any]:
     return ws.features.compact(name)  # type: ignore[no-any-return]

@@ -8,13 +8,15 @@ from fastapi import APIRouter, Depends, Query
 from fastapi import Path as PathParam
 
 from forgeml.api.deps import get_workspace
+from forgeml.api.errors import errors
+from forgeml.api.types import MAX_INT
 from forgeml.core.access import reaches
 from forgeml.core.workspace import Workspace
 
 router = APIRouter(tags=["lineage"])
 
 
-@router.get("/lineage/{ref:path}")
+@router.get("/lineage/{ref:path}", responses=errors(404))
 def lineage(
     ref: str = PathParam(json_schema_extra=reaches("reference", "KIND/NAME[:VERSION], job/NAME or artifact/<digest>")),
     direction: str = Query("upstream", pattern="^(upstream|downstream)$"),
@@ -25,10 +27,10 @@ def lineage(
     return node.to_dict()
 
 
-@router.get("/events")
+@router.get("/events", responses=errors(404))
 def events(
     resource: str | None = None,
-    after: int = Query(0, ge=0),
+    after: int = Query(0, ge=0, le=MAX_INT),
     limit: int = Query(100, ge=1, le=10_000),
     ws: Workspace = Depends(get_workspace),
 ) -> list[dict[str, Any]]:

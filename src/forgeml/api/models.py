@@ -29,18 +29,21 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from forgeml.api.deps import get_workspace
+from forgeml.api.errors import errors
+from forgeml.api.types import Version
 from forgeml.core.access import reaches
+from forgeml.core.refs import is_number
 from forgeml.core.workspace import Workspace
 
 router = APIRouter(prefix="/model-package-groups", tags=["models"])
 
 
 def _v(version: str) -> int | str:
-    return int(version) if version.isdigit() else version
+    return int(version) if is_number(version) else version
 
 
 class CreateGroup(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     name: str
     description: str | None = None
     tags: dict[str, str] = Field(default_factory=dict)
@@ -50,7 +53,7 @@ class Register(BaseModel):
     """Exactly one source: ``artifact`` (a package folder digest, e.g. from ``POST /bundles``),
     ``training_job``, or ``path`` (a folder on the server: only in an allowed code root)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     artifact: str | None = Field(None, json_schema_extra=reaches("bundle"))
     training_job: str | None = Field(None, json_schema_extra=reaches("reference"))
     path: str | None = Field(None, json_schema_extra=reaches("code", "a package runs code when loaded"))
@@ -61,38 +64,38 @@ class Register(BaseModel):
 
 
 class Approval(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     status: str
     by: str | None = None
     reason: str | None = None
 
 
 class Alias(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    version: int = Field(ge=1)
+    model_config = ConfigDict(extra="forbid", strict=True)
+    version: Version
 
 
 class Compile(BaseModel):
     """``holdout`` is a dataset ``NAME[:VERSION]`` (or a file in an allowed data root)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     holdout: str = Field(json_schema_extra=reaches("data"))
     quantize: bool = False
     tolerance: float | None = Field(None, ge=0)
     description: str | None = None
 
 
-@router.get("")
+@router.get("", responses=errors())
 def list_groups(ws: Workspace = Depends(get_workspace)) -> list[dict[str, Any]]:
     return [g.to_dict() for g in ws.registry.list_groups()]
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, responses=errors(404, 409))
 def create_group(body: CreateGroup, ws: Workspace = Depends(get_workspace)) -> dict[str, Any]:
     return ws.registry.create_group(body.name, description=body.description, tags=body.tags).to_dict()
 
 
-@router.get("/{group}")
+@router.get("/{group}", responses=errors(404))
 def get_group(group: str, ws: Workspace = Depends(get_workspace)) -> dict[str, Any]:
     """The group, or the version when the path names one (``loans:3``, ``loans@champion``)."""
     from forgeml.core.refs import parse_ref
@@ -102,12 +105,12 @@ def get_group(group: str, ws: Workspace = Depends(get_workspace)) -> dict[str, A
     return ws.registry.get_group(group).to_dict()
 
 
-@router.get("/{group}/versions")
+@router.get("/{group}/versions", responses=errors(404))
 def list_versions(group: str, status: str | None = None, ws: Workspace = Depends(get_workspace)) -> list[dict[str, Any]]:
     return [ws.registry.describe(group, v.version) for v in ws.registry.versions(group, approval_status=status)]
 
 
-@router.post("/{group}/versions", status_code=201)
+@router.post("/{group}/versions", status_code=201, responses=errors(403, 404, 409))
 def register(group: str, body: Register, ws: Workspace = Depends(get_workspace)) -> dict[str, Any]:
     record = ws.registry.register(
         group, body.path, training_job=body.training_job, artifact=body.artifact, description=body.description,
@@ -116,7 +119,7 @@ def register(group: str, body: Register, ws: Workspace = Depends(get_workspace))
     return ws.registry.describe(group, record.version)
 
 
-@router.post("/{group}/packages", status_code=201)
+@router.post("/{group}/packages", status_code=201, responses=errors(404, 409, 413, 415))
 async def upload_package(
     group: str, request: Request, description: str | None = None, ws: Workspace = Depends(get_workspace)
 ) -> dict[str, Any]:
@@ -137,30 +140,30 @@ async def upload_package(
     return described
 
 
-@router.get("/{group}/versions/{version}")
+@router.get("/{group}/versions/{version}", responses=errors(404))
 def get_version(group: str, version: str, ws: Workspace = Depends(get_workspace)) -> dict[str, Any]:
     return ws.registry.describe(group, _v(version))
 
 
-@router.post("/{group}/versions/{version}/approval")
+@router.post("/{group}/versions/{version}/approval", responses=errors(404, 409))
 def set_approval(group: str, version: str, body: Approval, ws: Workspace = Depends(get_workspace)) -> dict[str, Any]:
     record = ws.registry.set_approval(group, _v(version), body.status, by=body.by, reason=body.reason)
     return ws.registry.describe(group, record.version)
 
 
-@router.patch("/{group}/versions/{version}/metadata")
+@router.patch("/{group}/versions/{version}/metadata", responses=errors(404, 409))
 def update_metadata(group: str, version: str, body: dict[str, Any], ws: Workspace = Depends(get_workspace)) -> dict[str, Any]:
     record = ws.registry.update_metadata(group, _v(version), body)
     return ws.registry.describe(group, record.version)
 
 
-@router.put("/{group}/versions/{version}/model-card")
+@router.put("/{group}/versions/{version}/model-card", responses=errors(404, 409))
 def attach_model_card(group: str, version: str, body: dict[str, Any], ws: Workspace = Depends(get_workspace)) -> dict[str, Any]:
     record = ws.registry.attach_model_card(group, _v(version), body)
     return ws.registry.describe(group, record.version)
 
 
-@router.post("/{group}/versions/{version}/compile", status_code=201)
+@router.post("/{group}/versions/{version}/compile", status_code=201, responses=errors(403, 404, 409))
 def compile_version(group: str, version: str, body: Compile, ws: Workspace = Depends(get_workspace)) -> dict[str, Any]:
     record = ws.registry.compile(
         group, _v(version), holdout=body.holdout, quantize=body.quantize, tolerance=body.tolerance, description=body.description
@@ -168,22 +171,22 @@ def compile_version(group: str, version: str, body: Compile, ws: Workspace = Dep
     return ws.registry.describe(group, record.version)
 
 
-@router.get("/{group}/versions/{version}/compilation.html", response_class=HTMLResponse)
+@router.get("/{group}/versions/{version}/compilation.html", response_class=HTMLResponse, responses=errors(404))
 def compilation_html(group: str, version: str, ws: Workspace = Depends(get_workspace)) -> HTMLResponse:
     """The compile report of a compiled version (404 for a version that was not compiled)."""
     return HTMLResponse(ws.reports.html(ws.registry.get(group, _v(version))))
 
 
-@router.get("/{group}/versions/{version}/events")
+@router.get("/{group}/versions/{version}/events", responses=errors(404))
 def version_events(group: str, version: str, ws: Workspace = Depends(get_workspace)) -> list[dict[str, Any]]:
     return [e.to_dict() for e in ws.registry.events(group, _v(version))]
 
 
-@router.put("/{group}/aliases/{alias}")
+@router.put("/{group}/aliases/{alias}", responses=errors(404, 409))
 def set_alias(group: str, alias: str, body: Alias, ws: Workspace = Depends(get_workspace)) -> dict[str, int]:
     return ws.registry.set_alias(group, alias, body.version)
 
 
-@router.delete("/{group}/aliases/{alias}")
+@router.delete("/{group}/aliases/{alias}", responses=errors(404, 409))
 def remove_alias(group: str, alias: str, ws: Workspace = Depends(get_workspace)) -> dict[str, int]:
     return ws.registry.remove_alias(group, alias)

@@ -9,6 +9,8 @@ from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from forgeml.api.deps import get_workspace
+from forgeml.api.errors import errors
+from forgeml.api.types import Positive, Seed
 from forgeml.core.access import reaches
 from forgeml.core.workspace import Workspace
 
@@ -16,7 +18,7 @@ router = APIRouter(prefix="/training-jobs", tags=["training"])
 
 
 class MetricDefinition(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     Name: str
     Regex: str
 
@@ -24,7 +26,7 @@ class MetricDefinition(BaseModel):
 class CreateTrainingJob(BaseModel):
     """The body of ``POST /training-jobs``: the arguments of ``ws.training.create``."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     name: str | None = None
     algorithm: str | None = None
     script: str | None = Field(None, description="the entry script: a path inside source_bundle (or, with an allowed code root, on the server)",
@@ -43,19 +45,19 @@ class CreateTrainingJob(BaseModel):
     checkpoint: bool = False
     recipe: dict[str, Any] | None = Field(None, json_schema_extra=reaches("nested", "custom steps' functions are checked as entry points"))
     experiment: str | None = None
-    seed: int = 0
+    seed: Seed = 0
     rules: list[Any] | None = None
-    cpus: int | None = None
+    cpus: Positive | None = None
     network_isolation: bool = False
     tags: dict[str, str] | None = None
 
 
-@router.get("/algorithms")
+@router.get("/algorithms", responses=errors())
 def algorithms(ws: Workspace = Depends(get_workspace)) -> list[dict[str, Any]]:
     return ws.training.algorithms()
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, responses=errors(403, 404, 409))
 def create(body: CreateTrainingJob, ws: Workspace = Depends(get_workspace)) -> dict[str, Any]:
     args = body.model_dump()
     if body.metric_definitions is not None:
@@ -64,7 +66,7 @@ def create(body: CreateTrainingJob, ws: Workspace = Depends(get_workspace)) -> d
     return ws.training.describe(job.name)
 
 
-@router.get("")
+@router.get("", responses=errors())
 def list_jobs(
     status: list[str] | None = Query(None),
     name_contains: str | None = None,
@@ -74,26 +76,26 @@ def list_jobs(
     return [j.to_dict() for j in ws.training.list(status=status, name_contains=name_contains, limit=limit or None)]
 
 
-@router.get("/{name}")
+@router.get("/{name}", responses=errors(404))
 def describe(name: str, ws: Workspace = Depends(get_workspace)) -> dict[str, Any]:
     return ws.training.describe(name)
 
 
-@router.post("/{name}/stop")
+@router.post("/{name}/stop", responses=errors(404, 409))
 def stop(name: str, ws: Workspace = Depends(get_workspace)) -> dict[str, Any]:
     return ws.training.stop(name).to_dict()
 
 
-@router.get("/{name}/logs", response_class=PlainTextResponse)
+@router.get("/{name}/logs", response_class=PlainTextResponse, responses=errors(404))
 def logs(name: str, ws: Workspace = Depends(get_workspace)) -> str:
     return "\n".join(ws.training.logs(name))
 
 
-@router.get("/{name}/metrics")
+@router.get("/{name}/metrics", responses=errors(404))
 def metrics(name: str, key: str | None = None, ws: Workspace = Depends(get_workspace)) -> list[dict[str, Any]]:
     return [m.to_dict() for m in ws.training.metrics(name, key)]
 
 
-@router.get("/{name}/model")
+@router.get("/{name}/model", responses=errors(404))
 def model(name: str, ws: Workspace = Depends(get_workspace)) -> dict[str, Any]:
     return {"artifact": ws.training.model_artifact(name), "packaged": ws.training.record(name).data.get("model_packaged")}

@@ -21,6 +21,7 @@ from fastapi.responses import FileResponse
 from pydantic import Field
 
 from forgeml.api.deps import get_workspace
+from forgeml.api.errors import errors
 from forgeml.core.access import reaches
 from forgeml.core.workspace import Workspace
 from forgeml.serving._transform_config import TransformConfig
@@ -36,7 +37,7 @@ class CreateTransform(TransformConfig):
     max_runtime_seconds: float | None = Field(None, gt=0)
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, responses=errors(403, 404, 409))
 def create(body: CreateTransform, ws: Workspace = Depends(get_workspace)) -> dict[str, Any]:
     params = body.model_dump(exclude={"model", "inputs", "dataset", "name", "output_path", "max_runtime_seconds"})
     job = ws.transforms.create(
@@ -46,19 +47,19 @@ def create(body: CreateTransform, ws: Workspace = Depends(get_workspace)) -> dic
     return ws.transforms.describe(job.name)
 
 
-@router.get("")
+@router.get("", responses=errors())
 def list_transforms(
     status: list[str] | None = Query(None), limit: int = Query(100, ge=0, le=100_000), ws: Workspace = Depends(get_workspace)
 ) -> list[dict[str, Any]]:
     return [j.to_dict() for j in ws.transforms.list(status=status, limit=limit or None)]
 
 
-@router.get("/{name}")
+@router.get("/{name}", responses=errors(404))
 def describe(name: str, ws: Workspace = Depends(get_workspace)) -> dict[str, Any]:
     return ws.transforms.describe(name)
 
 
-@router.get("/{name}/output/{file}")
+@router.get("/{name}/output/{file}", responses=errors(404))
 def output(
     name: str, file: str = PathParam(json_schema_extra=reaches("name", "the name of one of the job's output files, never a path")),
     ws: Workspace = Depends(get_workspace),
@@ -66,6 +67,6 @@ def output(
     return FileResponse(ws.transforms.output_file(name, file), media_type="application/octet-stream", filename=file)
 
 
-@router.post("/{name}/stop")
+@router.post("/{name}/stop", responses=errors(404, 409))
 def stop(name: str, ws: Workspace = Depends(get_workspace)) -> dict[str, Any]:
     return ws.transforms.stop(name).to_dict()

@@ -85,6 +85,11 @@ class Ref:
         return str(self).split("/", 1)[1]
 
 
+def is_number(text: str) -> bool:
+    """Whether ``text`` is a plain ASCII decimal number (``str.isdigit`` also takes ``'¹'``, ``'٣'``)."""
+    return text.isascii() and text.isdigit()
+
+
 def label(kind: str) -> str:
     return LABELS.get(kind, kind)
 
@@ -95,7 +100,7 @@ def _selector(value: int | str | None, text: str) -> tuple[int | None, str | Non
         return None, None
     if isinstance(value, bool):
         raise ValidationError(f"invalid version {value!r} for {text!r}")
-    if isinstance(value, int) or (isinstance(value, str) and value.isdigit()):
+    if isinstance(value, int) or (isinstance(value, str) and is_number(value)):
         number = int(value)
         if not 1 <= number <= MAX_VERSION:
             raise ValidationError(f"invalid version {value} for {text!r}: versions are integers from 1")
@@ -155,11 +160,11 @@ def _parse(text: Any, kind: str | None) -> Ref:
     if "@" in rest:
         name, _, alias = rest.partition("@")
         if not ALIAS_PATTERN.match(alias):
-            hint = f" (for a version write {name}:{alias})" if alias.isdigit() else ""
+            hint = f" (for a version write {name}:{alias})" if is_number(alias) else ""
             raise ValidationError(f"{where}: alias {alias!r} must start with a letter{hint}")
     elif ":" in rest:
         name, _, selector = rest.partition(":")
-        if selector.isdigit():
+        if is_number(selector):
             version = int(selector)
             if not 1 <= version <= MAX_VERSION:
                 raise ValidationError(f"{where}: versions are integers from 1 to {MAX_VERSION}")
@@ -193,7 +198,9 @@ def name_of(text: Any, kind: str) -> str:
 
 
 def _parse_run(rest: str, text: str) -> Ref:
-    if rest.isdigit():
+    if is_number(rest):
+        if int(rest) > MAX_VERSION:
+            raise ValidationError(f"invalid run reference {text!r}: run ids are integers up to {MAX_VERSION}")
         return Ref("run", rest)
     experiment, sep, run = rest.partition("/")
     if not sep or not _NAME.match(experiment) or not _NAME.match(run):

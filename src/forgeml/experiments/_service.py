@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from forgeml.core.jobs import new_name, validate_name
 from forgeml.core.records import EdgeRecord, MetricRecord
-from forgeml.core.refs import name_of, parse_ref
+from forgeml.core.refs import is_number, name_of, parse_ref
 from forgeml.errors import NotFoundError, ValidationError
 from forgeml.experiments._filter import ATTRIBUTES, parse_filter
 from forgeml.experiments._records import RUN_KINDS, RUN_STATUSES, ExperimentRecord, RunRecord
@@ -150,7 +150,7 @@ class ExperimentService:
         if isinstance(run, int):
             return run
         ref = parse_ref(str(run), "run")
-        if ref.name.isdigit():
+        if is_number(ref.name):
             return int(ref.name)
         experiment, _, name = ref.name.partition("/")
         return self.store.find_id(experiment, name)
