@@ -84,13 +84,23 @@ def main(argv: list[str] | None = None) -> None:
         if state.debug or "--debug" in args:
             raise
         if isinstance(exc, ForgeError):
-            sys.stderr.write(f"error: {exc.message}\n")
+            sys.stderr.write(f"error: {_cli_message(exc.message, args)}\n")
         else:
             sys.stderr.write(f"error: {type(exc).__name__}: {exc} (run with --debug for the traceback)\n")
         sys.exit(exit_code(exc))
     finally:
         if state.workspace is not None:
             state.workspace.close()
+
+
+def _cli_message(message: str, args: list[str]) -> str:
+    """An error message naming the invoked command's options instead of Python parameters."""
+    from forgeml.cli._messages import cli_message, resolve_command
+
+    try:
+        return cli_message(message, resolve_command(typer.main.get_command(build_app()), args))
+    except Exception:  # never let the error printer fail: the service's own words are still true
+        return message
 
 
 __all__ = ["GROUPS", "build_app", "main"]
