@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request, Response
+from fastapi import Path as ApiPath
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
@@ -17,6 +18,7 @@ from forgeml.api._idempotency import IDEMPOTENCY_KEY
 from forgeml.api._idempotency import mark_replay as _mark_replay
 from forgeml.api._idempotency import parse as _idempotency
 from forgeml.api.deps import get_workspace
+from forgeml.api.errors import declared
 from forgeml.core.access import reaches
 from forgeml.core.workspace import Workspace
 from forgeml.errors import PayloadTooLargeError, UnsupportedMediaTypeError, ValidationError
@@ -139,6 +141,15 @@ def list_versions(name: str, ws: Workspace = Depends(get_workspace)) -> list[dic
 @router.get("/{name}/versions/{version}")
 def get_version(name: str, version: int, ws: Workspace = Depends(get_workspace)) -> dict[str, Any]:
     return ws.datasets.describe(name, version)
+
+
+@router.delete("/{name}/versions/{version}", responses=declared(400, 404, 409))
+def delete_version(
+    name: str, version: int = ApiPath(..., ge=1, le=2**62), reason: str | None = Query(None, max_length=1000),
+    ws: Workspace = Depends(get_workspace),
+) -> dict[str, Any]:
+    """Delete one dataset version (kept as a tombstone for lineage); 409 while a running job reads it."""
+    return ws.datasets.delete(name, version, reason=reason).to_dict()
 
 
 @router.get("/{name}/head")

@@ -3,15 +3,32 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from forgeml.errors import ForgeError, http_status
 
 log = logging.getLogger("forgeml.api")
+
+
+class ErrorBody(BaseModel):
+    """Every error response's body."""
+
+    error: str
+    message: str
+
+
+_MEANINGS = {400: "Bad request", 403: "Forbidden", 404: "Not found", 409: "Conflict: the resource is in use or changed"}
+
+
+def declared(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for a route's error statuses, each with the error body."""
+    return {code: {"model": ErrorBody, "description": _MEANINGS.get(code, "Error")} for code in codes}
 
 
 def error_response(status: int, kind: str, message: str) -> JSONResponse:

@@ -23,12 +23,13 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from forgeml.api.deps import get_workspace
+from forgeml.api.errors import declared
 from forgeml.core.access import reaches
 from forgeml.core.workspace import Workspace
 
@@ -140,6 +141,14 @@ async def upload_package(
 @router.get("/{group}/versions/{version}")
 def get_version(group: str, version: str, ws: Workspace = Depends(get_workspace)) -> dict[str, Any]:
     return ws.registry.describe(group, _v(version))
+
+
+@router.delete("/{group}/versions/{version}", responses=declared(400, 404, 409))
+def delete_version(group: str, version: str, reason: str | None = Query(None, max_length=1000),
+                   ws: Workspace = Depends(get_workspace)) -> dict[str, Any]:  # fmt: skip
+    """Delete one model version (kept as a tombstone for lineage); 409 while an alias points to it
+    or an endpoint or running job uses it."""
+    return ws.registry.delete(group, _v(version), reason=reason).to_dict()
 
 
 @router.post("/{group}/versions/{version}/approval")
