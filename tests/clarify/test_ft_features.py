@@ -83,3 +83,20 @@ def test_model_default_leaves_out_the_facet_and_cli_takes_ft_features(ws: Worksp
     bad = run_cli(home, "clarify", "bias", "-d", "loans", "--label", "approve", "-f", "black=1", "--model", str(model_dir),
                   "--ft-features", "region")  # fmt: skip
     assert bad.returncode != 0 and "FT feature(s) 'region'" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_rest_bias_takes_ft_features_and_refuses_a_text_one(ws: Workspace) -> None:
+    from fastapi.testclient import TestClient
+
+    from forgeml.api.app import create_app
+
+    rows = _frame(40).to_dict(orient="records")
+    body = {"rows": rows, "label": "y", "facets": ["black=1"], "predicted_label": "pred", "group_variable": "group",
+            "methods": ["CI"], "post_training_methods": ["FT"]}  # fmt: skip
+    with TestClient(create_app(ws)) as client:
+        default = client.post("/clarify/bias", json=body)
+        named = client.post("/clarify/bias", json={**body, "ft_features": ["x"]})
+        text = client.post("/clarify/bias", json={**body, "ft_features": ["group"]})
+    assert default.status_code == named.status_code == 201, default.text
+    assert _ft(default.json()["analysis"])["value"] == _ft(named.json()["analysis"])["value"]
+    assert text.status_code == 400 and "FT feature(s) 'group': FlipTest needs numeric columns" in text.json()["message"]
