@@ -90,8 +90,8 @@ def test_cli_and_rest_delete(ws: Workspace, tmp_path: Path) -> None:
     ws.registry.set_alias("loans", "champion", 1)
     with TestClient(create_app(ws)) as client:
         assert client.delete("/datasets/loans/versions/9").status_code == 404
-        done = client.delete("/datasets/loans/versions/1", params={"reason": "gdpr"})
-        assert done.status_code == 200 and done.json()["status"] == RETIRED
+        done = client.delete("/datasets/loans/versions/1", params={"reason": "gdpr", "by": "ana"})
+        assert done.status_code == 200 and done.json()["status"] == RETIRED and done.json()["data"]["deleted"]["by"] == "ana"
         busy = client.delete("/model-package-groups/loans/versions/1")
         assert busy.status_code == 409 and "alias 'champion' points to it" in busy.json()["message"]
         assert client.delete("/model-package-groups/loans/versions/2").status_code == 200

@@ -146,10 +146,10 @@ def get_version(name: str, version: int, ws: Workspace = Depends(get_workspace))
 @router.delete("/{name}/versions/{version}", responses=declared(400, 404, 409))
 def delete_version(
     name: str, version: int = ApiPath(..., ge=1, le=2**62), reason: str | None = Query(None, max_length=1000),
-    ws: Workspace = Depends(get_workspace),
+    by: str | None = Query(None, max_length=200), ws: Workspace = Depends(get_workspace),
 ) -> dict[str, Any]:
     """Delete one dataset version (kept as a tombstone for lineage); 409 while a running job reads it."""
-    return ws.datasets.delete(name, version, reason=reason).to_dict()
+    return ws.datasets.delete(name, version, reason=reason, by=by).to_dict()
 
 
 @router.get("/{name}/head")

@@ -145,10 +145,10 @@ def get_version(group: str, version: str, ws: Workspace = Depends(get_workspace)
 
 @router.delete("/{group}/versions/{version}", responses=declared(400, 404, 409))
 def delete_version(group: str, version: str, reason: str | None = Query(None, max_length=1000),
-                   ws: Workspace = Depends(get_workspace)) -> dict[str, Any]:  # fmt: skip
+                   by: str | None = Query(None, max_length=200), ws: Workspace = Depends(get_workspace)) -> dict[str, Any]:  # fmt: skip
     """Delete one model version (kept as a tombstone for lineage); 409 while an alias points to it
     or an endpoint or running job uses it."""
-    return ws.registry.delete(group, _v(version), reason=reason).to_dict()
+    return ws.registry.delete(group, _v(version), reason=reason, by=by).to_dict()
 
 
 @router.post("/{group}/versions/{version}/approval")
