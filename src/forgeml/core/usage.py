@@ -48,11 +48,12 @@ def users(ws: Workspace, record: ResourceRecord) -> list[str]:
         record: a dataset or model version.
     """
     from forgeml.core.jobs._states import ACTIVE
+    from forgeml.errors import NotFoundError
 
     store = ws.metadata
     try:
         latest = store.get_resource(record.kind, record.name).version == record.version
-    except Exception:  # the name has no live version left: nothing reads "the latest" of it
+    except NotFoundError:  # the name has no live version left: nothing reads "the latest" of it
         latest = False
     names = _names(record, latest)
     found: set[str] = set()
