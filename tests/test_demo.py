@@ -34,3 +34,18 @@ def test_demo_runs_the_lifecycle_and_leaves_nothing_running(tmp_path: Path) -> N
     assert _forgeml_processes(home) == []
     reports = [Path(p) for p in summary["reports"]]
     assert len(reports) == 6 and all(p.parent == home / "reports" and p.stat().st_size > 1000 for p in reports)
+
+
+def test_summary_lines_print_no_python_reprs() -> None:
+    from forgeml.demo import pairs, summary_lines
+
+    summary = {"dataset": {"ref": "dataset/loans:1", "quarantine": ["dataset/q:1"], "missing": {"unit": 4}},
+               "training": {"trials": [{"job": "t-1", "eta": 0.123456}], "rules": {"Overfit": "IssuesFound"}},
+               "csv": ["1,0.5", "0,0.2"], "empty": {}, "nothing": None}  # fmt: skip
+    lines = summary_lines(summary)
+    assert lines == [
+        "dataset:", "  ref: dataset/loans:1", "  quarantine: dataset/q:1", "  missing:", "    unit: 4",
+        "training:", "  trials:", "    - job t-1, eta 0.1235", "  rules:", "    Overfit: IssuesFound",
+        "csv: 1,0.5 | 0,0.2", "empty: none", "nothing: none",
+    ]  # fmt: skip
+    assert pairs({"a": 1, "b": {"c": 2}}) == "a 1, b (c 2)" and pairs({}) == "none"

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from forgeml.clarify import bias_report
+from forgeml.errors import ValidationError
 
 
 def _frame() -> pd.DataFrame:
@@ -174,8 +175,10 @@ def test_ft_with_five_neighbours_when_facet_a_has_more_than_nine_rows() -> None:
 
 
 def test_ft_rejects_non_numeric_features() -> None:
-    m = _metrics(_report(ft_features=None), "post_training_bias_metrics")  # includes the text column g
-    assert m["FT"]["value"] is None and "non-numeric" in m["FT"]["error"] and "g" in m["FT"]["error"]
+    m = _metrics(_report(ft_features=None), "post_training_bias_metrics")  # the text group column g is left out
+    assert m["FT"]["value"] == _metrics(_report(), "post_training_bias_metrics")["FT"]["value"]
+    with pytest.raises(ValidationError, match=r"FT feature\(s\) 'g': FlipTest needs numeric columns"):
+        _report(ft_features=["x", "g"])
     frame = _frame()
     frame.loc[2, "x"] = float("nan")
     m = _metrics(_report(frame), "post_training_bias_metrics")

@@ -20,12 +20,17 @@ def test_prepare_stage(ws: Workspace) -> None:
     frame["application_date"] = pd.Timestamp("2024-01-01") + pd.to_timedelta(frame.index % 365, unit="D")
     raw = ws.datasets.create("loans", frame)
     state: dict[str, Any] = {"raw": raw, "target": "approve", "sensitive": "black", "id_column": "application_id",
-                             "time_column": "application_date", "summary": {}}  # fmt: skip
+                             "time_column": "application_date",
+                             "summary": {"dataset": {"quarantined": 0, "quarantine": []}}}  # fmt: skip  (as the data stage leaves it)
     said: list[str] = []
     stage(ws, state, said.append)
     parts = [ws.datasets.read(state[k].name, state[k].version) for k in ("train", "validation", "test")]
     # the two rows whose gdlin holds the sentinel 666 are quarantined, the rest are split
     assert state["summary"]["prepare"]["validation"]["quarantined_rows"] == 2
+    # the dataset's summary counts them too (it said "quarantined: 0" after quarantining 2 rows)
+    assert state["summary"]["dataset"] == {"quarantined": 2, "quarantine": ["dataset/loans-dq-quarantine:1"]}
+    assert not [line for line in said if "{'" in line or "': " in line]  # no Python dict reprs
+    assert any("missing values: unit 4, married 3" in line and "label approve: 1 1745, 0 244" in line for line in said)
     assert sum(len(p) for p in parts) == len(frame) - 2
     assert all({"approve", "black", "hispan", "white", "male"} <= set(p.columns) for p in parts)
     assert not {"approve", "reject", "action", "black", "hispan", "white", "male"} & set(state["feature_columns"])

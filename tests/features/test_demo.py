@@ -33,3 +33,8 @@ def test_features_stage_rebuilds_the_splits(ws: Workspace) -> None:
     summary = state["summary"]["feature_store"]
     assert summary["consistent"] and summary["features_from_store"] == len(train.columns) - 4
     assert len(said) == 4
+    # the counts agree with `forgeml features ls` (which counts the record id and event time as features)
+    for name, line in zip(("loan-applicants", "loan-terms"), said[:2], strict=True):
+        defined = len(ws.features.get_group(name).features)
+        assert f"{defined} features (" in line and summary["features_per_group"][name] == defined
+    assert f"{summary['features_from_store']} feature values from the store" in said[2]

@@ -75,7 +75,7 @@ def test_transform_cli_create_wait_show(ws: Workspace, tmp_path: Path, capsys: p
     assert shown["files"][0]["records"] == 30 and shown["metrics"]["records"] == 30
     assert [j["name"] for j in json.loads(cli(capsys, "transform", "ls", "--json")[1])] == ["t-cli"]
     code, _, err = cli(capsys, "transform", "create", "loans:1", str(tmp_path / "rows.csv"), "--split-type", "Word")
-    assert code == 2 and "split_type" in err
+    assert code == 2 and "--split-type" in err  # the CLI option, not the Python argument
 
 
 @pytest.fixture

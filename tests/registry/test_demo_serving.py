@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from forgeml.core.workspace import Workspace
-from forgeml.demo.serving import stage
+from forgeml.demo.serving import register_model, stage
 from tests.registry._models import frame, hgb_package
 
 
@@ -32,3 +32,13 @@ def test_serving_stage_registers_approves_and_batch_scores(ws: Workspace, tmp_pa
     lines = Path(bt["output"]).read_text().splitlines()
     assert len(lines) == 50 and lines[0].startswith('{"application_id":0,"SageMakerOutput":')
     assert any("rows/s" in s for s in said)
+
+
+def test_an_approved_champion_with_debugger_issues_says_so(ws: Workspace, tmp_path: Path) -> None:
+    state = {"model_dir": hgb_package(tmp_path / "pkg"), "summary": {}, "evaluation": {"metrics": {"auc": 0.81}},
+             "rule_issues": {"Overfit": "mean validation:logloss exceeds mean train:logloss by 10.4% over steps 0-18"}}  # fmt: skip
+    said: list[str] = []
+    record = register_model(ws, state, said.append)
+    reason = record.data["approval"]["reason"]
+    assert record.status == "Approved" and "approved although debugger rule(s) Overfit found issues" in reason
+    assert "held-out test evaluation" in said[-1] and "Overfit" in said[-1]

@@ -35,7 +35,13 @@ def _status(rule: str | dict, **series: list[float]) -> tuple[str, str | None]:
         # (0.54 - 0.5) / 0.5 = 0.08 is not > 0.1; (0.56 - 0.5) / 0.5 = 0.12 is
         ("Overfit", {"train__logloss": [0.5], "validation__logloss": [0.54]}, "NoIssuesFound"),
         ("Overfit", {"train__logloss": [0.5], "validation__logloss": [0.56]}, "IssuesFound"),
-        ({"rule": "Overfit", "parameters": {"patience": 2}}, {"train__logloss": [0.5, 0.5], "validation__logloss": [0.6, 0.5]}, "NoIssuesFound"),
+        ({"rule": "Overfit", "parameters": {"patience": 2}}, {"train__logloss": [0.5, 0.5], "validation__logloss": [0.6, 0.45]}, "NoIssuesFound"),
+        # SageMaker compares the *means* from start_step on: the last step's gap (0.46 - 0.4) / 0.4 = 0.15
+        # is over 0.1, but the means' is (1.58 - 1.5) / 1.5 = 0.053: a boosted model's last rounds do not decide it
+        ("Overfit", {"train__logloss": [0.6, 0.5, 0.4], "validation__logloss": [0.6, 0.52, 0.46]}, "NoIssuesFound"),
+        ("Overfit", {"train__logloss": [0.5, 0.4, 0.3], "validation__logloss": [0.53, 0.5, 0.45]}, "IssuesFound"),  # 1.48 / 1.2 - 1 = 0.23
+        ({"rule": "Overfit", "parameters": {"start_step": 1}}, {"train__logloss": [0.5, 0.5, 0.5], "validation__logloss": [0.9, 0.5, 0.52]}, "NoIssuesFound"),
+        ("Overfit", {"train__logloss": [0.5, 0.5, 0.5], "validation__logloss": [0.9, 0.5, 0.52]}, "IssuesFound"),
         # validation loss stalls for 10 steps (improvements < delta 0.01)
         ("Overtraining", {"train__logloss": [1 - 0.05 * i for i in range(12)], "validation__logloss": [0.5] + [0.495] * 11}, "IssuesFound"),
         ("Overtraining", {"train__logloss": [1 - 0.05 * i for i in range(12)], "validation__logloss": [1 - 0.02 * i for i in range(12)]}, "NoIssuesFound"),
@@ -48,6 +54,13 @@ def _status(rule: str | dict, **series: list[float]) -> tuple[str, str | None]:
 )
 def test_rule_on_hand_computed_series(rule: str | dict, series: dict[str, list[float]], expected: str) -> None:
     assert _status(rule, **series)[0] == expected
+
+
+def test_overfit_details_name_the_means_and_the_window() -> None:
+    status, details = _status("Overfit", train__logloss=[0.5, 0.4, 0.3], validation__logloss=[0.53, 0.5, 0.45])
+    assert status == "IssuesFound"
+    # step 0: 0.03 / 0.5 = 6 %; step 1: (1.03 - 0.9) / 0.9 = 14.4 % > 10 %
+    assert details == "mean validation:logloss exceeds mean train:logloss by 14.4% over steps 0-1 (ratio_threshold 0.1, patience 1)"
 
 
 def test_class_imbalance_counts_and_mispredictions() -> None:

@@ -143,6 +143,15 @@ def get_version(name: str, version: Version, ws: Workspace = Depends(get_workspa
     return ws.datasets.describe(name, version)
 
 
+@router.delete("/{name}/versions/{version}", responses=errors(404, 409))
+def delete_version(
+    name: str, version: Version, reason: str | None = Query(None, max_length=1000),
+    by: str | None = Query(None, max_length=200), ws: Workspace = Depends(get_workspace),
+) -> dict[str, Any]:
+    """Delete one dataset version (kept as a tombstone for lineage); 409 while a running job reads it."""
+    return ws.datasets.delete(name, version, reason=reason, by=by).to_dict()
+
+
 @router.get("/{name}/head", responses=errors(404))
 def head(
     name: str,

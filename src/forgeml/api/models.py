@@ -23,7 +23,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
@@ -143,6 +143,14 @@ async def upload_package(
 @router.get("/{group}/versions/{version}", responses=errors(404))
 def get_version(group: str, version: str, ws: Workspace = Depends(get_workspace)) -> dict[str, Any]:
     return ws.registry.describe(group, _v(version))
+
+
+@router.delete("/{group}/versions/{version}", responses=errors(404, 409))
+def delete_version(group: str, version: str, reason: str | None = Query(None, max_length=1000),
+                   by: str | None = Query(None, max_length=200), ws: Workspace = Depends(get_workspace)) -> dict[str, Any]:  # fmt: skip
+    """Delete one model version (kept as a tombstone for lineage); 409 while an alias points to it
+    or an endpoint or running job uses it."""
+    return ws.registry.delete(group, _v(version), reason=reason, by=by).to_dict()
 
 
 @router.post("/{group}/versions/{version}/approval", responses=errors(404, 409))

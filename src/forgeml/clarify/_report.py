@@ -101,6 +101,30 @@ def _check_missing(frame: pd.DataFrame, columns: list[str]) -> None:
             )
 
 
+def ft_feature_columns(
+    frame: pd.DataFrame, ft_features: Sequence[str] | None, excluded: set[str], candidates: Sequence[str] | None = None
+) -> list[str]:
+    """The columns the flip test's kNN runs on.
+
+    Given explicitly (``ft_features``), each must be a numeric column of the frame. By default: the numeric columns of ``candidates`` (or of
+    the frame) minus those; text and other non-numeric columns are left out, not an error.
+
+    Raises:
+        ValidationError: an explicit FT feature that is missing or not numeric.
+    """
+    import pandas as pd
+
+    if ft_features is None:
+        pool = [c for c in (candidates if candidates is not None else frame.columns) if c in frame.columns]
+        return [c for c in pool if c not in excluded and pd.api.types.is_numeric_dtype(frame[c].dtype)]
+    names = list(ft_features)
+    _require_columns(frame, {f"FT feature {c!r}": c for c in names})
+    text = [c for c in names if not pd.api.types.is_numeric_dtype(frame[c].dtype)]
+    if text:
+        raise ValidationError(f"FT feature(s) {', '.join(map(repr, text))}: FlipTest needs numeric columns (these are {frame[text[0]].dtype})")
+    return names
+
+
 def _facet_values(facet: Facet, series: pd.Series) -> list[Selector]:
     if facet.selector is not None:
         return [facet.selector]
@@ -119,6 +143,7 @@ def bias_report(
     post_training_methods: str | Sequence[str] | None = "all",
     ft_features: Sequence[str] | None = None,
     dropna: bool = False,
+    ft_candidates: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """Pre- and (with predictions) post-training bias metrics in analysis.json's layout.
 
@@ -131,8 +156,11 @@ def bias_report(
         group_variable: column of subgroups for CDDL / CDDPL.
         pre_training_methods: "all", a list of names, or None to skip the stage.
         post_training_methods: likewise for post-training metrics.
-        ft_features: the columns FT's kNN uses (default: every column but label, prediction and facets).
+        ft_features: the columns FT's kNN uses; each must exist and be numeric. Default: the
+            numeric columns among ``ft_candidates`` (or every column) other than the label, the
+            prediction, the facets and the group variable (smclarify never uses those for FT).
         dropna: drop rows with a missing label, prediction, facet or group instead of failing.
+        ft_candidates: the columns FT may pick from by default (e.g. a model's input columns).
 
     Raises:
         ValidationError: missing columns, missing values, unknown metric names, bad facet specs.
@@ -167,12 +195,8 @@ def bias_report(
     y = selector.mask(frame[label], "label")
     yhat = selector.mask(frame[pred_col], "predicted label") if pred_col else None
     group = pd.factorize(frame[group_variable], sort=True)[0] if group_variable else None
-    excluded = {label, *(f.name for f in facet_list), *([pred_col] if pred_col else [])}
-    if ft_features is not None:
-        _require_columns(frame, {f"FT feature {c!r}": c for c in ft_features})
-        features = frame[list(ft_features)]
-    else:
-        features = frame[[c for c in frame.columns if c not in excluded]]
+    excluded = {label, *(f.name for f in facet_list), *([pred_col] if pred_col else []), *([group_variable] if group_variable else [])}
+    features = frame[ft_feature_columns(frame, ft_features, excluded, ft_candidates)]
 
     pre = select_methods(pre_training_methods, PRETRAINING, "pre-training") if pre_training_methods is not None else []
     post = select_methods(post_training_methods, POSTTRAINING, "post-training") if yhat is not None and post_training_methods is not None else []
@@ -201,4 +225,4 @@ def bias_report(
     return out
 
 
-__all__ = ["DESCRIPTIONS", "bias_report", "json_value", "run_metrics", "select_methods"]
+__all__ = ["DESCRIPTIONS", "bias_report", "ft_feature_columns", "json_value", "run_metrics", "select_methods"]

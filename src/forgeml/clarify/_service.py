@@ -82,8 +82,8 @@ class ClarifyService:
             probability_threshold: binary models: predicted positive when its probability > this.
             group_variable: column for CDDL / CDDPL.
             methods / post_training_methods: "all" or lists of metric names.
-            ft_features: columns for FT's kNN (default: the model's input columns with a model,
-                else every column but label, prediction and facets).
+            ft_features: columns for FT's kNN (default: the numeric input columns of the model, or
+                every numeric column without one, never the label, prediction, facets or group variable).
             dropna: drop rows with missing label/facet/prediction/group values instead of failing.
 
         Returns:
@@ -91,6 +91,7 @@ class ClarifyService:
         """
         frame, data_ref = resolve_frame(self.ws, data)
         loaded, model_ref = (None, None)
+        ft_candidates: list[str] | None = None
         preds: Any = predicted_label
         if model is not None:
             if predicted_label is not None:
@@ -98,8 +99,7 @@ class ClarifyService:
             loaded, artifact_ref, registry_ref = resolve_model(self.ws, model)
             model_ref = registry_ref or artifact_ref
             preds = predicted_labels(loaded, frame, probability_threshold)
-            if ft_features is None:
-                ft_features = [c for c in loaded.manifest.feature_names if c in frame.columns]
+            ft_candidates = list(loaded.manifest.feature_names)
         values = [1] if label_values_or_threshold is None else label_values_or_threshold
         if isinstance(values, str | int | float) and not (isinstance(values, str) and values.strip().startswith(">")):
             values = [values]
@@ -107,6 +107,7 @@ class ClarifyService:
             frame, label=label, label_values_or_threshold=values, facets=facets, predicted_label=preds,
             group_variable=group_variable, pre_training_methods=methods,
             post_training_methods=post_training_methods, ft_features=ft_features, dropna=dropna,
+            ft_candidates=ft_candidates,
         )  # fmt: skip
         name = name or default_name(data_ref, fallback="bias")
         html = render_report(f"Bias report {name}", bias=analysis)

@@ -171,7 +171,7 @@ def _fail(exc: BaseException, args: list[str]) -> None:
     if state.debug or "--debug" in args:
         raise exc
     if isinstance(exc, ForgeError):
-        sys.stderr.write(f"error: {exc.message}\n")
+        sys.stderr.write(f"error: {_cli_message(exc.message, args)}\n")
     elif isinstance(exc, EOFError) and not str(exc):
         sys.stderr.write("error: input ended before an answer was given\n")
     else:
@@ -214,6 +214,16 @@ def main(argv: list[str] | None = None) -> None:
     finally:
         if state.workspace is not None:
             state.workspace.close()
+
+
+def _cli_message(message: str, args: list[str]) -> str:
+    """An error message naming the invoked command's options instead of Python parameters."""
+    from forgeml.cli._messages import cli_message, resolve_command
+
+    try:
+        return cli_message(message, resolve_command(typer.main.get_command(build_app()), args))
+    except Exception:  # never let the error printer fail: the service's own words are still true
+        return message
 
 
 __all__ = ["GROUPS", "READ_COMMANDS", "build_app", "main", "wrap_command"]

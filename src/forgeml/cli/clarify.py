@@ -19,6 +19,16 @@ def _names(text: str | None) -> Any:
     return [t.strip() for t in text.split(",") if t.strip()]
 
 
+def _columns(text: str | None, option: str) -> list[str] | None:
+    """A comma-separated column list given to ``option`` (None when not given)."""
+    if text is None:
+        return None
+    names = [t.strip() for t in text.split(",") if t.strip()]
+    if not names:
+        raise typer.BadParameter("give at least one column name, e.g. income,debt", param_hint=option)
+    return names
+
+
 def _print_bias(analysis: dict[str, Any]) -> None:
     for stage in ("pre_training_bias_metrics", "post_training_bias_metrics"):
         block = analysis.get(stage)
@@ -42,6 +52,7 @@ def bias(
     group_variable: str = typer.Option(None, help="Group column for CDDL and CDDPL."),
     methods: str = typer.Option("all", help="Pre-training metrics: all or e.g. CI,DPL,KL."),
     post_methods: str = typer.Option("all", help="Post-training metrics: all or e.g. DPPL,DI,FT."),
+    ft_features: str = typer.Option(None, help="Numeric columns for FT's kNN, e.g. income,debt (default: the model's numeric inputs but label, facets and group)."),
     dropna: bool = typer.Option(False, help="Drop rows with missing label/facet/group values instead of failing."),
     name: str = typer.Option(None, help="Report name (default: the dataset's name)."),
     out: Path = typer.Option(None, "--out", "-o", help="Also write analysis.json here."),
@@ -60,7 +71,7 @@ def bias(
         rec = ws.clarify.bias(data, label=label, facets=list(facet), label_values_or_threshold=values, model=model,
                               predicted_label=predicted_label, probability_threshold=probability_threshold,
                               group_variable=group_variable, methods=_names(methods), post_training_methods=_names(post_methods),
-                              dropna=dropna, name=name)  # fmt: skip
+                              ft_features=_columns(ft_features, "--ft-features"), dropna=dropna, name=name)  # fmt: skip
     analysis = ws.clarify.report(rec)
     if out is not None:
         out.write_text(json.dumps(analysis, indent=2))

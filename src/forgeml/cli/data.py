@@ -249,3 +249,20 @@ def import_(
 from forgeml.cli import data_prep  # noqa: E402  (profile, validate, drift, pii, recipe, split)
 
 data_prep.register(app)
+
+
+@app.command("delete")
+def delete(
+    name: str = ref_argument("DATASET", help="The version to delete: NAME:VERSION (or dataset/NAME:VERSION)."),
+    version: int = typer.Option(None, "--version", "-v", help="The version, when DATASET is a bare name."),
+    reason: str = typer.Option(None, help="Why (recorded with the deletion)."),
+    by: str = typer.Option(None, help="Who deletes it (default: OS user)."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Delete one dataset version: gone from listings and references, kept as a tombstone for lineage.
+
+    Refused (exit 6) while a job that has not ended reads it. The data is released; `forgeml
+    artifacts gc` reclaims the space.
+    """
+    rec = workspace().datasets.delete(name, version, by=by, reason=reason)
+    emit(rec.to_dict(), as_json, lambda: typer.echo(f"deleted {rec.ref} (lineage and events kept; `forgeml artifacts gc` frees its data)"))

@@ -229,3 +229,20 @@ def events(group: str = ref_argument("MODEL", help="A version, or the whole grou
         f"events of {group}", ["time", "resource", "type", "data"],
         ((short_time(d["time"]), d["resource"], d["type"], d["data"]) for d in data),
     ))  # fmt: skip
+
+
+@app.command("delete")
+def delete(
+    group: str = ref_argument("MODEL", help="The version to delete: loans:3, loans@old (or the group, with VERSION)."),
+    version: str = VersionArg,
+    reason: str = typer.Option(None, help="Why (recorded with the deletion)."),
+    by: str = typer.Option(None, help="Who deletes it (default: OS user)."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Delete one model version: gone from listings and references, kept as a tombstone for lineage.
+
+    Refused (exit 6) while an alias points to it or an endpoint or running job uses it. The
+    package is released; `forgeml artifacts gc` reclaims the space.
+    """
+    rec = workspace().registry.delete(group, _version(version), by=by, reason=reason)
+    emit(rec.to_dict(), as_json, lambda: typer.echo(f"deleted {rec.ref} (lineage and events kept; `forgeml artifacts gc` frees its package)"))

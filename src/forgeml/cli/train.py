@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import typer
 
 from forgeml.cli._common import JsonOption, emit, print_table, short_time, workspace
 from forgeml.cli._refs import ref_argument
+from forgeml.cli._training import FeatureOption, RecipeOption, apply_inputs, read_spec
 
 app = typer.Typer(help="Training jobs: built-in algorithms and SageMaker script mode.", no_args_is_help=True)
 
@@ -25,29 +25,6 @@ def _pairs(items: list[str] | None, what: str) -> dict[str, str]:
     return out
 
 
-def _read_spec(path: str) -> dict[str, Any]:
-    import json
-
-    from forgeml.errors import ValidationError
-
-    file = Path(path)
-    if not file.is_file():
-        raise ValidationError(f"spec file {path!r} does not exist")
-    text = file.read_text()
-    try:
-        if file.suffix in (".yaml", ".yml"):
-            import yaml
-
-            data = yaml.safe_load(text)
-        else:
-            data = json.loads(text)
-    except Exception as exc:  # any parse error is the user's file
-        raise ValidationError(f"{path}: not valid {'YAML' if file.suffix in ('.yaml', '.yml') else 'JSON'}: {exc}") from None
-    if not isinstance(data, dict):
-        raise ValidationError(f"{path}: the spec must be a mapping of create() arguments")
-    return data
-
-
 @app.command("create")
 def create(
     name: str = typer.Argument(None, help="Job name (generated when omitted)."),
@@ -58,12 +35,12 @@ def create(
     channel: list[str] = typer.Option(None, "--channel", "-c", help="CHANNEL=dataset/NAME[:V] or CHANNEL=PATH (repeatable)."),
     hp: list[str] = typer.Option(None, "--hp", help="Hyperparameter NAME=VALUE (repeatable)."),
     target: str = typer.Option(None, help="Label column."),
-    feature: list[str] = typer.Option(None, "--feature", help="Input column (repeatable; default: all but the target)."),
+    feature: list[str] = FeatureOption,
     metric: list[str] = typer.Option(None, "--metric", help="Metric definition NAME=REGEX (repeatable)."),
     rule: list[str] = typer.Option(None, "--rule", help="Debugger rule name (repeatable)."),
     max_runtime: float = typer.Option(None, "--max-runtime", help="Stop after this many seconds."),
     checkpoint: bool = typer.Option(None, "--checkpoint/--no-checkpoint", help="Resume from checkpoints after interruptions."),
-    recipe: str = typer.Option(None, help="Preparation recipe spec file (JSON/YAML)."),
+    recipe: str = RecipeOption,
     experiment: str = typer.Option(None, help="Experiment to log the run into."),
     seed: int = typer.Option(None, help="Random seed."),
     cpus: int = typer.Option(None, help="CPUs for the job."),
@@ -72,7 +49,7 @@ def create(
     as_json: bool = JsonOption,
 ) -> None:
     """Create a training job from flags and/or a spec file."""
-    args: dict[str, Any] = _read_spec(spec) if spec else {}
+    args: dict[str, Any] = read_spec(spec) if spec else {}
     flags = {
         "name": name, "algorithm": algorithm, "script": script, "source_dir": source_dir, "target": target,
         "max_runtime_seconds": max_runtime, "checkpoint": checkpoint, "experiment": experiment, "seed": seed,
@@ -83,14 +60,11 @@ def create(
         args["channels"] = {**args.get("channels", {}), **_pairs(channel, "--channel")}
     if hp:
         args["hyperparameters"] = {**args.get("hyperparameters", {}), **_pairs(hp, "--hp")}
-    if feature:
-        args["features"] = list(feature)
+    apply_inputs(args, feature, recipe)
     if metric:
         args["metric_definitions"] = [{"Name": k, "Regex": v} for k, v in _pairs(metric, "--metric").items()]
     if rule:
         args["rules"] = [*args.get("rules", []), *rule]
-    if recipe:
-        args["recipe"] = _read_spec(recipe)
     args.setdefault("channels", {})
     ws = workspace()
     job = ws.training.create(**args)

@@ -42,7 +42,7 @@ def create(
     dataset: str = ref_option("DATASET", "--dataset", help="Transform a dataset instead of files."),
     name: str = typer.Option(None, help="Job name (generated when omitted)."),
     output_path: str = typer.Option(None, "--output-path", help="Folder for the .out files."),
-    content_type: str = typer.Option("text/csv", "--content-type", help="text/csv, application/jsonlines or application/json."),
+    content_type: str = typer.Option(None, "--content-type", help="text/csv (default for files), application/jsonlines (default for --dataset) or application/json."),
     accept: str = typer.Option(None, help="Output media type (default: the content type)."),
     split_type: str = typer.Option("None", "--split-type", help="None (whole file per request) or Line."),
     batch_strategy: str = typer.Option(None, "--batch-strategy", help="SingleRecord or MultiRecord (with --split-type Line)."),
@@ -58,8 +58,9 @@ def create(
 ) -> None:
     """Start a batch transform job."""
     ws = workspace()
+    chosen = {"content_type": content_type} if content_type else {}  # else the SDK's default for the input
     job = ws.transforms.create(
-        model, inputs or None, dataset=dataset, name=name, output_path=output_path, content_type=content_type,
+        model, inputs or None, dataset=dataset, name=name, output_path=output_path, **chosen,
         accept=accept, split_type=split_type, batch_strategy=batch_strategy, max_payload_mb=max_payload_mb,
         max_concurrent_transforms=workers, assemble_with=assemble_with, input_filter=input_filter,
         output_filter=output_filter, join_source=join_source, compression_type=compression, trusted=not untrusted,

@@ -9,6 +9,7 @@ import typer
 
 from forgeml.cli._common import JsonOption, emit, print_json, print_table, short_time, workspace
 from forgeml.cli._refs import ref_argument, ref_option
+from forgeml.cli._training import FeatureOption, RecipeOption, apply_inputs
 
 app = typer.Typer(help="Hyperparameter tuning jobs: Bayesian, Random, Grid, Hyperband on Optuna.", no_args_is_help=True)
 
@@ -93,6 +94,8 @@ def create(
     algorithm: str = typer.Option(None, help="Built-in algorithm of the training jobs."),
     channels: list[str] = typer.Option(None, "--channel", help="Training channel NAME=dataset/NAME[:V] (repeatable)."),
     target: str = typer.Option(None, help="Label column."),
+    feature: list[str] = FeatureOption,
+    recipe: str = RecipeOption,
     max_jobs: int = typer.Option(None, help="Most training jobs in total."),
     max_parallel_jobs: int = typer.Option(None, help="Most training jobs at once."),
     early_stopping: str = typer.Option(None, help="Off or Auto (SageMaker's median rule)."),
@@ -121,6 +124,7 @@ def create(
         training["channels"] = {**(training.get("channels") or {}), **_pairs(channels, "--channel")}
     if target:
         training["target"] = target
+    apply_inputs(training, feature, recipe)
     if training:
         spec["training"] = training
     for key, value in (("max_jobs", max_jobs), ("max_parallel_jobs", max_parallel_jobs), ("early_stopping", early_stopping), ("random_seed", seed)):

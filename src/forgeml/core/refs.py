@@ -254,7 +254,11 @@ def _model_aliases(store: MetadataStore, name: str) -> dict[str, int]:
 
 def _missing(store: MetadataStore, ref: Ref) -> NotFoundError:
     """The error for a reference that matched nothing, naming what does exist."""
+    from forgeml.core.metadata import RETIRED
+
     what = f"{label(ref.kind)} {ref.name!r}"
+    if ref.version is not None and any(r.version == ref.version for r in store.list_resources(ref.kind, name=ref.name, status=RETIRED)):
+        return NotFoundError(f"{what} version {ref.version} was deleted")
     latest = _latest_or_none(store, ref.kind, ref.name)
     if latest is None:
         if ref.kind == "model" and _group_exists(store, ref.name):

@@ -282,7 +282,7 @@ class DatasetService:
             "quarantine": {"dataset": quarantined.ref, "rows": quarantined.data["rows"]} if quarantined else None,
             **(data or {}),
         }  # fmt: skip
-        expected = (previous.version if previous is not None else 0) + 1
+        expected = max([previous.version if previous is not None else 0, *self._retired_versions(name)]) + 1
 
         def in_transaction(conn: Any, new: ResourceRecord) -> None:
             if mode != "replace" and new.version != expected:
@@ -463,6 +463,47 @@ class DatasetService:
 
         check_path(path, self.ws.settings, "archive")
         return import_dataset(self, path, name=name)
+
+    def delete(self, name: str | ResourceRecord, version: int | str | None = None, *, by: str | None = None,
+               reason: str | None = None) -> ResourceRecord:  # fmt: skip
+        """Delete one dataset version, keeping its lineage and events.
+
+        The version disappears from ``get``, ``versions``, ``list`` and every reference
+        (``@latest`` moves to the newest version left); its number is never reused (the next
+        commit gets a new one); its data is released (``artifacts gc`` may reclaim it). Refused
+        while a job that has not ended reads it (a training, tuning, transform or processing job
+        naming it, or naming the dataset without a version when it is the latest). Nothing
+        changes when it is refused.
+
+        Args:
+            name: a dataset reference naming the version (``loans:3``) or a record.
+            version: the version, when ``name`` is a bare name.
+            by: who deletes it (default: the OS user); reason: why. Both are recorded.
+
+        Returns:
+            The tombstone record (status ``Deleted``).
+
+        Raises:
+            ValidationError: no version named. NotFoundError: no such version.
+            ConflictError: a running job uses it (named).
+        """
+        import getpass
+
+        from forgeml.core.usage import require_version, retire
+
+        require_version(name, KIND, version)
+        record = self.get(name, version)
+        try:
+            user = by or getpass.getuser()
+        except (KeyError, OSError):
+            user = "unknown"
+        return retire(self.ws, record, by=user, reason=reason)
+
+    def _retired_versions(self, name: str) -> list[int]:
+        """The deleted versions' numbers (never given again: the next version comes after them)."""
+        from forgeml.core.metadata import RETIRED
+
+        return [r.version for r in self.ws.metadata.list_resources(KIND, name=name, status=RETIRED)]
 
     # reading ---------------------------------------------------------------------------------
     def _latest(self, name: str) -> ResourceRecord | None:

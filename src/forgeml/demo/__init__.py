@@ -24,6 +24,42 @@ STAGES: list[tuple[str, str]] = [
 ]
 
 
+def pairs(mapping: dict[Any, Any] | None, empty: str = "none") -> str:
+    """``{"unit": 4, "dep": 3}`` as ``unit 4, dep 3`` (what the demo prints instead of a dict)."""
+    if not mapping:
+        return empty
+    return ", ".join(f"{k} {_scalar(v)}" for k, v in mapping.items())
+
+
+def _scalar(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, dict):
+        return "(" + pairs(value) + ")"
+    if isinstance(value, list | tuple):
+        items = [_scalar(v) for v in value]
+        return (" | " if any("," in i for i in items) else ", ").join(items) or "none"
+    return str(value)
+
+
+def summary_lines(summary: dict[str, Any], indent: int = 0) -> list[str]:
+    """The summary as indented ``key: value`` lines: nested mappings become sub-lines, lists of
+    scalars are comma-separated, lists of mappings get one line each; never a Python repr."""
+    pad = "  " * indent
+    lines: list[str] = []
+    for key, value in summary.items():
+        label = str(key).replace("_", " ")
+        if isinstance(value, dict) and value:
+            lines.append(f"{pad}{label}:")
+            lines.extend(summary_lines(value, indent + 1))
+        elif isinstance(value, list | tuple) and value and all(isinstance(v, dict) for v in value):
+            lines.append(f"{pad}{label}:")
+            lines.extend(f"{pad}  - {pairs(v)}" for v in value)
+        else:
+            lines.append(f"{pad}{label}: {_scalar(value) if value not in (None, {}, []) else 'none'}")
+    return lines
+
+
 def keep_report(ws: Any, state: dict[str, Any], record: Any) -> str:
     """Write a stored report's HTML page under ``<home>/reports/`` and remember it for the summary."""
     path = str(ws.reports.write(record))
@@ -66,10 +102,10 @@ def run_demo(home: str | None = None, as_json: bool = False) -> dict[str, Any]:
             from forgeml.cli.lineage import render
 
             console.rule("[bold]summary")
-            for key, value in summary.items():
-                if key not in ("lineage", "stage_seconds", "reports"):
-                    console.print(f"[bold]{key}[/bold]: {value}")
-            console.print(f"[bold]stage seconds[/bold]: {summary.get('stage_seconds')}")
+            shown = {k: v for k, v in summary.items() if k not in ("lineage", "stage_seconds", "reports")}
+            for line in summary_lines(shown):
+                console.print(line, soft_wrap=True, markup=False)
+            console.print(f"[bold]stage seconds[/bold]: {pairs(summary.get('stage_seconds'))}")
             if node is not None:
                 render(node, "upstream lineage")
             if summary["reports"]:

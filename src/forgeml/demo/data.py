@@ -53,7 +53,8 @@ def stage(ws: Any, state: dict[str, Any], say: Callable[[str], None]) -> None:
     if d.get("quarantine"):
         say(f"[yellow]quarantined {d['quarantine']['rows']} malformed row(s) to {d['quarantine']['dataset']}")
     state.update(raw=record, target="approve", sensitive="black", id_column=ID_COLUMN, time_column=TIME_COLUMN)
-    state["summary"]["dataset"] = {
-        "ref": record.ref, "rows": d["rows"], "columns": d["columns"],
-        "content_hash": d["content_hash"], "quarantined": (d.get("quarantine") or {}).get("rows", 0),
+    quarantine = d.get("quarantine") or {}
+    state["summary"]["dataset"] = {  # "quarantined" counts every row set aside; the prepare stage adds its own
+        "ref": record.ref, "rows": d["rows"], "columns": d["columns"], "content_hash": d["content_hash"],
+        "quarantined": quarantine.get("rows", 0), "quarantine": [quarantine["dataset"]] if quarantine else [],
     }  # fmt: skip

@@ -45,7 +45,8 @@ def stage(ws: Any, state: dict[str, Any], say: Any) -> None:
         "loan-applicants": [c for c in from_store if c in APPLICANT],
         "loan-terms": [c for c in from_store if c not in APPLICANT],
     }
-    refs = []
+    refs: list[str] = []
+    counts: dict[str, int] = {}
     for name, feats in groups.items():
         if not feats:
             continue
@@ -59,7 +60,10 @@ def stage(ws: Any, state: dict[str, Any], say: Any) -> None:
         fs.compact(name)
         ws.lineage.record(state["raw"].ref, group.ref, "ingested")
         refs.append(group.ref)
-        say(f"feature group [bold]{group.ref}[/bold]: {len(feats)} features, {result.rows} rows in {result.batches} batches")
+        defined = len(group.features)  # what `forgeml features ls` counts: the values plus the id and event time
+        counts[name] = defined
+        say(f"feature group [bold]{group.ref}[/bold]: {defined} features ({len(feats)} loan values, record id {id_col}, "
+            f"event time {time_col}), {result.rows} rows in {result.batches} batches")  # fmt: skip
     # a correction recorded a day after each application must not reach the training sets
     numeric = [c for c in groups["loan-terms"] if raw[c].dtype.kind in "if"]
     if numeric:
@@ -79,13 +83,15 @@ def stage(ws: Any, state: dict[str, Any], say: Any) -> None:
             f"loans-{key}-fs", frame, description=f"{key} split, point-in-time features from the feature store",
             source="feature-store", derived_from=[*ts.feature_groups, state[key].ref],
         )  # fmt: skip
-        say(f"{key}: [bold]{built[key].ref}[/bold] ({len(frame)} rows, {len(from_store)} features from the store)")
+        per_group = ", ".join(f"{n} {len(f)}" for n, f in groups.items() if f)
+        say(f"{key}: [bold]{built[key].ref}[/bold] ({len(frame)} rows; {len(from_store)} feature values from the store: {per_group})")
     state["train"], state["validation"] = built["train"], built["validation"]
     state["feature_groups"] = refs
     online = fs.get_record("loan-applicants", int(raw[id_col].iloc[0])) if groups["loan-applicants"] else None
     state["summary"]["feature_store"] = {
         "feature_groups": refs,
         "features_from_store": len(from_store),
+        "features_per_group": counts,  # as `forgeml features ls` counts them (with record id and event time)
         "training_sets": {k: v.ref for k, v in built.items()},
         "online_example": {k: online[k] for k in list(online)[:4]} if online else None,
         "consistent": all(fs.check_consistency(r.split("/")[1].split(":")[0])["consistent"] for r in refs),

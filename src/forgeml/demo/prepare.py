@@ -49,7 +49,7 @@ def _rules(target: str, id_column: str | None) -> str:
 def stage(ws: Any, state: dict[str, Any], say: Callable[[str], None]) -> None:
     from forgeml.data._prep_service import DataPrepService
     from forgeml.data.recipes import Recipe
-    from forgeml.demo import keep_report
+    from forgeml.demo import keep_report, pairs
 
     svc = DataPrepService(ws)
     raw = state["raw"]
@@ -60,7 +60,7 @@ def stage(ws: Any, state: dict[str, Any], say: Callable[[str], None]) -> None:
     report = prof["report"]
     gaps = {c["name"]: c["missing"] for c in report["columns"] if c["missing"]}
     say(f"profiled {raw.ref}: {report['rows']} rows x {len(report['columns'])} columns in {report['seconds']} s; "
-        f"missing values in {gaps}; label {target} {report['label']['counts']} (imbalance {report['label']['imbalance_ratio']:.1f}:1)")  # fmt: skip
+        f"missing values: {pairs(gaps)}; label {target}: {pairs(report['label']['counts'])} (imbalance {report['label']['imbalance_ratio']:.1f}:1)")  # fmt: skip
     profile_ref = f"{prof['record']['kind']}/{prof['record']['name']}:{prof['record']['version']}"
     summary["profile"] = {"record": profile_ref, "html": keep_report(ws, state, profile_ref), "missing": gaps}
 
@@ -76,11 +76,15 @@ def stage(ws: Any, state: dict[str, Any], say: Callable[[str], None]) -> None:
         f"{quarantined['rows']} row(s) quarantined to {quarantined['dataset']}, {checked['clean']['rows']} clean rows")  # fmt: skip
     summary["validation"] = {"passed": checked["rules_passed"], "failed": checked["rules_failed"],
                              "quarantined_rows": quarantined["rows"], "quarantine": quarantined["dataset"]}  # fmt: skip
+    dataset = state.setdefault("summary", {}).get("dataset")
+    if dataset is not None and quarantined["rows"]:  # the rows the rules set aside count as quarantined too
+        dataset["quarantined"] = int(dataset.get("quarantined", 0)) + int(quarantined["rows"])
+        dataset["quarantine"] = [*dataset.get("quarantine", []), quarantined["dataset"]]
 
     pii = svc.scan_pii(clean_name)["report"]
     if pii["pii_columns"]:
         protected = svc.protect_pii(clean_name, output=clean_name)
-        say(f"PII found in {pii['pii_columns']}: protected into {protected['output']}")
+        say(f"PII found in {', '.join(pii['pii_columns'])}: protected into {protected['output']}")
     else:
         say(f"PII scan of {pii['rows']} rows x {len(pii['columns'])} columns found nothing (the loan data holds no direct identifiers); nothing to protect")
     summary["pii"] = {"columns": pii["pii_columns"], "entities": pii["summary"]}

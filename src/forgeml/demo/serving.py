@@ -37,6 +37,11 @@ def register_model(ws: Any, state: dict[str, Any], say: Any) -> Any:
             ws.lineage.record(ref, record.ref, "evaluated")
     auc = metadata["evaluation"].get("auc") or metadata["evaluation"].get("roc_auc")
     reason = f"demo: test AUC {auc:.3f}" if auc is not None else "demo: evaluation passed"
+    issues = state.get("rule_issues") or {}
+    if issues:  # said plainly, and recorded with the approval: it is approved on the held-out evaluation
+        reason += (f"; approved although debugger rule(s) {', '.join(issues)} found issues on the training job: "
+                   "the demo approves on the held-out test evaluation, which those train/validation "
+                   "checks do not change; review them before approving a real model")  # fmt: skip
     record = ws.registry.approve(GROUP, record.version, by="forgeml-demo", reason=reason)
     ws.registry.set_alias(GROUP, "champion", record.version, by="forgeml-demo")
     say(f"registered [bold]{record.ref}[/bold] ({record.spec['algorithm']}), {record.status} as 'champion' ({reason})")
@@ -75,7 +80,8 @@ def stage(ws: Any, state: dict[str, Any], say: Any) -> None:
     record = register_model(ws, state, say)
     state["model_version"] = {"group": GROUP, "version": record.version, "ref": record.ref}
     state["lineage_root"] = record.ref
-    state["summary"]["registry"] = {"model": record.ref, "approval": record.status, "alias": "champion"}
+    state["summary"]["registry"] = {"model": record.ref, "approval": record.status, "alias": "champion",
+                                    "approval_reason": record.data.get("approval", {}).get("reason")}  # fmt: skip
 
     # --- endpoint: deploy and invoke (serving engineer) ---
     from forgeml.serving._demo import deploy_and_invoke

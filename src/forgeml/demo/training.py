@@ -61,9 +61,11 @@ def tune(ws: Any, state: dict[str, Any], name: str | None = None) -> dict[str, A
 
 
 def stage(ws: Any, state: dict[str, Any], say: Any) -> None:
+    from forgeml.demo import pairs
+
     tuning = tune(ws, state)
     for t in tuning["trials"]:
-        say(f"  trial {t['training_job']}: {t['status']}, validation auc {t['objective'] and round(t['objective'], 4)}, {t['params']}")
+        say(f"  trial {t['training_job']}: {t['status']}, validation auc {t['objective'] and round(t['objective'], 4)}, {pairs(t['params'])}")
     best = tuning["best_training_job"]
     info = ws.training.describe(best)
     final = {m["MetricName"]: round(m["Value"], 4) for m in info["FinalMetricDataList"]}
@@ -71,12 +73,17 @@ def stage(ws: Any, state: dict[str, Any], say: Any) -> None:
     state["model_artifact"] = ws.training.model_artifact(best)
     state["model_dir"] = ws.training.model_dir(best)
     rules = {r["RuleConfigurationName"]: r["RuleEvaluationStatus"] for r in info["DebugRuleEvaluationStatuses"]}
+    issues = {r["RuleConfigurationName"]: r["StatusDetails"] for r in info["DebugRuleEvaluationStatuses"]
+              if r["RuleEvaluationStatus"] == "IssuesFound"}  # fmt: skip
+    state["rule_issues"] = issues
     say(
         f"tuning job [bold]{tuning['name']}[/bold] ({tuning['strategy']}, {len(tuning['trials'])} trials): best "
         f"training job [bold]{best}[/bold], {info['Details'].get('iterations')} rounds "
         f"(best {info['Details'].get('best_iteration')}), validation auc {final.get('validation:auc')}, "
-        f"logloss {final.get('validation:logloss')}; rules {rules}"
+        f"logloss {final.get('validation:logloss')}; debugger rules: {pairs(rules)}"
     )
+    for rule, details in issues.items():
+        say(f"[yellow]warning: debugger rule {rule} found issues on {best}: {details}")
     state["summary"]["training"] = {
         "tuning_job": tuning["name"],
         "trials": [{"job": t["training_job"], "status": t["status"], "validation:auc": t["objective"], **t["params"]} for t in tuning["trials"]],
@@ -86,5 +93,6 @@ def stage(ws: Any, state: dict[str, Any], say: Any) -> None:
         "validation": {k: v for k, v in final.items() if k.startswith("validation:")},
         "best_iteration": info["Details"].get("best_iteration"),
         "rules": rules,
+        "rule_issues": issues,
         "model_artifact": state["model_artifact"],
     }

@@ -395,6 +395,36 @@ class RegistryService:
         self.store.append_event(f"{KIND}/{group}:{version}", EVENT, {"change": "alias-removed", "alias": alias, "by": _user(by)})
         return aliases
 
+    def delete(self, group: str | ResourceRecord, version: int | str | None = None, *, by: str | None = None,
+               reason: str | None = None) -> ResourceRecord:  # fmt: skip
+        """Delete one model version, keeping its lineage and events.
+
+        The version disappears from ``get``, ``versions`` and every reference (``@latest`` and
+        ``@approved`` move to the versions left); its number is never reused; its package is
+        released (``artifacts gc`` may reclaim it). Refused while an alias points to it or while
+        something uses it: an endpoint being created, serving or updating with it, a job that
+        has not ended reading it (a transform job). Nothing changes when it is refused.
+
+        Args:
+            group: a model reference naming the version (``loans:3``, ``loans@old``) or a record.
+            version: the version, when ``group`` is a bare name.
+            by: who deletes it (default: the OS user); reason: why. Both are recorded.
+
+        Returns:
+            The tombstone record (status ``Deleted``).
+
+        Raises:
+            ValidationError: no version named. NotFoundError: no such version.
+            ConflictError: an alias points to it, or something uses it (named).
+        """
+        from forgeml.core.usage import require_version, retire
+
+        require_version(group, KIND, version)
+        record = self.get(group, version)
+        aliases = sorted(a for a, v in self.aliases(record.name).items() if int(v) == record.version)
+        blockers = [f"alias {a!r} points to it (move it or remove it first)" for a in aliases]
+        return retire(self.ws, record, by=_user(by), reason=reason, blockers=blockers)
+
     def update_metadata(self, group: str, version: int | str | None, metadata: dict[str, Any], *, by: str | None = None) -> ResourceRecord:
         """Merge customer metadata properties into a version (the package itself never changes)."""
         if not isinstance(metadata, dict):

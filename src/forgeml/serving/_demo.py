@@ -44,7 +44,9 @@ def deploy_and_invoke(ws: Any, state: dict[str, Any], say: Any, model: str, rows
     say(f"invoked with {len(sample)} CSV rows -> variant {as_csv.variant} ({csv_ms:.1f} ms):")
     for line in as_csv.text.strip().splitlines():
         say(f"  {line}")
-    say(f"invoked with JSON -> {predictions[0]} ...")
+    from forgeml.demo import pairs
+
+    say(f"invoked with JSON -> {len(predictions)} prediction(s), the first: {pairs(predictions[0])}")
     return {
         "endpoint": record.ref, "url": record.data["url"], "invoked_variant": as_csv.variant,
         "csv_response": as_csv.text.strip().splitlines(), "json_predictions": predictions,

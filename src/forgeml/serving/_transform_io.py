@@ -49,16 +49,37 @@ def input_files(config: TransformConfig) -> list[tuple[Path, str]]:
     return found
 
 
-def dataset_file(ws: Workspace, config: TransformConfig, folder: Path) -> tuple[Path, str, str]:
+def dataset_columns(config: TransformConfig, columns: list[str], inputs: list[str]) -> list[str]:
+    """The dataset columns a transform job writes into its input file, in that order.
+
+    CSV records are positional (SageMaker's), so with the identity ``input_filter`` a dataset goes
+    through the model's signature: its input columns by name, in the model's order, the label and
+    any other column left out. An explicit ``input_filter`` addresses the dataset's own columns,
+    so they are all kept; JSON keeps every column, the model picks its inputs by name.
+
+    Raises:
+        ValidationError: the dataset lacks some of the model's input columns (all named).
+    """
+    if config.content_type != CSV or config.input_filter.strip() != "$":
+        return list(columns)
+    missing = [c for c in inputs if c not in columns]
+    if missing:
+        raise ValidationError(f"dataset {config.dataset} lacks the model's input column(s) {', '.join(missing)} (of {len(inputs)})")
+    return list(inputs)
+
+
+def dataset_file(ws: Workspace, config: TransformConfig, folder: Path, inputs: list[str]) -> tuple[Path, str, str]:
     """Write a dataset version as one input file in the job's content type.
 
     Returns ``(file, output name, dataset ref)``. CSV has no header (SageMaker's CSV records are
-    positional); JSON Lines keeps column names, so the model picks its columns by name.
+    positional) and holds the model's input columns (see :func:`dataset_columns`); JSON Lines
+    keeps column names, so the model picks its columns by name.
     """
     assert config.dataset is not None
     record = ws.datasets.get(config.dataset)
     name = record.name
     frame = ws.datasets.read(record)
+    frame = frame[dataset_columns(config, [str(c) for c in frame.columns], inputs)]
     folder.mkdir(parents=True, exist_ok=True)
     suffix = {CSV: "csv", JSON: "json"}.get(config.content_type, "jsonl")
     path = folder / f"{name}-{record.version}.{suffix}"
@@ -132,4 +153,4 @@ def _multi_record(fh: IO[bytes], limit: int | None, mb: int) -> Iterator[tuple[b
         line_no += batch.count(b"\n") + 1
 
 
-__all__ = ["dataset_file", "input_files", "open_input", "requests"]
+__all__ = ["dataset_columns", "dataset_file", "input_files", "open_input", "requests"]

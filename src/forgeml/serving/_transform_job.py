@@ -126,17 +126,17 @@ def run(ctx: JobContext) -> None:
     signal.signal(signal.SIGTERM, _stop)
     os.environ.update(config.environment)
     ctx.set_secondary_status("Downloading")
-    if config.dataset:
-        src, name, _ = dataset_file(ctx.workspace, config, ctx.workdir / "input")
+    workers = config.workers
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    model = _load_model(ctx, config, threads)
+    if config.dataset:  # through the model's signature: its input columns, by name
+        src, name, _ = dataset_file(ctx.workspace, config, ctx.workdir / "input", model.feature_names)
         files = [(src, name)]
     else:
         files = input_files(config)
     output = Path(config.output_path or ctx.workdir / "output")
     output.mkdir(parents=True, exist_ok=True)
-    workers = config.workers
-    threads = max(1, (os.cpu_count() or 1) // workers)
     results = []
-    model = _load_model(ctx, config, threads)
     started = time.time()  # records/s counts the files, not loading the model
     with threadpool_limits(limits=threads):  # after loading: it only caps libraries already loaded
         proc = BatchProcessor(model, config)

@@ -49,8 +49,8 @@ def pin_model(ws: Workspace, spec: str, *, trusted: bool) -> dict[str, Any]:
     ONNX model) before the job exists.
 
     Returns:
-        ``{"artifact", "group", "version", "ref"}`` (``group``/``version``/``ref`` are ``None``
-        for a folder).
+        ``{"artifact", "group", "version", "ref", "inputs"}`` (``group``/``version``/``ref`` are
+        ``None`` for a folder; ``inputs`` are the package's input column names).
 
     Raises:
         NotFoundError: unknown group, version, alias or folder.
@@ -65,10 +65,12 @@ def pin_model(ws: Workspace, spec: str, *, trusted: bool) -> dict[str, Any]:
     folder, record = ws.registry.package(spec, field="model")
     if record is None:
         art = ws.artifacts.put_dir(folder)
-        preflight(folder, trusted=trusted, digests=artifact_digests(ws.artifacts, art.digest), origin=spec)
-        return {"artifact": art.digest, "group": None, "version": None, "ref": None}
-    preflight(folder, trusted=trusted, digests=ws.registry.digests(record), origin=record.ref)
-    return {"artifact": record.spec["package"], "group": record.name, "version": record.version, "ref": record.ref}
+        manifest = preflight(folder, trusted=trusted, digests=artifact_digests(ws.artifacts, art.digest), origin=spec)
+        return {"artifact": art.digest, "group": None, "version": None, "ref": None, "inputs": manifest.feature_names}
+    manifest = preflight(folder, trusted=trusted, digests=ws.registry.digests(record), origin=record.ref)
+    return {"artifact": record.spec["package"], "group": record.name, "version": record.version, "ref": record.ref,
+            "inputs": manifest.feature_names}  # fmt: skip
+
 
 
 def load_pinned(ws: Workspace, pinned: dict[str, Any], workdir: Path, *, threads: int, trusted: bool) -> Any:
@@ -139,7 +141,11 @@ class TransformService:
         pinned = pin_model(self.ws, config.model, trusted=config.trusted)
         refs = [pinned["ref"] or f"artifact/{pinned['artifact']}"]
         if config.dataset:
-            refs.append(self.ws.datasets.get(config.dataset).ref)
+            from forgeml.serving._transform_io import dataset_columns
+
+            dataset = self.ws.datasets.get(config.dataset)
+            dataset_columns(config, [c["name"] for c in dataset.data["schema"]], pinned["inputs"])  # refused now, not in the job
+            refs.append(dataset.ref)
         else:
             from forgeml.serving._transform_io import input_files
 

@@ -34,6 +34,7 @@ __all__ = [
     "test_metrics_series_and_latest",
     "test_missing_things_raise_not_found",
     "test_next_version_increments",
+    "test_retire_resource_leaves_a_tombstone",
     "test_update_job_rejects_unknown_fields",
     "test_update_resource_merges_and_checks_status",
 ]
@@ -108,6 +109,35 @@ def test_delete_resource(store: MetadataStore) -> None:
     assert store.delete_resource("dataset", "loans", 1) == 1
     assert store.delete_resource("dataset", "loans") == 1
     with pytest.raises(NotFoundError):
+        store.get_resource("dataset", "loans")
+
+
+def test_retire_resource_leaves_a_tombstone(store: MetadataStore) -> None:
+    from forgeml.core.metadata import RETIRED
+
+    for _ in range(3):
+        store.create_resource(_res(), next_version=True)
+    store.put_artifact(ArtifactRecord("d" * 64, 1), owner="dataset/loans:3")
+    store.add_edges([EdgeRecord("dataset/loans:3", "job/j"), EdgeRecord(f"artifact/{'d' * 64}", "dataset/loans:3", "stored-as")])
+    gone = store.retire_resource("dataset", "loans", 3, data={"deleted": {"by": "me"}})
+    assert gone.status == RETIRED and gone.data["deleted"] == {"by": "me"} and gone.data["rows"] == 3
+    assert store.get_resource("dataset", "loans").version == 2  # the latest live version
+    with pytest.raises(NotFoundError, match="version 3 was deleted"):
+        store.get_resource("dataset", "loans", 3)
+    assert [r.version for r in store.list_resources("dataset", name="loans")] == [2, 1]
+    assert [r.version for r in store.list_resources("dataset", latest_only=True)] == [2]
+    assert [r.version for r in store.list_resources("dataset", status=RETIRED)] == [3]
+    assert {a.digest for a in store.list_artifacts(unreferenced_only=True)} == {"d" * 64}  # released
+    assert [e.type for e in store.list_events(resource="dataset/loans:3")][-1] == "Deleted"
+    assert [e.dst for e in store.list_edges(src="dataset/loans:3")] == ["job/j"]  # lineage stays
+    assert store.list_edges(dst="dataset/loans:3") == []  # but not the storage edge of the released data
+    assert store.create_resource(_res(), next_version=True).version == 4  # the number is never reused
+    with pytest.raises(NotFoundError):
+        store.retire_resource("dataset", "loans", 3)
+    for v in (1, 2, 4):
+        store.retire_resource("dataset", "loans", v)
+    assert store.list_resources("dataset", latest_only=True) == []
+    with pytest.raises(NotFoundError, match="does not exist"):
         store.get_resource("dataset", "loans")
 
 

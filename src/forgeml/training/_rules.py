@@ -34,7 +34,7 @@ RULE_PARAMS: dict[str, tuple[Param, ...]] = {
         Param("loss", "str", "auto", help="loss name shared by train:<loss> and validation:<loss> (auto: first found)"),
         Param("start_step", "int", 0, 0, None, help="ignore earlier steps"),
         Param("patience", "int", 1, 1, None, help="steps the gap must persist"),
-        Param("ratio_threshold", "float", 0.1, 0, None, help="max (validation - train) / train loss"),
+        Param("ratio_threshold", "float", 0.1, 0, None, help="max (mean validation - mean train) / mean train loss, means from start_step on"),
     ),
     "Overtraining": (
         Param("loss", "str", "auto", help="loss name shared by train:<loss> and validation:<loss>"),
@@ -118,18 +118,31 @@ def _loss_not_decreasing(series: Series, p: dict[str, Any], facts: dict[str, Any
 
 
 def _overfit(series: Series, p: dict[str, Any], facts: dict[str, Any]) -> str | None:
+    """SageMaker Debugger's Overfit: the mean validation loss against the mean training loss.
+
+    At every step from ``start_step`` on (where both losses were recorded) the rule compares the
+    means of both losses over the steps seen so far, ``start_step`` up to that step:
+    ``ratio = (mean validation - mean training) / mean training``. It fires once the ratio has
+    exceeded ``ratio_threshold`` at ``patience`` consecutive steps. A single step's gap (a boosted
+    model's last rounds fit the training rows ever closer) does not decide it: the window does.
+    """
     pair = _loss_pair(series, p["loss"])
     if pair is None:
         return None
     train, val = dict(series[pair[0]]), dict(series[pair[1]])
-    run = 0
+    run, sum_train, sum_val, first = 0, 0.0, 0.0, None
     for step in sorted(set(train) & set(val)):
-        if step < p["start_step"] or train[step] == 0:
+        if step < p["start_step"] or not (math.isfinite(train[step]) and math.isfinite(val[step])):
             continue
-        ratio = (val[step] - train[step]) / abs(train[step])
+        first = step if first is None else first
+        sum_train, sum_val = sum_train + train[step], sum_val + val[step]
+        if sum_train == 0:
+            continue
+        ratio = (sum_val - sum_train) / abs(sum_train)  # the means share their count: the sums' ratio is theirs
         run = run + 1 if ratio > p["ratio_threshold"] else 0
         if run >= p["patience"]:
-            return f"{pair[1]} exceeds {pair[0]} by {ratio:.1%} at step {step} (threshold {p['ratio_threshold']:g})"
+            return (f"mean {pair[1]} exceeds mean {pair[0]} by {ratio:.1%} over steps {first}-{step} "
+                    f"(ratio_threshold {p['ratio_threshold']:g}, patience {p['patience']})")  # fmt: skip
     return None
 
 

@@ -352,9 +352,11 @@ class TrainingService:
         Raises:
             ForbiddenError, NotFoundError, ValidationError: as :meth:`plan`.
         """
-        resolve_channels(self.ws, request.get("channels"))  # type: ignore[arg-type]
+        resolved = resolve_channels(self.ws, request.get("channels"))  # type: ignore[arg-type]
         if request.get("recipe") is not None:
             self._check_recipe(request["recipe"])
+        if request.get("algorithm") is not None:  # the columns every trial would read, checked once now
+            self._builtin_config(str(request["algorithm"]), None, resolved, request.get("target"), request.get("features"), request.get("recipe"))
         if request.get("script") is not None:
             with tempfile.TemporaryDirectory() as tmp:
                 self._script_root(str(request["script"]), request.get("source_dir"), request.get("source_bundle"), Path(tmp))

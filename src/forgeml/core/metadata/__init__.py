@@ -1,6 +1,6 @@
 """Metadata store: the interface and its SQL implementation (SQLite, PostgreSQL)."""
 
-from forgeml.core.metadata._base import MetadataStore
+from forgeml.core.metadata._base import RETIRED, MetadataStore
 from forgeml.core.metadata._sql import SqlMetadataStore
 
-__all__ = ["MetadataStore", "SqlMetadataStore"]
+__all__ = ["RETIRED", "MetadataStore", "SqlMetadataStore"]

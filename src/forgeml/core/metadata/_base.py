@@ -15,6 +15,8 @@ from forgeml.core.records import (
     ResourceRecord,
 )
 
+RETIRED = "Deleted"  # the status of a deleted (retired) resource version: a tombstone, never returned
+
 
 class MetadataStore(abc.ABC):
     """Durable records of resources, jobs, events, artifacts, lineage and metrics.
@@ -80,6 +82,20 @@ class MetadataStore(abc.ABC):
     @abc.abstractmethod
     def delete_resource(self, kind: str, name: str, version: int | None = None) -> int:
         """Delete one version, or all versions when ``version`` is None; return how many."""
+
+    @abc.abstractmethod
+    def retire_resource(self, kind: str, name: str, version: int, *, data: dict[str, Any] | None = None) -> ResourceRecord:
+        """Delete one version for its users, keeping its row as a tombstone, in one transaction.
+
+        The version's status becomes :data:`RETIRED` (``data`` merged in), the artifacts it owns
+        are released (their references and the lineage edges between them and the version go,
+        so garbage collection may reclaim them) and a ``Deleted`` event is recorded. From then on :meth:`get_resource` and
+        :meth:`list_resources` skip it (unless asked for ``status=RETIRED``); its version number
+        is never given again, and lineage edges and events that name it stay.
+
+        Raises:
+            NotFoundError: no such (live) version.
+        """
 
     # jobs ------------------------------------------------------------------------------------
     @abc.abstractmethod

@@ -14,7 +14,7 @@ from sqlalchemy import event as sa_event
 from sqlalchemy.engine import Connection, Engine, Row
 
 from forgeml.core.metadata import _schema as t
-from forgeml.core.metadata._base import MetadataStore
+from forgeml.core.metadata._base import RETIRED, MetadataStore
 from forgeml.core.metadata._sqlite_files import FileWatch
 from forgeml.core.records import (
     ArtifactRecord,
@@ -251,11 +251,15 @@ class SqlMetadataStore(MetadataStore):
         return new
 
     def _resource_row(self, conn: Connection, kind: str, name: str, version: int | None) -> Row[Any]:
-        q = sa.select(t.resources).where(t.resources.c.kind == kind, t.resources.c.name == name)
-        q = q.where(t.resources.c.version == version) if version is not None else q.order_by(t.resources.c.version.desc()).limit(1)
+        r = t.resources
+        q = sa.select(r).where(r.c.kind == kind, r.c.name == name, r.c.status != RETIRED)
+        q = q.where(r.c.version == version) if version is not None else q.order_by(r.c.version.desc()).limit(1)
         row = conn.execute(q).first()
         if row is None:
             what = f"{kind} {name!r}" + (f" version {version}" if version is not None else "")
+            retired = sa.select(r.c.id).where(r.c.kind == kind, r.c.name == name, r.c.status == RETIRED)
+            if version is not None and conn.execute(retired.where(r.c.version == version)).first() is not None:
+                raise NotFoundError(f"{what} was deleted")
             raise NotFoundError(f"{what} does not exist")
         return row
 
@@ -276,12 +280,11 @@ class SqlMetadataStore(MetadataStore):
         q = sa.select(r).where(r.c.kind == kind)
         if name is not None:
             q = q.where(r.c.name == name)
-        if status is not None:
-            q = q.where(r.c.status == status)
+        q = q.where(r.c.status == status) if status is not None else q.where(r.c.status != RETIRED)
         if latest_only:
             latest = (
                 sa.select(r.c.name, sa.func.max(r.c.version).label("v"))
-                .where(r.c.kind == kind)
+                .where(r.c.kind == kind, r.c.status != RETIRED)
                 .group_by(r.c.name)
                 .subquery()
             )
@@ -339,6 +342,26 @@ class SqlMetadataStore(MetadataStore):
                 ref = f"{kind}/{name}" + (f":{version}" if version is not None else "")
                 self._emit(conn, ref, "Deleted", {"versions": count})
             return int(count)
+
+    def retire_resource(self, kind: str, name: str, version: int, *, data: dict[str, Any] | None = None) -> ResourceRecord:
+        r = t.resources
+        with self._write() as conn:
+            current = _resource(self._resource_row(conn, kind, name, version))
+            conn.execute(
+                r.update()
+                .where(r.c.kind == kind, r.c.name == name, r.c.version == version)
+                .values(status=RETIRED, data={**current.data, **(data or {})}, updated_at=time.time())
+            )
+            owned = [row.digest for row in conn.execute(sa.select(t.artifact_refs.c.digest).where(t.artifact_refs.c.owner == current.ref))]
+            conn.execute(t.artifact_refs.delete().where(t.artifact_refs.c.owner == current.ref))
+            if owned:  # its storage edges go too, so garbage collection can reclaim the bytes
+                nodes = [f"artifact/{d}" for d in owned]
+                e = t.edges
+                conn.execute(e.delete().where(sa.or_(sa.and_(e.c.dst == current.ref, e.c.src.in_(nodes)),
+                                                     sa.and_(e.c.src == current.ref, e.c.dst.in_(nodes)))))  # fmt: skip
+            self._emit(conn, current.ref, "Deleted", {"from": current.status, "released_artifacts": owned, **(data or {})})
+            row = conn.execute(sa.select(r).where(r.c.kind == kind, r.c.name == name, r.c.version == version)).one()
+            return _resource(row)
 
     # jobs ------------------------------------------------------------------------------------
     def create_job(self, record: JobRecord) -> JobRecord:
