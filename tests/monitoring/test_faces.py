@@ -45,7 +45,7 @@ def test_cli_baseline_run_violations_report(world: dict[str, Any], tmp_path: Pat
     assert [e["ref"] for e in json.loads(out.stdout)] == ["monitoring-execution/cli-run:1"]
     out = _cli(ws, "monitor", "baseline")
     assert out.returncode == 2 and out.stderr.strip() == (
-        "error: give exactly one of data (a dataset reference or a file) and endpoint (captured traffic)")
+        "error: give exactly one of DATA (a dataset reference or a file) and --endpoint (captured traffic)")
     out = _cli(ws, "monitor", "violations", "cli-run:7")
     assert out.returncode == 4 and out.stderr.strip() == "error: monitoring execution 'cli-run' has no version 7 (latest is 1)"
 
