@@ -10,6 +10,8 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from forgeml.serving._app import EndpointApp
 
@@ -104,7 +106,11 @@ def test_traffic_splits_by_weight(packages: dict[str, Path], tmp_path: Path) -> 
         ({"content": b"1,2,red", "headers": {"Content-Type": "text/csv", "X-Amzn-SageMaker-Target-Variant": "Z"}}, 400, "ValidationError"),
         ({"content": b"1,2,red", "headers": {"Content-Type": "text/csv", "X-Amzn-SageMaker-Inference-Id": "x" * 65}}, 400, "ValidationError"),
         ({"content": b"1,2,red", "headers": {"Content-Type": "text/csv", "X-Amzn-SageMaker-Custom-Attributes": "a" * 1025}}, 400, "ValidationError"),
-        ({"content": b",2,red\n", "headers": {"Content-Type": "text/csv"}}, 424, "ModelError"),
+        ({"content": b",2,red\n", "headers": {"Content-Type": "text/csv"}}, 400, "ValidationError"),
+        ({"content": b"nan,2,red\n", "headers": {"Content-Type": "text/csv"}}, 400, "ValidationError"),
+        ({"content": b"1,inf,red\n", "headers": {"Content-Type": "text/csv"}}, 400, "ValidationError"),
+        ({"content": b'{"dataframe_split": 5}', "headers": {"Content-Type": "application/json"}}, 400, "ValidationError"),
+        ({"content": b'{"columns": [["a"],"b","c"], "data": [[1,2,3]]}', "headers": {"Content-Type": "application/json"}}, 400, "ValidationError"),
     ],
 )
 def test_bad_requests_get_json_errors_and_good_ones_still_pass(
@@ -122,10 +128,38 @@ def test_bad_requests_get_json_errors_and_good_ones_still_pass(
 
 def test_model_error_in_a_batch_spares_its_neighbours(packages: dict[str, Path], tmp_path: Path) -> None:
     app = EndpointApp(runtime(packages, tmp_path, capture=None))
-    bad = {"method": "POST", "url": "/invocations", "content": b",2,red\n", "headers": {"Content-Type": "text/csv"}}
+    bad = {"method": "POST", "url": "/invocations", "content": b"1,2,red\n,2,red\n", "headers": {"Content-Type": "text/csv"}}
     responses = run(app, [GOOD_CSV] * 10 + [bad] + [GOOD_CSV] * 10)
-    assert [r.status_code for r in responses].count(424) == 1
+    assert [r.status_code for r in responses].count(400) == 1
     assert [r.status_code for r in responses].count(200) == 20
+    message = next(r.json()["message"] for r in responses if r.status_code == 400)
+    assert message.startswith("record 1 column(s) 'x1' hold no value (empty, null or NaN), and this model does not accept missing values")
+
+
+def test_missing_values_pass_where_the_model_takes_them(packages: dict[str, Path], tmp_path: Path) -> None:
+    spec = runtime(packages, tmp_path, capture=None, variants=[
+        {"name": "A", "weight": 1.0, "mode": "SingleModel", "model_path": str(packages["recipe"])},
+    ])  # fmt: skip
+    ok = run(EndpointApp(spec), [{"method": "POST", "url": "/invocations", "content": b",2,red\n", "headers": {"Content-Type": "text/csv"}}])[0]
+    assert ok.status_code == 200  # the recipe imputes x1: a missing value is the model's to take
+
+
+@settings(max_examples=60, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.binary(max_size=80) | st.sampled_from([b'{"dataframe_split": 5}', b'{"columns": [["a"]], "data": [[1]]}', b"[[null, 1, 2]]"]),
+       st.sampled_from(["text/csv", "application/json", "application/jsonlines", "text/plain", ""]))  # fmt: skip
+def test_no_body_gets_a_server_error(packages: dict[str, Path], tmp_path: Path, body: bytes, content_type: str) -> None:
+    app = _fuzz_app(packages, tmp_path)
+    response = run(app, [{"method": "POST", "url": "/invocations", "content": body, "headers": {"Content-Type": content_type}}])[0]
+    assert response.status_code < 500, response.text
+
+
+_APPS: dict[str, EndpointApp] = {}
+
+
+def _fuzz_app(packages: dict[str, Path], tmp_path: Path) -> EndpointApp:
+    if "fuzz" not in _APPS:
+        _APPS["fuzz"] = EndpointApp(runtime(packages, tmp_path, capture=None))
+    return _APPS["fuzz"]
 
 
 def test_multi_model_variant(model_folder: Path, packages: dict[str, Path], tmp_path: Path) -> None:
