@@ -28,7 +28,6 @@ from forgeml.errors import (
     BackendUnavailableError,
     ConflictError,
     InvalidTransitionError,
-    ModelError,
     NotFoundError,
     ValidationError,
 )
@@ -44,7 +43,7 @@ TRAFFIC: list[tuple[bytes, dict[str, str], int, str | None]] = [
     (b'{"x1": 1, ', JSON, 400, "ValidationError"),
     (b"1,2\n", CSV, 400, "ValidationError"),
     (b"1,2,red\n" * 200, CSV, 413, "PayloadTooLargeError"),
-    (b",2,red\n", CSV, 424, "ModelError"),
+    (b",2,red\n", CSV, 400, "ValidationError"),
     (b"0.5,3,red\n", {**CSV, "X-Amzn-SageMaker-Target-Variant": "nope"}, 400, "ValidationError"),
     (b"0.5,3,red\n", {**CSV, "X-Amzn-SageMaker-Target-Variant": "B", "X-Amzn-SageMaker-Inference-Id": "id-7"}, 200, None),
 ]
@@ -131,7 +130,7 @@ def test_endpoint_lifecycle_under_concurrent_traffic(ws: Workspace, packages: di
     # the SDK, the REST proxy and an update to a new version
     answer = ws.endpoints.invoke("ep", "0.5,3,red", content_type="text/csv", accept="text/csv", target_variant="A")
     assert answer.variant == "A" and len(answer.text.strip().split(",")) == 3
-    with pytest.raises(ModelError):
+    with pytest.raises(ValidationError, match=r"record 0 column\(s\) 'x1' hold no value"):
         ws.endpoints.invoke("ep", ",3,red", content_type="text/csv")
     # A/B weights change without a new version
     reweighted = ws.endpoints.update_weights("ep", {"A": 0})
@@ -173,6 +172,11 @@ def test_endpoint_lifecycle_under_concurrent_traffic(ws: Workspace, packages: di
             ws.endpoints.invoke("ep", b"[[0.5, 3]]", target_variant="many", target_model="tree-99")
         bad = api.post("/endpoints/ep/invocations", content=b"[[0.5]]", headers=JSON)
         assert bad.status_code == 400 and bad.json()["error"] == "ValidationError"
+        for value in (b"caf\xe9", "café".encode(), b"a\x00b"):  # latin-1 and UTF-8 bytes, a NUL
+            latin = api.post("/endpoints/ep/invocations", content=b"[[0.5, 3]]", headers={**JSON, "X-Amzn-SageMaker-Inference-Id": value})
+            assert latin.status_code == 400 and "x-amzn-sagemaker-inference-id must be visible ascii" in latin.json()["message"].lower()
+        pool = api.app.state.endpoint_proxy.client()._transport._pool
+        assert len(pool.connections) == 1  # the proxy's requests so far reused one keep-alive connection
         missing = api.post("/endpoints/none/invocations", content=b"[[0.5, 3]]", headers=JSON)
         assert missing.status_code == 404
         assert [e["name"] for e in api.get("/endpoints").json()] == ["ep"]

@@ -9,7 +9,9 @@ or the endpoint's port. Where each endpoint serves is looked up once a second at
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -19,7 +21,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from forgeml.api.deps import get_workspace
 from forgeml.core.access import reaches
 from forgeml.core.workspace import Workspace
-from forgeml.errors import BackendUnavailableError, PayloadTooLargeError
+from forgeml.serving._serve import KEEPALIVE_SECONDS
+from forgeml.errors import BackendUnavailableError, PayloadTooLargeError, ValidationError
 
 router = APIRouter(prefix="/endpoints", tags=["endpoints"])
 
@@ -106,21 +109,35 @@ def endpoint_logs(name: str, ws: Workspace = Depends(get_workspace)) -> str:
 
 
 class _Proxy:
-    """Keeps one HTTP client and a short-lived cache of where each endpoint serves."""
+    """One HTTP client and a short-lived cache of where each endpoint serves.
 
-    def __init__(self) -> None:
+    Inside the app's lifespan (``forgeml server``, ``with TestClient(app)``) the client keeps a
+    pool of keep-alive connections to the endpoints' servers, opened on the lifespan's event loop
+    and closed when it ends: a new loopback connection per request capped the proxy at about a
+    tenth of the endpoint's own rate (benchmarks/bench_proxy.py). Outside a lifespan each request
+    may run on an event loop of its own, so the client keeps no connection open behind it.
+    """
+
+    def __init__(self, pooled: bool = False) -> None:
         self._urls: dict[str, tuple[float, str]] = {}
         self._client: Any = None
+        self.pooled = pooled
 
     def client(self) -> Any:
         import httpx
 
         if self._client is None:
-            # no keep-alive: the client outlives event loops (test clients, reloads) and must not
-            # leave sockets open behind it; a loopback connect costs about 0.1 ms
-            limits = httpx.Limits(max_connections=256, max_keepalive_connections=0)
+            keep = 256 if self.pooled else 0
+            # idle connections are dropped before the endpoint's server closes them (uvicorn's
+            # keep-alive timeout, set in serving/_serve.py), so a pooled request never races a close
+            limits = httpx.Limits(max_connections=256, max_keepalive_connections=keep, keepalive_expiry=KEEPALIVE_SECONDS - 1)
             self._client = httpx.AsyncClient(timeout=None, limits=limits)
         return self._client
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            client, self._client = self._client, None
+            await client.aclose()
 
     async def url(self, ws: Workspace, name: str) -> str:
         hit = self._urls.get(name)
@@ -136,11 +153,44 @@ class _Proxy:
         self._urls.pop(name, None)
 
 
+@contextlib.asynccontextmanager
+async def _lifespan(app: Any) -> AsyncIterator[None]:
+    """The app's pooled proxy lives as long as the app serves; its connections close with it."""
+    proxy = app.state.endpoint_proxy = _Proxy(pooled=True)
+    try:
+        yield
+    finally:
+        await proxy.aclose()
+        if getattr(app.state, "endpoint_proxy", None) is proxy:
+            del app.state.endpoint_proxy
+
+
+router.lifespan_context = _lifespan  # merged into the app's lifespan by include_router
+
+
 def _proxy(request: Request) -> _Proxy:
     proxy = getattr(request.app.state, "endpoint_proxy", None)
     if proxy is None:
         proxy = request.app.state.endpoint_proxy = _Proxy()
     return proxy
+
+
+def _forwarded(request: Request) -> list[tuple[bytes, bytes]]:
+    """The SageMaker headers to pass on, as the bytes that came in.
+
+    Raises:
+        ValidationError: a value holds anything but visible ASCII (an HTTP header value is
+            bytes; a server must not guess their encoding, and the endpoint would refuse them).
+    """
+    out = []
+    for key, value in request.headers.raw:
+        name = key.decode("latin-1").lower()
+        if name not in _FORWARD:
+            continue
+        if any(not (32 <= b <= 126 or b == 9) for b in value):
+            raise ValidationError(f"header {key.decode('latin-1')} must be visible ASCII characters; it holds other bytes")
+        out.append((key, value))
+    return out
 
 
 @router.post("/{name}/invocations")
@@ -152,12 +202,12 @@ async def invoke_endpoint(name: str, request: Request, ws: Workspace = Depends(g
     length = request.headers.get("content-length")
     if length is not None and length.isdigit() and int(length) > limit:
         raise PayloadTooLargeError(f"payload of {int(length)} bytes exceeds the limit of {limit} bytes")
+    headers = _forwarded(request)
     body = await request.body()
     if len(body) > limit:
         raise PayloadTooLargeError(f"payload exceeds the limit of {limit} bytes")
     proxy = _proxy(request)
     url = await proxy.url(ws, name)
-    headers = {k: v for k, v in request.headers.items() if k in _FORWARD}
     try:
         answer = await proxy.client().post(
             f"{url}/invocations", content=body, headers=headers, timeout=ws.settings.invocation_timeout_seconds + 5

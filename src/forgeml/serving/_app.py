@@ -279,9 +279,9 @@ def _check_headers(headers: dict[str, str]) -> tuple[str | None, str | None]:
         raise ValidationError("X-Amzn-SageMaker-Custom-Attributes must be at most 1024 visible ASCII characters")
     inference_id = headers.get(H_INFERENCE)
     if inference_id is not None and (
-        not 1 <= len(inference_id) <= 64 or inference_id[0].isspace() or not inference_id.isprintable()
+        not 1 <= len(inference_id) <= 64 or inference_id[0].isspace() or any(not (32 <= ord(c) <= 126) for c in inference_id)
     ):
-        raise ValidationError("X-Amzn-SageMaker-Inference-Id must be 1-64 printable characters")
+        raise ValidationError("X-Amzn-SageMaker-Inference-Id must be 1-64 visible ASCII characters")
     return attrs, inference_id
 
 

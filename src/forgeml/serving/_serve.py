@@ -15,6 +15,7 @@ import socket
 import sys
 from pathlib import Path
 
+KEEPALIVE_SECONDS = 5  # how long a worker keeps an idle connection open (the proxy's pool drops it sooner)
 _THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")
 
 
@@ -47,6 +48,7 @@ def main(argv: list[str]) -> None:
         access_log=False,
         log_level="warning",
         timeout_graceful_shutdown=5,
+        timeout_keep_alive=KEEPALIVE_SECONDS,
         backlog=4096,
     )
     server = uvicorn.Server(config)
