@@ -243,16 +243,16 @@ def test_failures_and_status_rules(ws: Workspace, packages: dict[str, Path], tmp
     marker = f"FORGEML_ENDPOINT_RUNTIME={live.data['runtime_dir']}/runtime.json"
     workers = members(live.data["pid"], marker)
     assert len(workers) >= 2  # a worker per variant (and multiprocessing helpers), in the server's group
-    os.kill(live.data["pid"], signal.SIGKILL)  # the server dies, its workers are orphaned
-    deadline = time.monotonic() + 10
-    while ws.endpoints.get("live").status != "Failed" and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert ws.endpoints.get("live").status == "Failed"
-    ws.endpoints.delete("live")
-    deadline = time.monotonic() + 10
+    os.kill(live.data["pid"], signal.SIGKILL)  # a real kill -9 of the server's supervisor
+    deadline = time.monotonic() + 30
     while members(live.data["pid"], marker) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert members(live.data["pid"], marker) == []  # nothing left orphaned
+    assert members(live.data["pid"], marker) == []  # its workers stopped on their own: nobody serves
+    with pytest.raises(httpx.ConnectError):
+        httpx.post(f"{live.data['url']}/invocations", content=rows, headers=JSON)
+    failed = ws.endpoints.get("live")
+    assert failed.status == "Failed" and "exited unexpectedly" in failed.data["failure_reason"]
+    ws.endpoints.delete("live")
     assert ws.endpoints.list() == []
 
 

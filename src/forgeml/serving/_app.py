@@ -291,6 +291,11 @@ def _error(status: int, kind: str, message: str) -> tuple[int, list[tuple[bytes,
 
 def create_from_env() -> EndpointApp:
     """App factory for uvicorn workers: reads the runtime spec named by FORGEML_ENDPOINT_RUNTIME."""
+    from forgeml.serving._serve import MASTER_VAR, die_with_parent
+
+    master = os.environ.get(MASTER_VAR, "")
+    if master.isdigit() and int(master) != os.getpid():  # a worker of a multi-worker server
+        die_with_parent(int(master))
     path = os.environ["FORGEML_ENDPOINT_RUNTIME"]
     with open(path, "rb") as fh:
         return EndpointApp(orjson.loads(fh.read()))

@@ -9,12 +9,18 @@ load), the access log is off, and Prometheus multiprocess files go to a fresh fo
 
 from __future__ import annotations
 
+import ctypes
 import os
 import shutil
+import signal
 import socket
 import sys
+import threading
+import time
 from pathlib import Path
 
+MASTER_VAR = "FORGEML_ENDPOINT_MASTER"  # the supervising process's pid, in every worker's environment
+_PR_SET_PDEATHSIG = 1
 KEEPALIVE_SECONDS = 5  # how long a worker keeps an idle connection open (the proxy's pool drops it sooner)
 _THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")
 
@@ -55,9 +61,39 @@ def main(argv: list[str]) -> None:
     if workers > 1:
         from uvicorn.supervisors import Multiprocess
 
+        os.environ[MASTER_VAR] = str(os.getpid())  # workers die with it (see die_with_parent)
         Multiprocess(config, sockets=[sock]).run()
     else:
         server.run(sockets=[sock])
+
+
+def die_with_parent(master: int) -> None:
+    """Make this worker stop when ``master``, the process supervising it, dies.
+
+    A worker outliving a ``kill -9`` of its supervisor would go on answering on the endpoint's
+    port while the endpoint's status says Failed, with nobody left to replace or stop it. On Linux
+    the kernel sends SIGTERM the moment the parent dies (``prctl(PR_SET_PDEATHSIG)``; uvicorn
+    then shuts the worker down gracefully, flushing data capture); elsewhere a daemon thread
+    watches ``getppid()`` twice a second. A parent that died before this call is caught by the
+    ``getppid()`` check that follows.
+    """
+    armed = False
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            armed = libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0) == 0
+        except (OSError, AttributeError):
+            armed = False
+    if not armed:
+        threading.Thread(target=_watch_parent, args=(master,), name="forgeml-parent-watch", daemon=True).start()
+    if os.getppid() != master:
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _watch_parent(master: int) -> None:
+    while os.getppid() == master:
+        time.sleep(0.5)
+    os.kill(os.getpid(), signal.SIGTERM)
 
 
 def bind(host: str, port: int) -> socket.socket:
