@@ -292,3 +292,35 @@ def test_cli_endpoints(ws: Workspace, packages: dict[str, Path], tmp_path: Path)
         assert forgeml("delete", "cli").returncode == 0
     out = forgeml("show", "cli")
     assert out.returncode == 4 and b"does not exist" in out.stderr
+
+
+def test_ctrl_c_during_deploy_stops_the_server(ws: Workspace, packages: dict[str, Path]) -> None:
+    import subprocess
+    import sys
+
+    env = {**os.environ, "FORGEML_HOME": str(ws.home)}
+    cli = subprocess.Popen(
+        [sys.executable, "-m", "forgeml", "endpoints", "deploy", "sigint", "--model", str(packages["tree"]), "--workers", "2"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        started: dict[str, Any] = {}
+        while not started and time.monotonic() < deadline:  # the server process exists, not yet healthy
+            found = ws.metadata.list_resources("endpoint", name="sigint", limit=1)
+            if found and found[0].status == "Creating" and found[0].data.get("pid"):
+                started = found[0].data
+            time.sleep(0.02)
+        assert started, "the deploy never started a server"
+        cli.send_signal(signal.SIGINT)  # what Ctrl-C sends to the foreground command
+        _, err = cli.communicate(timeout=60)
+    finally:
+        if cli.poll() is None:
+            cli.kill()
+            cli.wait()
+    assert cli.returncode == 130, err.decode()
+    record = ws.endpoints.get("sigint")
+    assert record.status == "Failed" and record.data["failure_reason"] == "interrupted while starting (Ctrl-C); the server was stopped"
+    assert not pid_alive(started["pid"], started["pid_start"])
+    assert members(started["pid"], f"FORGEML_ENDPOINT_RUNTIME={started['runtime_dir']}/runtime.json") == []  # no orphan
+    ws.endpoints.delete("sigint")
