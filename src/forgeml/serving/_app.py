@@ -28,7 +28,7 @@ from typing import Any
 
 import orjson
 
-from forgeml.errors import ForgeError, PayloadTooLargeError, ValidationError
+from forgeml.errors import ForgeError, ModelError, PayloadTooLargeError, ValidationError
 from forgeml.serving import _codecs as codecs
 from forgeml.serving._batching import MicroBatcher
 from forgeml.serving._cache import ModelCache
@@ -44,6 +44,7 @@ H_ATTRS = "x-amzn-sagemaker-custom-attributes"
 H_INFERENCE = "x-amzn-sagemaker-inference-id"
 INVOKED = b"x-amzn-invoked-production-variant"
 WEIGHTS_CHECK_SECONDS = 0.2
+INLINE_BODY_BYTES = 1 << 16  # bodies from this size up are parsed and predicted off the event loop
 
 
 class _Variant:
@@ -232,6 +233,25 @@ class EndpointApp:
                 variant.batchers[target] = batcher
         return batcher, runner.signature
 
+    async def _large(
+        self, batcher: MicroBatcher, signature: codecs.Signature, body: bytes, content_type: str, accept: str
+    ) -> bytes:
+        """One large request, kept off the event loop so that the worker goes on answering small
+        requests (and ``/ping``) while it runs: parsing (Arrow for CSV), the model call and the
+        encoding run on the predict thread pool. Rows beyond one batch skip the micro-batcher,
+        so that small requests are not queued behind them."""
+        loop = asyncio.get_running_loop()
+        rows = await loop.run_in_executor(self.executor, signature.parse, body, content_type)
+        if len(rows) <= batcher.max_batch_rows:
+            predictions = await batcher.submit(rows, timeout=self.timeout)
+        else:
+            job = loop.run_in_executor(self.executor, batcher.predict, rows)
+            try:
+                predictions = await asyncio.wait_for(job, self.timeout)
+            except TimeoutError:
+                raise ModelError(f"the model did not answer within {self.timeout:g} s") from None
+        return await loop.run_in_executor(self.executor, codecs.encode, predictions, accept)
+
     async def invoke(self, scope: dict[str, Any], receive: Any) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
         t0 = time.perf_counter()
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
@@ -245,9 +265,12 @@ class EndpointApp:
             content_type = codecs.media_type(headers.get("content-type"))
             accept = codecs.accept_type(headers.get("accept"), content_type)
             batcher, signature = await self._batcher(variant, headers.get(H_MODEL))
-            rows = signature.parse(body, content_type)
-            predictions = await batcher.submit(rows, timeout=self.timeout)
-            out = codecs.encode(predictions, accept)
+            if len(body) < INLINE_BODY_BYTES:
+                rows = signature.parse(body, content_type)
+                predictions = await batcher.submit(rows, timeout=self.timeout)
+                out = codecs.encode(predictions, accept)
+            else:  # a large body: parse, predict and encode on the thread pool, not the event loop
+                out = await self._large(batcher, signature, body, content_type, accept)
         except ForgeError as exc:
             status = exc.http_status if exc.http_status < 500 else 500
             self.metrics.error(variant_name, status, time.perf_counter() - t0)
