@@ -3,6 +3,7 @@ the REST proxy, metrics across workers, capture, and failures."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -243,6 +244,24 @@ def test_failures_and_status_rules(ws: Workspace, packages: dict[str, Path], tmp
     marker = f"FORGEML_ENDPOINT_RUNTIME={live.data['runtime_dir']}/runtime.json"
     workers = members(live.data["pid"], marker)
     assert len(workers) >= 2  # a worker per variant (and multiprocessing helpers), in the server's group
+    def ping_pids(want: int, exclude: set[int]) -> dict[int, list[str]]:
+        seen: dict[int, list[str]] = {}
+        deadline = time.monotonic() + 60
+        while len(seen) < want and time.monotonic() < deadline:  # a new connection lands on either worker
+            with contextlib.suppress(httpx.HTTPError):
+                ping = httpx.get(f"{live.data['url']}/ping", headers={"Connection": "close"}).json()
+                if ping["pid"] not in exclude:
+                    seen[ping["pid"]] = ping["preloaded"]
+        return seen
+
+    first = ping_pids(2, set())
+    assert list(first.values()) == [["sk"], ["sk"]]  # the ONNX variant loads in the worker (no thread pools forked)
+    victim = min(first)
+    os.kill(victim, signal.SIGKILL)  # a worker dies: the supervisor forks a replacement
+    replacement = ping_pids(1, set(first))
+    assert len(replacement) == 1 and next(iter(replacement.values())) == ["sk"]  # forked with its model loaded
+    assert len(ws.endpoints.invoke("live", rows, target_variant="sk").json()["predictions"]) == 3
+    assert ws.endpoints.get("live").status == "InService"
     os.kill(live.data["pid"], signal.SIGKILL)  # a real kill -9 of the server's supervisor
     deadline = time.monotonic() + 30
     while members(live.data["pid"], marker) and time.monotonic() < deadline:

@@ -44,6 +44,7 @@ H_ATTRS = "x-amzn-sagemaker-custom-attributes"
 H_INFERENCE = "x-amzn-sagemaker-inference-id"
 INVOKED = b"x-amzn-invoked-production-variant"
 WEIGHTS_CHECK_SECONDS = 0.2
+PRELOAD_VAR = "FORGEML_ENDPOINT_PRELOAD"  # set in workers forked from the preloading forkserver
 INLINE_BODY_BYTES = 1 << 16  # bodies from this size up are parsed and predicted off the event loop
 
 
@@ -57,16 +58,24 @@ class _Variant:
         self.cache: ModelCache | None = None
         self.batchers: dict[str, MicroBatcher] = {}
         self.signature: codecs.Signature | None = None
+        self.preloaded = False  # the model came loaded from the forkserver (see _preload)
         if self.multi:
             self.cache = ModelCache(
                 spec["model_dir"], int(spec["cache_bytes"]), enabled=spec.get("cache_enabled", True), threads=_threads(),
                 trusted=spec.get("trusted", True),
             )  # fmt: skip
         else:
-            runner = ModelRunner(
-                spec["model_path"], threads=_threads(), trusted=spec.get("trusted", True),
-                digests=spec.get("digests"), origin=spec.get("origin"),
-            )  # fmt: skip
+            runner = None
+            if spec.get("trusted", True) and os.environ.get(PRELOAD_VAR):  # forked from the preloading forkserver
+                from forgeml.serving._preload import take
+
+                runner = take(spec)
+                self.preloaded = runner is not None
+            if runner is None:
+                runner = ModelRunner(
+                    spec["model_path"], threads=_threads(), trusted=spec.get("trusted", True),
+                    digests=spec.get("digests"), origin=spec.get("origin"),
+                )  # fmt: skip
             self.signature = runner.signature
             self.batchers[""] = self._batcher(runner)
 
@@ -107,7 +116,11 @@ class EndpointApp:
                 modes=tuple(cap["capture_modes"]), csv_types=cap["csv_content_types"],
                 json_types=cap["json_content_types"], seed=runtime.get("seed"),
             )  # fmt: skip
-        self._ping = orjson.dumps({"status": "Healthy", "endpoint": self.endpoint, "version": runtime.get("version"), "pid": os.getpid()})
+        preloaded = [n for n, v in self.variants.items() if v.preloaded]
+        self._ping = orjson.dumps({
+            "status": "Healthy", "endpoint": self.endpoint, "version": runtime.get("version"), "pid": os.getpid(),
+            "preloaded": preloaded,
+        })  # fmt: skip
 
     # ASGI ---------------------------------------------------------------------------------------
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
