@@ -176,8 +176,8 @@ def test_endpoint_lifecycle_under_concurrent_traffic(ws: Workspace, packages: di
         for value in (b"caf\xe9", "café".encode(), b"a\x00b"):  # latin-1 and UTF-8 bytes, a NUL
             latin = api.post("/endpoints/ep/invocations", content=b"[[0.5, 3]]", headers={**JSON, "X-Amzn-SageMaker-Inference-Id": value})
             assert latin.status_code == 400 and "x-amzn-sagemaker-inference-id must be visible ascii" in latin.json()["message"].lower()
-        pool = api.app.state.endpoint_proxy.client()._transport._pool
-        assert len(pool.connections) == 1  # the proxy's requests so far reused one keep-alive connection
+        pool = api.app.state.endpoint_proxy.pool
+        assert pool.opened == 1 and pool.idle() == 1  # the proxy's requests so far reused one keep-alive connection
         missing = api.post("/endpoints/none/invocations", content=b"[[0.5, 3]]", headers=JSON)
         assert missing.status_code == 404
         assert [e["name"] for e in api.get("/endpoints").json()] == ["ep"]

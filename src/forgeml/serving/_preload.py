@@ -70,5 +70,5 @@ if _in_forkserver():
     die_with_parent(int(os.environ["FORGEML_ENDPOINT_MASTER"]))
     try:
         _preload()
-    except Exception:  # the worker loads the package again and reports what is wrong  # noqa: S110
+    except Exception:  # the worker loads the package again and reports what is wrong
         RUNNERS.clear()
