@@ -5,8 +5,14 @@ Targets (same endpoint, same one-row JSON request, same load generator):
 * ``direct``: ``POST http://127.0.0.1:<endpoint port>/invocations``;
 * ``proxy``: ``POST /endpoints/<name>/invocations`` on ``forgeml server`` (pooled keep-alive
   client, as shipped);
-* ``proxy-unpooled``: the same server with the proxy's client forced to open a connection per
-  request (``max_keepalive_connections=0``, the behaviour before the fix).
+* ``proxy-unpooled``: the same server with the proxy's pool forced to open a connection per
+  request;
+* ``proxy-before`` (with ``--baseline-src DIR``, e.g. ``/work/main/src`` of an older checkout):
+  ``forgeml server``'s app from that source tree, serving the same workspace (before the fix:
+  FastAPI route, httpx ``AsyncClient`` without keep-alive).
+
+Besides requests per second, the CPU time each server process spent per request is recorded
+(``/proc/PID/stat``): the view that other work on the machine does not move.
 
 Load: an asyncio load generator in this process: ``--concurrency`` keep-alive connections, each
 sending the next request as soon as the last answer is read (closed loop), raw HTTP/1.1 on
@@ -45,7 +51,7 @@ import sys, uvicorn
 from forgeml.api import endpoints
 from forgeml.api.app import create_app
 from forgeml.core.workspace import Workspace
-if sys.argv[2] == "unpooled":
+if sys.argv[2] == "unpooled":  # (the fixed code only)
     class _Unpooled(endpoints._Proxy):
         def __init__(self, pooled: bool = False) -> None:
             super().__init__(pooled=False)
@@ -119,6 +125,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--workers", type=int, default=1, help="endpoint worker processes")
+    parser.add_argument("--baseline-src", type=Path, default=None, help="src folder of the code to compare with")
     args = parser.parse_args()
 
     home = Path(tempfile.mkdtemp(prefix="forgeml-bench-proxy-"))
@@ -133,15 +140,22 @@ def main() -> None:
     record = ws.endpoints.deploy("bench", str(package), workers=args.workers)
     servers: dict[str, tuple[subprocess.Popen[bytes], int]] = {}
     try:
-        for mode in ("pooled", "unpooled"):
+        modes = ["pooled", "unpooled"] + (["before"] if args.baseline_src else [])
+        for mode in modes:
             port = _free_port()
-            proc = subprocess.Popen([sys.executable, "-c", SERVER, str(port), mode], env=os.environ.copy())
+            env = os.environ.copy()
+            if mode == "before":
+                env["PYTHONPATH"] = str(args.baseline_src.resolve())
+            proc = subprocess.Popen([sys.executable, "-c", SERVER, str(port), mode], env=env)
             servers[mode] = (proc, port)
         targets = {
             "direct": (int(record.data["port"]), "/invocations"),
             "proxy": (servers["pooled"][1], "/endpoints/bench/invocations"),
             "proxy-unpooled": (servers["unpooled"][1], "/endpoints/bench/invocations"),
         }
+        if args.baseline_src:
+            targets["proxy-before"] = (servers["before"][1], "/endpoints/bench/invocations")
+        pids = {"endpoint": int(record.data["pid"]), **{f"server-{m}": servers[m][0].pid for m in modes}}
         for port, path in targets.values():
             _wait_http(port, path)
         rounds: list[dict[str, Any]] = []
@@ -152,10 +166,17 @@ def main() -> None:
             row: dict[str, Any] = {"order": order}
             for name in order:
                 asyncio.run(_load(*targets[name], 0.5, args.concurrency))  # warm the pools
+                cpu0 = {k: _cpu(pid) for k, pid in pids.items()}
                 row[name] = asyncio.run(_load(*targets[name], args.seconds, args.concurrency))
+                n = max(1, row[name]["requests"])
+                row[name]["cpu_us_per_request"] = {
+                    k: round(1e6 * (_cpu(pid) - cpu0[k]) / n, 1) for k, pid in pids.items() if _cpu(pid) - cpu0[k] > 0.05
+                }  # fmt: skip
                 print(f"round {r + 1} {name:15s} {row[name]}", flush=True)
             row["proxy_over_direct"] = round(row["proxy"]["rps"] / row["direct"]["rps"], 3)
             row["unpooled_over_direct"] = round(row["proxy-unpooled"]["rps"] / row["direct"]["rps"], 3)
+            if "proxy-before" in row:
+                row["before_over_direct"] = round(row["proxy-before"]["rps"] / row["direct"]["rps"], 3)
             rounds.append(row)
         load_after = os.getloadavg()
     finally:
@@ -177,12 +198,21 @@ def main() -> None:
         "settings": {"seconds": args.seconds, "rounds": args.rounds, "concurrency": args.concurrency, "endpoint_workers": args.workers,
                      "request": BODY.decode(), "model": "DecisionTreeRegressor, 2 inputs (tests/serving/conftest.py)"},
         "rounds": rounds,
-        "median_ratio": {"proxy_over_direct": median("proxy_over_direct"), "unpooled_over_direct": median("unpooled_over_direct")},
+        "median_ratio": {k: median(k) for k in ("proxy_over_direct", "unpooled_over_direct", "before_over_direct") if k in rounds[0]},
         "median_rps": {n: round(statistics.median(r[n]["rps"] for r in rounds), 1) for n in names},
         "goal": "proxy >= 0.7x direct at c=64",
     }  # fmt: skip
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result["median_ratio"]), json.dumps(result["median_rps"]))
+
+
+def _cpu(pid: int) -> float:
+    """User + system CPU seconds of a process so far."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _has(package: str) -> bool:
