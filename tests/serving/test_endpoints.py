@@ -178,6 +178,22 @@ def test_endpoint_lifecycle_under_concurrent_traffic(ws: Workspace, packages: di
             assert latin.status_code == 400 and "x-amzn-sagemaker-inference-id must be visible ascii" in latin.json()["message"].lower()
         pool = api.app.state.endpoint_proxy.pool
         assert pool.opened == 1 and pool.idle() == 1  # the proxy's requests so far reused one keep-alive connection
+        # the FastAPI route (the OpenAPI operation; apps built without the fast path) answers alike
+        from fastapi import FastAPI
+
+        from forgeml.api import endpoints as rest
+        from forgeml.api import errors as rest_errors
+
+        plain = FastAPI()
+        plain.state.workspace = api.app.state.workspace
+        rest_errors.install(plain)
+        plain.include_router(rest.router)
+        with TestClient(plain) as slow:
+            for headers, status in [(JSON, 200), ({**JSON, "X-Amzn-SageMaker-Inference-Id": b"caf\xe9"}, 400)]:
+                routed = slow.post("/endpoints/ep/invocations", content=b"[[0.5, 3]]", headers=headers)
+                fast = api.post("/endpoints/ep/invocations", content=b"[[0.5, 3]]", headers=headers)
+                assert routed.status_code == fast.status_code == status and routed.json() == fast.json()
+            assert slow.post("/endpoints/none/invocations", content=b"[[0.5, 3]]", headers=JSON).status_code == 404
         missing = api.post("/endpoints/none/invocations", content=b"[[0.5, 3]]", headers=JSON)
         assert missing.status_code == 404
         assert [e["name"] for e in api.get("/endpoints").json()] == ["ep"]
