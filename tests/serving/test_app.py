@@ -274,8 +274,13 @@ def test_a_large_request_does_not_hold_up_small_ones(packages: dict[str, Path], 
         await task
 
     asyncio.run(go())
-    app.close()
     assert done == ["small", "ping", "big"]  # served while the large one ran, not after it
+    # a large request predicts in chunks: an error still names its record in the whole request
+    lines = big.splitlines(keepends=True)
+    lines[9000] = b",2,red\n"
+    status, body = asyncio.run(_asgi(app, "POST", "/invocations", b"".join(lines[:20000])))
+    app.close()
+    assert status == 400 and orjson.loads(body)["message"].startswith("record 9000 column(s) 'x1' hold no value")
 
 
 @pytest.mark.parametrize(

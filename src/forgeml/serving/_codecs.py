@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -131,18 +132,21 @@ class Signature:
             )  # fmt: skip
         except (pa.ArrowInvalid, pa.ArrowTypeError, ValueError):
             return None
-        columns = []
         for name, numeric in zip(self.names, self.numeric, strict=True):
             column = table.column(name)
-            if numeric:
-                if pc.any(pc.is_inf(column)).as_py():
-                    return None  # the Python reader names the record
-                columns.append(column.fill_null(math.nan).to_numpy(zero_copy_only=False).tolist())
-            else:
-                if pc.any(pc.not_equal(pc.utf8_length(pc.utf8_trim_whitespace(column)), pc.utf8_length(column))).as_py():
-                    return None  # padded text: the Python reader strips it
-                columns.append(column.to_pylist())
-        return [list(row) for row in zip(*columns, strict=True)]
+            if numeric and pc.any(pc.is_inf(column)).as_py():
+                return None  # the Python reader names the record
+            if not numeric and pc.any(pc.not_equal(pc.utf8_length(pc.utf8_trim_whitespace(column)), pc.utf8_length(column))).as_py():
+                return None  # padded text: the Python reader strips it
+        rows: list[list[Any]] = []
+        for batch in table.to_batches(max_chunksize=8192):  # short GIL-holding steps
+            columns = [
+                batch.column(j).fill_null(math.nan).to_numpy(zero_copy_only=False).tolist() if numeric else batch.column(j).to_pylist()
+                for j, numeric in enumerate(self.numeric)
+            ]  # fmt: skip
+            rows.extend(list(row) for row in zip(*columns, strict=True))
+            time.sleep(0)  # let the event loop's thread run
+        return rows
 
     def _parse_json(self, body: bytes) -> list[list[Any]]:
         try:
@@ -306,4 +310,17 @@ def encode(predictions: list[dict[str, Any]], accept: str) -> bytes:
     return buf.getvalue().encode()
 
 
-__all__ = ["CONTENT_TYPES", "CSV", "JSON", "JSONLINES", "NotAcceptableError", "Signature", "accept_type", "encode", "media_type"]
+def encode_in_chunks(predictions: list[dict[str, Any]], accept: str, chunk: int) -> bytes:
+    """:func:`encode`, ``chunk`` records at a time (each C call holds the GIL briefly); the
+    same bytes as one call."""
+    parts = []
+    for start in range(0, len(predictions), chunk):
+        parts.append(encode(predictions[start : start + chunk], accept))
+        time.sleep(0)  # let the event loop's thread run
+    if accept != JSON:
+        return b"".join(parts)
+    inner = [p[len(b'{"predictions":[') : -2] for p in parts]
+    return b'{"predictions":[' + b",".join(i for i in inner if i) + b"]}"
+
+
+__all__ = ["CONTENT_TYPES", "CSV", "JSON", "JSONLINES", "NotAcceptableError", "Signature", "accept_type", "encode", "encode_in_chunks", "media_type"]
