@@ -9,8 +9,10 @@ starts serving in well under a second, where a freshly spawned interpreter spent
 importing scikit-learn and unpickling the model (measured: 7-8 s under load, see
 docs/endpoints.md).
 
-Packages compiled to ONNX are not loaded here (ONNX Runtime starts thread pools, which a fork
-must not inherit): only ``onnxruntime`` is imported. Nothing here may raise: a package that
+Only pickle (scikit-learn flavor) packages are loaded here. Packages compiled to ONNX are not
+(ONNX Runtime starts thread pools, which a fork must not inherit): only ``onnxruntime`` is
+imported. If loading the packages started any thread, the loaded models are dropped and each
+worker loads its own (a fork copies a thread pool's locks but not its threads). Nothing here may raise: a package that
 fails to load fails again, with its message, in the worker.
 """
 
@@ -36,17 +38,30 @@ def _preload() -> None:
     from forgeml.serving._app import _threads
     from forgeml.serving._runner import ModelRunner
 
+    threads = _thread_count()
     for spec in runtime.get("variants", []):
         if spec.get("mode") != "SingleModel" or not spec.get("trusted", True):
             continue
         manifest = orjson.loads((Path(spec["model_path"]) / "forgeml-model.json").read_bytes())
-        if manifest.get("compiled") or manifest.get("flavor") == "onnx":
-            with contextlib.suppress(ImportError):
-                import onnxruntime  # noqa: F401
+        if manifest.get("compiled") or manifest.get("flavor") != "sklearn":
+            if manifest.get("flavor") == "onnx":
+                with contextlib.suppress(ImportError):
+                    import onnxruntime  # noqa: F401
             continue
         RUNNERS[spec["model_path"]] = ModelRunner(
             spec["model_path"], threads=_threads(), trusted=True, digests=spec.get("digests"), origin=spec.get("origin")
         )
+    if threads is None or _thread_count() != threads:
+        # loading started threads (an OpenMP pool, say): a fork would copy their locks, not the
+        # threads, so the workers load the packages themselves; the imports stay
+        RUNNERS.clear()
+
+
+def _thread_count() -> int | None:
+    try:
+        return len(os.listdir("/proc/self/task"))
+    except OSError:  # not Linux: no way to tell, so nothing is preloaded but imports
+        return None
 
 
 def take(spec: dict[str, Any]) -> Any:
