@@ -38,16 +38,24 @@ def _preload() -> None:
     from forgeml.serving._app import _threads
     from forgeml.serving._runner import ModelRunner
 
-    threads = _thread_count()
+    load = []
     for spec in runtime.get("variants", []):
         if spec.get("mode") != "SingleModel" or not spec.get("trusted", True):
             continue
         manifest = orjson.loads((Path(spec["model_path"]) / "forgeml-model.json").read_bytes())
-        if manifest.get("compiled") or manifest.get("flavor") != "sklearn":
-            if manifest.get("flavor") == "onnx":
-                with contextlib.suppress(ImportError):
-                    import onnxruntime  # noqa: F401
-            continue
+        if manifest.get("flavor") == "onnx":
+            with contextlib.suppress(ImportError):
+                import onnxruntime  # noqa: F401
+        elif manifest.get("flavor") == "sklearn" and not manifest.get("compiled"):
+            load.append(spec)
+    import numpy  # noqa: F401  (OpenBLAS starts its pool here; it re-creates it after a fork)
+    import pandas  # noqa: F401
+
+    if load:
+        import joblib  # noqa: F401
+        import sklearn.base  # noqa: F401
+    threads = _thread_count()  # after the imports every worker needs, before the packages load
+    for spec in load:
         RUNNERS[spec["model_path"]] = ModelRunner(
             spec["model_path"], threads=_threads(), trusted=True, digests=spec.get("digests"), origin=spec.get("origin")
         )
