@@ -197,7 +197,7 @@ def test_any_bytes_parse_or_are_refused_cleanly(body: bytes, content_type: str) 
 @pytest.mark.parametrize("accept", ["application/json", "application/jsonlines", "text/csv"])
 @pytest.mark.parametrize("n", [0, 1, 7, 8, 9, 30])
 def test_encoding_in_chunks_gives_the_same_bytes(accept: str, n: int) -> None:
-    from forgeml.serving._codecs import encode_in_chunks
+    from forgeml.serving._large import encode_in_chunks
 
     preds = [{"predicted_label": i % 2, "probability": i / 40} for i in range(n)]
     assert encode_in_chunks(preds, accept, 8) == encode(preds, accept)

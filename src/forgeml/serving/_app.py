@@ -28,11 +28,12 @@ from typing import Any
 
 import orjson
 
-from forgeml.errors import ForgeError, ModelError, PayloadTooLargeError, ValidationError
+from forgeml.errors import ForgeError, PayloadTooLargeError, ValidationError
 from forgeml.serving import _codecs as codecs
 from forgeml.serving._batching import MicroBatcher
 from forgeml.serving._cache import ModelCache
 from forgeml.serving._capture import CaptureWriter
+from forgeml.serving._large import INLINE_BODY_BYTES, invoke_large
 from forgeml.serving._metrics import EndpointMetrics
 from forgeml.serving._runner import ModelRunner
 
@@ -45,8 +46,6 @@ H_INFERENCE = "x-amzn-sagemaker-inference-id"
 INVOKED = b"x-amzn-invoked-production-variant"
 WEIGHTS_CHECK_SECONDS = 0.2
 PRELOAD_VAR = "FORGEML_ENDPOINT_PRELOAD"  # set in workers forked from the preloading forkserver
-CHUNK_ROWS = 4096  # a large request predicts and encodes this many rows at a time
-INLINE_BODY_BYTES = 1 << 16  # bodies from this size up are parsed and predicted off the event loop
 
 
 class _Variant:
@@ -247,25 +246,6 @@ class EndpointApp:
                 variant.batchers[target] = batcher
         return batcher, runner.signature
 
-    async def _large(
-        self, batcher: MicroBatcher, signature: codecs.Signature, body: bytes, content_type: str, accept: str
-    ) -> bytes:
-        """One large request, kept off the event loop so that the worker goes on answering small
-        requests (and ``/ping``) while it runs: parsing (Arrow for CSV), the model call and the
-        encoding run on the predict thread pool. Rows beyond one batch skip the micro-batcher,
-        so that small requests are not queued behind them."""
-        loop = asyncio.get_running_loop()
-        rows = await loop.run_in_executor(self.executor, signature.parse, body, content_type)
-        if len(rows) <= batcher.max_batch_rows:
-            predictions = await batcher.submit(rows, timeout=self.timeout)
-        else:
-            job = loop.run_in_executor(self.executor, _predict_in_chunks, batcher.predict, rows)
-            try:
-                predictions = await asyncio.wait_for(job, self.timeout)
-            except TimeoutError:
-                raise ModelError(f"the model did not answer within {self.timeout:g} s") from None
-        return await loop.run_in_executor(self.executor, codecs.encode_in_chunks, predictions, accept, CHUNK_ROWS)
-
     async def invoke(self, scope: dict[str, Any], receive: Any) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
         t0 = time.perf_counter()
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
@@ -284,7 +264,7 @@ class EndpointApp:
                 predictions = await batcher.submit(rows, timeout=self.timeout)
                 out = codecs.encode(predictions, accept)
             else:  # a large body: parse, predict and encode on the thread pool, not the event loop
-                out = await self._large(batcher, signature, body, content_type, accept)
+                out = await invoke_large(self.executor, batcher, signature, body, content_type, accept, self.timeout)
         except ForgeError as exc:
             status = exc.http_status if exc.http_status < 500 else 500
             self.metrics.error(variant_name, status, time.perf_counter() - t0)
@@ -303,19 +283,6 @@ class EndpointApp:
             response_headers.append((H_ATTRS.encode(), attrs.encode()))
         self.metrics.observe(variant_name, time.perf_counter() - t0)
         return 200, response_headers, out
-
-
-def _predict_in_chunks(predict: Any, rows: list[list[Any]]) -> list[dict[str, Any]]:
-    """``predict`` over ``rows`` a chunk at a time. A model call on a few thousand rows holds the
-    GIL for milliseconds, one on 400,000 for a second; between chunks the event loop's thread gets
-    it back (``time.sleep(0)``), so small requests are answered while a large one predicts. Rows
-    are predicted independently, so the answers are the same."""
-    out: list[dict[str, Any]] = []
-    for start in range(0, len(rows), CHUNK_ROWS):
-        part = rows[start : start + CHUNK_ROWS]
-        out.extend(predict(part, start))
-        time.sleep(0)
-    return out
 
 
 def _threads() -> int | None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import io
 import math
-import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -96,7 +95,9 @@ class Signature:
 
     def _parse_csv(self, body: bytes) -> list[list[Any]]:
         if len(body) >= ARROW_CSV_BYTES:
-            rows = self._parse_csv_arrow(body)
+            from forgeml.serving._arrow_csv import read_rows
+
+            rows = read_rows(self, body)
             if rows is not None:
                 return rows
         try:
@@ -111,42 +112,6 @@ class Signature:
         else:
             records = [line.split(",") for line in text.splitlines() if line.strip()]
         return [self._row(values, i, csv_text=True) for i, values in enumerate(records)]
-
-    def _parse_csv_arrow(self, body: bytes) -> list[list[Any]] | None:
-        """Large CSV bodies through Arrow's multi-threaded C++ reader (it releases the GIL).
-
-        Returns None for anything Arrow does not read exactly as the Python reader would (a
-        value that is not a number, a short line, padding, bad UTF-8): the Python reader then
-        parses the body again and names the record and column that is wrong."""
-        import pyarrow as pa
-        import pyarrow.compute as pc
-        import pyarrow.csv as pv
-
-        types = {n: (pa.float64() if num else pa.string()) for n, num in zip(self.names, self.numeric, strict=True)}
-        try:
-            table = pv.read_csv(
-                pa.py_buffer(body),
-                read_options=pv.ReadOptions(column_names=self.names, block_size=1 << 22),
-                parse_options=pv.ParseOptions(newlines_in_values=b'"' in body),
-                convert_options=pv.ConvertOptions(column_types=types, null_values=[""], strings_can_be_null=True, quoted_strings_can_be_null=True),
-            )  # fmt: skip
-        except (pa.ArrowInvalid, pa.ArrowTypeError, ValueError):
-            return None
-        for name, numeric in zip(self.names, self.numeric, strict=True):
-            column = table.column(name)
-            if numeric and pc.any(pc.is_inf(column)).as_py():
-                return None  # the Python reader names the record
-            if not numeric and pc.any(pc.not_equal(pc.utf8_length(pc.utf8_trim_whitespace(column)), pc.utf8_length(column))).as_py():
-                return None  # padded text: the Python reader strips it
-        rows: list[list[Any]] = []
-        for batch in table.to_batches(max_chunksize=8192):  # short GIL-holding steps
-            columns = [
-                batch.column(j).fill_null(math.nan).to_numpy(zero_copy_only=False).tolist() if numeric else batch.column(j).to_pylist()
-                for j, numeric in enumerate(self.numeric)
-            ]  # fmt: skip
-            rows.extend(list(row) for row in zip(*columns, strict=True))
-            time.sleep(0)  # let the event loop's thread run
-        return rows
 
     def _parse_json(self, body: bytes) -> list[list[Any]]:
         try:
@@ -310,17 +275,4 @@ def encode(predictions: list[dict[str, Any]], accept: str) -> bytes:
     return buf.getvalue().encode()
 
 
-def encode_in_chunks(predictions: list[dict[str, Any]], accept: str, chunk: int) -> bytes:
-    """:func:`encode`, ``chunk`` records at a time (each C call holds the GIL briefly); the
-    same bytes as one call."""
-    parts = []
-    for start in range(0, len(predictions), chunk):
-        parts.append(encode(predictions[start : start + chunk], accept))
-        time.sleep(0)  # let the event loop's thread run
-    if accept != JSON:
-        return b"".join(parts)
-    inner = [p[len(b'{"predictions":[') : -2] for p in parts]
-    return b'{"predictions":[' + b",".join(i for i in inner if i) + b"]}"
-
-
-__all__ = ["CONTENT_TYPES", "CSV", "JSON", "JSONLINES", "NotAcceptableError", "Signature", "accept_type", "encode", "encode_in_chunks", "media_type"]
+__all__ = ["CONTENT_TYPES", "CSV", "JSON", "JSONLINES", "NotAcceptableError", "Signature", "accept_type", "encode", "media_type"]
