@@ -10,6 +10,8 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from forgeml.serving._app import EndpointApp
 
@@ -104,7 +106,11 @@ def test_traffic_splits_by_weight(packages: dict[str, Path], tmp_path: Path) -> 
         ({"content": b"1,2,red", "headers": {"Content-Type": "text/csv", "X-Amzn-SageMaker-Target-Variant": "Z"}}, 400, "ValidationError"),
         ({"content": b"1,2,red", "headers": {"Content-Type": "text/csv", "X-Amzn-SageMaker-Inference-Id": "x" * 65}}, 400, "ValidationError"),
         ({"content": b"1,2,red", "headers": {"Content-Type": "text/csv", "X-Amzn-SageMaker-Custom-Attributes": "a" * 1025}}, 400, "ValidationError"),
-        ({"content": b",2,red\n", "headers": {"Content-Type": "text/csv"}}, 424, "ModelError"),
+        ({"content": b",2,red\n", "headers": {"Content-Type": "text/csv"}}, 400, "ValidationError"),
+        ({"content": b"nan,2,red\n", "headers": {"Content-Type": "text/csv"}}, 400, "ValidationError"),
+        ({"content": b"1,inf,red\n", "headers": {"Content-Type": "text/csv"}}, 400, "ValidationError"),
+        ({"content": b'{"dataframe_split": 5}', "headers": {"Content-Type": "application/json"}}, 400, "ValidationError"),
+        ({"content": b'{"columns": [["a"],"b","c"], "data": [[1,2,3]]}', "headers": {"Content-Type": "application/json"}}, 400, "ValidationError"),
     ],
 )
 def test_bad_requests_get_json_errors_and_good_ones_still_pass(
@@ -122,10 +128,38 @@ def test_bad_requests_get_json_errors_and_good_ones_still_pass(
 
 def test_model_error_in_a_batch_spares_its_neighbours(packages: dict[str, Path], tmp_path: Path) -> None:
     app = EndpointApp(runtime(packages, tmp_path, capture=None))
-    bad = {"method": "POST", "url": "/invocations", "content": b",2,red\n", "headers": {"Content-Type": "text/csv"}}
+    bad = {"method": "POST", "url": "/invocations", "content": b"1,2,red\n,2,red\n", "headers": {"Content-Type": "text/csv"}}
     responses = run(app, [GOOD_CSV] * 10 + [bad] + [GOOD_CSV] * 10)
-    assert [r.status_code for r in responses].count(424) == 1
+    assert [r.status_code for r in responses].count(400) == 1
     assert [r.status_code for r in responses].count(200) == 20
+    message = next(r.json()["message"] for r in responses if r.status_code == 400)
+    assert message.startswith("record 1 column(s) 'x1' hold no value (empty, null or NaN), and this model does not accept missing values")
+
+
+def test_missing_values_pass_where_the_model_takes_them(packages: dict[str, Path], tmp_path: Path) -> None:
+    spec = runtime(packages, tmp_path, capture=None, variants=[
+        {"name": "A", "weight": 1.0, "mode": "SingleModel", "model_path": str(packages["recipe"])},
+    ])  # fmt: skip
+    ok = run(EndpointApp(spec), [{"method": "POST", "url": "/invocations", "content": b",2,red\n", "headers": {"Content-Type": "text/csv"}}])[0]
+    assert ok.status_code == 200  # the recipe imputes x1: a missing value is the model's to take
+
+
+@settings(max_examples=60, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.binary(max_size=80) | st.sampled_from([b'{"dataframe_split": 5}', b'{"columns": [["a"]], "data": [[1]]}', b"[[null, 1, 2]]"]),
+       st.sampled_from(["text/csv", "application/json", "application/jsonlines", "text/plain", ""]))  # fmt: skip
+def test_no_body_gets_a_server_error(packages: dict[str, Path], tmp_path: Path, body: bytes, content_type: str) -> None:
+    app = _fuzz_app(packages, tmp_path)
+    response = run(app, [{"method": "POST", "url": "/invocations", "content": body, "headers": {"Content-Type": content_type}}])[0]
+    assert response.status_code < 500, response.text
+
+
+_APPS: dict[str, EndpointApp] = {}
+
+
+def _fuzz_app(packages: dict[str, Path], tmp_path: Path) -> EndpointApp:
+    if "fuzz" not in _APPS:
+        _APPS["fuzz"] = EndpointApp(runtime(packages, tmp_path, capture=None))
+    return _APPS["fuzz"]
 
 
 def test_multi_model_variant(model_folder: Path, packages: dict[str, Path], tmp_path: Path) -> None:
@@ -190,3 +224,90 @@ def test_weights_change_without_a_new_version(packages: dict[str, Path], tmp_pat
     time.sleep(0.25)
     after = Counter(r.headers["x-amzn-invoked-production-variant"] for r in run(app, [GOOD_CSV] * 40))
     assert after == {"B": 40}
+
+
+def _big_csv(n: int, seed: int = 0) -> bytes:
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    colors = rng.choice(["red", "green", "blue"], n)
+    lines = [f"{a:.6f},{b},{c}" for a, b, c in zip(rng.normal(size=n), rng.integers(0, 10, n), colors, strict=True)]
+    return ("\n".join(lines) + "\n").encode()
+
+
+async def _asgi(app: EndpointApp, method: str, path: str, body: bytes, read: asyncio.Event | None = None) -> tuple[int, bytes]:
+    """One request straight through the ASGI interface; ``read`` is set once the app has the body."""
+    scope = {"type": "http", "method": method, "path": path, "headers": [(b"content-type", b"text/csv")]}
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        if read is not None:
+            read.set()
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    await app(scope, receive, send)
+    return sent[0]["status"], b"".join(m.get("body", b"") for m in sent[1:])
+
+
+def test_a_large_request_does_not_hold_up_small_ones(packages: dict[str, Path], tmp_path: Path) -> None:
+    big = _big_csv(130_000)  # about 2 MB (the report's 5.9 MB behaves alike, only slower)
+    app = EndpointApp(runtime(packages, tmp_path, capture=None, max_payload_bytes=8 << 20))
+    done: list[str] = []
+
+    async def go() -> None:
+        read = asyncio.Event()
+
+        async def big_call() -> None:
+            status, body = await _asgi(app, "POST", "/invocations", big, read)
+            assert status == 200 and len(orjson.loads(body)["predictions"]) == 130_000
+            done.append("big")
+
+        task = asyncio.create_task(big_call())
+        await read.wait()  # the large request is inside the app, past reading its body
+        for name, method, path, body in [("small", "POST", "/invocations", b"0.5,3,red\n"), ("ping", "GET", "/ping", b"")]:
+            status, _ = await _asgi(app, method, path, body)
+            assert status == 200
+            done.append(name)
+        await task
+
+    asyncio.run(go())
+    assert done == ["small", "ping", "big"]  # served while the large one ran, not after it
+    # a large request predicts in chunks: an error still names its record in the whole request
+    lines = big.splitlines(keepends=True)
+    lines[9000] = b",2,red\n"
+    status, body = asyncio.run(_asgi(app, "POST", "/invocations", b"".join(lines[:20000])))
+    app.close()
+    assert status == 400 and orjson.loads(body)["message"].startswith("record 9000 column(s) 'x1' hold no value")
+
+
+@pytest.mark.parametrize(
+    ("body", "words"),
+    [
+        (b"1,2,red\n" * 9000 + b"1,abc,red\n", "record 9000 column 'x2': 'abc' is not a number"),
+        (b"1,2,red\n" * 9000 + b"1,2\n", "record 9000: expected 3 value(s), got 2"),
+        (b"1,2,red\n" * 9000 + b"1,inf,red\n", "record 9000 column 'x2': 'inf' is infinite"),
+    ],
+)
+def test_large_csv_errors_name_the_record(body: bytes, words: str) -> None:
+    from forgeml.serving._codecs import ARROW_CSV_BYTES, Signature
+
+    assert len(body) > ARROW_CSV_BYTES
+    sig = Signature([{"name": "x1", "type": "float64"}, {"name": "x2", "type": "int64"}, {"name": "color", "type": "object"}])
+    with pytest.raises(Exception) as err:
+        sig.parse(body, "text/csv")
+    assert words in str(err.value)
+
+
+def test_large_csv_reads_like_small_csv() -> None:
+    from forgeml.serving._codecs import ARROW_CSV_BYTES, Signature
+
+    sig = Signature([{"name": "x1", "type": "float64"}, {"name": "x2", "type": "int64"}, {"name": "color", "type": "object"}])
+    chunk = b'1.5,,red\n,2,\n"3",4,"b,c"\nnan,5,  pad  \n'
+    body = chunk * (ARROW_CSV_BYTES // len(chunk) + 1)
+    small = sig.parse(chunk, "text/csv")
+    large = sig.parse(body, "text/csv")
+    assert len(large) == len(small) * (ARROW_CSV_BYTES // len(chunk) + 1)
+    assert repr(large[: len(small)]) == repr(small)

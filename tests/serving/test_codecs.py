@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import orjson
@@ -106,3 +107,97 @@ def test_csv_and_json_round_trip(rows: list[tuple[float, int, str]]) -> None:
     expected = [[float(a), float(b), c.strip()] for a, b, c in rows]
     assert [[r[0], r[1], r[2].strip()] for r in from_json] == expected
     assert from_csv == [[a, b, c if c else None] for a, b, c in expected]
+
+
+@pytest.mark.parametrize(
+    ("body", "words"),
+    [
+        (b'{"dataframe_split": 5}', "'dataframe_split' must be an object with 'columns' and 'data'"),
+        (b'{"dataframe_split": {"columns": ["x1"]}}', "'dataframe_split' must be an object"),
+        (b'{"dataframe_split": {"data": 3}}', "'dataframe_split.data' must be a list of rows, got a number"),
+        (b'{"dataframe_split": {"columns": "x1", "data": []}}', "'dataframe_split.columns' must be a list of column names"),
+        (b'{"columns": [["a"], "b", "c", "d"], "data": [[1, 2, 3, 4]]}', "'columns' item 0 must be a column name (a string), got a list"),
+        (b'{"columns": [{"a": 1}], "data": [[1]]}', "'columns' item 0 must be a column name"),
+        (b'{"columns": ["x1", "x1", "x2"], "data": [[1, 2, 3]]}', "'columns' names x1 more than once"),
+        (b'{"columns": ["x1", "x2"], "data": [[1, 2]]}', "'columns': missing column(s) color"),
+        (b'{"columns": ["x1", "x2", "zz"], "data": [[1, 2, 3]]}', "'columns': unknown column(s) zz"),
+        (b'{"columns": ["color", "x1", "x2"], "data": [5]}', "'data' record 0: expected 3 value(s)"),
+        (b'{"instances": 5}', "'instances' must be a list of records, got a number"),
+        (b'{"inputs": {"x1": 1}}', "'inputs' must be a list of records, got an object"),
+        (b'{"instances": [5]}', "record 0: expected 3 value(s), got 1"),
+        (b'[5, [1, 2, "red"]]', "record 0: expected 3 value(s), got 2"),
+        (b'[[1, 2, "red"], 5]', "record 1: expected a list of values or an object of columns, got a number"),
+        (b'{"data": [[1, 2, "red"]], "x": 1}', "unknown column(s) data, x"),
+        (b"1,inf,red\n", "record 0 column 'x2': 'inf' is infinite"),
+        (b"-Infinity,1,red\n", "record 0 column 'x1': '-Infinity' is infinite"),
+    ],
+)
+def test_malformed_shapes_are_refused_naming_the_field(body: bytes, words: str) -> None:
+    content_type = "text/csv" if not body.startswith((b"{", b"[")) else "application/json"
+    with pytest.raises(ValidationError) as err:
+        SIG.parse(body, content_type)
+    assert words in str(err.value) and "\n" not in str(err.value)
+
+
+WIDE = Signature([{"name": f"c{i:02d}", "type": "float64"} for i in range(14)])
+
+
+def test_missing_and_unknown_columns_are_all_named_or_counted() -> None:
+    with pytest.raises(ValidationError) as err:
+        WIDE.parse(b'{"c00": 1}', "application/json")
+    names = ", ".join(f"c{i:02d}" for i in range(1, 11))
+    assert str(err.value) == f"record 0: missing column(s) {names} and 3 more (13 in all)"
+    with pytest.raises(ValidationError) as err:
+        WIDE.parse(orjson.dumps({**{f"c{i:02d}": 1 for i in range(8)}}), "application/json")
+    assert str(err.value) == "record 0: missing column(s) c08, c09, c10, c11, c12, c13"
+    with pytest.raises(ValidationError) as err:
+        SIG.parse(orjson.dumps({"x1": 1, "x2": 2, "color": "r", **{f"z{i}": 1 for i in range(12)}}), "application/json")
+    assert str(err.value).endswith("z9 and 2 more (12 in all)")
+
+
+def test_nan_text_is_a_missing_value() -> None:
+    rows = SIG.parse(b"nan,NaN,red\n", "text/csv")
+    assert math.isnan(rows[0][0]) and math.isnan(rows[0][1])
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=5)
+    | st.sampled_from(["x1", "x2", "color", "columns", "data", "instances", "inputs", "dataframe_split", "index"]),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(
+        st.sampled_from(["x1", "x2", "color", "columns", "data", "instances", "inputs", "dataframe_split", "index", "z"]),
+        inner, max_size=4,
+    ),
+    max_leaves=12,
+)  # fmt: skip
+
+
+@settings(max_examples=400, deadline=None, derandomize=True)
+@given(json_values)
+def test_any_json_shape_parses_or_is_refused_cleanly(value: object) -> None:
+    try:
+        rows = SIG.parse(json.dumps(value).encode(), "application/json")
+    except ValidationError as exc:
+        assert str(exc) and "\n" not in str(exc)
+        return
+    assert rows and all(len(r) == 3 for r in rows)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(st.binary(max_size=60) | st.text(alphabet='0123456789.,-"\n\r einfa\x00', max_size=40).map(str.encode),
+       st.sampled_from(["text/csv", "application/json", "application/jsonlines"]))  # fmt: skip
+def test_any_bytes_parse_or_are_refused_cleanly(body: bytes, content_type: str) -> None:
+    try:
+        rows = SIG.parse(body, content_type)
+    except ValidationError as exc:
+        assert str(exc) and "\n" not in str(exc)
+        return
+    assert rows and all(len(r) == 3 for r in rows)
+
+
+@pytest.mark.parametrize("accept", ["application/json", "application/jsonlines", "text/csv"])
+@pytest.mark.parametrize("n", [0, 1, 7, 8, 9, 30])
+def test_encoding_in_chunks_gives_the_same_bytes(accept: str, n: int) -> None:
+    from forgeml.serving._large import encode_in_chunks
+
+    preds = [{"predicted_label": i % 2, "probability": i / 40} for i in range(n)]
+    assert encode_in_chunks(preds, accept, 8) == encode(preds, accept)

@@ -3,6 +3,7 @@ the REST proxy, metrics across workers, capture, and failures."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -28,7 +29,6 @@ from forgeml.errors import (
     BackendUnavailableError,
     ConflictError,
     InvalidTransitionError,
-    ModelError,
     NotFoundError,
     ValidationError,
 )
@@ -44,7 +44,7 @@ TRAFFIC: list[tuple[bytes, dict[str, str], int, str | None]] = [
     (b'{"x1": 1, ', JSON, 400, "ValidationError"),
     (b"1,2\n", CSV, 400, "ValidationError"),
     (b"1,2,red\n" * 200, CSV, 413, "PayloadTooLargeError"),
-    (b",2,red\n", CSV, 424, "ModelError"),
+    (b",2,red\n", CSV, 400, "ValidationError"),
     (b"0.5,3,red\n", {**CSV, "X-Amzn-SageMaker-Target-Variant": "nope"}, 400, "ValidationError"),
     (b"0.5,3,red\n", {**CSV, "X-Amzn-SageMaker-Target-Variant": "B", "X-Amzn-SageMaker-Inference-Id": "id-7"}, 200, None),
 ]
@@ -131,7 +131,7 @@ def test_endpoint_lifecycle_under_concurrent_traffic(ws: Workspace, packages: di
     # the SDK, the REST proxy and an update to a new version
     answer = ws.endpoints.invoke("ep", "0.5,3,red", content_type="text/csv", accept="text/csv", target_variant="A")
     assert answer.variant == "A" and len(answer.text.strip().split(",")) == 3
-    with pytest.raises(ModelError):
+    with pytest.raises(ValidationError, match=r"record 0 column\(s\) 'x1' hold no value"):
         ws.endpoints.invoke("ep", ",3,red", content_type="text/csv")
     # A/B weights change without a new version
     reweighted = ws.endpoints.update_weights("ep", {"A": 0})
@@ -173,6 +173,27 @@ def test_endpoint_lifecycle_under_concurrent_traffic(ws: Workspace, packages: di
             ws.endpoints.invoke("ep", b"[[0.5, 3]]", target_variant="many", target_model="tree-99")
         bad = api.post("/endpoints/ep/invocations", content=b"[[0.5]]", headers=JSON)
         assert bad.status_code == 400 and bad.json()["error"] == "ValidationError"
+        for value in (b"caf\xe9", "café".encode(), b"a\x00b"):  # latin-1 and UTF-8 bytes, a NUL
+            latin = api.post("/endpoints/ep/invocations", content=b"[[0.5, 3]]", headers={**JSON, "X-Amzn-SageMaker-Inference-Id": value})
+            assert latin.status_code == 400 and "x-amzn-sagemaker-inference-id must be visible ascii" in latin.json()["message"].lower()
+        pool = api.app.state.endpoint_proxy.pool
+        assert pool.opened == 1 and pool.idle() == 1  # the proxy's requests so far reused one keep-alive connection
+        # the FastAPI route (the OpenAPI operation; apps built without the fast path) answers alike
+        from fastapi import FastAPI
+
+        from forgeml.api import endpoints as rest
+        from forgeml.api import errors as rest_errors
+
+        plain = FastAPI()
+        plain.state.workspace = api.app.state.workspace
+        rest_errors.install(plain)
+        plain.include_router(rest.router)
+        with TestClient(plain) as slow:
+            for headers, status in [(JSON, 200), ({**JSON, "X-Amzn-SageMaker-Inference-Id": b"caf\xe9"}, 400)]:
+                routed = slow.post("/endpoints/ep/invocations", content=b"[[0.5, 3]]", headers=headers)
+                fast = api.post("/endpoints/ep/invocations", content=b"[[0.5, 3]]", headers=headers)
+                assert routed.status_code == fast.status_code == status and routed.json() == fast.json()
+            assert slow.post("/endpoints/none/invocations", content=b"[[0.5, 3]]", headers=JSON).status_code == 404
         missing = api.post("/endpoints/none/invocations", content=b"[[0.5, 3]]", headers=JSON)
         assert missing.status_code == 404
         assert [e["name"] for e in api.get("/endpoints").json()] == ["ep"]
@@ -239,16 +260,34 @@ def test_failures_and_status_rules(ws: Workspace, packages: dict[str, Path], tmp
     marker = f"FORGEML_ENDPOINT_RUNTIME={live.data['runtime_dir']}/runtime.json"
     workers = members(live.data["pid"], marker)
     assert len(workers) >= 2  # a worker per variant (and multiprocessing helpers), in the server's group
-    os.kill(live.data["pid"], signal.SIGKILL)  # the server dies, its workers are orphaned
-    deadline = time.monotonic() + 10
-    while ws.endpoints.get("live").status != "Failed" and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert ws.endpoints.get("live").status == "Failed"
-    ws.endpoints.delete("live")
-    deadline = time.monotonic() + 10
+    def ping_pids(want: int, exclude: set[int]) -> dict[int, list[str]]:
+        seen: dict[int, list[str]] = {}
+        deadline = time.monotonic() + 60
+        while len(seen) < want and time.monotonic() < deadline:  # a new connection lands on either worker
+            with contextlib.suppress(httpx.HTTPError):
+                ping = httpx.get(f"{live.data['url']}/ping", headers={"Connection": "close"}).json()
+                if ping["pid"] not in exclude:
+                    seen[ping["pid"]] = ping["preloaded"]
+        return seen
+
+    first = ping_pids(2, set())
+    assert list(first.values()) == [["sk"], ["sk"]]  # the ONNX variant loads in the worker (no thread pools forked)
+    victim = min(first)
+    os.kill(victim, signal.SIGKILL)  # a worker dies: the supervisor forks a replacement
+    replacement = ping_pids(1, set(first))
+    assert len(replacement) == 1 and next(iter(replacement.values())) == ["sk"]  # forked with its model loaded
+    assert len(ws.endpoints.invoke("live", rows, target_variant="sk").json()["predictions"]) == 3
+    assert ws.endpoints.get("live").status == "InService"
+    os.kill(live.data["pid"], signal.SIGKILL)  # a real kill -9 of the server's supervisor
+    deadline = time.monotonic() + 30
     while members(live.data["pid"], marker) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert members(live.data["pid"], marker) == []  # nothing left orphaned
+    assert members(live.data["pid"], marker) == []  # its workers stopped on their own: nobody serves
+    with pytest.raises(httpx.ConnectError):
+        httpx.post(f"{live.data['url']}/invocations", content=rows, headers=JSON)
+    failed = ws.endpoints.get("live")
+    assert failed.status == "Failed" and "exited unexpectedly" in failed.data["failure_reason"]
+    ws.endpoints.delete("live")
     assert ws.endpoints.list() == []
 
 
@@ -290,3 +329,35 @@ def test_cli_endpoints(ws: Workspace, packages: dict[str, Path], tmp_path: Path)
         assert forgeml("delete", "cli").returncode == 0
     out = forgeml("show", "cli")
     assert out.returncode == 4 and b"does not exist" in out.stderr
+
+
+def test_ctrl_c_during_deploy_stops_the_server(ws: Workspace, packages: dict[str, Path]) -> None:
+    import subprocess
+    import sys
+
+    env = {**os.environ, "FORGEML_HOME": str(ws.home)}
+    cli = subprocess.Popen(
+        [sys.executable, "-m", "forgeml", "endpoints", "deploy", "sigint", "--model", str(packages["tree"]), "--workers", "2"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        started: dict[str, Any] = {}
+        while not started and time.monotonic() < deadline:  # the server process exists, not yet healthy
+            found = ws.metadata.list_resources("endpoint", name="sigint", limit=1)
+            if found and found[0].status == "Creating" and found[0].data.get("pid"):
+                started = found[0].data
+            time.sleep(0.02)
+        assert started, "the deploy never started a server"
+        cli.send_signal(signal.SIGINT)  # what Ctrl-C sends to the foreground command
+        _, err = cli.communicate(timeout=60)
+    finally:
+        if cli.poll() is None:
+            cli.kill()
+            cli.wait()
+    assert cli.returncode == 130, err.decode()
+    record = ws.endpoints.get("sigint")
+    assert record.status == "Failed" and record.data["failure_reason"] == "interrupted while starting (Ctrl-C); the server was stopped"
+    assert not pid_alive(started["pid"], started["pid_start"])
+    assert members(started["pid"], f"FORGEML_ENDPOINT_RUNTIME={started['runtime_dir']}/runtime.json") == []  # no orphan
+    ws.endpoints.delete("sigint")

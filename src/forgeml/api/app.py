@@ -57,4 +57,7 @@ def create_app(workspace: Workspace | None = None) -> FastAPI:
 
     for module in ROUTERS:
         app.include_router(importlib.import_module(module).router)
+    from forgeml.api.endpoints import InvocationFastPath
+
+    app.add_middleware(InvocationFastPath)  # the invocation proxy, ahead of FastAPI's routing
     return app

@@ -9,9 +9,12 @@ or the endpoint's port. Where each endpoint serves is looked up once a second at
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
+import orjson
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import PlainTextResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -20,7 +23,15 @@ from forgeml.api.deps import get_workspace
 from forgeml.api.errors import errors
 from forgeml.core.access import reaches
 from forgeml.core.workspace import Workspace
-from forgeml.errors import BackendUnavailableError, PayloadTooLargeError
+from forgeml.errors import (
+    BackendUnavailableError,
+    ForgeError,
+    PayloadTooLargeError,
+    ValidationError,
+    http_status,
+)
+from forgeml.serving._serve import KEEPALIVE_SECONDS
+from forgeml.serving._upstream import Answer, UpstreamError, UpstreamPool
 
 router = APIRouter(prefix="/endpoints", tags=["endpoints"])
 
@@ -28,8 +39,9 @@ _FORWARD = (
     "content-type", "accept", "x-amzn-sagemaker-target-variant", "x-amzn-sagemaker-target-model",
     "x-amzn-sagemaker-custom-attributes", "x-amzn-sagemaker-inference-id",
 )  # fmt: skip
-_BACK = ("content-type", "x-amzn-invoked-production-variant", "x-amzn-sagemaker-custom-attributes")
+_BACK = (b"content-type", b"x-amzn-invoked-production-variant", b"x-amzn-sagemaker-custom-attributes")
 _LOOKUP_TTL = 1.0
+_PREFIX, _SUFFIX = "/endpoints/", "/invocations"
 
 
 class CreateEndpoint(BaseModel):
@@ -107,41 +119,105 @@ def endpoint_logs(name: str, ws: Workspace = Depends(get_workspace)) -> str:
 
 
 class _Proxy:
-    """Keeps one HTTP client and a short-lived cache of where each endpoint serves."""
+    """Pooled connections to the endpoints' servers and a short-lived cache of where each serves.
 
-    def __init__(self) -> None:
-        self._urls: dict[str, tuple[float, str]] = {}
-        self._client: Any = None
+    Inside the app's lifespan (``forgeml server``, ``with TestClient(app)``) the pool keeps
+    keep-alive connections, opened on the lifespan's event loop and closed when it ends: a new
+    loopback connection per request, and before that httpx's client, capped the proxy at a small
+    fraction of the endpoint's own rate (benchmarks/bench_proxy.py). Outside a lifespan each
+    request may run on an event loop of its own, so no connection is kept open behind it.
+    """
 
-    def client(self) -> Any:
-        import httpx
+    def __init__(self, pooled: bool = False) -> None:
+        self._urls: dict[str, tuple[float, tuple[str, int]]] = {}
+        # idle connections are dropped before the endpoint's server closes them (uvicorn's
+        # keep-alive timeout, set in serving/_serve.py), so a pooled request rarely races a close
+        self.pool = UpstreamPool(keep=256 if pooled else 0, idle_seconds=KEEPALIVE_SECONDS - 1)
 
-        if self._client is None:
-            # no keep-alive: the client outlives event loops (test clients, reloads) and must not
-            # leave sockets open behind it; a loopback connect costs about 0.1 ms
-            limits = httpx.Limits(max_connections=256, max_keepalive_connections=0)
-            self._client = httpx.AsyncClient(timeout=None, limits=limits)
-        return self._client
+    async def aclose(self) -> None:
+        await self.pool.aclose()
 
-    async def url(self, ws: Workspace, name: str) -> str:
+    async def url(self, ws: Workspace, name: str) -> tuple[str, int]:
         hit = self._urls.get(name)
         now = time.monotonic()
         if hit is not None and now - hit[0] < _LOOKUP_TTL:
             return hit[1]
         record = await asyncio.to_thread(ws.endpoints.serving, name)
-        url = str(record.data["url"])
-        self._urls[name] = (now, url)
-        return url
+        where = ("127.0.0.1", int(record.data["port"]))
+        self._urls[name] = (now, where)
+        return where
 
     def forget(self, name: str) -> None:
         self._urls.pop(name, None)
 
 
-def _proxy(request: Request) -> _Proxy:
-    proxy = getattr(request.app.state, "endpoint_proxy", None)
+@contextlib.asynccontextmanager
+async def _lifespan(app: Any) -> AsyncIterator[None]:
+    """The app's pooled proxy lives as long as the app serves; its connections close with it."""
+    proxy = app.state.endpoint_proxy = _Proxy(pooled=True)
+    try:
+        yield
+    finally:
+        await proxy.aclose()
+        if getattr(app.state, "endpoint_proxy", None) is proxy:
+            del app.state.endpoint_proxy
+
+
+router.lifespan_context = _lifespan  # merged into the app's lifespan by include_router
+
+
+def _proxy(state: Any) -> _Proxy:
+    proxy = getattr(state, "endpoint_proxy", None)
     if proxy is None:
-        proxy = request.app.state.endpoint_proxy = _Proxy()
+        proxy = state.endpoint_proxy = _Proxy()
     return proxy
+
+
+def _forwarded(raw: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """The SageMaker headers to pass on, as the bytes that came in.
+
+    Raises:
+        ValidationError: a value holds anything but visible ASCII (an HTTP header value is
+            bytes; a server must not guess their encoding, and the endpoint would refuse them).
+    """
+    out = []
+    for key, value in raw:
+        name = key.decode("latin-1").lower()
+        if name not in _FORWARD:
+            continue
+        if any(not (32 <= b <= 126 or b == 9) for b in value):
+            raise ValidationError(f"header {key.decode('latin-1')} must be visible ASCII characters; it holds other bytes")
+        out.append((key, value))
+    return out
+
+
+async def _invoke(state: Any, ws: Workspace, name: str, raw: list[tuple[bytes, bytes]], chunks: AsyncIterator[bytes]) -> Answer:
+    """Check the request, read its body (at most the payload limit) and pass it on.
+
+    Raises:
+        ValidationError, PayloadTooLargeError, NotFoundError, ConflictError: the caller's.
+        BackendUnavailableError: the endpoint's server did not answer (503).
+    """
+    limit = int(ws.settings.max_payload_mb * 1024 * 1024)
+    length = next((v for k, v in raw if k.lower() == b"content-length"), None)
+    if length is not None and length.isdigit() and int(length) > limit:
+        raise PayloadTooLargeError(f"payload of {int(length)} bytes exceeds the limit of {limit} bytes")
+    headers = _forwarded(raw)
+    parts, size = [], 0
+    async for chunk in chunks:
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLargeError(f"payload exceeds the limit of {limit} bytes")
+        parts.append(chunk)
+    proxy = _proxy(state)
+    host, port = await proxy.url(ws, name)
+    try:
+        return await proxy.pool.post(
+            host, port, "/invocations", headers, b"".join(parts), timeout=ws.settings.invocation_timeout_seconds + 5
+        )
+    except UpstreamError as exc:
+        proxy.forget(name)
+        raise BackendUnavailableError(f"endpoint {name!r} did not answer: {exc}") from None
 
 
 @router.post("/{name}/invocations", responses=errors(404, 409, 413, 415, 424, 503), openapi_extra={"requestBody": {
@@ -149,25 +225,55 @@ def _proxy(request: Request) -> _Proxy:
     "content": {"application/json": {"schema": {}}, "text/csv": {"schema": {"type": "string"}}, "application/jsonlines": {"schema": {"type": "string"}}},
 }})  # fmt: skip
 async def invoke_endpoint(name: str, request: Request, ws: Workspace = Depends(get_workspace)) -> Response:
-    """SageMaker ``InvokeEndpoint``: the endpoint's answer, status and headers unchanged."""
-    import httpx
+    """SageMaker ``InvokeEndpoint``: the endpoint's answer, status and headers unchanged.
 
-    limit = int(ws.settings.max_payload_mb * 1024 * 1024)
-    length = request.headers.get("content-length")
-    if length is not None and length.isdigit() and int(length) > limit:
-        raise PayloadTooLargeError(f"payload of {int(length)} bytes exceeds the limit of {limit} bytes")
-    body = await request.body()
-    if len(body) > limit:
-        raise PayloadTooLargeError(f"payload exceeds the limit of {limit} bytes")
-    proxy = _proxy(request)
-    url = await proxy.url(ws, name)
-    headers = {k: v for k, v in request.headers.items() if k in _FORWARD}
-    try:
-        answer = await proxy.client().post(
-            f"{url}/invocations", content=body, headers=headers, timeout=ws.settings.invocation_timeout_seconds + 5
-        )
-    except httpx.HTTPError as exc:
-        proxy.forget(name)
-        raise BackendUnavailableError(f"endpoint {name!r} did not answer: {type(exc).__name__}") from None
-    back = {k: v for k, v in answer.headers.items() if k in _BACK}
-    return Response(content=answer.content, status_code=answer.status_code, headers=back)
+    ``forgeml server`` answers this path in :class:`InvocationFastPath` before FastAPI routes
+    it; this route documents it in the OpenAPI schema and serves apps built without it."""
+    answer = await _invoke(request.app.state, ws, name, request.headers.raw, request.stream())
+    back = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in answer.headers if k in _BACK]
+    return Response(content=answer.body, status_code=answer.status, headers=dict(back))
+
+
+class InvocationFastPath:
+    """ASGI middleware: ``POST /endpoints/{name}/invocations`` without FastAPI's routing,
+    dependency injection and response classes, the hot path of ``forgeml server``.
+
+    FastAPI's per-request cost capped the proxy at about a third of one endpoint worker's rate;
+    this path does the same checks, with the same errors, as :func:`invoke_endpoint` (measured
+    in benchmarks/bench_proxy.py). Every other request goes on to the app.
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        path = scope.get("path", "") if scope["type"] == "http" else ""
+        if scope.get("method") != "POST" or not path.startswith(_PREFIX) or not path.endswith(_SUFFIX):
+            await self.app(scope, receive, send)
+            return
+        name = path[len(_PREFIX) : -len(_SUFFIX)]
+        if not name or "/" in name:
+            await self.app(scope, receive, send)
+            return
+        state = scope["app"].state
+        try:
+            answer = await _invoke(state, state.workspace, name, scope["headers"], _chunks(receive))
+            status = answer.status
+            headers = [(k, v) for k, v in answer.headers if k in _BACK]
+            body = answer.body
+        except ForgeError as exc:
+            status, headers = http_status(exc), [(b"content-type", b"application/json")]
+            body = orjson.dumps({"error": exc.kind, "message": exc.message})
+        headers.append((b"content-length", str(len(body)).encode()))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+
+async def _chunks(receive: Any) -> AsyncIterator[bytes]:
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ValidationError("the client went away before sending its whole body")
+        yield message.get("body", b"")
+        if not message.get("more_body"):
+            return

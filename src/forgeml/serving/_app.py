@@ -33,6 +33,7 @@ from forgeml.serving import _codecs as codecs
 from forgeml.serving._batching import MicroBatcher
 from forgeml.serving._cache import ModelCache
 from forgeml.serving._capture import CaptureWriter
+from forgeml.serving._large import INLINE_BODY_BYTES, invoke_large
 from forgeml.serving._metrics import EndpointMetrics
 from forgeml.serving._runner import ModelRunner
 
@@ -44,6 +45,7 @@ H_ATTRS = "x-amzn-sagemaker-custom-attributes"
 H_INFERENCE = "x-amzn-sagemaker-inference-id"
 INVOKED = b"x-amzn-invoked-production-variant"
 WEIGHTS_CHECK_SECONDS = 0.2
+PRELOAD_VAR = "FORGEML_ENDPOINT_PRELOAD"  # set in workers forked from the preloading forkserver
 
 
 class _Variant:
@@ -56,16 +58,24 @@ class _Variant:
         self.cache: ModelCache | None = None
         self.batchers: dict[str, MicroBatcher] = {}
         self.signature: codecs.Signature | None = None
+        self.preloaded = False  # the model came loaded from the forkserver (see _preload)
         if self.multi:
             self.cache = ModelCache(
                 spec["model_dir"], int(spec["cache_bytes"]), enabled=spec.get("cache_enabled", True), threads=_threads(),
                 trusted=spec.get("trusted", True),
             )  # fmt: skip
         else:
-            runner = ModelRunner(
-                spec["model_path"], threads=_threads(), trusted=spec.get("trusted", True),
-                digests=spec.get("digests"), origin=spec.get("origin"),
-            )  # fmt: skip
+            runner = None
+            if spec.get("trusted", True) and os.environ.get(PRELOAD_VAR):  # forked from the preloading forkserver
+                from forgeml.serving._preload import take
+
+                runner = take(spec)
+                self.preloaded = runner is not None
+            if runner is None:
+                runner = ModelRunner(
+                    spec["model_path"], threads=_threads(), trusted=spec.get("trusted", True),
+                    digests=spec.get("digests"), origin=spec.get("origin"),
+                )  # fmt: skip
             self.signature = runner.signature
             self.batchers[""] = self._batcher(runner)
 
@@ -106,7 +116,11 @@ class EndpointApp:
                 modes=tuple(cap["capture_modes"]), csv_types=cap["csv_content_types"],
                 json_types=cap["json_content_types"], seed=runtime.get("seed"),
             )  # fmt: skip
-        self._ping = orjson.dumps({"status": "Healthy", "endpoint": self.endpoint, "version": runtime.get("version"), "pid": os.getpid()})
+        preloaded = [n for n, v in self.variants.items() if v.preloaded]
+        self._ping = orjson.dumps({
+            "status": "Healthy", "endpoint": self.endpoint, "version": runtime.get("version"), "pid": os.getpid(),
+            "preloaded": preloaded,
+        })  # fmt: skip
 
     # ASGI ---------------------------------------------------------------------------------------
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -245,9 +259,12 @@ class EndpointApp:
             content_type = codecs.media_type(headers.get("content-type"))
             accept = codecs.accept_type(headers.get("accept"), content_type)
             batcher, signature = await self._batcher(variant, headers.get(H_MODEL))
-            rows = signature.parse(body, content_type)
-            predictions = await batcher.submit(rows, timeout=self.timeout)
-            out = codecs.encode(predictions, accept)
+            if len(body) < INLINE_BODY_BYTES:
+                rows = signature.parse(body, content_type)
+                predictions = await batcher.submit(rows, timeout=self.timeout)
+                out = codecs.encode(predictions, accept)
+            else:  # a large body: parse, predict and encode on the thread pool, not the event loop
+                out = await invoke_large(self.executor, batcher, signature, body, content_type, accept, self.timeout)
         except ForgeError as exc:
             status = exc.http_status if exc.http_status < 500 else 500
             self.metrics.error(variant_name, status, time.perf_counter() - t0)
@@ -279,9 +296,9 @@ def _check_headers(headers: dict[str, str]) -> tuple[str | None, str | None]:
         raise ValidationError("X-Amzn-SageMaker-Custom-Attributes must be at most 1024 visible ASCII characters")
     inference_id = headers.get(H_INFERENCE)
     if inference_id is not None and (
-        not 1 <= len(inference_id) <= 64 or inference_id[0].isspace() or not inference_id.isprintable()
+        not 1 <= len(inference_id) <= 64 or inference_id[0].isspace() or any(not (32 <= ord(c) <= 126) for c in inference_id)
     ):
-        raise ValidationError("X-Amzn-SageMaker-Inference-Id must be 1-64 printable characters")
+        raise ValidationError("X-Amzn-SageMaker-Inference-Id must be 1-64 visible ASCII characters")
     return attrs, inference_id
 
 
@@ -291,6 +308,11 @@ def _error(status: int, kind: str, message: str) -> tuple[int, list[tuple[bytes,
 
 def create_from_env() -> EndpointApp:
     """App factory for uvicorn workers: reads the runtime spec named by FORGEML_ENDPOINT_RUNTIME."""
+    from forgeml.serving._serve import MASTER_VAR, die_with_parent
+
+    master = os.environ.get(MASTER_VAR, "")
+    if master.isdigit() and int(master) != os.getpid():  # a worker of a multi-worker server
+        die_with_parent(int(master))
     path = os.environ["FORGEML_ENDPOINT_RUNTIME"]
     with open(path, "rb") as fh:
         return EndpointApp(orjson.loads(fh.read()))

@@ -22,6 +22,9 @@ JSON = "application/json"
 JSONLINES = "application/jsonlines"
 CONTENT_TYPES = (CSV, JSON, JSONLINES)
 _ALIASES = {"application/json-lines": JSONLINES, "application/x-jsonlines": JSONLINES, "application/jsonl": JSONLINES}
+_WRAPPERS = ("dataframe_split", "instances", "inputs")
+ARROW_CSV_BYTES = 1 << 16  # CSV bodies from this size up are read by Arrow
+LISTED = 10  # names an error message lists before it says "and N more"
 _NUMERIC_PREFIXES = ("int", "uint", "float", "bool", "number", "integer", "double", "decimal")
 
 
@@ -91,6 +94,12 @@ class Signature:
         return rows
 
     def _parse_csv(self, body: bytes) -> list[list[Any]]:
+        if len(body) >= ARROW_CSV_BYTES:
+            from forgeml.serving._arrow_csv import read_rows
+
+            rows = read_rows(self, body)
+            if rows is not None:
+                return rows
         try:
             text = body.decode("utf-8")
         except UnicodeDecodeError as exc:
@@ -125,53 +134,70 @@ class Signature:
 
     def _records(self, data: Any) -> list[list[Any]]:
         """Accepted JSON shapes: one record, a list of records, ``{"instances": [...]}``,
-        ``{"columns": [...], "data": [[...]]}`` (pandas split) and ``{"dataframe_split": ...}``."""
-        if isinstance(data, dict):
-            if "dataframe_split" in data and len(data) == 1:
-                data = data["dataframe_split"]
-            if "instances" in data and len(data) == 1:
-                data = data["instances"]
-            elif "inputs" in data and len(data) == 1:
-                data = data["inputs"]
-            elif "data" in data and set(data) <= {"columns", "data", "index"}:
-                return self._split(data)
-            else:
-                return [self._record(data, 0)]
+        ``{"inputs": [...]}``, ``{"columns": [...], "data": [[...]]}`` (pandas split) and
+        ``{"dataframe_split": {...}}``. Any other shape is refused naming the field."""
+        if isinstance(data, dict) and len(data) == 1 and next(iter(data)) in _WRAPPERS:
+            key = next(iter(data))
+            data = data[key]
+            if key == "dataframe_split":
+                if not isinstance(data, dict) or "data" not in data:
+                    raise ValidationError("'dataframe_split' must be an object with 'columns' and 'data'")
+                return self._split(data, "dataframe_split.")
+            if not isinstance(data, list):
+                raise ValidationError(f"{key!r} must be a list of records, got {_kind(data)}")
+        elif isinstance(data, dict):
+            if "data" in data and set(data) <= {"columns", "data", "index"}:
+                return self._split(data, "")
+            return [self._record(data, 0)]
         if not isinstance(data, list):
             raise ValidationError("JSON body must be a record, a list of records or {\"instances\": [...]}")
         if data and not isinstance(data[0], (list, dict)):
             return [self._record(data, 0)]
         return [self._record(item, i) for i, item in enumerate(data)]
 
-    def _split(self, data: dict[str, Any]) -> list[list[Any]]:
+    def _split(self, data: dict[str, Any], where: str) -> list[list[Any]]:
         columns, rows = data.get("columns"), data["data"]
+        if set(data) - {"columns", "data", "index"}:
+            extra = sorted(map(str, set(data) - {"columns", "data", "index"}))
+            raise ValidationError(f"{where}{extra[0]!r} is not a field of the split form (columns, data, index)")
         if not isinstance(rows, list):
-            raise ValidationError("'data' must be a list of rows")
+            raise ValidationError(f"'{where}data' must be a list of rows, got {_kind(rows)}")
         if columns is None:
             return [self._record(r, i) for i, r in enumerate(rows)]
         if not isinstance(columns, list):
-            raise ValidationError("'columns' must be a list of column names")
+            raise ValidationError(f"'{where}columns' must be a list of column names, got {_kind(columns)}")
+        for k, name in enumerate(columns):
+            if not isinstance(name, str):
+                raise ValidationError(f"'{where}columns' item {k} must be a column name (a string), got {_kind(name)}")
+        dupes = sorted({c for c in columns if columns.count(c) > 1}) if len(set(columns)) != len(columns) else []
+        if dupes:
+            raise ValidationError(f"'{where}columns' names {_listing(dupes)} more than once")
         if columns == self.names:  # the usual case: already in signature order
             return [self._record(row, i) for i, row in enumerate(rows)]
+        self._check_names(columns, f"'{where}columns'")
         out = []
         for i, row in enumerate(rows):
             if not isinstance(row, list) or len(row) != len(columns):
-                raise ValidationError(f"record {i}: expected {len(columns)} value(s) to match 'columns'")
+                raise ValidationError(f"'{where}data' record {i}: expected {len(columns)} value(s) to match 'columns'")
             out.append(self._record(dict(zip(columns, row, strict=True)), i))
         return out
+
+    def _check_names(self, names: Any, where: str) -> None:
+        unknown = [str(k) for k in names if k not in self._index]
+        if unknown:
+            raise ValidationError(f"{where}: unknown column(s) {_listing(unknown)}")
+        missing = [n for n in self.names if n not in names]
+        if missing:
+            raise ValidationError(f"{where}: missing column(s) {_listing(missing)}")
 
     def _record(self, item: Any, i: int) -> list[Any]:
         if isinstance(item, list):
             return self._row(item, i, csv_text=False)
         if isinstance(item, dict):
-            unknown = [k for k in item if k not in self._index]
-            if unknown:
-                raise ValidationError(f"record {i}: unknown column(s) {', '.join(map(str, unknown[:5]))}")
-            missing = [n for n in self.names if n not in item]
-            if missing:
-                raise ValidationError(f"record {i}: missing column(s) {', '.join(missing[:5])}")
+            if len(item) != len(self.names) or any(k not in self._index for k in item):
+                self._check_names(item, f"record {i}")
             return self._row([item[n] for n in self.names], i, csv_text=False)
-        raise ValidationError(f"record {i}: expected a list of values or an object of columns, got {type(item).__name__}")
+        raise ValidationError(f"record {i}: expected a list of values or an object of columns, got {_kind(item)}")
 
     def _row(self, values: Sequence[Any], i: int, *, csv_text: bool) -> list[Any]:
         if len(values) != len(self.names):
@@ -197,9 +223,12 @@ class Signature:
             if not numeric:
                 return value
             try:
-                return float(value)
+                number = float(value)
             except ValueError:
                 raise ValidationError(f"record {i} column {self.names[j]!r}: {value[:40]!r} is not a number") from None
+            if math.isinf(number):
+                raise ValidationError(f"record {i} column {self.names[j]!r}: {value[:40]!r} is infinite; give a finite number or leave it empty")
+            return number
         if value is None:
             return math.nan if numeric else None
         if numeric:
@@ -209,6 +238,19 @@ class Signature:
         if isinstance(value, (list, dict)):
             raise ValidationError(f"record {i} column {self.names[j]!r}: expected a scalar, got {type(value).__name__}")
         return value
+
+
+def _kind(value: Any) -> str:
+    """How a JSON value is called in an error message."""
+    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean", type(None): "null"}.get(
+        type(value), "a number" if isinstance(value, (int, float)) else type(value).__name__
+    )
+
+
+def _listing(names: Sequence[str], limit: int = LISTED) -> str:
+    """``a, b, c`` or, past ``limit`` names, ``a, b, ... and 4 more (14 in all)``."""
+    shown = ", ".join(str(n)[:80] for n in names[:limit])
+    return shown if len(names) <= limit else f"{shown} and {len(names) - limit} more ({len(names)} in all)"
 
 
 def _plain(value: Any) -> Any:

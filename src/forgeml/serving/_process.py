@@ -7,7 +7,9 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +90,23 @@ def members(pgid: int, marker: str) -> list[int]:
     return found
 
 
+@contextlib.contextmanager
+def interrupts_deferred() -> Iterator[None]:
+    """Hold SIGINT back while cleanup runs (main thread only); a Ctrl-C that arrived meanwhile is
+    raised as KeyboardInterrupt once the block is done, so cleanup is never cut half-way."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pending: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: pending.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous if previous is not None else signal.default_int_handler)
+        if pending:
+            raise KeyboardInterrupt
+
+
 def stop_server(handle: dict[str, Any], grace: float = 5.0) -> None:
     """SIGTERM the server's process group, SIGKILL what is left after ``grace`` seconds."""
     pid = handle.get("pid")
@@ -121,4 +140,4 @@ def stop_server(handle: dict[str, Any], grace: float = 5.0) -> None:
             proc.wait(timeout=5)
 
 
-__all__ = ["is_running", "members", "start_server", "stop_server", "wait_healthy"]
+__all__ = ["interrupts_deferred", "is_running", "members", "start_server", "stop_server", "wait_healthy"]

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from forgeml.errors import ForgeError, ModelError, ValidationError
-from forgeml.serving._codecs import Signature
+from forgeml.serving._codecs import Signature, _listing
 
 _INT = ("int", "uint")
 
@@ -69,8 +69,8 @@ class ModelRunner:
                 data[name] = pd.array(values, dtype=object)
         return pd.DataFrame(data, copy=False)
 
-    def predict(self, rows: list[list[Any]]) -> list[dict[str, Any]]:
-        """One prediction dict per row.
+    def predict(self, rows: list[list[Any]], offset: int = 0) -> list[dict[str, Any]]:
+        """One prediction dict per row (``offset``: the first row's record number in errors).
 
         Raises:
             ValidationError: the package refused the input (a column the recipe cannot take).
@@ -87,16 +87,29 @@ class ModelRunner:
                 columns = {c: frame[c].tolist() for c in frame.columns}
         except ValidationError:
             raise
-        except ForgeError as exc:
-            raise ModelError(str(exc)) from None
         except Exception as exc:
-            raise ModelError(f"model raised {type(exc).__name__}: {exc}") from None
+            reason = str(exc) if isinstance(exc, ForgeError) else f"model raised {type(exc).__name__}: {exc}"
+            reason = reason.strip().splitlines()[0] if reason.strip() else type(exc).__name__
+            missing = self._missing(rows, offset)
+            if missing:  # the caller sent values the model cannot take: their error, named
+                raise ValidationError(f"{missing}, and this model does not accept missing values ({reason})") from None
+            raise ModelError(reason) from None
         n = len(rows)
         if any(len(v) != n for v in columns.values()):
             raise ModelError(f"model returned {len(next(iter(columns.values())))} prediction(s) for {n} record(s)")
         names = list(columns)
         return [dict(zip(names, vals, strict=True)) for vals in zip(*columns.values(), strict=True)]
 
+
+    def _missing(self, rows: list[list[Any]], offset: int = 0) -> str:
+        """Where ``rows`` hold missing numbers (NaN), as ``record 3 column 'x1' is empty`` (the
+        first such record, with every column missing in it); ``""`` when none do."""
+        numeric = [j for j, flag in enumerate(self.signature.numeric) if flag]
+        for i, row in enumerate(rows):
+            empty = [self.signature.names[j] for j in numeric if isinstance(row[j], float) and row[j] != row[j]]
+            if empty:
+                return f"record {i + offset} column(s) {_listing([repr(n) for n in empty])} hold no value (empty, null or NaN)"
+        return ""
 
 
 __all__ = ["ModelRunner"]

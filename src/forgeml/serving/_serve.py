@@ -9,12 +9,19 @@ load), the access log is off, and Prometheus multiprocess files go to a fresh fo
 
 from __future__ import annotations
 
+import ctypes
 import os
 import shutil
+import signal
 import socket
 import sys
+import threading
+import time
 from pathlib import Path
 
+MASTER_VAR = "FORGEML_ENDPOINT_MASTER"  # the supervising process's pid, in every worker's environment
+_PR_SET_PDEATHSIG = 1
+KEEPALIVE_SECONDS = 5  # how long a worker keeps an idle connection open (the proxy's pool drops it sooner)
 _THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")
 
 
@@ -47,15 +54,75 @@ def main(argv: list[str]) -> None:
         access_log=False,
         log_level="warning",
         timeout_graceful_shutdown=5,
+        timeout_keep_alive=KEEPALIVE_SECONDS,
         backlog=4096,
     )
     server = uvicorn.Server(config)
     if workers > 1:
         from uvicorn.supervisors import Multiprocess
 
+        os.environ[MASTER_VAR] = str(os.getpid())  # workers die with it (see die_with_parent)
+        _fork_workers()
         Multiprocess(config, sockets=[sock]).run()
     else:
         server.run(sockets=[sock])
+
+
+def _fork_workers() -> None:
+    """Workers (and their replacements) fork from a forkserver that preloaded the runtime and the
+    models (:mod:`forgeml.serving._preload`), instead of uvicorn's default of spawning a fresh
+    interpreter that imports everything again: a replacement for a dead worker serves in well
+    under a second instead of 7-8 s."""
+    import multiprocessing
+
+    import uvicorn._subprocess
+
+    from forgeml.serving._app import PRELOAD_VAR
+
+    os.environ[PRELOAD_VAR] = "1"
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["forgeml.serving._preload"])
+    uvicorn._subprocess.spawn = context  # type: ignore[assignment]
+
+
+def die_with_parent(master: int) -> None:
+    """Make this process (a worker, or the forkserver) stop when ``master``, the supervisor, dies.
+
+    A worker outliving a ``kill -9`` of its supervisor would go on answering on the endpoint's
+    port while the endpoint's status says Failed, with nobody left to replace or stop it. A
+    worker's parent is the supervisor's forkserver, which is itself armed the same way. On Linux
+    the kernel sends SIGTERM when the parent dies
+    (``prctl(PR_SET_PDEATHSIG)``; uvicorn shuts it down gracefully, flushing data capture);
+    elsewhere a daemon thread looks at the supervisor twice a second. A supervisor that died
+    before this call is caught by the check that follows.
+    """
+    armed = False
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            armed = libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0) == 0
+        except (OSError, AttributeError):
+            armed = False
+    if not armed:
+        threading.Thread(target=_watch_parent, args=(master,), name="forgeml-parent-watch", daemon=True).start()
+    if not _alive(master) or os.getppid() == 1:
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _watch_parent(master: int) -> None:
+    while _alive(master) and os.getppid() != 1:
+        time.sleep(0.5)
+    os.kill(os.getpid(), signal.SIGTERM)
 
 
 def bind(host: str, port: int) -> socket.socket:

@@ -330,15 +330,21 @@ class EndpointService:
         started: _Started | None = None
         try:
             started = self._start(record, cfg, variants)
-        except BaseException as exc:
-            reason = exc.message if isinstance(exc, ForgeError) else f"{type(exc).__name__}: {exc}"
-            if previous is None:
-                self.store.update_resource(KIND, name, version, status="Failed", data={"failure_reason": reason})
-            else:  # roll back: the old version keeps serving
-                self.store.delete_resource(KIND, name, version)
-                shutil.rmtree(self._dir(name, version), ignore_errors=True)
-                self.store.update_resource(KIND, name, previous.version, status="InService")
+        except BaseException as exc:  # the server is stopped already (see _start)
             if isinstance(exc, ForgeError):
+                reason = exc.message
+            elif isinstance(exc, KeyboardInterrupt):
+                reason = "interrupted while starting (Ctrl-C); the server was stopped"
+            else:
+                reason = f"{type(exc).__name__}: {exc}"
+            with proc.interrupts_deferred():  # a second Ctrl-C must not leave a half-written record
+                if previous is None:
+                    self.store.update_resource(KIND, name, version, status="Failed", data={"failure_reason": reason})
+                else:  # roll back: the old version keeps serving
+                    self.store.delete_resource(KIND, name, version)
+                    shutil.rmtree(self._dir(name, version), ignore_errors=True)
+                    self.store.update_resource(KIND, name, previous.version, status="InService")
+            if isinstance(exc, (ForgeError, KeyboardInterrupt)) or not isinstance(exc, Exception):
                 raise
             raise BackendUnavailableError(f"endpoint {name!r} did not start: {reason}") from exc
         handle = {k: v for k, v in started.handle.items() if not k.startswith("_")}
@@ -380,13 +386,18 @@ class EndpointService:
         runtime_path.write_bytes(orjson.dumps(runtime, option=orjson.OPT_INDENT_2))
         (runtime_dir / "port").unlink(missing_ok=True)
         handle = proc.start_server(runtime_path, runtime_dir / "server.log", settings.to_env())
-        self.store.update_resource(KIND, record.name, record.version, data=handle)
         try:
+            self.store.update_resource(KIND, record.name, record.version, data=handle)
             port = proc.wait_healthy(handle, runtime_dir / "port", START_TIMEOUT_SECONDS)
         except BackendUnavailableError as exc:
-            proc.stop_server(handle, grace=2.0)
+            with proc.interrupts_deferred():
+                proc.stop_server(handle, grace=2.0)
             tail = (runtime_dir / "server.log").read_text(errors="replace").strip().splitlines()[-3:]
             raise BackendUnavailableError(f"{exc.message}: {' | '.join(tail)}" if tail else exc.message) from None
+        except BaseException:  # Ctrl-C, or anything else: never leave a server behind
+            with proc.interrupts_deferred():
+                proc.stop_server(handle, grace=2.0)
+            raise
         return _Started(handle, port, runtime_dir, variants)
 
 
