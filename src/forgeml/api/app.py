@@ -48,6 +48,11 @@ def create_app(workspace: Workspace | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.workspace = ws
+    # the invocation proxy, ahead of FastAPI's routing; added first so that the URL guard and the
+    # clean-500 middleware errors.install adds wrap it too
+    from forgeml.api.endpoints import InvocationFastPath
+
+    app.add_middleware(InvocationFastPath)
     errors.install(app)
     docs.install(app)
 
@@ -57,7 +62,4 @@ def create_app(workspace: Workspace | None = None) -> FastAPI:
 
     for module in ROUTERS:
         app.include_router(importlib.import_module(module).router)
-    from forgeml.api.endpoints import InvocationFastPath
-
-    app.add_middleware(InvocationFastPath)  # the invocation proxy, ahead of FastAPI's routing
     return app
