@@ -92,3 +92,15 @@ def test_every_integer_a_route_takes_is_bounded(spec: dict[str, Any]) -> None:
                 if "maximum" not in schema or "minimum" not in schema:
                     unbounded.append(where)
     assert not unbounded, unbounded
+
+
+def test_every_reference_in_the_spec_resolves(spec: dict[str, Any]) -> None:
+    """A second model named like a shared one (two ``ErrorBody`` classes) makes FastAPI rename
+    both, leaving every other ``$ref`` dangling, and Swagger UI stops rendering at the first."""
+    import json
+    import re
+
+    names = set(spec["components"]["schemas"])
+    refs = set(re.findall(r'"\$ref": "#/components/schemas/([^"]+)"', json.dumps(spec)))
+    assert refs - names == set()
+    assert not [n for n in names if "__" in n], "a schema name was made unique by its module path"

@@ -22,7 +22,7 @@ router = APIRouter(prefix="/feature-groups", tags=["feature-store"])
 Records = list[dict[str, Any]]
 
 
-class CreateGroup(BaseModel):
+class CreateFeatureGroup(BaseModel):
     name: str
     record_identifier: str
     event_time_feature: str
@@ -91,7 +91,7 @@ def list_groups(ws: Workspace = Depends(get_workspace)) -> list[dict[str, Any]]:
 
 
 @router.post("", status_code=201, responses=errors(404, 409))
-def create_group(body: CreateGroup, ws: Workspace = Depends(get_workspace)) -> dict[str, Any]:
+def create_group(body: CreateFeatureGroup, ws: Workspace = Depends(get_workspace)) -> dict[str, Any]:
     args = body.model_dump()
     name = args.pop("name")
     args["online_ttl"] = args.pop("online_ttl")

@@ -13,25 +13,12 @@ from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from forgeml.api.deps import get_workspace
+from forgeml.api.errors import errors
 from forgeml.core.access import reaches
 from forgeml.core.workspace import Workspace
 from forgeml.errors import ValidationError
 
-
-class ErrorBody(BaseModel):
-    """Every error: its type (``ValidationError`` ...) and a one-line message."""
-
-    error: str
-    message: str
-
-
-ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"model": ErrorBody, "description": "A bad request: a malformed reference, window or constraints document."},
-    403: {"model": ErrorBody, "description": "The request named a server path."},
-    404: {"model": ErrorBody, "description": "No such baseline, execution, dataset or endpoint."},
-    409: {"model": ErrorBody, "description": "The job failed (JobFailedError)."},
-}
-router = APIRouter(prefix="/monitoring", tags=["monitoring"], responses=ERRORS)
+router = APIRouter(prefix="/monitoring", tags=["monitoring"], responses=errors(403, 404, 409))
 
 
 class Window(BaseModel):
