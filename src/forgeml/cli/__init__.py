@@ -75,6 +75,7 @@ READ_COMMANDS = frozenset({
     "models ls", "models versions", "models show", "models events", "models download", "models export-mlflow",
     "transform ls", "transform show", "transform wait",
     "reports ls", "reports export",
+    "monitor ls", "monitor show", "monitor executions", "monitor violations",
 })  # fmt: skip
 
 

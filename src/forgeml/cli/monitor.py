@@ -115,8 +115,14 @@ def violations(execution: str = ref_argument("EXECUTION"), as_json: bool = JsonO
 
 
 @app.command("executions")
-def executions(name: str = ref_argument("EXECUTION", None, help="Only this execution's versions."), as_json: bool = JsonOption) -> None:
-    """List monitoring executions, newest first."""
+def executions(name: str = ref_argument("EXECUTION", None, help="Only this execution's versions."),
+               schedule: str = ref_option("SCHEDULE", "--schedule", "-s", help="This schedule's windows, with their status."),
+               as_json: bool = JsonOption) -> None:  # fmt: skip
+    """List monitoring executions, newest first (of one schedule: one per window, any status)."""
+    if schedule is not None:
+        runs = workspace().monitoring.schedule_executions(schedule)
+        emit(runs, as_json, lambda: _print_windows(runs))
+        return
     recs = workspace().monitoring.executions(name)
     emit([_record(r) for r in recs], as_json, lambda: print_table(None, ["execution", "status", "detail", "violations", "rows"],
          ((r.ref, r.status, r.data.get("status_detail"), r.data.get("violations"), r.data.get("item_count")) for r in recs)))  # fmt: skip
@@ -137,3 +143,91 @@ def report(execution: str = ref_argument("EXECUTION"), html: Path = HtmlOption, 
                     ((f, d["method"], d["distance"], d["threshold"]) for f, d in (rec.data.get("drift") or {}).items()))  # fmt: skip
 
     emit(doc, as_json, render)
+
+
+# schedules -------------------------------------------------------------------------------------
+def _schedule_row(rec: Any) -> tuple[Any, ...]:
+    return (rec.name, rec.status, rec.spec["monitoring_type"], rec.spec["endpoint"], rec.spec["cron"], rec.data.get("next_fire"))
+
+
+@app.command("create")
+def create(
+    name: str = typer.Argument(..., metavar="NAME", help="The schedule's name (its executions are stored under it)."),
+    baseline: str = ref_option("BASELINE", "--baseline", "-b", help="The monitoring baseline to check against."),
+    endpoint: str = EndpointOpt,
+    cron: str = typer.Option("hourly", "--cron", help="Five-field cron (UTC), at most hourly; or 'hourly', 'daily'."),
+    variant: str = VariantOpt,
+    monitoring_type: str = typer.Option("DataQuality", "--type", help="DataQuality or ModelQuality."),
+    constraints: Path = typer.Option(None, "--constraints", help="Use this constraints file (.json, .yaml) instead of the baseline's."),
+    start: str = typer.Option(None, "--start", help="No window before this time (ISO-8601; default now)."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Create a monitoring schedule: a monitoring execution of each window, on a cron."""
+    ws = workspace()
+    rec = ws.monitoring.create_schedule(name, baseline=baseline, endpoint=endpoint, cron=cron, variant=variant,
+                                        monitoring_type=monitoring_type, constraints=constraints, start_time=start)  # fmt: skip
+    emit(_record(rec), as_json, lambda: typer.echo(f"created {rec.ref} ({rec.spec['cron']}), next run {rec.data['next_fire']}"))
+
+
+@app.command("ls")
+def ls(as_json: bool = JsonOption) -> None:
+    """List monitoring schedules."""
+    recs = workspace().monitoring.schedules()
+    emit([_record(r) for r in recs], as_json,
+         lambda: print_table(None, ["schedule", "status", "type", "endpoint", "cron", "next run"], (_schedule_row(r) for r in recs)))  # fmt: skip
+
+
+@app.command("show")
+def show(name: str = ref_argument("SCHEDULE"), as_json: bool = JsonOption) -> None:
+    """A schedule and its latest executions."""
+    ws = workspace()
+    rec = ws.monitoring.schedule(name)
+    runs = ws.monitoring.schedule_executions(rec.name)
+    doc = _record(rec) | {"executions": runs[:10]}
+
+    def render() -> None:
+        print_table(rec.ref, ["schedule", "status", "type", "endpoint", "cron", "next run"], [_schedule_row(rec)])
+        if rec.data.get("failure_reason"):
+            typer.echo(f"failed: {rec.data['failure_reason']}")
+        _print_windows(runs[:10])
+
+    emit(doc, as_json, render)
+
+
+def _print_windows(runs: list[dict[str, Any]]) -> None:
+    print_table("executions", ["window start", "window end", "status", "execution", "job"],
+                ((r["window_start"], r["window_end"], r["status"], r["execution"], r["job"]) for r in runs))  # fmt: skip
+
+
+@app.command("stop")
+def stop(name: str = ref_argument("SCHEDULE"), as_json: bool = JsonOption) -> None:
+    """Stop a schedule (windows already started finish)."""
+    rec = workspace().monitoring.stop_schedule(name)
+    emit(_record(rec), as_json, lambda: typer.echo(f"{rec.ref}: {rec.status}"))
+
+
+@app.command("start")
+def start_(name: str = ref_argument("SCHEDULE"), as_json: bool = JsonOption) -> None:
+    """Start a stopped schedule again, from now on."""
+    rec = workspace().monitoring.start_schedule(name)
+    emit(_record(rec), as_json, lambda: typer.echo(f"{rec.ref}: {rec.status}"))
+
+
+@app.command("scheduler")
+def scheduler(
+    interval: float = typer.Option(30.0, min=0.05, help="Seconds between passes."),
+    once: bool = typer.Option(False, "--once", help="One pass, then exit."),
+) -> None:
+    """Run due monitoring schedules (``forgeml server`` runs this too). Safe to restart at any time."""
+    from forgeml.monitoring import Scheduler
+
+    ws = workspace()
+    if once:
+        for job in Scheduler(ws).tick():
+            typer.echo(f"started job {job}")
+        return
+    typer.echo(f"monitoring scheduler: every {interval:g}s (workspace {ws.home})", err=True)
+    try:
+        Scheduler(ws).run(interval)
+    except KeyboardInterrupt:
+        pass
