@@ -160,10 +160,63 @@ def test_scheduler_killed_with_sigkill_and_restarted_runs_every_window_once(sche
     assert [datetime.fromtimestamp(r["window_start"], UTC) for r in rows] == [hour - k * H for k in (6, 5, 4, 3, 2, 1)]
     assert all(a["window_end"] == b["window_start"] for a, b in zip(rows, rows[1:], strict=False))
     executions = [e for e in ws.monitoring.executions("crash") if e.spec["source"]["start"] < hour.isoformat()]
-    assert len(executions) == 6  # one per window: none twice, none skipped
+    assert len(executions) == 6, [(r["status"], r["failure_reason"]) for r in ws.monitoring.schedule_executions("crash")]  # one per window: none twice, none skipped
     assert sorted(e.spec["source"]["start"] for e in executions) == [(hour - k * H).isoformat() for k in (6, 5, 4, 3, 2, 1)]
     statuses = {r["window_start"]: r["status"] for r in ws.monitoring.schedule_executions("crash")}
     assert statuses[(hour - 2 * H).isoformat()] == "CompletedWithViolations" and statuses[(hour - 3 * H).isoformat()] == "Completed"
     with ws.metadata.read_transaction() as conn:
         count = sa.select(sa.func.count()).select_from(runs).where(runs.c.schedule == "crash", runs.c.window_start < hour.timestamp())
         assert conn.execute(count).scalar() == 6  # the primary key: one claim per window
+
+
+def test_cli_and_rest_faces(sched: dict[str, Any]) -> None:
+    import json
+
+    from fastapi.testclient import TestClient
+
+    from forgeml.api.app import create_app
+    from forgeml.cli._common import state
+    from tests.cli_runner import run_cli
+
+    ws, hour = sched["ws"], sched["hour"]
+    state.workspace = ws
+    try:
+        out = run_cli(ws.home, "monitor", "create", "cli-dq", "--baseline", "train:1", "--endpoint", "sched-ep",
+                      "--cron", "daily", "--start", (hour - 2 * H).isoformat(), "--json")  # fmt: skip
+        assert out.returncode == 0, out.stderr
+        assert json.loads(out.stdout)["spec"]["cron"] == "0 0 * * *"
+        bad = run_cli(ws.home, "monitor", "create", "cli-bad", "--baseline", "train:1", "--endpoint", "sched-ep", "--cron", "61 * * * *")
+        assert bad.returncode == 2 and bad.stderr.strip() == (
+            "error: cron: '61 * * * *' is not a cron expression (five fields: minute hour day month weekday)")
+        out = run_cli(ws.home, "monitor", "ls", "--json")
+        assert "cli-dq" in {r["name"] for r in json.loads(out.stdout)}
+        assert run_cli(ws.home, "monitor", "ls").returncode == 0
+        out = run_cli(ws.home, "monitor", "show", "cli-dq", "--json")
+        assert json.loads(out.stdout)["status"] == "Pending" and json.loads(out.stdout)["executions"] == []
+        out = run_cli(ws.home, "monitor", "stop", "cli-dq", "--json")
+        assert json.loads(out.stdout)["status"] == "Stopped"
+        out = run_cli(ws.home, "monitor", "executions", "--schedule", "hourly-dq", "--json")
+        assert out.returncode == 0 and len(json.loads(out.stdout)) >= 4
+        assert run_cli(ws.home, "monitor", "show", "hourly-dq").returncode == 0
+        missing = run_cli(ws.home, "monitor", "show", "nope")
+        assert missing.returncode == 4 and missing.stderr.count("\n") == 1
+    finally:
+        state.workspace = None
+
+    with TestClient(create_app(ws)) as client:
+        body = {"name": "rest-dq", "baseline": "train:1", "endpoint": "sched-ep", "cron": "0 6 * * *"}
+        r = client.post("/monitoring/schedules", json=body)
+        assert r.status_code == 201, r.text
+        assert r.json()["ref"] == "monitoring-schedule/rest-dq:1" and r.json()["status"] == "Pending"
+        assert client.post("/monitoring/schedules", json=body).status_code == 409
+        r = client.post("/monitoring/schedules", json={**body, "name": "rest-bad", "cron": "*/10 * * * *"})
+        assert r.status_code == 400 and "runs more often than hourly" in r.json()["message"]
+        r = client.post("/monitoring/schedules", json={**body, "name": "rest-bad", "endpoint": "nope"})
+        assert r.status_code == 404
+        assert client.get("/monitoring/schedules/rest-dq").json()["spec"]["cron"] == "0 6 * * *"
+        assert client.post("/monitoring/schedules/rest-dq/stop").json()["status"] == "Stopped"
+        assert client.post("/monitoring/schedules/rest-dq/start").json()["status"] == "Scheduled"
+        runs_ = client.get("/monitoring/schedules/hourly-dq/executions").json()
+        assert {r["status"] for r in runs_} >= {"Completed", "CompletedWithViolations"}
+        assert client.get("/monitoring/schedules/nope/executions").status_code == 404
+        assert "rest-dq" in {r["name"] for r in client.get("/monitoring/schedules").json()}

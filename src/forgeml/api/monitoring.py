@@ -139,3 +139,59 @@ def execution_statistics(execution: str, ws: Workspace = Depends(get_workspace))
 @router.get("/executions/{execution}/report.html", response_class=HTMLResponse)
 def execution_html(execution: str, ws: Workspace = Depends(get_workspace)) -> str:
     return ws.monitoring.html(execution)
+
+
+# schedules -------------------------------------------------------------------------------------
+class ScheduleRequest(BaseModel):
+    """A monitoring schedule: a monitoring execution of each window of an endpoint's traffic."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(..., description="The schedule's name; its executions are stored under it.", json_schema_extra=reaches("name"))
+    baseline: str = Field(..., description="A monitoring baseline (NAME, NAME:VERSION).", json_schema_extra=reaches("reference"))
+    endpoint: str = Field(..., description="The endpoint whose captured traffic each window reads.",
+                          json_schema_extra=reaches("reference"))  # fmt: skip
+    cron: str = Field("0 * * * *", description="Five-field cron (UTC), at most hourly; or 'hourly', 'daily'.")
+    variant: str | None = Field(None, description="Only this production variant's captures.", json_schema_extra=reaches("name"))
+    monitoring_type: str = Field("DataQuality", description="DataQuality or ModelQuality.")
+    constraints: dict[str, Any] | None = Field(None, description="A constraints.json document to use instead of the baseline's.",
+                                               json_schema_extra=reaches("nested", "a document, validated; nothing in it is a location"))  # fmt: skip
+    start_time: str | None = Field(None, description="ISO-8601; no window before this time (default now).")
+    tags: dict[str, str] | None = None
+
+
+@router.post("/schedules", status_code=201)
+def create_schedule(req: ScheduleRequest, ws: Workspace = Depends(get_workspace)) -> dict[str, Any]:
+    """Create a monitoring schedule (status Pending until the scheduler takes it)."""
+    rec = ws.monitoring.create_schedule(req.name, baseline=req.baseline, endpoint=req.endpoint, cron=req.cron, variant=req.variant,
+                                        monitoring_type=req.monitoring_type, constraints=req.constraints,
+                                        start_time=req.start_time, tags=req.tags)  # fmt: skip
+    return _record(rec)
+
+
+@router.get("/schedules")
+def list_schedules(ws: Workspace = Depends(get_workspace)) -> list[dict[str, Any]]:
+    return [_record(r) for r in ws.monitoring.schedules()]
+
+
+@router.get("/schedules/{schedule}")
+def get_schedule(schedule: str, ws: Workspace = Depends(get_workspace)) -> dict[str, Any]:
+    return _record(ws.monitoring.schedule(schedule))
+
+
+@router.post("/schedules/{schedule}/stop")
+def stop_schedule(schedule: str, ws: Workspace = Depends(get_workspace)) -> dict[str, Any]:
+    """Stop a schedule: no new windows run."""
+    return _record(ws.monitoring.stop_schedule(schedule))
+
+
+@router.post("/schedules/{schedule}/start")
+def start_schedule(schedule: str, ws: Workspace = Depends(get_workspace)) -> dict[str, Any]:
+    """Start a stopped schedule again, from now on."""
+    return _record(ws.monitoring.start_schedule(schedule))
+
+
+@router.get("/schedules/{schedule}/executions")
+def schedule_executions(schedule: str, ws: Workspace = Depends(get_workspace)) -> list[dict[str, Any]]:
+    """One entry per window, newest first: window, job, status and the execution once stored."""
+    return ws.monitoring.schedule_executions(schedule)

@@ -11,8 +11,9 @@ now (catching up after downtime: nothing is skipped), and for each
 
 A scheduler killed between 1 and 2 leaves a ``claimed`` row whose owner is dead (or, when it
 cannot be checked, whose claim is older than :data:`LEASE_SECONDS`): the next tick takes it over
-and submits the job, which the job store's unique name makes happen at most once. Jobs run in
-processes of their own, so one already started finishes while no scheduler runs.
+and submits the job, which the job store's unique name makes happen at most once; a job stored
+but never launched (killed between the two) is launched then. Jobs run in processes of their
+own, so one already started finishes while no scheduler runs.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("forgeml.monitoring.scheduler")
 LEASE_SECONDS = 120.0
 MAX_WINDOWS_PER_TICK = 48
+NEVER_STARTED = "job was never started"  # the job service's reason for a job whose launch was lost
 
 _meta = sa.MetaData()
 runs = sa.Table(
@@ -118,18 +120,25 @@ class Scheduler:
             ).rowcount  # fmt: skip
         return bool(done)
 
-    def _mark(self, schedule: str, fire_time: float) -> None:
+    def _mark(self, schedule: str, fire_time: float, job: str) -> None:
         with self.ws.metadata.transaction() as conn:
-            conn.execute(runs.update().where(runs.c.schedule == schedule, runs.c.fire_time == fire_time).values(state="submitted"))
+            conn.execute(runs.update().where(runs.c.schedule == schedule, runs.c.fire_time == fire_time)
+                         .values(state="submitted", job=job))  # fmt: skip
 
     # running -------------------------------------------------------------------------------------
     def _submit(self, record: ResourceRecord, fire_time: float, start: float, end: float) -> str:
         name = job_name(record.name, _dt(fire_time))
         try:
             self.ws.monitoring._submit_window(record, _dt(start), _dt(end), name)
-        except AlreadyExistsError:
-            pass  # submitted before the crash: the job runs (or ran) once
-        self._mark(record.name, fire_time)
+        except AlreadyExistsError:  # stored before the crash: start it if its launch was lost
+            job = self.ws.jobs.launch_if_orphaned(name)
+            if job.status == "Failed" and (job.failure_reason or "").startswith(NEVER_STARTED):
+                name = f"{name}-r"  # found and failed as never started before this takeover: once more
+                try:
+                    self.ws.monitoring._submit_window(record, _dt(start), _dt(end), name)
+                except AlreadyExistsError:
+                    self.ws.jobs.launch_if_orphaned(name)
+        self._mark(record.name, fire_time, name)
         self.ws.metadata.append_event(record.ref, "MonitoringExecutionScheduled",
                                       {"job": name, "window_start": _dt(start).isoformat(), "window_end": _dt(end).isoformat()})  # fmt: skip
         return name
