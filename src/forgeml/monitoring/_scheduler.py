@@ -157,7 +157,8 @@ class Scheduler:
         if record.status != sc.SCHEDULED:
             return submitted
         try:  # what it monitors must still be there
-            self.ws.monitoring.get(record.spec["baseline"])
+            if record.spec.get("baseline"):
+                self.ws.monitoring.get(record.spec["baseline"])
             self.ws.endpoints.get(record.spec["endpoint"])
         except ForgeError as exc:
             self._fail(record, str(exc))

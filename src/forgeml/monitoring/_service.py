@@ -27,6 +27,7 @@ from forgeml.evaluation._store import (
     store_result,
 )
 from forgeml.monitoring._jobs import BASELINE_KIND, EXECUTION_KIND
+from forgeml.monitoring._service_quality import QualityMixin
 from forgeml.monitoring._service_schedules import ScheduleMixin
 
 if TYPE_CHECKING:
@@ -38,7 +39,7 @@ ENTRYPOINTS = {"baseline": "forgeml.monitoring._jobs:baseline_job", "check": "fo
                "model_quality": "forgeml.monitoring._quality_job:model_quality_job"}
 
 
-class MonitoringService(ScheduleMixin):
+class MonitoringService(ScheduleMixin, QualityMixin):
     """Create baselines, run monitoring executions and schedules, read their documents."""
 
     def __init__(self, workspace: Workspace) -> None:

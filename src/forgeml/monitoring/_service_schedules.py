@@ -39,13 +39,14 @@ class ScheduleMixin:
         self,
         name: str,
         *,
-        baseline: Any,
+        baseline: Any = None,
         endpoint: str,
         cron: str = "0 * * * *",
         variant: str | None = None,
         monitoring_type: str = "DataQuality",
         constraints: Any = None,
         start_time: Any = None,
+        model_quality: dict[str, Any] | None = None,
         tags: dict[str, str] | None = None,
     ) -> ResourceRecord:
         """Create a monitoring schedule (status ``Pending`` until a scheduler takes it).
@@ -57,7 +58,10 @@ class ScheduleMixin:
             cron: five-field cron (UTC), at most hourly; ``hourly()``/``daily(h)`` or the words.
             start_time: no window before this time (ISO-8601; default now). An earlier time
                 makes the scheduler catch up on the hours since.
-            constraints: an override constraints document (dict, .json or .yaml file).
+            constraints: an override constraints document (dict, .json or .yaml file); for
+                ModelQuality its metric constraints.
+            model_quality: for ModelQuality (no baseline): ``problem_type`` and optionally
+                ``inference_attribute``, ``probability_attribute``, ``probability_threshold``.
 
         Raises:
             ValidationError: a bad name, cron, type, time or constraints.
@@ -71,24 +75,46 @@ class ScheduleMixin:
         if monitoring_type not in sc.MONITORING_TYPES:
             raise ValidationError(f"monitoring_type: {monitoring_type!r} is not one of {', '.join(sc.MONITORING_TYPES)}")
         expression = sc.parse_cron(cron)
-        base = self.ws.monitoring.get(baseline)
         record = self.ws.endpoints.get(endpoint)
-        override = None
-        if constraints is not None:
-            if not isinstance(constraints, dict):
+        override, mq, base_ref = None, None, None
+        if monitoring_type == "ModelQuality":
+            from forgeml.monitoring._quality import parse_constraints
+            from forgeml.monitoring._service_quality import quality_config
+
+            if not isinstance(model_quality, dict) or set(model_quality) - {"problem_type", "inference_attribute",
+                                                                          "probability_attribute", "probability_threshold"}:  # fmt: skip
+                raise ValidationError("model_quality: give {'problem_type': ..., 'inference_attribute', 'probability_attribute', 'probability_threshold'}")
+            mq = quality_config(model_quality.get("problem_type", ""), model_quality.get("inference_attribute"),
+                                model_quality.get("probability_attribute"), model_quality.get("probability_threshold"))  # fmt: skip
+            if constraints is not None and not isinstance(constraints, dict):
+                from forgeml.monitoring._constraints import read_document
+
                 self.ws.access.check_source(constraints, "constraints")
-            override = load(constraints).document()
+                constraints = read_document(constraints)
+            parse_constraints(constraints, mq["problem_type"])
+            override = constraints
+            if baseline is not None:
+                raise ValidationError("baseline: a ModelQuality schedule takes constraints, not a data-quality baseline")
+        else:
+            if baseline is None:
+                raise ValidationError("baseline: a DataQuality schedule needs a monitoring baseline")
+            base_ref = self.ws.monitoring.get(baseline).ref
+            if constraints is not None:
+                if not isinstance(constraints, dict):
+                    self.ws.access.check_source(constraints, "constraints")
+                override = load(constraints).document()
         start = parse_time(start_time, "start_time")
         begin = start.timestamp() if start else time.time()
-        spec = {"monitoring_type": monitoring_type, "baseline": base.ref, "endpoint": record.name, "variant": variant,
-                "cron": expression, "constraints": override, "start_time": begin}  # fmt: skip
+        spec = {"monitoring_type": monitoring_type, "baseline": base_ref, "endpoint": record.name, "variant": variant,
+                "cron": expression, "constraints": override, "start_time": begin, "model_quality": mq}  # fmt: skip
         created = self.ws.metadata.create_resource(
             ResourceRecord(kind=sc.SCHEDULE_KIND, name=name, version=1, status=sc.PENDING, spec=spec,
                            data={"next_fire": sc.next_fire(expression, datetime.fromtimestamp(begin, UTC)).isoformat()},
                            tags=tags or {})
         )  # fmt: skip
         self.ws.lineage.record(f"endpoint/{record.name}", created.ref, "monitored")
-        self.ws.lineage.record(base.ref, created.ref, "baseline")
+        if base_ref:
+            self.ws.lineage.record(base_ref, created.ref, "baseline")
         return created
 
     def schedule(self, name: Any) -> ResourceRecord:
@@ -131,8 +157,12 @@ class ScheduleMixin:
         """Submit the execution job of one window of a schedule (the scheduler calls this)."""
         spec = record.spec
         service: Any = self
-        config, inputs = service._check_config(job_name, spec["baseline"], None, spec["endpoint"], start, end,
-                                               spec.get("variant"), spec.get("constraints"), record.name, dict(record.tags))  # fmt: skip
+        if spec.get("monitoring_type") == "ModelQuality":
+            config, inputs = service._quality_job_config(job_name, spec["endpoint"], start, end, spec.get("variant"),
+                                                         spec["model_quality"], spec.get("constraints"), record.name, dict(record.tags))  # fmt: skip
+        else:
+            config, inputs = service._check_config(job_name, spec["baseline"], None, spec["endpoint"], start, end,
+                                                   spec.get("variant"), spec.get("constraints"), record.name, dict(record.tags))  # fmt: skip
         config["schedule"] = record.ref
         self.ws.jobs.submit("monitoring", service.entrypoint(spec.get("monitoring_type", "DataQuality")), config,
                             name=job_name, inputs=[*inputs, record.ref])  # fmt: skip
