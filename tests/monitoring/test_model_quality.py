@@ -126,3 +126,49 @@ def test_model_quality_schedule(mq: dict[str, Any]) -> None:
     (entry,) = ws.monitoring.schedule_executions("mq-hourly")
     assert entry["status"] == "Completed"  # the previous hour holds no captures of this endpoint: NoData
     assert ws.monitoring.execution(entry["execution"]).spec["monitoring_type"] == "ModelQuality"
+
+
+def test_cli_and_rest_faces(mq: dict[str, Any], tmp_path: Any) -> None:
+    from fastapi.testclient import TestClient
+
+    from forgeml.api.app import create_app
+    from forgeml.cli._common import state
+    from tests.cli_runner import run_cli
+
+    ws, lines = mq["ws"], mq["lines"]
+    order = sorted(lines, key=lambda ln: ln["eventMetadata"]["inferenceTime"])
+    labels = [list(mq["y"].iloc[10 * k : 10 * k + 10]) for k in range(30)]
+    file = tmp_path / "labels.jsonl"
+    file.write_text("".join(json.dumps(_truth_record(order[k], labels[k])) + "\n" for k in range(30)))
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(file.read_text() + "[1]\n")
+    state.workspace = ws
+    try:
+        out = run_cli(ws.home, "ground-truth", "upload", "mq-ep", str(file), "--json")
+        assert out.returncode == 0, out.stderr
+        assert json.loads(out.stdout)["records"] == 30 and json.loads(out.stdout)["unknown_event_ids"] == 0
+        out = run_cli(ws.home, "ground-truth", "upload", "mq-ep", str(bad))
+        assert out.returncode == 2 and out.stderr.strip().startswith("error: ground truth line 31: expected {'groundTruthData'")
+        out = run_cli(ws.home, "monitor", "quality", "--endpoint", "mq-ep", "--problem-type", "BinaryClassification",
+                      "--name", "cli-quality", "--json")  # fmt: skip
+        assert out.returncode == 0, out.stderr
+        doc = json.loads(out.stdout)
+        assert doc["statistics"]["dataset"]["item_count"] == 300 and doc["ref"] == "monitoring-execution/cli-quality:1"
+        assert run_cli(ws.home, "monitor", "quality", "--endpoint", "mq-ep", "--problem-type", "BinaryClassification").returncode == 0
+        out = run_cli(ws.home, "monitor", "quality", "--endpoint", "mq-ep", "--problem-type", "Nope")
+        assert out.returncode == 2 and out.stderr.count("\n") == 1 and "--problem-type: 'Nope' is not one of" in out.stderr
+    finally:
+        state.workspace = None
+    with TestClient(create_app(ws)) as client:
+        r = client.post("/monitoring/ground-truth/mq-ep", json={"records": [_truth_record(order[0], labels[0])]})
+        assert r.status_code == 201 and r.json()["records"] == 1, r.text
+        r = client.post("/monitoring/ground-truth/mq-ep", json={"records": [{"groundTruthData": {"data": "1"}}]})
+        assert r.status_code == 400 and "line 1: eventMetadata.eventId" in r.json()["message"]
+        assert client.post("/monitoring/ground-truth/nope", json={"records": [_truth_record(order[0], labels[0])]}).status_code == 404
+        r = client.post("/monitoring/model-quality", json={"endpoint": "mq-ep", "problem_type": "BinaryClassification",
+                                                           "probability_attribute": "probability"})  # fmt: skip
+        assert r.status_code == 201, r.text
+        assert "auc" in r.json()["statistics"]["binary_classification_metrics"]
+        r = client.post("/monitoring/schedules", json={"name": "rest-mq", "endpoint": "mq-ep", "monitoring_type": "ModelQuality",
+                                                       "model_quality": {"problem_type": "Regression"}})  # fmt: skip
+        assert r.status_code == 201, r.text

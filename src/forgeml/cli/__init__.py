@@ -46,6 +46,7 @@ GROUPS: list[tuple[str, str]] = [
     ("transform", "forgeml.cli.transform"),
     ("reports", "forgeml.cli.reports"),
     ("monitor", "forgeml.cli.monitor"),
+    ("ground-truth", "forgeml.cli.ground_truth"),
 ]
 
 # (command name, "module:function") -- single commands at the top level.

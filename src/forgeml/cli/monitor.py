@@ -102,7 +102,7 @@ def _print_run(rec: Any, violations: dict[str, Any]) -> None:
     typer.echo(f"{rec.ref}: {rec.status}: {rec.data['message']}")
     if violations["violations"]:
         print_table("violations", ["feature", "check", "description"],
-                    ((v["feature_name"], v["constraint_check_type"], v["description"]) for v in violations["violations"]))  # fmt: skip
+                    ((v.get("feature_name") or v.get("metric_name"), v["constraint_check_type"], v["description"]) for v in violations["violations"]))  # fmt: skip
 
 
 @app.command("violations")
@@ -231,3 +231,42 @@ def scheduler(
         Scheduler(ws).run(interval)
     except KeyboardInterrupt:
         pass
+
+
+@app.command("quality")
+def quality(
+    endpoint: str = EndpointOpt,
+    problem_type: str = typer.Option(..., "--problem-type", help="Regression, BinaryClassification or MulticlassClassification."),
+    start: str = StartOpt,
+    end: str = EndOpt,
+    variant: str = VariantOpt,
+    inference_attribute: str = typer.Option(None, "--inference-attribute", help="The prediction's key in JSON outputs (default predicted_label)."),
+    probability_attribute: str = typer.Option(None, "--probability-attribute", help="The positive-class probability's key (binary)."),
+    probability_threshold: float = typer.Option(None, "--probability-threshold", help="Predict 1 at or above this probability."),
+    constraints: Path = typer.Option(None, "--constraints", help="Model-quality constraints (.json, .yaml)."),
+    name: str = typer.Option(None, help="Execution name (default ENDPOINT-quality)."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Run one model-quality execution: captures merged with the ground truth uploaded so far."""
+    ws = workspace()
+    if endpoint is None:
+        from forgeml.errors import ValidationError
+
+        raise ValidationError("give --endpoint (the endpoint whose captures to merge with ground truth)")
+    with console(stderr=True).status("model quality"):
+        rec = ws.monitoring.model_quality(endpoint, problem_type=problem_type, start_time=start, end_time=end, variant=variant,
+                                          inference_attribute=inference_attribute, probability_attribute=probability_attribute,
+                                          probability_threshold=probability_threshold, constraints=constraints, name=name)  # fmt: skip
+    stats = ws.monitoring.statistics(rec, kind="monitoring-execution")
+    doc = _record(rec) | {"statistics": stats} | ws.monitoring.violations(rec)
+
+    def render() -> None:
+        typer.echo(f"{rec.ref}: {rec.status}: {rec.data['message']}")
+        block = next((v for k, v in stats.items() if k.endswith("_metrics")), {})
+        print_table("metrics", ["metric", "value", "standard deviation"],
+                    ((k, v["value"], v["standard_deviation"]) for k, v in block.items() if isinstance(v, dict) and "value" in v))  # fmt: skip
+        if doc["violations"]:
+            print_table("violations", ["metric", "check", "description"],
+                        ((v["metric_name"], v["constraint_check_type"], v["description"]) for v in doc["violations"]))  # fmt: skip
+
+    emit(doc, as_json, render)
