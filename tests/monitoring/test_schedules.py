@@ -6,6 +6,7 @@ endpoint's capture folder: in-distribution traffic three hours ago, shifted traf
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import signal
@@ -71,7 +72,7 @@ def test_windows_tile_time_without_gaps_or_overlaps() -> None:
         fires = list(fire_times(cron, t0, t0 + timedelta(days=15)))
         windows = [window_of(cron, f) for f in fires]
         assert all(s < e and e.minute == 0 for s, e in windows)
-        assert all(a[1] == b[0] for a, b in zip(windows, windows[1:], strict=False)), cron  # end of one = start of the next
+        assert all(a[1] == b[0] for a, b in itertools.pairwise(windows)), cron  # end of one = start of the next
     assert window_of("0 * * * *", datetime(2026, 3, 1, 5, tzinfo=UTC)) == (datetime(2026, 3, 1, 4, tzinfo=UTC), datetime(2026, 3, 1, 5, tzinfo=UTC))
     assert window_of("0 5 * * *", datetime(2026, 3, 1, 5, tzinfo=UTC))[0] == datetime(2026, 2, 28, 5, tzinfo=UTC)
 
@@ -158,7 +159,7 @@ def test_scheduler_killed_with_sigkill_and_restarted_runs_every_window_once(sche
     assert "Traceback" not in (tmp_path / "scheduler.log").read_text()
     rows = sorted(_claims(ws, "crash", hour), key=lambda r: r["window_start"])
     assert [datetime.fromtimestamp(r["window_start"], UTC) for r in rows] == [hour - k * H for k in (6, 5, 4, 3, 2, 1)]
-    assert all(a["window_end"] == b["window_start"] for a, b in zip(rows, rows[1:], strict=False))
+    assert all(a["window_end"] == b["window_start"] for a, b in itertools.pairwise(rows))
     executions = [e for e in ws.monitoring.executions("crash") if e.spec["source"]["start"] < hour.isoformat()]
     assert len(executions) == 6, [(r["status"], r["failure_reason"]) for r in ws.monitoring.schedule_executions("crash")]  # one per window: none twice, none skipped
     assert sorted(e.spec["source"]["start"] for e in executions) == [(hour - k * H).isoformat() for k in (6, 5, 4, 3, 2, 1)]

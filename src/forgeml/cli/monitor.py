@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -227,10 +228,8 @@ def scheduler(
             typer.echo(f"started job {job}")
         return
     typer.echo(f"monitoring scheduler: every {interval:g}s (workspace {ws.home})", err=True)
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         Scheduler(ws).run(interval)
-    except KeyboardInterrupt:
-        pass
 
 
 @app.command("quality")

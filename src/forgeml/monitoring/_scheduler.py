@@ -94,7 +94,7 @@ class Scheduler:
         q = sa.select(runs).order_by(runs.c.fire_time.desc())
         if schedule is not None:
             q = q.where(runs.c.schedule == schedule)
-        with self.ws.metadata.read_transaction() as conn:
+        with self.ws.metadata.read_transaction() as conn:  # type: ignore[attr-defined]
             return [dict(r._mapping) for r in conn.execute(q)]
 
     def _claim(self, schedule: str, fire: datetime, window: tuple[datetime, datetime]) -> bool:
@@ -102,7 +102,7 @@ class Scheduler:
                "window_end": window[1].timestamp(), "job": job_name(schedule, fire), "state": "claimed",
                "owner": self.owner, "claimed_at": time.time()}  # fmt: skip
         try:
-            with self.ws.metadata.transaction() as conn:
+            with self.ws.metadata.transaction() as conn:  # type: ignore[attr-defined]
                 conn.execute(runs.insert().values(**row))
         except sa.exc.IntegrityError:
             return False  # another scheduler has it
@@ -111,7 +111,7 @@ class Scheduler:
     def _take_over(self, row: dict[str, Any], now: float) -> bool:
         if row["state"] != "claimed" or row["owner"] == self.owner or _owner_alive(row["owner"], row["claimed_at"], now):
             return False
-        with self.ws.metadata.transaction() as conn:
+        with self.ws.metadata.transaction() as conn:  # type: ignore[attr-defined]
             done = conn.execute(
                 runs.update()
                 .where(runs.c.schedule == row["schedule"], runs.c.fire_time == row["fire_time"],
@@ -121,7 +121,7 @@ class Scheduler:
         return bool(done)
 
     def _mark(self, schedule: str, fire_time: float, job: str) -> None:
-        with self.ws.metadata.transaction() as conn:
+        with self.ws.metadata.transaction() as conn:  # type: ignore[attr-defined]
             conn.execute(runs.update().where(runs.c.schedule == schedule, runs.c.fire_time == fire_time)
                          .values(state="submitted", job=job))  # fmt: skip
 
