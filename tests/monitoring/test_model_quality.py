@@ -120,7 +120,9 @@ def test_model_quality_schedule(mq: dict[str, Any]) -> None:
     assert rec.spec["model_quality"]["inference_attribute"] == "predicted_label"
     with pytest.raises(ValidationError, match="model_quality"):
         ws.monitoring.create_schedule("mq-bad", endpoint="mq-ep", monitoring_type="ModelQuality")
-    jobs = ws.monitoring.run_scheduler_once(now=hour + timedelta(minutes=30))
+    from forgeml.monitoring import Scheduler
+
+    jobs = Scheduler(ws).tick_schedule(ws.monitoring.schedule("mq-hourly"), hour + timedelta(minutes=30))
     assert len(jobs) == 1
     ws.jobs.wait(jobs[0], timeout=120)
     (entry,) = ws.monitoring.schedule_executions("mq-hourly")
