@@ -221,3 +221,21 @@ def test_cli_and_rest_faces(sched: dict[str, Any]) -> None:
         assert {r["status"] for r in runs_} >= {"Completed", "CompletedWithViolations"}
         assert client.get("/monitoring/schedules/nope/executions").status_code == 404
         assert "rest-dq" in {r["name"] for r in client.get("/monitoring/schedules").json()}
+
+
+def test_two_schedulers_claim_a_window_once_on_postgres(postgres_url: str, tmp_path: Path) -> None:
+    from forgeml.core.workspace import Workspace
+    from forgeml.settings import load_settings
+
+    ws = Workspace(load_settings(home=str(tmp_path / "ws"), database_url=postgres_url))
+    try:
+        first, second = Scheduler(ws), Scheduler(ws)
+        second.owner = "elsewhere:1:1"
+        fire = datetime(2026, 1, 1, 5, tzinfo=UTC)
+        window = window_of("0 * * * *", fire)
+        assert first._claim("s", fire, window) is True
+        assert second._claim("s", fire, window) is False  # the primary key: one claim per window
+        (row,) = first.claims("s")
+        assert row["owner"] == first.owner and row["window_start"] == window[0].timestamp()
+    finally:
+        ws.close()
