@@ -43,6 +43,8 @@ NAMES: dict[tuple[str, str], str] = {
     ("endpoints create", "name"): "the endpoint to create",
     ("endpoints deploy", "name"): "the endpoint to create",
     ("evaluate run", "name"): "the evaluation to store",
+    ("monitor create", "name"): "the monitoring schedule to create",
+    ("monitor quality", "name"): "the monitoring execution to store",
     ("evaluate card", "name"): "the card to store",
     ("clarify bias", "name"): "the report to store",
     ("clarify explain", "name"): "the explanation to store",
@@ -133,6 +135,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         ws.endpoints.create("ep", variants=[{"name": "AllTraffic", "model": "loans@champion", "workers": 1}])
         ws.monitoring.baseline("loans:1", name="loans")
         ws.monitoring.check("loans", "loans:2", name="loans")
+        ws.monitoring.create_schedule("loans", baseline="loans", endpoint="ep", cron="daily")
     digest = ws.datasets.get("loans:1").data["artifact"]
     forms = {
         "dataset": ["loans", "loans:1", "loans@latest", "dataset/loans:1", "dataset/loans"],
@@ -148,6 +151,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         "artifact": [digest, digest[:8], f"artifact/{digest[:8]}"],
         "clarify": ["loans", "loans:1", "bias-report/loans:1", "explanation/loans"],
         "report": ["evaluation/loans:1", "data-profile/loans", "bias-report/loans", "model/lr:2"],
+        "monitoring-schedule": ["loans", "monitoring-schedule/loans"],
         "ref": ["dataset/loans:1", "model/loans@champion", "job/train-1", f"artifact/{digest[:8]}", "endpoint/ep"],
     }
     try:
@@ -258,6 +262,8 @@ ROUTE_PARAMS: dict[tuple[str, str], str] = {
     ("/reports", "ref"): "report",
     ("/monitoring", "baseline"): "monitoring-baseline",
     ("/monitoring", "execution"): "monitoring-execution",
+    ("/monitoring", "schedule"): "name",  # a schedule has one version: NAME (or monitoring-schedule/NAME)
+    ("/monitoring", "endpoint"): "endpoint",  # POST /monitoring/ground-truth/{endpoint}
 }
 PATH_FORMS = {
     "dataset": ["loans", "loans:1", "loans@latest"],

@@ -126,3 +126,109 @@ def execution_statistics(execution: str, ws: Workspace = Depends(get_workspace))
 @router.get("/executions/{execution}/report.html", response_class=HTMLResponse)
 def execution_html(execution: str, ws: Workspace = Depends(get_workspace)) -> str:
     return ws.monitoring.html(execution)
+
+
+# schedules -------------------------------------------------------------------------------------
+class ScheduleRequest(BaseModel):
+    """A monitoring schedule: a monitoring execution of each window of an endpoint's traffic."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(..., description="The schedule's name; its executions are stored under it.", json_schema_extra=reaches("name"))
+    baseline: str | None = Field(None, description="A monitoring baseline (NAME, NAME:VERSION); DataQuality only.",
+                                 json_schema_extra=reaches("reference"))  # fmt: skip
+    endpoint: str = Field(..., description="The endpoint whose captured traffic each window reads.",
+                          json_schema_extra=reaches("reference"))  # fmt: skip
+    cron: str = Field("0 * * * *", description="Five-field cron (UTC), at most hourly; or 'hourly', 'daily'.")
+    model_quality: dict[str, Any] | None = Field(None, description="ModelQuality: {problem_type, inference_attribute, probability_attribute, probability_threshold}.")
+    variant: str | None = Field(None, description="Only this production variant's captures.", json_schema_extra=reaches("name"))
+    monitoring_type: str = Field("DataQuality", description="DataQuality or ModelQuality.")
+    constraints: dict[str, Any] | None = Field(None, description="A constraints.json document to use instead of the baseline's.",
+                                               json_schema_extra=reaches("nested", "a document, validated; nothing in it is a location"))  # fmt: skip
+    start_time: str | None = Field(None, description="ISO-8601; no window before this time (default now).")
+    tags: dict[str, str] | None = None
+
+
+@router.post("/schedules", status_code=201)
+def create_schedule(req: ScheduleRequest, ws: Workspace = Depends(get_workspace)) -> dict[str, Any]:
+    """Create a monitoring schedule (status Pending until the scheduler takes it)."""
+    rec = ws.monitoring.create_schedule(req.name, baseline=req.baseline, endpoint=req.endpoint, cron=req.cron, variant=req.variant,
+                                        monitoring_type=req.monitoring_type, constraints=req.constraints,
+                                        start_time=req.start_time, model_quality=req.model_quality, tags=req.tags)  # fmt: skip
+    return _record(rec)
+
+
+@router.get("/schedules")
+def list_schedules(ws: Workspace = Depends(get_workspace)) -> list[dict[str, Any]]:
+    return [_record(r) for r in ws.monitoring.schedules()]
+
+
+@router.get("/schedules/{schedule}")
+def get_schedule(schedule: str, ws: Workspace = Depends(get_workspace)) -> dict[str, Any]:
+    return _record(ws.monitoring.schedule(schedule))
+
+
+@router.post("/schedules/{schedule}/stop")
+def stop_schedule(schedule: str, ws: Workspace = Depends(get_workspace)) -> dict[str, Any]:
+    """Stop a schedule: no new windows run."""
+    return _record(ws.monitoring.stop_schedule(schedule))
+
+
+@router.post("/schedules/{schedule}/start")
+def start_schedule(schedule: str, ws: Workspace = Depends(get_workspace)) -> dict[str, Any]:
+    """Start a stopped schedule again, from now on."""
+    return _record(ws.monitoring.start_schedule(schedule))
+
+
+@router.get("/schedules/{schedule}/executions")
+def schedule_executions(schedule: str, ws: Workspace = Depends(get_workspace)) -> list[dict[str, Any]]:
+    """One entry per window, newest first: window, job, status and the execution once stored."""
+    return ws.monitoring.schedule_executions(schedule)
+
+
+# model quality ---------------------------------------------------------------------------------
+class GroundTruthRequest(BaseModel):
+    """Ground-truth records in SageMaker's format, for one endpoint's captured requests."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    records: list[dict[str, Any]] = Field(..., description="{groundTruthData: {data, encoding}, eventMetadata: {eventId}, eventVersion}",
+                                          json_schema_extra=reaches("nested", "documents, validated; nothing in them is a location"))  # fmt: skip
+    collected_at: str | None = Field(None, description="ISO-8601; the hour the labels were collected (default now).")
+
+
+@router.post("/ground-truth/{endpoint}", status_code=201)
+def upload_ground_truth(endpoint: str, req: GroundTruthRequest, ws: Workspace = Depends(get_workspace)) -> dict[str, Any]:
+    """Store ground truth (all records or none); ids matching no captured request are counted."""
+    if not req.records:
+        raise ValidationError("records: give at least one ground-truth record")
+    return ws.monitoring.upload_ground_truth(endpoint, req.records, collected_at=req.collected_at)
+
+
+class ModelQualityRequest(BaseModel):
+    """One model-quality execution over an endpoint's captured traffic and its ground truth."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    endpoint: str = Field(..., description="The endpoint whose captures to merge with ground truth.", json_schema_extra=reaches("reference"))
+    problem_type: str = Field(..., description="Regression, BinaryClassification or MulticlassClassification.")
+    start_time: str | None = Field(None, description="ISO-8601; the window starts at this hour.")
+    end_time: str | None = Field(None, description="ISO-8601; the window ends before this hour.")
+    variant: str | None = Field(None, description="Only this production variant's captures.", json_schema_extra=reaches("name"))
+    inference_attribute: str | None = Field(None, description="The prediction's key in JSON outputs (default predicted_label).")
+    probability_attribute: str | None = Field(None, description="The positive-class probability's key (binary).")
+    probability_threshold: float | None = Field(None, ge=0, le=1, description="Predict 1 at or above this probability.")
+    constraints: dict[str, Any] | None = Field(None, description="{<problem>_constraints: {metric: {threshold, comparison_operator}}}",
+                                               json_schema_extra=reaches("nested", "a document, validated; nothing in it is a location"))  # fmt: skip
+    name: str | None = Field(None, description="The execution to store (its next version).", json_schema_extra=reaches("name"))
+    tags: dict[str, str] | None = None
+
+
+@router.post("/model-quality", status_code=201)
+def create_model_quality(req: ModelQualityRequest, ws: Workspace = Depends(get_workspace)) -> dict[str, Any]:
+    """Run one model-quality execution; its statistics.json and violations come back with it."""
+    rec = ws.monitoring.model_quality(req.endpoint, problem_type=req.problem_type, start_time=req.start_time, end_time=req.end_time,
+                                      variant=req.variant, inference_attribute=req.inference_attribute,
+                                      probability_attribute=req.probability_attribute, probability_threshold=req.probability_threshold,
+                                      constraints=req.constraints, name=req.name, tags=req.tags)  # fmt: skip
+    return _record(rec) | {"statistics": ws.monitoring.statistics(rec, kind="monitoring-execution")} | ws.monitoring.violations(rec)

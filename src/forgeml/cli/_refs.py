@@ -38,6 +38,7 @@ METAVARS: dict[str, tuple[str, str]] = {
     "CLARIFY": ("clarify", "Bias report or explanation: bias-report/NAME[:VERSION], explanation/NAME[:VERSION], or NAME[:VERSION] with --kind."),
     "BASELINE": ("monitoring-baseline", "Monitoring baseline: NAME, NAME:VERSION or monitoring-baseline/NAME:VERSION."),
     "EXECUTION": ("monitoring-execution", "Monitoring execution: NAME, NAME:VERSION or monitoring-execution/NAME:VERSION."),
+    "SCHEDULE": ("monitoring-schedule", "Monitoring schedule: NAME or monitoring-schedule/NAME."),
     "REPORT": ("report", "Report: KIND/NAME[:VERSION], e.g. evaluation/loans:2, data-profile/loans, model/loans:3."),
     "REF": ("ref", "KIND/NAME[:VERSION|@ALIAS], e.g. model/loans:1, dataset/loans, job/NAME, artifact/PREFIX."),
 }

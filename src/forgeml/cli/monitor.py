@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -102,7 +103,7 @@ def _print_run(rec: Any, violations: dict[str, Any]) -> None:
     typer.echo(f"{rec.ref}: {rec.status}: {rec.data['message']}")
     if violations["violations"]:
         print_table("violations", ["feature", "check", "description"],
-                    ((v["feature_name"], v["constraint_check_type"], v["description"]) for v in violations["violations"]))  # fmt: skip
+                    ((v.get("feature_name") or v.get("metric_name"), v["constraint_check_type"], v["description"]) for v in violations["violations"]))  # fmt: skip
 
 
 @app.command("violations")
@@ -115,8 +116,14 @@ def violations(execution: str = ref_argument("EXECUTION"), as_json: bool = JsonO
 
 
 @app.command("executions")
-def executions(name: str = ref_argument("EXECUTION", None, help="Only this execution's versions."), as_json: bool = JsonOption) -> None:
-    """List monitoring executions, newest first."""
+def executions(name: str = ref_argument("EXECUTION", None, help="Only this execution's versions."),
+               schedule: str = ref_option("SCHEDULE", "--schedule", "-s", help="This schedule's windows, with their status."),
+               as_json: bool = JsonOption) -> None:  # fmt: skip
+    """List monitoring executions, newest first (of one schedule: one per window, any status)."""
+    if schedule is not None:
+        runs = workspace().monitoring.schedule_executions(schedule)
+        emit(runs, as_json, lambda: _print_windows(runs))
+        return
     recs = workspace().monitoring.executions(name)
     emit([_record(r) for r in recs], as_json, lambda: print_table(None, ["execution", "status", "detail", "violations", "rows"],
          ((r.ref, r.status, r.data.get("status_detail"), r.data.get("violations"), r.data.get("item_count")) for r in recs)))  # fmt: skip
@@ -135,5 +142,130 @@ def report(execution: str = ref_argument("EXECUTION"), html: Path = HtmlOption, 
         _print_run(rec, doc)
         print_table("drift", ["feature", "method", "distance", "threshold"],
                     ((f, d["method"], d["distance"], d["threshold"]) for f, d in (rec.data.get("drift") or {}).items()))  # fmt: skip
+
+    emit(doc, as_json, render)
+
+
+# schedules -------------------------------------------------------------------------------------
+def _schedule_row(rec: Any) -> tuple[Any, ...]:
+    return (rec.name, rec.status, rec.spec["monitoring_type"], rec.spec["endpoint"], rec.spec["cron"], rec.data.get("next_fire"))
+
+
+@app.command("create")
+def create(
+    name: str = typer.Argument(..., metavar="NAME", help="The schedule's name (its executions are stored under it)."),
+    baseline: str = ref_option("BASELINE", "--baseline", "-b", help="The monitoring baseline to check against."),
+    endpoint: str = EndpointOpt,
+    cron: str = typer.Option("hourly", "--cron", help="Five-field cron (UTC), at most hourly; or 'hourly', 'daily'."),
+    variant: str = VariantOpt,
+    monitoring_type: str = typer.Option("DataQuality", "--type", help="DataQuality or ModelQuality."),
+    constraints: Path = typer.Option(None, "--constraints", help="Use this constraints file (.json, .yaml) instead of the baseline's."),
+    start: str = typer.Option(None, "--start", help="No window before this time (ISO-8601; default now)."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Create a monitoring schedule: a monitoring execution of each window, on a cron."""
+    ws = workspace()
+    rec = ws.monitoring.create_schedule(name, baseline=baseline, endpoint=endpoint, cron=cron, variant=variant,
+                                        monitoring_type=monitoring_type, constraints=constraints, start_time=start)  # fmt: skip
+    emit(_record(rec), as_json, lambda: typer.echo(f"created {rec.ref} ({rec.spec['cron']}), next run {rec.data['next_fire']}"))
+
+
+@app.command("ls")
+def ls(as_json: bool = JsonOption) -> None:
+    """List monitoring schedules."""
+    recs = workspace().monitoring.schedules()
+    emit([_record(r) for r in recs], as_json,
+         lambda: print_table(None, ["schedule", "status", "type", "endpoint", "cron", "next run"], (_schedule_row(r) for r in recs)))  # fmt: skip
+
+
+@app.command("show")
+def show(name: str = ref_argument("SCHEDULE"), as_json: bool = JsonOption) -> None:
+    """A schedule and its latest executions."""
+    ws = workspace()
+    rec = ws.monitoring.schedule(name)
+    runs = ws.monitoring.schedule_executions(rec.name)
+    doc = _record(rec) | {"executions": runs[:10]}
+
+    def render() -> None:
+        print_table(rec.ref, ["schedule", "status", "type", "endpoint", "cron", "next run"], [_schedule_row(rec)])
+        if rec.data.get("failure_reason"):
+            typer.echo(f"failed: {rec.data['failure_reason']}")
+        _print_windows(runs[:10])
+
+    emit(doc, as_json, render)
+
+
+def _print_windows(runs: list[dict[str, Any]]) -> None:
+    print_table("executions", ["window start", "window end", "status", "execution", "job"],
+                ((r["window_start"], r["window_end"], r["status"], r["execution"], r["job"]) for r in runs))  # fmt: skip
+
+
+@app.command("stop")
+def stop(name: str = ref_argument("SCHEDULE"), as_json: bool = JsonOption) -> None:
+    """Stop a schedule (windows already started finish)."""
+    rec = workspace().monitoring.stop_schedule(name)
+    emit(_record(rec), as_json, lambda: typer.echo(f"{rec.ref}: {rec.status}"))
+
+
+@app.command("start")
+def start_(name: str = ref_argument("SCHEDULE"), as_json: bool = JsonOption) -> None:
+    """Start a stopped schedule again, from now on."""
+    rec = workspace().monitoring.start_schedule(name)
+    emit(_record(rec), as_json, lambda: typer.echo(f"{rec.ref}: {rec.status}"))
+
+
+@app.command("scheduler")
+def scheduler(
+    interval: float = typer.Option(30.0, min=0.05, help="Seconds between passes."),
+    once: bool = typer.Option(False, "--once", help="One pass, then exit."),
+) -> None:
+    """Run due monitoring schedules (``forgeml server`` runs this too). Safe to restart at any time."""
+    from forgeml.monitoring import Scheduler
+
+    ws = workspace()
+    if once:
+        for job in Scheduler(ws).tick():
+            typer.echo(f"started job {job}")
+        return
+    typer.echo(f"monitoring scheduler: every {interval:g}s (workspace {ws.home})", err=True)
+    with contextlib.suppress(KeyboardInterrupt):
+        Scheduler(ws).run(interval)
+
+
+@app.command("quality")
+def quality(
+    endpoint: str = EndpointOpt,
+    problem_type: str = typer.Option(..., "--problem-type", help="Regression, BinaryClassification or MulticlassClassification."),
+    start: str = StartOpt,
+    end: str = EndOpt,
+    variant: str = VariantOpt,
+    inference_attribute: str = typer.Option(None, "--inference-attribute", help="The prediction's key in JSON outputs (default predicted_label)."),
+    probability_attribute: str = typer.Option(None, "--probability-attribute", help="The positive-class probability's key (binary)."),
+    probability_threshold: float = typer.Option(None, "--probability-threshold", help="Predict 1 at or above this probability."),
+    constraints: Path = typer.Option(None, "--constraints", help="Model-quality constraints (.json, .yaml)."),
+    name: str = typer.Option(None, help="Execution name (default ENDPOINT-quality)."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Run one model-quality execution: captures merged with the ground truth uploaded so far."""
+    ws = workspace()
+    if endpoint is None:
+        from forgeml.errors import ValidationError
+
+        raise ValidationError("give --endpoint (the endpoint whose captures to merge with ground truth)")
+    with console(stderr=True).status("model quality"):
+        rec = ws.monitoring.model_quality(endpoint, problem_type=problem_type, start_time=start, end_time=end, variant=variant,
+                                          inference_attribute=inference_attribute, probability_attribute=probability_attribute,
+                                          probability_threshold=probability_threshold, constraints=constraints, name=name)  # fmt: skip
+    stats = ws.monitoring.statistics(rec, kind="monitoring-execution")
+    doc = _record(rec) | {"statistics": stats} | ws.monitoring.violations(rec)
+
+    def render() -> None:
+        typer.echo(f"{rec.ref}: {rec.status}: {rec.data['message']}")
+        block = next((v for k, v in stats.items() if k.endswith("_metrics")), {})
+        print_table("metrics", ["metric", "value", "standard deviation"],
+                    ((k, v["value"], v["standard_deviation"]) for k, v in block.items() if isinstance(v, dict) and "value" in v))  # fmt: skip
+        if doc["violations"]:
+            print_table("violations", ["metric", "check", "description"],
+                        ((v["metric_name"], v["constraint_check_type"], v["description"]) for v in doc["violations"]))  # fmt: skip
 
     emit(doc, as_json, render)

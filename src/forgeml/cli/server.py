@@ -11,6 +11,7 @@ def server(
     host: str = typer.Option(None, help="Address to bind (default FORGEML_HOST, 127.0.0.1)."),
     port: int = typer.Option(None, help="Port (default FORGEML_PORT, 8080)."),
     access_log: bool = typer.Option(False, help="Log every request (costs 10-20% throughput)."),
+    scheduler: bool = typer.Option(True, "--scheduler/--no-scheduler", help="Also run due monitoring schedules (forgeml monitor scheduler)."),
 ) -> None:
     """Serve the REST API (OpenAPI at /openapi.json) and the endpoints' runtime paths."""
     import uvicorn
@@ -22,6 +23,10 @@ def server(
     settings = load_settings(home=state.home, host=host, port=port)
     ws = Workspace(settings)
     typer.echo(f"forgeml server on http://{settings.host}:{settings.port} (workspace {ws.home})", err=True)
+    if scheduler:
+        from forgeml.monitoring._scheduler import start_thread
+
+        start_thread(ws)
     uvicorn.run(create_app(ws), host=settings.host, port=settings.port, access_log=access_log, log_level="warning")
 
 

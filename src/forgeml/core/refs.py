@@ -53,6 +53,8 @@ LABELS: dict[str, str] = {
     "recipe": "recipe",
     "monitoring-baseline": "monitoring baseline",
     "monitoring-execution": "monitoring execution",
+    "monitoring-schedule": "monitoring schedule",
+    "ground-truth": "ground truth upload",
 }
 # kinds whose references name no version: a job, an artifact (by digest), a run.
 UNVERSIONED = ("job", "artifact", "run", "experiment")

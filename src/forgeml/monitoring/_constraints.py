@@ -151,6 +151,15 @@ def load(source: Any) -> Constraints:
         return source
     if isinstance(source, dict):
         return parse(source)
+    return parse(read_document(source), str(source))
+
+
+def read_document(source: Any) -> Any:
+    """The document in a local ``.json`` / ``.yaml`` / ``.yml`` file.
+
+    Raises:
+        ValidationError: unreadable text. NotFoundError: no such file.
+    """
     from forgeml.errors import NotFoundError
 
     path = Path(source)
@@ -167,7 +176,7 @@ def load(source: Any) -> Constraints:
     except (ValueError, Exception) as exc:  # yaml.YAMLError and json.JSONDecodeError
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ValidationError(f"{path}: not valid {'YAML' if path.suffix.lower() in ('.yaml', '.yml') else 'JSON'}: {first}") from None
-    return parse(document, str(path))
+    return document
 
 
-__all__ = ["MAX_DOMAIN", "Constraints", "FeatureConstraints", "load", "parse", "suggest"]
+__all__ = ["MAX_DOMAIN", "Constraints", "FeatureConstraints", "load", "parse", "read_document", "suggest"]

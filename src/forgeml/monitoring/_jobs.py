@@ -110,13 +110,13 @@ def check_job(ctx: JobContext) -> None:
     record = store_result(
         ws, EXECUTION_KIND, cfg["name"],
         spec={"baseline": baseline.ref, "source": source, "job": ctx.name,
-              "constraints_override": cfg.get("constraints") is not None},
+              "constraints_override": cfg.get("constraints") is not None, "schedule": cfg.get("schedule")},
         data=jsonable({"status_detail": detail, "message": message, "item_count": window.rows, "violations": len(result_violations),
                        "capture": counts, "drift": drift, "metrics": metrics, "analysed_at": time.time()}),
         documents={"statistics": (files["statistics.json"], "application/json"),
                    "violations": (files["constraint_violations.json"], "application/json"),
                    "html": (files["report.html"], "text/html")},
-        inputs={"baseline": baseline.ref, "monitored": cfg.get("source_ref")},
+        inputs={"baseline": baseline.ref, "monitored": cfg.get("source_ref"), "scheduled-by": cfg.get("schedule")},
         metrics={k: v for k, v in metrics.items() if v == v} if emit else None, tags=cfg.get("tags"), status=status,
     )  # fmt: skip
     if emit and metrics:

@@ -27,20 +27,28 @@ from forgeml.evaluation._store import (
     store_result,
 )
 from forgeml.monitoring._jobs import BASELINE_KIND, EXECUTION_KIND
+from forgeml.monitoring._service_quality import QualityMixin
+from forgeml.monitoring._service_schedules import ScheduleMixin
 
 if TYPE_CHECKING:
     from forgeml.core.records import JobRecord, ResourceRecord
     from forgeml.core.workspace import Workspace
     from forgeml.monitoring._constraints import Constraints
 
-ENTRYPOINTS = {"baseline": "forgeml.monitoring._jobs:baseline_job", "check": "forgeml.monitoring._jobs:check_job"}
+ENTRYPOINTS = {"baseline": "forgeml.monitoring._jobs:baseline_job", "check": "forgeml.monitoring._jobs:check_job",
+               "model_quality": "forgeml.monitoring._quality_job:model_quality_job"}
 
 
-class MonitoringService:
-    """Create baselines, run monitoring executions, read their documents."""
+class MonitoringService(ScheduleMixin, QualityMixin):
+    """Create baselines, run monitoring executions and schedules, read their documents."""
 
     def __init__(self, workspace: Workspace) -> None:
         self.ws = workspace
+
+    @staticmethod
+    def entrypoint(monitoring_type: str) -> str:
+        """The job entrypoint of one execution of a ``monitoring_type`` schedule."""
+        return ENTRYPOINTS["model_quality" if monitoring_type == "ModelQuality" else "check"]
 
     def _run(self, kind: str, config: dict[str, Any], job_name: str, inputs: list[str], wait: bool,
              timeout: float | None) -> ResourceRecord | JobRecord:  # fmt: skip
@@ -126,6 +134,14 @@ class MonitoringService:
             ``CompletedWithViolations``; an empty window completes with ``data["status_detail"]
             == "NoData"``.
         """
+        job_name = new_name("monitoring")
+        config, inputs = self._check_config(job_name, baseline, data, endpoint, start_time, end_time, variant,
+                                            constraints, name, tags)  # fmt: skip
+        return self._run("check", config, job_name, inputs, wait, timeout)
+
+    def _check_config(self, job_name: str, baseline: Any, data: Any, endpoint: str | None, start_time: Any, end_time: Any,
+                      variant: str | None, constraints: Any, name: str | None,
+                      tags: dict[str, str] | None) -> tuple[dict[str, Any], builtins.list[str]]:  # fmt: skip
         from forgeml.monitoring._constraints import load
 
         base = get_record(self.ws, BASELINE_KIND, baseline)
@@ -134,12 +150,11 @@ class MonitoringService:
             if not isinstance(constraints, dict):
                 self.ws.access.check_source(constraints, "constraints")
             override = load(constraints).document()
-        job_name = new_name("monitoring")
         source, ref = self._source(job_name, data, endpoint, start_time, end_time, variant)
         name = validate_name(name or (endpoint and source["endpoint"]) or base.name, "execution name")
         config = {"baseline": base.ref, "constraints": override, "source": source, "source_ref": ref, "name": name,
                   "tags": tags or {}}  # fmt: skip
-        return self._run("check", config, job_name, [base.ref, *([ref] if ref else [])], wait, timeout)
+        return config, [base.ref, *([ref] if ref else [])]
 
     # reading ----------------------------------------------------------------------------------
     def get(self, ref: Any, kind: str = BASELINE_KIND) -> ResourceRecord:
