@@ -381,6 +381,7 @@ class EndpointService:
             "max_payload_bytes": int((cfg.max_payload_mb or settings.max_payload_mb) * 1024 * 1024),
             "timeout_seconds": cfg.invocation_timeout_seconds or settings.invocation_timeout_seconds,
             "metrics_dir": str(runtime_dir / "metrics"), "weights_file": str(runtime_dir / "weights.json"),
+            "metrics_publish_seconds": settings.metrics_publish_seconds,
         }  # fmt: skip
         runtime_path = runtime_dir / "runtime.json"
         runtime_path.write_bytes(orjson.dumps(runtime, option=orjson.OPT_INDENT_2))
