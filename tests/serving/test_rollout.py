@@ -148,7 +148,7 @@ def test_alarm_during_bake_rolls_back_to_blue(ws: Workspace, packages: dict[str,
     assert ws.alarms.get("rb-4xx").status == "ALARM"
 
 
-@pytest.mark.parametrize(("dep", "error", "needle"), [
+BAD_DEPLOYMENTS = [
     (_dep("CANARY", {"Type": "CAPACITY_PERCENT", "Value": 60}), ValidationError, "CanarySize: 60% is out of range (at most 50%"),
     (_dep("CANARY", {"Type": "INSTANCE_COUNT", "Value": 1}), ValidationError, "1 of 1 instance(s) is out of range"),
     (_dep("LINEAR", {"Type": "CAPACITY_PERCENT", "Value": 5}), ValidationError, "LinearStepSize: 5% is out of range (10-50%"),
@@ -156,10 +156,14 @@ def test_alarm_during_bake_rolls_back_to_blue(ws: Workspace, packages: dict[str,
     (_dep("CANARY", wait=4000), ValidationError, "WaitIntervalInSeconds"),
     ({"RollingUpdatePolicy": {"MaximumBatchSize": {"Type": "CAPACITY_PERCENT", "Value": 10}}}, ValidationError, "not supported yet"),
     ({"BlueGreenUpdatePolicy": {"TrafficRoutingConfiguration": {"Type": "SLOW"}}}, ValidationError, "Type"),
-])  # fmt: skip
-def test_bad_deployment_configs_change_nothing(ws: Workspace, packages: dict[str, Path], dep: dict, error: type, needle: str) -> None:
+    (_dep("CANARY", MaximumExecutionTimeoutInSeconds=10), ValidationError, "MaximumExecutionTimeoutInSeconds"),
+]
+
+
+def test_bad_deployment_configs_change_nothing(ws: Workspace, packages: dict[str, Path]) -> None:
     ws.endpoints.create("bd", _config(packages["logistic"]))
-    with pytest.raises(error) as info:
-        ws.endpoints.update("bd", _config(packages["recipe"]), deployment_config=dep)
-    assert needle in info.value.message and "\n" not in info.value.message
-    assert [(r.version, r.status) for r in ws.endpoints.versions("bd")] == [(1, "InService")]
+    for dep, error, needle in BAD_DEPLOYMENTS:
+        with pytest.raises(error) as info:
+            ws.endpoints.update("bd", _config(packages["recipe"]), deployment_config=dep)
+        assert needle in info.value.message and "\n" not in info.value.message, dep
+        assert [(r.version, r.status) for r in ws.endpoints.versions("bd")] == [(1, "InService")]
