@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, Strict, StrictBool, StrictFloat, StrictInt, StrictStr, model_validator
 
 from forgeml.alarms._evaluate import OPERATORS, TREATMENTS
 from forgeml.alarms._metrics import check_series, check_statistic
@@ -23,10 +23,10 @@ class AlarmConfig(BaseModel):
     metric_name: StrictStr
     dimensions: dict[StrictStr, StrictStr] = Field(default_factory=dict)
     statistic: StrictStr = "Average"
-    period: StrictInt = 60
-    evaluation_periods: StrictInt = 1
-    datapoints_to_alarm: StrictInt | None = None
-    threshold: StrictFloat | StrictInt
+    period: StrictInt = Field(default=60, ge=10, le=604_800)
+    evaluation_periods: StrictInt = Field(default=1, ge=1, le=100_000)
+    datapoints_to_alarm: StrictInt | None = Field(default=None, ge=1, le=100_000)
+    threshold: StrictFloat | Annotated[int, Field(ge=-(2**53 - 1), le=2**53 - 1), Strict()]
     comparison_operator: StrictStr
     treat_missing_data: StrictStr = "missing"
     description: StrictStr = ""
@@ -40,8 +40,6 @@ class AlarmConfig(BaseModel):
         check_statistic(self.statistic)
         if not (self.period in (10, 20, 30) or (self.period >= 60 and self.period % 60 == 0)):
             raise ValueError(f"period must be 10, 20, 30 or a multiple of 60 seconds, got {self.period}")
-        if self.evaluation_periods < 1:
-            raise ValueError("evaluation_periods must be at least 1")
         limit = 86_400 if self.period < 3600 else 604_800
         if self.period * self.evaluation_periods > limit:
             raise ValueError(f"period x evaluation_periods must be at most {limit} seconds")

@@ -46,6 +46,7 @@ GROUPS: list[tuple[str, str]] = [
     ("transform", "forgeml.cli.transform"),
     ("reports", "forgeml.cli.reports"),
     ("monitor", "forgeml.cli.monitor"),
+    ("alarms", "forgeml.cli.alarms"),
 ]
 
 # (command name, "module:function") -- single commands at the top level.
@@ -75,6 +76,7 @@ READ_COMMANDS = frozenset({
     "models ls", "models versions", "models show", "models events", "models download", "models export-mlflow",
     "transform ls", "transform show", "transform wait",
     "reports ls", "reports export",
+    "alarms ls", "alarms show", "alarms history", "alarms metrics", "alarms stats", "endpoints deployment",
 })  # fmt: skip
 
 

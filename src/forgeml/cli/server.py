@@ -22,7 +22,13 @@ def server(
     settings = load_settings(home=state.home, host=host, port=port)
     ws = Workspace(settings)
     typer.echo(f"forgeml server on http://{settings.host}:{settings.port} (workspace {ws.home})", err=True)
-    uvicorn.run(create_app(ws), host=settings.host, port=settings.port, access_log=access_log, log_level="warning")
+    from forgeml.alarms._loop import AlarmLoop
+
+    alarms = AlarmLoop(ws).start()  # alarm evaluation; rolls back deployments interrupted by a restart
+    try:
+        uvicorn.run(create_app(ws), host=settings.host, port=settings.port, access_log=access_log, log_level="warning")
+    finally:
+        alarms.stop()
 
 
 def show_config(as_json: bool = JsonOption) -> None:
