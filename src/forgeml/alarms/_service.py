@@ -11,7 +11,6 @@ The events are the alarm's history.
 from __future__ import annotations
 
 import logging
-import math
 import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -97,7 +96,9 @@ class AlarmService:
         """The alarm's latest ``limit`` history items (state changes, configuration changes,
         actions), oldest first."""
         name = name_of(name, KIND)
-        return self.store.list_events(resource=f"{KIND}/{name}", limit=limit, newest=True)
+        mine = (STATE_EVENT, CONFIG_EVENT, ACTION_EVENT)  # not the store's own Created/StatusChanged/Updated
+        found = self.store.list_events(resource=f"{KIND}/{name}", limit=limit * 4, newest=True)
+        return [e for e in found if e.type in mine][-limit:]
 
     def set_state(self, name: str, state: str, reason: str) -> ResourceRecord:
         """``SetAlarmState``: force a state until the next evaluation (tests, drills)."""
@@ -126,7 +127,7 @@ class AlarmService:
         """Evaluate one alarm; the new record if its state changed, else None."""
         cfg = AlarmConfig.model_validate(record.data["config"])
         n, m = cfg.evaluation_periods, int(cfg.datapoints_to_alarm or cfg.evaluation_periods)
-        end = math.floor(now) if cfg.period < 60 else math.floor(now / 60) * 60
+        end = now  # a sliding window: the newest period ends at the evaluation time
         span = (n + 2) * cfg.period
         stats = self.metrics.statistics(cfg.namespace, cfg.metric_name, cfg.dimensions, start=end - span, end=end,
                                         period=cfg.period, statistic=cfg.statistic)  # fmt: skip
