@@ -167,3 +167,63 @@ def test_bad_deployment_configs_change_nothing(ws: Workspace, packages: dict[str
             ws.endpoints.update("bd", _config(packages["recipe"]), deployment_config=dep)
         assert needle in info.value.message and "\n" not in info.value.message, dep
         assert [(r.version, r.status) for r in ws.endpoints.versions("bd")] == [(1, "InService")]
+
+
+def test_kill_mid_shift_rolls_back_then_cli_deploys(ws: Workspace, packages: dict[str, Path], tmp_path: Path) -> None:
+    """kill -9 of the process driving a canary mid-bake: the server loop rolls it back; then the
+    CLI deploys cleanly and `endpoints deployment` shows the steps."""
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from forgeml.alarms._loop import AlarmLoop
+    from tests.cli_runner import run_cli
+
+    ws.endpoints.create("km", _config(packages["logistic"]))
+    new, dep = tmp_path / "new.json", tmp_path / "dep.json"
+    new.write_text(json.dumps(_config(packages["recipe"])))
+    dep.write_text(json.dumps(_dep("CANARY", wait=120)))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    child = subprocess.Popen([sys.executable, "-m", "forgeml", "--home", str(ws.home), "endpoints", "update", "km",
+                              "--config", str(new), "--deployment-config", str(dep)], env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if ws.endpoints.deployment("km").status == "Baking":
+                    break
+            except NotFoundError:
+                pass
+            assert child.poll() is None, child.stderr.read() if child.stderr else ""
+            time.sleep(0.1)
+        green = ws.endpoints.get("km")
+        assert green.version == 2 and green.data["traffic_share"] == 0.5
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait()
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+        if child.stderr:
+            child.stderr.close()
+    assert AlarmLoop(ws, interval=60).tick() == 0
+    record = ws.endpoints.get("km")
+    assert (record.version, record.status) == (1, "InService")
+    assert "died mid-shift" in record.data["last_deployment"]["reason"]
+    assert ws.endpoints.deployment("km").status == "RolledBack"
+    assert not __import__("forgeml.serving._process", fromlist=["is_running"]).is_running(green.data)  # green stopped
+    assert ws.endpoints.invoke("km", GOOD, content_type=CSV).body
+
+    dep.write_text(json.dumps(_dep("ALL_AT_ONCE", wait=0)))
+    out = run_cli(ws.home, "endpoints", "update", "km", "--config", str(new), "--deployment-config", str(dep))
+    assert out.returncode == 0, out.stderr
+    assert "endpoint km version 2: InService" in out.stdout  # the rolled-back number is free again
+    out = run_cli(ws.home, "endpoints", "deployment", "km", "--json")
+    assert json.loads(out.stdout)["version"] == 2  # the second deployment
+    steps = json.loads(out.stdout)["data"]["steps"]
+    assert json.loads(out.stdout)["status"] == "Completed" and [s["step"] for s in steps][1] == "shift 100% of traffic to version 2"
+    table = run_cli(ws.home, "endpoints", "deployment", "km")
+    assert "Completed" in table.stdout and "final bake" in table.stdout

@@ -1,7 +1,7 @@
 """Blue/green deployments with traffic shifting, baking and alarm-driven automatic rollback.
 
 A deployment is a durable state machine, a resource of kind ``endpoint-deployment`` (name: the
-endpoint, version: the new endpoint version) whose ``data`` holds its state and every step with
+endpoint, versions 1, 2, ... of its own; ``data`` names the blue and green endpoint versions) whose ``data`` holds its state and every step with
 its start and end times::
 
     Provisioning -> Shifting/Baking (one per step) -> TerminatingBlue -> Completed
@@ -72,26 +72,26 @@ class Deployment:
         self.name = green.name
         self.started = time.time()
         self.record = self.store.create_resource(ResourceRecord(
-            KIND, self.name, green.version, "Provisioning", spec=dep.model_dump(mode="json"),
+            KIND, self.name, 1, "Provisioning", spec=dep.model_dump(mode="json"),
             data={"blue_version": blue.version, "green_version": green.version, "steps": [], "shares": steps,
                   "driver": {"pid": os.getpid(), "host": os.uname().nodename}, "started_at": self.started},
-        ))  # fmt: skip
+        ), next_version=True)  # fmt: skip  (own numbering: a rolled-back green version number is reused)
         self._step("Provisioning", f"start version {green.version} next to version {blue.version}")
 
     # bookkeeping ------------------------------------------------------------------------------
     def _step(self, status: str, label: str, **extra: Any) -> None:
-        steps = list(self.store.get_resource(KIND, self.name, self.green.version).data["steps"])
+        steps = list(self.store.get_resource(KIND, self.name, self.record.version).data["steps"])
         now = time.time()
         if steps and steps[-1].get("ended_at") is None:
             steps[-1]["ended_at"] = now
         steps.append({"step": label, "started_at": now, "ended_at": None, **extra})
-        self.record = self.store.update_resource(KIND, self.name, self.green.version, status=status, data={"steps": steps})
+        self.record = self.store.update_resource(KIND, self.name, self.record.version, status=status, data={"steps": steps})
 
     def _finish(self, status: str, **data: Any) -> None:
-        steps = list(self.store.get_resource(KIND, self.name, self.green.version).data["steps"])
+        steps = list(self.store.get_resource(KIND, self.name, self.record.version).data["steps"])
         if steps and steps[-1].get("ended_at") is None:
             steps[-1]["ended_at"] = time.time()
-        self.record = self.store.update_resource(KIND, self.name, self.green.version, status=status,
+        self.record = self.store.update_resource(KIND, self.name, self.record.version, status=status,
                                                  data={"steps": steps, "ended_at": time.time(), **data})  # fmt: skip
 
     def _share(self, share: float) -> None:
