@@ -92,16 +92,30 @@ def test_canary_under_load_completes_and_drops_nothing(ws: Workspace, packages: 
             except ForgeError as exc:
                 failures.append(exc.message)
 
-    threads = [threading.Thread(target=load) for _ in range(3)]
-    for t in threads:
-        t.start()
-    try:
-        out = ws.endpoints.update("cn", _config(packages["recipe"]), deployment_config=_dep("CANARY", wait=1, alarms=["cn-5xx"]))
-    finally:
-        stop.set()
+    from fastapi.testclient import TestClient
+
+    from forgeml.api.app import create_app
+
+    rest_statuses: list[int] = []
+
+    def rest_load(client: TestClient) -> None:  # through the REST proxy, which caches where "cn" serves
+        while not stop.is_set():
+            r = client.post("/endpoints/cn/invocations", content=GOOD, headers={"content-type": CSV})
+            rest_statuses.append(r.status_code)
+
+    with TestClient(create_app(ws)) as client:
+        threads = [threading.Thread(target=load) for _ in range(2)] + [threading.Thread(target=rest_load, args=(client,))]
         for t in threads:
-            t.join()
+            t.start()
+        try:
+            out = ws.endpoints.update("cn", _config(packages["recipe"]), deployment_config=_dep("CANARY", wait=1, alarms=["cn-5xx"]))
+            time.sleep(1.5)  # past the proxy's cache: requests after blue stopped land on green
+        finally:
+            stop.set()
+            for t in threads:
+                t.join()
     assert failures == [] and answered[0] > 0
+    assert rest_statuses and set(rest_statuses) == {200}
     assert out.version == 2 and out.status == "InService" and out.data["last_deployment"]["status"] == "Completed"
     assert [r.status for r in ws.endpoints.versions("cn")] == ["InService", "OutOfService"]
     dep = ws.endpoints.deployment("cn")

@@ -134,6 +134,8 @@ class Deployment:
         until = time.monotonic() + seconds
         while True:
             self._check_alarms()
+            if not proc.is_running(self.green.data):
+                raise _RollBack(f"the server of version {self.green.version} exited during the bake")
             if time.time() - self.started > limit:
                 raise _RollBack(f"the deployment ran past MaximumExecutionTimeoutInSeconds ({int(limit)} s)")
             left = until - time.monotonic()
