@@ -37,7 +37,9 @@ def test_statistics_per_period(ws: Workspace) -> None:
     assert [v for _, v in got["Maximum"]] == [10, None, 7]
     assert [v for _, v in got["p50"]] == [3, None, 7]  # nearest rank of 1 2 3 4 10
     assert [v for _, v in got["p100"]] == [10, None, 7]
-    assert m.statistics(NS, "Latency", {"EndpointName": "other"}, start=T0, end=T0 + 60, period=60, statistic="Sum") == [(T0, None)]
+    assert m.statistics(
+        NS, "Latency", {"EndpointName": "other"}, start=T0, end=T0 + 60, period=60, statistic="Sum"
+    ) == [(T0, None)]
 
 
 def test_two_of_three_and_history_and_event(ws: Workspace) -> None:
@@ -62,12 +64,22 @@ def test_two_of_three_and_history_and_event(ws: Workspace) -> None:
 
 def test_missing_data_treatments_on_real_series(ws: Workspace) -> None:
     """`- - X - -` with N = 3, M = 3 (reference table row 5), at one evaluation time."""
-    for treat, expected in (("missing", "ALARM"), ("ignore", "INSUFFICIENT_DATA"), ("breaching", "ALARM"), ("notBreaching", "OK")):
+    for treat, _expected in (
+        ("missing", "ALARM"),
+        ("ignore", "INSUFFICIENT_DATA"),
+        ("breaching", "ALARM"),
+        ("notBreaching", "OK"),
+    ):
         _alarm(ws, name=f"a-{treat.lower()}", datapoints_to_alarm=3, treat_missing_data=treat)
     _put(ws, 2, 500)
     ws.alarms.evaluate(now=T0 + 300)
     states = {r.name: r.status for r in ws.alarms.list()}
-    assert states == {"a-missing": "ALARM", "a-ignore": "INSUFFICIENT_DATA", "a-breaching": "ALARM", "a-notbreaching": "OK"}
+    assert states == {
+        "a-missing": "ALARM",
+        "a-ignore": "INSUFFICIENT_DATA",
+        "a-breaching": "ALARM",
+        "a-notbreaching": "OK",
+    }
 
 
 def test_update_keeps_state_and_set_state(ws: Workspace) -> None:
@@ -98,7 +110,7 @@ def test_bad_configs_are_named(ws: Workspace, over: dict[str, object], needle: s
 
 
 def test_webhook_host_must_be_allowed(ws: Workspace) -> None:
-    with pytest.raises(ValidationError, match="not allowed.*FORGEML_ALARM_WEBHOOK_ALLOWED_HOSTS"):
+    with pytest.raises(ValidationError, match=r"not allowed.*FORGEML_ALARM_WEBHOOK_ALLOWED_HOSTS"):
         _alarm(ws, webhook_url="http://127.0.0.1:9/hook")
     with pytest.raises(NotFoundError, match="alarm 'nope' does not exist"):
         ws.alarms.evaluate(["nope"])

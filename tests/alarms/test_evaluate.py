@@ -27,7 +27,9 @@ def _points(text: str) -> list[bool | None]:
 
 
 @pytest.mark.parametrize(("data", "m", "missing", "ignore", "breaching", "not_breaching"), TABLE)
-def test_reference_table(data: str, m: int, missing: str, ignore: str | None, breaching: str, not_breaching: str) -> None:
+def test_reference_table(
+    data: str, m: int, missing: str, ignore: str | None, breaching: str, not_breaching: str
+) -> None:
     expected = dict(zip(TREATMENTS, (missing, ignore, breaching, not_breaching), strict=True))
     for treatment, state in expected.items():
         assert judge(_points(data), 3, m, treatment).state == state, (data, m, treatment)
@@ -42,7 +44,9 @@ def test_premature_rule_needs_m_periods_of_age() -> None:
 def test_m_of_n_counts_breaches_not_consecutive() -> None:
     assert judge(_points("X 0 X 0 X"), 5, 3).state == "ALARM"
     assert judge(_points("X 0 X 0 0"), 5, 3).state == "OK"
-    assert judge(_points("X X X X 0 0 0"), 5, 3).state == "OK"  # only the newest N real points count
+    assert (
+        judge(_points("X X X X 0 0 0"), 5, 3).state == "OK"
+    )  # only the newest N real points count
 
 
 def test_operators_compare_statistic_to_threshold() -> None:

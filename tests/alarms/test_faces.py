@@ -46,14 +46,29 @@ def test_cli_put_publish_evaluate_history(ws: Workspace, tmp_path: Path) -> None
     out = _cli(ws, "alarms", "history", "q-low", "--json")
     kinds = [e["type"] for e in json.loads(out.stdout)]
     assert kinds == ["AlarmConfigurationChange", "AlarmStateChange"]
-    out = _cli(ws, "alarms", "stats", "app", "Quality", "--statistic", "Minimum", "--period", "60", "--minutes", "2", "--json")
+    out = _cli(
+        ws,
+        "alarms",
+        "stats",
+        "app",
+        "Quality",
+        "--statistic",
+        "Minimum",
+        "--period",
+        "60",
+        "--minutes",
+        "2",
+        "--json",
+    )
     assert [p["value"] for p in json.loads(out.stdout) if p["value"] is not None] == [0.2]
     cfg.write_text(json.dumps({**ALARM, "period": 7}))
     bad = _cli(ws, "alarms", "put", str(cfg))
     assert bad.returncode == 2 and bad.stderr.strip().startswith("error: alarm config: period")
     assert bad.stderr.count("\n") == 1
     missing = _cli(ws, "alarms", "show", "nope")
-    assert missing.returncode == 4 and missing.stderr.strip() == "error: alarm 'nope' does not exist"
+    assert (
+        missing.returncode == 4 and missing.stderr.strip() == "error: alarm 'nope' does not exist"
+    )
     assert _cli(ws, "endpoints", "deployment", "nope").returncode == 4
 
 
@@ -62,18 +77,38 @@ def test_rest_alarms_and_metrics(ws: Workspace) -> None:
 
     with TestClient(create_app(ws)) as client:
         assert client.post("/alarms", json=ALARM).json()["status"] == "INSUFFICIENT_DATA"
-        r = client.post("/metrics", json={"namespace": "app", "metric_data": [{"name": "Quality", "values": [0.9, 0.7]}]})
+        r = client.post(
+            "/metrics",
+            json={"namespace": "app", "metric_data": [{"name": "Quality", "values": [0.9, 0.7]}]},
+        )
         assert r.status_code == 200 and r.json() == {"stored": 1}
         assert [a["status"] for a in client.post("/alarms/evaluate", json={}).json()] == ["OK"]
-        r = client.get("/metrics/statistics", params={"namespace": "app", "name": "Quality", "statistic": "Average", "period": 60, "seconds": 120})
+        r = client.get(
+            "/metrics/statistics",
+            params={
+                "namespace": "app",
+                "name": "Quality",
+                "statistic": "Average",
+                "period": 60,
+                "seconds": 120,
+            },
+        )
         assert [p["value"] for p in r.json() if p["value"] is not None] == [0.8]
-        assert client.post("/alarms/q-low/state", json={"state": "ALARM", "reason": "drill"}).json()["status"] == "ALARM"
+        assert (
+            client.post("/alarms/q-low/state", json={"state": "ALARM", "reason": "drill"}).json()[
+                "status"
+            ]
+            == "ALARM"
+        )
         history = client.get("/alarms/q-low/history").json()
         assert history[-1]["data"]["state"]["reason"] == "drill"
         r = client.post("/alarms", json={**ALARM, "webhook_url": "http://169.254.169.254/x"})
         assert r.status_code == 400 and "not allowed" in r.json()["message"]
         r = client.post("/metrics", json={"namespace": "app", "metric_data": [{"name": "Quality"}]})
-        assert r.status_code == 400 and r.json()["message"] == "metric_data.0: give exactly one of value and values"
+        assert (
+            r.status_code == 400
+            and r.json()["message"] == "metric_data.0: give exactly one of value and values"
+        )
         assert client.get("/alarms/nope").status_code == 404
         assert client.get("/endpoints/nope/deployment").status_code == 404
         assert client.delete("/alarms/q-low").status_code == 200
@@ -83,7 +118,9 @@ def test_rest_alarms_and_metrics(ws: Workspace) -> None:
 def test_monitoring_execution_publishes_to_the_store(ws: Workspace) -> None:
     rng = np.random.default_rng(0)
     base = pd.DataFrame({"x1": rng.normal(size=400), "c": rng.choice(["a", "b"], size=400)})
-    shifted = pd.DataFrame({"x1": rng.normal(3, 1, size=400), "c": rng.choice(["a", "b"], size=400)})
+    shifted = pd.DataFrame(
+        {"x1": rng.normal(3, 1, size=400), "c": rng.choice(["a", "b"], size=400)}
+    )
     ws.datasets.create("base", base)
     ws.datasets.create("win", shifted)
     ws.monitoring.baseline("base:1", name="b")
@@ -99,7 +136,7 @@ def test_monitoring_execution_publishes_to_the_store(ws: Workspace) -> None:
 class _Hook(BaseHTTPRequestHandler):
     got: list[dict[str, Any]] = []
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         _Hook.got.append(json.loads(self.rfile.read(int(self.headers["content-length"]))))
         self.send_response(204)
         self.end_headers()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Iterator
@@ -30,7 +31,13 @@ def _no_server_left(ws: Workspace) -> Iterator[None]:
         ws.endpoints.delete(record.name)
 
 
-def _dep(kind: str = "CANARY", size: dict | None = None, wait: int = 1, alarms: list[str] | None = None, **policy: int) -> dict:
+def _dep(
+    kind: str = "CANARY",
+    size: dict | None = None,
+    wait: int = 1,
+    alarms: list[str] | None = None,
+    **policy: int,
+) -> dict:
     routing: dict = {"Type": kind, "WaitIntervalInSeconds": wait}
     if kind == "CANARY":
         routing["CanarySize"] = size or {"Type": "CAPACITY_PERCENT", "Value": 50}
@@ -48,36 +55,48 @@ def _config(package: Path) -> dict:
 
 def test_shift_steps() -> None:
     assert shift_steps(parse_deployment(_dep("ALL_AT_ONCE")), 1) == [1.0]
-    assert shift_steps(parse_deployment(_dep("CANARY", {"Type": "CAPACITY_PERCENT", "Value": 10})), 1) == [0.1, 1.0]
-    assert shift_steps(parse_deployment(_dep("CANARY", {"Type": "INSTANCE_COUNT", "Value": 1})), 4) == [0.25, 1.0]
-    assert shift_steps(parse_deployment(_dep("LINEAR", {"Type": "CAPACITY_PERCENT", "Value": 25})), 1) == [0.25, 0.5, 0.75, 1.0]
-    assert shift_steps(parse_deployment(_dep("LINEAR", {"Type": "CAPACITY_PERCENT", "Value": 40})), 1) == [0.4, 0.8, 1.0]
+    assert shift_steps(
+        parse_deployment(_dep("CANARY", {"Type": "CAPACITY_PERCENT", "Value": 10})), 1
+    ) == [0.1, 1.0]
+    assert shift_steps(
+        parse_deployment(_dep("CANARY", {"Type": "INSTANCE_COUNT", "Value": 1})), 4
+    ) == [0.25, 1.0]
+    assert shift_steps(
+        parse_deployment(_dep("LINEAR", {"Type": "CAPACITY_PERCENT", "Value": 25})), 1
+    ) == [0.25, 0.5, 0.75, 1.0]
+    assert shift_steps(
+        parse_deployment(_dep("LINEAR", {"Type": "CAPACITY_PERCENT", "Value": 40})), 1
+    ) == [0.4, 0.8, 1.0]
 
 
 def test_endpoint_metrics_reach_the_store(ws: Workspace, packages: dict[str, Path]) -> None:
     ws.endpoints.create("mx", _config(packages["logistic"]))
     for body in (GOOD, GOOD, GOOD, BAD, BAD):
-        try:
+        with contextlib.suppress(ValidationError):
             ws.endpoints.invoke("mx", body, content_type=CSV)
-        except ValidationError:
-            pass
     dims = {"EndpointName": "mx", "VariantName": "AllTraffic"}
     m = ws.alarms.metrics
 
     def total(metric: str, stat: str = "Sum") -> float | None:
         now = time.time()
-        return m.statistics("AWS/SageMaker", metric, dims, start=now - 120, end=now + 1, period=121, statistic=stat)[0][1]
+        return m.statistics(
+            "AWS/SageMaker", metric, dims, start=now - 120, end=now + 1, period=121, statistic=stat
+        )[0][1]
 
     deadline = time.monotonic() + 20
     while total("Invocations") != 5 and time.monotonic() < deadline:
         time.sleep(0.2)
     assert total("Invocations") == 5
-    assert total("Invocation4XXErrors") == 2 and total("Invocation4XXErrors", "Average") == pytest.approx(0.4)
+    assert total("Invocation4XXErrors") == 2 and total(
+        "Invocation4XXErrors", "Average"
+    ) == pytest.approx(0.4)
     assert total("Invocation5XXErrors") == 0
     assert total("ModelLatency", "SampleCount") == 3 and total("ModelLatency", "Minimum") > 0
 
 
-def test_canary_under_load_completes_and_drops_nothing(ws: Workspace, packages: dict[str, Path]) -> None:
+def test_canary_under_load_completes_and_drops_nothing(
+    ws: Workspace, packages: dict[str, Path]
+) -> None:
     ws.endpoints.create("cn", _config(packages["logistic"]))
     ws.alarms.put({"name": "cn-5xx", "namespace": "AWS/SageMaker", "metric_name": "Invocation5XXErrors",
                    "dimensions": {"EndpointName": "cn", "VariantName": "AllTraffic"}, "statistic": "Sum", "period": 10,
@@ -98,17 +117,27 @@ def test_canary_under_load_completes_and_drops_nothing(ws: Workspace, packages: 
 
     rest_statuses: list[int] = []
 
-    def rest_load(client: TestClient) -> None:  # through the REST proxy, which caches where "cn" serves
+    def rest_load(
+        client: TestClient,
+    ) -> None:  # through the REST proxy, which caches where "cn" serves
         while not stop.is_set():
-            r = client.post("/endpoints/cn/invocations", content=GOOD, headers={"content-type": CSV})
+            r = client.post(
+                "/endpoints/cn/invocations", content=GOOD, headers={"content-type": CSV}
+            )
             rest_statuses.append(r.status_code)
 
     with TestClient(create_app(ws)) as client:
-        threads = [threading.Thread(target=load) for _ in range(2)] + [threading.Thread(target=rest_load, args=(client,))]
+        threads = [threading.Thread(target=load) for _ in range(2)] + [
+            threading.Thread(target=rest_load, args=(client,))
+        ]
         for t in threads:
             t.start()
         try:
-            out = ws.endpoints.update("cn", _config(packages["recipe"]), deployment_config=_dep("CANARY", wait=1, alarms=["cn-5xx"]))
+            out = ws.endpoints.update(
+                "cn",
+                _config(packages["recipe"]),
+                deployment_config=_dep("CANARY", wait=1, alarms=["cn-5xx"]),
+            )
             time.sleep(1.5)  # past the proxy's cache: requests after blue stopped land on green
         finally:
             stop.set()
@@ -116,15 +145,28 @@ def test_canary_under_load_completes_and_drops_nothing(ws: Workspace, packages: 
                 t.join()
     assert failures == [] and answered[0] > 0
     assert rest_statuses and set(rest_statuses) == {200}
-    assert out.version == 2 and out.status == "InService" and out.data["last_deployment"]["status"] == "Completed"
+    assert (
+        out.version == 2
+        and out.status == "InService"
+        and out.data["last_deployment"]["status"] == "Completed"
+    )
     assert [r.status for r in ws.endpoints.versions("cn")] == ["InService", "OutOfService"]
     dep = ws.endpoints.deployment("cn")
     assert dep.status == "Completed"
     steps = dep.data["steps"]
-    assert [s["step"].split(" ")[0] for s in steps] == ["start", "shift", "bake", "shift", "final", "wait"]
+    assert [s["step"].split(" ")[0] for s in steps] == [
+        "start",
+        "shift",
+        "bake",
+        "shift",
+        "final",
+        "wait",
+    ]
     assert [s.get("traffic_share") for s in steps if s["step"].startswith("shift")] == [0.5, 1.0]
     assert all(s["ended_at"] >= s["started_at"] for s in steps)
-    assert steps[2]["ended_at"] - steps[2]["started_at"] >= 1.0  # the bake waited WaitIntervalInSeconds
+    assert (
+        steps[2]["ended_at"] - steps[2]["started_at"] >= 1.0
+    )  # the bake waited WaitIntervalInSeconds
 
 
 def test_alarm_during_bake_rolls_back_to_blue(ws: Workspace, packages: dict[str, Path]) -> None:
@@ -147,30 +189,62 @@ def test_alarm_during_bake_rolls_back_to_blue(ws: Workspace, packages: dict[str,
     thread = threading.Thread(target=bad_traffic)
     thread.start()
     try:
-        out = ws.endpoints.update("rb", _config(packages["recipe"]), deployment_config=_dep("CANARY", wait=30, alarms=["rb-4xx"]))
+        out = ws.endpoints.update(
+            "rb",
+            _config(packages["recipe"]),
+            deployment_config=_dep("CANARY", wait=30, alarms=["rb-4xx"]),
+        )
     finally:
         stop.set()
         thread.join()
     assert out.version == 1 and out.status == "InService"
     assert out.data["last_deployment"]["status"] == "RolledBack"
-    assert "alarm 'rb-4xx' went into ALARM: Threshold Crossed" in out.data["last_deployment"]["reason"]
+    assert (
+        "alarm 'rb-4xx' went into ALARM: Threshold Crossed" in out.data["last_deployment"]["reason"]
+    )
     assert [r.version for r in ws.endpoints.versions("rb")] == [1]  # the green fleet is gone
     dep = ws.endpoints.deployment("rb")
-    assert dep.status == "RolledBack" and dep.data["steps"][-1]["step"].startswith("all traffic back to version 1")
+    assert dep.status == "RolledBack" and dep.data["steps"][-1]["step"].startswith(
+        "all traffic back to version 1"
+    )
     assert dep.data["ended_at"] - dep.data["started_at"] < 25  # well before the 30 s bake ended
     assert ws.endpoints.invoke("rb", GOOD, content_type=CSV).body  # v1 still answers
     assert ws.alarms.get("rb-4xx").status == "ALARM"
 
 
 BAD_DEPLOYMENTS = [
-    (_dep("CANARY", {"Type": "CAPACITY_PERCENT", "Value": 60}), ValidationError, "CanarySize: 60% is out of range (at most 50%"),
-    (_dep("CANARY", {"Type": "INSTANCE_COUNT", "Value": 1}), ValidationError, "1 of 1 instance(s) is out of range"),
-    (_dep("LINEAR", {"Type": "CAPACITY_PERCENT", "Value": 5}), ValidationError, "LinearStepSize: 5% is out of range (10-50%"),
+    (
+        _dep("CANARY", {"Type": "CAPACITY_PERCENT", "Value": 60}),
+        ValidationError,
+        "CanarySize: 60% is out of range (at most 50%",
+    ),
+    (
+        _dep("CANARY", {"Type": "INSTANCE_COUNT", "Value": 1}),
+        ValidationError,
+        "1 of 1 instance(s) is out of range",
+    ),
+    (
+        _dep("LINEAR", {"Type": "CAPACITY_PERCENT", "Value": 5}),
+        ValidationError,
+        "LinearStepSize: 5% is out of range (10-50%",
+    ),
     (_dep("CANARY", alarms=["nope"]), NotFoundError, "alarm 'nope' does not exist"),
     (_dep("CANARY", wait=4000), ValidationError, "WaitIntervalInSeconds"),
-    ({"RollingUpdatePolicy": {"MaximumBatchSize": {"Type": "CAPACITY_PERCENT", "Value": 10}}}, ValidationError, "not supported yet"),
-    ({"BlueGreenUpdatePolicy": {"TrafficRoutingConfiguration": {"Type": "SLOW"}}}, ValidationError, "Type"),
-    (_dep("CANARY", MaximumExecutionTimeoutInSeconds=10), ValidationError, "MaximumExecutionTimeoutInSeconds"),
+    (
+        {"RollingUpdatePolicy": {"MaximumBatchSize": {"Type": "CAPACITY_PERCENT", "Value": 10}}},
+        ValidationError,
+        "not supported yet",
+    ),
+    (
+        {"BlueGreenUpdatePolicy": {"TrafficRoutingConfiguration": {"Type": "SLOW"}}},
+        ValidationError,
+        "Type",
+    ),
+    (
+        _dep("CANARY", MaximumExecutionTimeoutInSeconds=10),
+        ValidationError,
+        "MaximumExecutionTimeoutInSeconds",
+    ),
 ]
 
 
@@ -183,7 +257,9 @@ def test_bad_deployment_configs_change_nothing(ws: Workspace, packages: dict[str
         assert [(r.version, r.status) for r in ws.endpoints.versions("bd")] == [(1, "InService")]
 
 
-def test_kill_mid_shift_rolls_back_then_cli_deploys(ws: Workspace, packages: dict[str, Path], tmp_path: Path) -> None:
+def test_kill_mid_shift_rolls_back_then_cli_deploys(
+    ws: Workspace, packages: dict[str, Path], tmp_path: Path
+) -> None:
     """kill -9 of the process driving a canary mid-bake: the server loop rolls it back; then the
     CLI deploys cleanly and `endpoints deployment` shows the steps."""
     import json
@@ -228,16 +304,23 @@ def test_kill_mid_shift_rolls_back_then_cli_deploys(ws: Workspace, packages: dic
     assert (record.version, record.status) == (1, "InService")
     assert "died mid-shift" in record.data["last_deployment"]["reason"]
     assert ws.endpoints.deployment("km").status == "RolledBack"
-    assert not __import__("forgeml.serving._process", fromlist=["is_running"]).is_running(green.data)  # green stopped
+    assert not __import__("forgeml.serving._process", fromlist=["is_running"]).is_running(
+        green.data
+    )  # green stopped
     assert ws.endpoints.invoke("km", GOOD, content_type=CSV).body
 
     dep.write_text(json.dumps(_dep("ALL_AT_ONCE", wait=0)))
-    out = run_cli(ws.home, "endpoints", "update", "km", "--config", str(new), "--deployment-config", str(dep))
+    out = run_cli(
+        ws.home, "endpoints", "update", "km", "--config", str(new), "--deployment-config", str(dep)
+    )
     assert out.returncode == 0, out.stderr
     assert "endpoint km version 2: InService" in out.stdout  # the rolled-back number is free again
     out = run_cli(ws.home, "endpoints", "deployment", "km", "--json")
     assert json.loads(out.stdout)["version"] == 2  # the second deployment
     steps = json.loads(out.stdout)["data"]["steps"]
-    assert json.loads(out.stdout)["status"] == "Completed" and [s["step"] for s in steps][1] == "shift 100% of traffic to version 2"
+    assert (
+        json.loads(out.stdout)["status"] == "Completed"
+        and [s["step"] for s in steps][1] == "shift 100% of traffic to version 2"
+    )
     table = run_cli(ws.home, "endpoints", "deployment", "km")
     assert "Completed" in table.stdout and "final bake" in table.stdout

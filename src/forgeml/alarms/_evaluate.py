@@ -39,7 +39,9 @@ class Outcome:
     rule: str
 
 
-def breaches(values: Sequence[float | None], comparison: str, threshold: float) -> list[bool | None]:
+def breaches(
+    values: Sequence[float | None], comparison: str, threshold: float
+) -> list[bool | None]:
     """Each value as breaching (True), good (False) or missing (None)."""
     compare = OPERATORS[comparison][0]
     return [None if v is None else bool(compare(v, threshold)) for v in values]
@@ -58,14 +60,21 @@ def judge(points: Sequence[bool | None], n: int, m: int, treat_missing: str = "m
     if treat_missing in ("breaching", "notBreaching"):
         filled = n - len(real)
         total = bad + (filled if treat_missing == "breaching" else 0)
-        return Outcome("ALARM" if total >= m else "OK", total, n, f"{filled} missing datapoint(s) treated as {treat_missing}")
+        return Outcome(
+            "ALARM" if total >= m else "OK",
+            total,
+            n,
+            f"{filled} missing datapoint(s) treated as {treat_missing}",
+        )
     keep = treat_missing == "ignore"
     if not real:
         return Outcome(None if keep else "INSUFFICIENT_DATA", 0, 0, "no datapoints")
     if bad >= m:
         return Outcome("ALARM", bad, len(real), "real breaching datapoints")
     if len(real) < m and _premature(points[-n:], m):
-        return Outcome(None if keep else "ALARM", bad, len(real), "intermittent data (premature alarm)")
+        return Outcome(
+            None if keep else "ALARM", bad, len(real), "intermittent data (premature alarm)"
+        )
     return Outcome("OK", bad, len(real), "real datapoints")
 
 

@@ -30,7 +30,7 @@ class AlarmLoop:
             for name in recover(self.ws.endpoints):
                 log.warning("endpoint %s: an interrupted deployment was rolled back", name)
             return len(self.ws.alarms.evaluate())
-        except Exception:  # noqa: BLE001 - one bad round must not stop the loop
+        except Exception:
             log.exception("alarm evaluation failed")
             return 0
 

@@ -61,7 +61,14 @@ class Datapoint:
     samples: list[float] | None = field(default=None)
 
     @classmethod
-    def of(cls, namespace: str, name: str, dimensions: dict[str, str], values: Sequence[float], timestamp: float | None = None) -> Datapoint:
+    def of(
+        cls,
+        namespace: str,
+        name: str,
+        dimensions: dict[str, str],
+        values: Sequence[float],
+        timestamp: float | None = None,
+    ) -> Datapoint:
         """The statistic set of ``values`` (raw samples kept for percentiles)."""
         vals = [float(v) for v in values]
         kept = vals if len(vals) <= MAX_SAMPLES else vals[:: math.ceil(len(vals) / MAX_SAMPLES)]
@@ -82,7 +89,9 @@ def check_statistic(stat: str, where: str = "statistic") -> str:
     """
     if stat in STATISTICS or (_PERCENTILE.fullmatch(stat) and float(stat[1:]) <= 100):
         return stat
-    raise ValidationError(f"{where}: unknown statistic {stat!r} (expected one of {', '.join(STATISTICS)} or a percentile like p99)")
+    raise ValidationError(
+        f"{where}: unknown statistic {stat!r} (expected one of {', '.join(STATISTICS)} or a percentile like p99)"
+    )
 
 
 def check_series(namespace: str, name: str, dimensions: dict[str, str]) -> None:
@@ -93,15 +102,19 @@ def check_series(namespace: str, name: str, dimensions: dict[str, str]) -> None:
     if len(dimensions) > 30:
         raise ValidationError(f"metric {name!r}: at most 30 dimensions, got {len(dimensions)}")
     for k, v in dimensions.items():
-        if not (isinstance(k, str) and 1 <= len(k) <= 255 and isinstance(v, str) and 1 <= len(v) <= 1024):
-            raise ValidationError(f"metric {name!r}: dimension {k!r} needs a name and a value of 1-255/1-1024 characters")
+        if not (
+            isinstance(k, str) and 1 <= len(k) <= 255 and isinstance(v, str) and 1 <= len(v) <= 1024
+        ):
+            raise ValidationError(
+                f"metric {name!r}: dimension {k!r} needs a name and a value of 1-255/1-1024 characters"
+            )
 
 
 class MetricsStore:
     """Put and read datapoints in the metadata database."""
 
     def __init__(self, store: MetadataStore) -> None:
-        self.store = store
+        self.store: Any = store  # the SQL store: transaction() / read_transaction() for domain tables
 
     def put(self, datapoints: Iterable[Datapoint]) -> int:
         """Store datapoints (one transaction); returns how many.
@@ -112,7 +125,9 @@ class MetricsStore:
         rows = []
         for p in datapoints:
             check_series(p.namespace, p.name, p.dimensions)
-            if p.count <= 0 or not all(math.isfinite(x) for x in (p.sum, p.minimum, p.maximum, p.timestamp)):
+            if p.count <= 0 or not all(
+                math.isfinite(x) for x in (p.sum, p.minimum, p.maximum, p.timestamp)
+            ):
                 raise ValidationError(f"metric {p.name!r}: values must be finite numbers")
             rows.append({"namespace": p.namespace, "name": p.name, "dimensions": dims_key(p.dimensions),
                          "timestamp": float(p.timestamp), "count": p.count, "sum": p.sum, "minimum": p.minimum,
@@ -127,18 +142,34 @@ class MetricsStore:
         """Store one value (``PutMetricData`` with a single Value)."""
         self.put([Datapoint.of(namespace, name, dimensions or {}, [value], timestamp)])
 
-    def query(self, namespace: str, name: str, dimensions: dict[str, str], start: float, end: float) -> list[Datapoint]:
+    def query(
+        self, namespace: str, name: str, dimensions: dict[str, str], start: float, end: float
+    ) -> list[Datapoint]:
         """The datapoints of one series with ``start <= timestamp < end``, oldest first."""
         q = (
             sa.select(points)
-            .where(points.c.namespace == namespace, points.c.name == name, points.c.dimensions == dims_key(dimensions),
-                   points.c.timestamp >= start, points.c.timestamp < end)  # fmt: skip
+            .where(
+                points.c.namespace == namespace,
+                points.c.name == name,
+                points.c.dimensions == dims_key(dimensions),
+                points.c.timestamp >= start,
+                points.c.timestamp < end,
+            )
             .order_by(points.c.timestamp)
         )
         with self.store.read_transaction() as conn:
             return [
-                Datapoint(r.namespace, r.name, orjson.loads(r.dimensions), r.timestamp, r.count, r.sum, r.minimum,
-                          r.maximum, r.samples)  # fmt: skip
+                Datapoint(
+                    r.namespace,
+                    r.name,
+                    orjson.loads(r.dimensions),
+                    r.timestamp,
+                    r.count,
+                    r.sum,
+                    r.minimum,
+                    r.maximum,
+                    r.samples,
+                )
                 for r in conn.execute(q)
             ]
 
@@ -150,7 +181,9 @@ class MetricsStore:
         if name:
             q = q.where(points.c.name == name)
         with self.store.read_transaction() as conn:
-            rows = conn.execute(q.order_by(points.c.namespace, points.c.name, points.c.dimensions)).all()
+            rows = conn.execute(
+                q.order_by(points.c.namespace, points.c.name, points.c.dimensions)
+            ).all()
         return [{"namespace": r[0], "name": r[1], "dimensions": orjson.loads(r[2])} for r in rows]
 
     def statistics(self, namespace: str, name: str, dimensions: dict[str, str], *, start: float, end: float,
@@ -159,7 +192,7 @@ class MetricsStore:
         statistic's value (None where the period has no datapoint: missing data)."""
         check_statistic(statistic)
         found = self.query(namespace, name, dimensions, start, end)
-        n = max(0, int(round((end - start) / period)))
+        n = max(0, round((end - start) / period))
         buckets: list[list[Datapoint]] = [[] for _ in range(n)]
         for p in found:
             i = int((p.timestamp - start) // period)
@@ -190,4 +223,12 @@ def aggregate(found: Sequence[Datapoint], statistic: str) -> float | None:
     return values[min(rank, len(values)) - 1]
 
 
-__all__ = ["MAX_SAMPLES", "STATISTICS", "Datapoint", "MetricsStore", "aggregate", "check_statistic", "dims_key"]
+__all__ = [
+    "MAX_SAMPLES",
+    "STATISTICS",
+    "Datapoint",
+    "MetricsStore",
+    "aggregate",
+    "check_statistic",
+    "dims_key",
+]

@@ -67,8 +67,19 @@ class MetricsPublisher:
         for variant, calls in by_variant.items():
             dims = {"EndpointName": self.endpoint, "VariantName": variant}
             out.append(Datapoint.of(NAMESPACE, "Invocations", dims, [1.0] * len(calls)))
-            out.append(Datapoint.of(NAMESPACE, "Invocation4XXErrors", dims, [float(400 <= s < 500) for s, _ in calls]))
-            out.append(Datapoint.of(NAMESPACE, "Invocation5XXErrors", dims, [float(s >= 500) for s, _ in calls]))
+            out.append(
+                Datapoint.of(
+                    NAMESPACE,
+                    "Invocation4XXErrors",
+                    dims,
+                    [float(400 <= s < 500) for s, _ in calls],
+                )
+            )
+            out.append(
+                Datapoint.of(
+                    NAMESPACE, "Invocation5XXErrors", dims, [float(s >= 500) for s, _ in calls]
+                )
+            )
             latency = [t * 1e6 for s, t in calls if s < 400]
             if latency:
                 out.append(Datapoint.of(NAMESPACE, "ModelLatency", dims, latency))
@@ -78,18 +89,17 @@ class MetricsPublisher:
 
                 self._store = SqlMetadataStore(self.database_url, migrate=False)
             return MetricsStore(self._store).put(out)
-        except Exception:  # noqa: BLE001 - a metrics outage must not reach the caller
+        except Exception:
             log.warning("could not publish %d endpoint datapoints", len(out), exc_info=True)
             return 0
-
-
-
 
 
 MONITORING_NAMESPACE = "forgeml/monitoring/data-metrics"
 
 
-def publish_monitoring(ws: Any, schedule: str, source: dict[str, Any], metrics: dict[str, float]) -> None:
+def publish_monitoring(
+    ws: Any, schedule: str, source: dict[str, Any], metrics: dict[str, float]
+) -> None:
     """A monitoring execution's metrics (``feature_baseline_drift_<f>``, ...) as datapoints of
     ``forgeml/monitoring/data-metrics`` with SageMaker's dimensions ``MonitoringSchedule`` and,
     for captured traffic, ``Endpoint`` (NaN values are undefined and not published)."""
@@ -98,6 +108,12 @@ def publish_monitoring(ws: Any, schedule: str, source: dict[str, Any], metrics: 
     dims = {"MonitoringSchedule": schedule}
     if source.get("endpoint"):
         dims["Endpoint"] = str(source["endpoint"])
-    points = [Datapoint.of(MONITORING_NAMESPACE, k, dims, [float(v)]) for k, v in metrics.items() if v == v]
+    points = [
+        Datapoint.of(MONITORING_NAMESPACE, k, dims, [float(v)])
+        for k, v in metrics.items()
+        if v == v
+    ]
     MetricsStore(ws.metadata).put(points)
+
+
 __all__ = ["MONITORING_NAMESPACE", "NAMESPACE", "MetricsPublisher", "publish_monitoring"]

@@ -10,6 +10,7 @@ The events are the alarm's history.
 
 from __future__ import annotations
 
+import builtins
 import logging
 import time
 from datetime import UTC, datetime
@@ -57,14 +58,18 @@ class AlarmService:
         existing = self.store.list_resources(KIND, name=cfg.name, limit=1)
         if existing:
             record = self.store.update_resource(KIND, cfg.name, 1, data={"config": body})
-            self.store.append_event(record.ref, CONFIG_EVENT, {"alarmName": cfg.name, "operation": "update"})
+            self.store.append_event(
+                record.ref, CONFIG_EVENT, {"alarmName": cfg.name, "operation": "update"}
+            )
             return record
         now = time.time()
         record = self.store.create_resource(ResourceRecord(
             KIND, cfg.name, 1, "INSUFFICIENT_DATA", spec=body,
             data={"config": body, "reason": "Unchecked: Initial alarm creation", "state_updated_at": now},
         ))  # fmt: skip
-        self.store.append_event(record.ref, CONFIG_EVENT, {"alarmName": cfg.name, "operation": "create"})
+        self.store.append_event(
+            record.ref, CONFIG_EVENT, {"alarmName": cfg.name, "operation": "create"}
+        )
         return record
 
     def get(self, name: str) -> ResourceRecord:
@@ -82,33 +87,49 @@ class AlarmService:
     def list(self, state: str | None = None) -> list[ResourceRecord]:
         """Every alarm (optionally only those in ``state``), by name."""
         if state is not None and state not in STATES:
-            raise ValidationError(f"unknown alarm state {state!r} (expected one of {', '.join(STATES)})")
-        found = self.store.list_resources(KIND, status=state) if state else self.store.list_resources(KIND)
+            raise ValidationError(
+                f"unknown alarm state {state!r} (expected one of {', '.join(STATES)})"
+            )
+        found = (
+            self.store.list_resources(KIND, status=state)
+            if state
+            else self.store.list_resources(KIND)
+        )
         return sorted(found, key=lambda r: r.name)
 
     def delete(self, name: str) -> None:
         """Forget an alarm (its history events stay)."""
         record = self.get(name)
         self.store.delete_resource(KIND, record.name)
-        self.store.append_event(record.ref, CONFIG_EVENT, {"alarmName": record.name, "operation": "delete"})
+        self.store.append_event(
+            record.ref, CONFIG_EVENT, {"alarmName": record.name, "operation": "delete"}
+        )
 
-    def history(self, name: str, limit: int = 100) -> list[EventRecord]:
+    def history(self, name: str, limit: int = 100) -> builtins.list[EventRecord]:
         """The alarm's latest ``limit`` history items (state changes, configuration changes,
         actions), oldest first."""
         name = name_of(name, KIND)
-        mine = (STATE_EVENT, CONFIG_EVENT, ACTION_EVENT)  # not the store's own Created/StatusChanged/Updated
+        mine = (
+            STATE_EVENT,
+            CONFIG_EVENT,
+            ACTION_EVENT,
+        )  # not the store's own Created/StatusChanged/Updated
         found = self.store.list_events(resource=f"{KIND}/{name}", limit=limit * 4, newest=True)
         return [e for e in found if e.type in mine][-limit:]
 
     def set_state(self, name: str, state: str, reason: str) -> ResourceRecord:
         """``SetAlarmState``: force a state until the next evaluation (tests, drills)."""
         if state not in STATES:
-            raise ValidationError(f"unknown alarm state {state!r} (expected one of {', '.join(STATES)})")
+            raise ValidationError(
+                f"unknown alarm state {state!r} (expected one of {', '.join(STATES)})"
+            )
         record = self.get(name)
         return self._transition(record, state, reason, {}) or self.get(name)
 
     # evaluation -------------------------------------------------------------------------------
-    def evaluate(self, names: list[str] | None = None, now: float | None = None) -> list[ResourceRecord]:
+    def evaluate(
+        self, names: builtins.list[str] | None = None, now: float | None = None
+    ) -> builtins.list[ResourceRecord]:
         """Evaluate alarms (all, or ``names``) at ``now``; returns those whose state changed.
 
         Raises:
@@ -132,11 +153,16 @@ class AlarmService:
         stats = self.metrics.statistics(cfg.namespace, cfg.metric_name, cfg.dimensions, start=end - span, end=end,
                                         period=cfg.period, statistic=cfg.statistic)  # fmt: skip
         values = [v for _, v in stats]
-        outcome = judge(breaches(values, cfg.comparison_operator, cfg.threshold), n, m, cfg.treat_missing_data)
+        outcome = judge(
+            breaches(values, cfg.comparison_operator, cfg.threshold), n, m, cfg.treat_missing_data
+        )
         if outcome.state is None or outcome.state == record.status:
             return None
         recent = [(t, v) for t, v in stats if v is not None][-n:]
-        shown = ", ".join(f"{v:g} ({datetime.fromtimestamp(t, UTC):%d/%m/%y %H:%M:%S})" for t, v in reversed(recent))
+        shown = ", ".join(
+            f"{v:g} ({datetime.fromtimestamp(t, UTC):%d/%m/%y %H:%M:%S})"
+            for t, v in reversed(recent)
+        )
         verb = OPERATORS[cfg.comparison_operator][1]
         if outcome.state == "INSUFFICIENT_DATA":
             reason = f"Insufficient Data: {n} datapoint(s) were unknown."
@@ -149,7 +175,9 @@ class AlarmService:
                        "evaluatedDatapoints": [{"timestamp": _stamp(t), "value": v} for t, v in stats]}  # fmt: skip
         return self._transition(record, outcome.state, reason, reason_data)
 
-    def _transition(self, record: ResourceRecord, state: str, reason: str, reason_data: dict[str, Any]) -> ResourceRecord | None:
+    def _transition(
+        self, record: ResourceRecord, state: str, reason: str, reason_data: dict[str, Any]
+    ) -> ResourceRecord | None:
         now = time.time()
         try:
             out = self.store.update_resource(KIND, record.name, 1, status=state, expected_status=[record.status],
@@ -176,7 +204,9 @@ class AlarmService:
         import httpx
 
         try:
-            parse_alarm(record.data["config"], self.ws.settings.alarm_webhook_allowed_hosts)  # still allowed now?
+            parse_alarm(
+                record.data["config"], self.ws.settings.alarm_webhook_allowed_hosts
+            )  # still allowed now?
             body = {"source": "forgeml.alarms", "detail-type": "Alarm State Change", "time": _stamp(event.time),
                     "resources": [record.ref], "detail": event.data}  # fmt: skip
             response = httpx.post(url, json=body, timeout=5.0, follow_redirects=False)

@@ -33,7 +33,9 @@ def put_alarm(body: AlarmConfig, ws: Workspace = Depends(get_workspace)) -> dict
 
 
 @router.get("/alarms", responses=errors())
-def list_alarms(state: State | None = None, ws: Workspace = Depends(get_workspace)) -> list[dict[str, Any]]:
+def list_alarms(
+    state: State | None = None, ws: Workspace = Depends(get_workspace)
+) -> list[dict[str, Any]]:
     return [r.to_dict() for r in ws.alarms.list(state)]
 
 
@@ -49,7 +51,9 @@ def delete_alarm(name: str, ws: Workspace = Depends(get_workspace)) -> dict[str,
 
 
 @router.get("/alarms/{name}/history", responses=errors(404))
-def alarm_history(name: str, limit: int = Query(100, ge=1, le=10_000), ws: Workspace = Depends(get_workspace)) -> list[dict[str, Any]]:
+def alarm_history(
+    name: str, limit: int = Query(100, ge=1, le=10_000), ws: Workspace = Depends(get_workspace)
+) -> list[dict[str, Any]]:
     """``DescribeAlarmHistory``: state changes, configuration changes, webhook actions."""
     ws.alarms.get(name)
     return [_event(e) for e in ws.alarms.history(name, limit)]
@@ -62,7 +66,9 @@ class SetState(BaseModel):
 
 
 @router.post("/alarms/{name}/state", responses=errors(404))
-def set_alarm_state(name: str, body: SetState, ws: Workspace = Depends(get_workspace)) -> dict[str, Any]:
+def set_alarm_state(
+    name: str, body: SetState, ws: Workspace = Depends(get_workspace)
+) -> dict[str, Any]:
     """``SetAlarmState``: until the next evaluation."""
     return ws.alarms.set_state(name, body.state, body.reason).to_dict()
 
@@ -109,7 +115,9 @@ def put_metric_data(body: PutMetricData, ws: Workspace = Depends(get_workspace))
 
 
 @router.get("/metrics", responses=errors())
-def list_metrics(namespace: str | None = None, name: str | None = None, ws: Workspace = Depends(get_workspace)) -> list[dict[str, Any]]:
+def list_metrics(
+    namespace: str | None = None, name: str | None = None, ws: Workspace = Depends(get_workspace)
+) -> list[dict[str, Any]]:
     """``ListMetrics``."""
     return ws.alarms.metrics.series(namespace, name)
 
@@ -132,5 +140,7 @@ def metric_statistics(
     end = float(int(time.time() // period * period + period))
     if seconds // period > 10_000:
         raise ValidationError("seconds / period: at most 10000 periods per request")
-    rows = ws.alarms.metrics.statistics(namespace, name, dims, start=end - seconds, end=end, period=period, statistic=statistic)
+    rows = ws.alarms.metrics.statistics(
+        namespace, name, dims, start=end - seconds, end=end, period=period, statistic=statistic
+    )
     return [{"timestamp": t, "value": v} for t, v in rows]

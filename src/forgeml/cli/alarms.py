@@ -12,7 +12,10 @@ import typer
 
 from forgeml.cli._common import JsonOption, emit, print_table, workspace
 
-app = typer.Typer(help="Metric alarms: OK / ALARM / INSUFFICIENT_DATA on any metric, with history.", no_args_is_help=True)
+app = typer.Typer(
+    help="Metric alarms: OK / ALARM / INSUFFICIENT_DATA on any metric, with history.",
+    no_args_is_help=True,
+)
 
 
 def _clock(t: float | None) -> str:
@@ -22,7 +25,13 @@ def _clock(t: float | None) -> str:
 def _row(r: Any) -> tuple[Any, ...]:
     c = r.data["config"]
     rule = f"{c['statistic']} {c['comparison_operator']} {c['threshold']:g} ({c['datapoints_to_alarm']}/{c['evaluation_periods']} x {c['period']}s)"
-    return (r.name, r.status, f"{c['namespace']}/{c['metric_name']}", rule, _clock(r.data.get("state_updated_at")))
+    return (
+        r.name,
+        r.status,
+        f"{c['namespace']}/{c['metric_name']}",
+        rule,
+        _clock(r.data.get("state_updated_at")),
+    )
 
 
 @app.command("put")
@@ -36,7 +45,9 @@ def put(file: Path = typer.Argument(..., help="Alarm config (JSON or YAML): name
 
 
 @app.command("ls")
-def list_alarms(state: str = typer.Option(None, help="Only alarms in this state."), as_json: bool = JsonOption) -> None:
+def list_alarms(
+    state: str = typer.Option(None, help="Only alarms in this state."), as_json: bool = JsonOption
+) -> None:
     """Every alarm with its state."""
     records = workspace().alarms.list(state)
     emit([r.to_dict() for r in records], as_json,
@@ -73,7 +84,10 @@ def history(name: str = typer.Argument(..., help="Alarm name."), limit: int = ty
 
 
 @app.command("evaluate")
-def evaluate(names: list[str] = typer.Argument(None, help="Alarms to evaluate (default: all)."), as_json: bool = JsonOption) -> None:
+def evaluate(
+    names: list[str] = typer.Argument(None, help="Alarms to evaluate (default: all)."),
+    as_json: bool = JsonOption,
+) -> None:
     """Evaluate alarms once now (``forgeml server`` does it every FORGEML_ALARM_EVALUATION_SECONDS)."""
     ws = workspace()
     changed = ws.alarms.evaluate(names or None)
@@ -110,11 +124,17 @@ def put_metric(namespace: str = typer.Argument(...), metric: str = typer.Argumen
             raise ValidationError(f"bad --dimension {item!r}: use NAME=VALUE")
         dims[key] = val
     workspace().alarms.metrics.put_value(namespace, metric, value, dims)
-    emit({"namespace": namespace, "name": metric, "value": value, "dimensions": dims}, as_json, lambda: typer.echo("1 datapoint stored"))
+    emit(
+        {"namespace": namespace, "name": metric, "value": value, "dimensions": dims},
+        as_json,
+        lambda: typer.echo("1 datapoint stored"),
+    )
 
 
 @app.command("metrics")
-def metrics(namespace: str = typer.Option(None), name: str = typer.Option(None), as_json: bool = JsonOption) -> None:
+def metrics(
+    namespace: str = typer.Option(None), name: str = typer.Option(None), as_json: bool = JsonOption
+) -> None:
     """The metric series in the store (ListMetrics)."""
     found = workspace().alarms.metrics.series(namespace, name)
     emit(found, as_json, lambda: print_table("metrics", ["namespace", "name", "dimensions"],
@@ -129,6 +149,8 @@ def stats(namespace: str = typer.Argument(...), name: str = typer.Argument(...),
     """A statistic per period (GetMetricStatistics); '-' marks a period without data."""
     dims = dict(item.partition("=")[::2] for item in dimension or [])
     end = float(int(time.time() // period * period + period))
-    rows = workspace().alarms.metrics.statistics(namespace, name, dims, start=end - minutes * 60, end=end, period=period, statistic=statistic)
+    rows = workspace().alarms.metrics.statistics(
+        namespace, name, dims, start=end - minutes * 60, end=end, period=period, statistic=statistic
+    )
     emit([{"timestamp": t, "value": v} for t, v in rows], as_json,
          lambda: print_table(f"{namespace}/{name} {statistic}", ["period", "value"], [(_clock(t), "-" if v is None else f"{v:g}") for t, v in rows]))  # fmt: skip

@@ -20,6 +20,7 @@ A deployment whose driving process died (a restart mid-shift) is rolled back by
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import time
@@ -46,7 +47,9 @@ class _RollBack(Exception):
         self.reason = reason
 
 
-def check(svc: EndpointService, config: dict[str, Any] | DeploymentConfig, cfg: EndpointConfig) -> tuple[DeploymentConfig, list[float]]:
+def check(
+    svc: EndpointService, config: dict[str, Any] | DeploymentConfig, cfg: EndpointConfig
+) -> tuple[DeploymentConfig, list[float]]:
     """The checked config and its traffic steps, before anything changes.
 
     Raises:
@@ -58,7 +61,9 @@ def check(svc: EndpointService, config: dict[str, Any] | DeploymentConfig, cfg: 
         try:
             svc.ws.alarms.get(alarm)
         except NotFoundError:
-            raise NotFoundError(f"deployment config: AutoRollbackConfiguration.Alarms: alarm {alarm!r} does not exist") from None
+            raise NotFoundError(
+                f"deployment config: AutoRollbackConfiguration.Alarms: alarm {alarm!r} does not exist"
+            ) from None
     return dep, steps
 
 
@@ -71,11 +76,24 @@ class Deployment:
         self.blue, self.green, self.dep, self.steps = blue, green, dep, steps
         self.name = green.name
         self.started = time.time()
-        self.record = self.store.create_resource(ResourceRecord(
-            KIND, self.name, 1, "Provisioning", spec=dep.model_dump(mode="json"),
-            data={"blue_version": blue.version, "green_version": green.version, "steps": [], "shares": steps,
-                  "driver": {"pid": os.getpid(), "host": os.uname().nodename}, "started_at": self.started},
-        ), next_version=True)  # fmt: skip  (own numbering: a rolled-back green version number is reused)
+        self.record = self.store.create_resource(
+            ResourceRecord(
+                KIND,
+                self.name,
+                1,
+                "Provisioning",
+                spec=dep.model_dump(mode="json"),
+                data={
+                    "blue_version": blue.version,
+                    "green_version": green.version,
+                    "steps": [],
+                    "shares": steps,
+                    "driver": {"pid": os.getpid(), "host": os.uname().nodename},
+                    "started_at": self.started,
+                },
+            ),
+            next_version=True,
+        )  # fmt: skip  (own numbering: a rolled-back green version number is reused)
         self._step("Provisioning", f"start version {green.version} next to version {blue.version}")
 
     # bookkeeping ------------------------------------------------------------------------------
@@ -85,7 +103,9 @@ class Deployment:
         if steps and steps[-1].get("ended_at") is None:
             steps[-1]["ended_at"] = now
         steps.append({"step": label, "started_at": now, "ended_at": None, **extra})
-        self.record = self.store.update_resource(KIND, self.name, self.record.version, status=status, data={"steps": steps})
+        self.record = self.store.update_resource(
+            KIND, self.name, self.record.version, status=status, data={"steps": steps}
+        )
 
     def _finish(self, status: str, **data: Any) -> None:
         steps = list(self.store.get_resource(KIND, self.name, self.record.version).data["steps"])
@@ -95,7 +115,9 @@ class Deployment:
                                                  data={"steps": steps, "ended_at": time.time(), **data})  # fmt: skip
 
     def _share(self, share: float) -> None:
-        self.store.update_resource("endpoint", self.name, self.green.version, data={"traffic_share": share})
+        self.store.update_resource(
+            "endpoint", self.name, self.green.version, data={"traffic_share": share}
+        )
 
     # the machine ------------------------------------------------------------------------------
     def run(self) -> ResourceRecord:
@@ -109,9 +131,15 @@ class Deployment:
         try:
             for i, share in enumerate(self.steps):
                 self._share(share)
-                self._step("Shifting", f"shift {share:.0%} of traffic to version {self.green.version}", traffic_share=share)
+                self._step(
+                    "Shifting",
+                    f"shift {share:.0%} of traffic to version {self.green.version}",
+                    traffic_share=share,
+                )
                 final = i == len(self.steps) - 1
-                self._step("Baking", "final bake" if final else f"bake at {share:.0%}", seconds=wait)
+                self._step(
+                    "Baking", "final bake" if final else f"bake at {share:.0%}", seconds=wait
+                )
                 self._bake(wait, policy.MaximumExecutionTimeoutInSeconds)
         except _RollBack as stop:
             return self.roll_back(stop.reason)
@@ -119,7 +147,10 @@ class Deployment:
             reason = exc.message if isinstance(exc, ForgeError) else f"{type(exc).__name__}: {exc}"
             self.roll_back(f"the deployment stopped: {reason}")
             raise
-        self._step("TerminatingBlue", f"wait {policy.TerminationWaitInSeconds}s, then stop version {self.blue.version}")
+        self._step(
+            "TerminatingBlue",
+            f"wait {policy.TerminationWaitInSeconds}s, then stop version {self.blue.version}",
+        )
         time.sleep(max(policy.TerminationWaitInSeconds, DRAIN_SECONDS))
         proc.stop_server(self.blue.data, grace=5.0)
         self.store.update_resource("endpoint", self.name, self.blue.version, status="OutOfService")
@@ -135,9 +166,13 @@ class Deployment:
         while True:
             self._check_alarms()
             if not proc.is_running(self.green.data):
-                raise _RollBack(f"the server of version {self.green.version} exited during the bake")
+                raise _RollBack(
+                    f"the server of version {self.green.version} exited during the bake"
+                )
             if time.time() - self.started > limit:
-                raise _RollBack(f"the deployment ran past MaximumExecutionTimeoutInSeconds ({int(limit)} s)")
+                raise _RollBack(
+                    f"the deployment ran past MaximumExecutionTimeoutInSeconds ({int(limit)} s)"
+                )
             left = until - time.monotonic()
             if left <= 0:
                 return
@@ -157,7 +192,9 @@ class Deployment:
     def roll_back(self, reason: str) -> ResourceRecord:
         """All traffic back to blue, stop green, the endpoint InService on blue recording why."""
         try:
-            self._step("RollingBack", f"all traffic back to version {self.blue.version}", reason=reason)
+            self._step(
+                "RollingBack", f"all traffic back to version {self.blue.version}", reason=reason
+            )
             self._share(0.0)
             self.store.update_resource("endpoint", self.name, self.blue.version, status="InService",
                                        data={"last_deployment": {"version": self.green.version, "status": "RolledBack",
@@ -171,7 +208,9 @@ class Deployment:
             self._finish("UpdateRollbackFailed", reason=f"{reason}; the rollback failed: {why}")
             self.store.update_resource("endpoint", self.name, self.blue.version, status="UpdateRollbackFailed",
                                        data={"failure_reason": f"rollback failed: {why}"})  # fmt: skip
-            raise BackendUnavailableError(f"endpoint {self.name!r}: rolling back failed: {why}") from exc
+            raise BackendUnavailableError(
+                f"endpoint {self.name!r}: rolling back failed: {why}"
+            ) from exc
         self._finish("RolledBack", reason=reason)
         return self.store.get_resource("endpoint", self.name, self.blue.version)
 
@@ -184,7 +223,9 @@ def latest(svc: EndpointService, name: str) -> ResourceRecord:
     """
     found = svc.store.list_resources(KIND, name=name, limit=1)
     if not found:
-        raise NotFoundError(f"endpoint {name!r} has no deployment; `forgeml endpoints update --deployment-config` makes one")
+        raise NotFoundError(
+            f"endpoint {name!r} has no deployment; `forgeml endpoints update --deployment-config` makes one"
+        )
     return found[0]
 
 
@@ -195,7 +236,11 @@ def recover(svc: EndpointService) -> list[str]:
     host = os.uname().nodename
     for record in svc.store.list_resources(KIND):
         driver = record.data.get("driver") or {}
-        if record.status not in ACTIVE or driver.get("host") != host or _alive(int(driver.get("pid", 0))):
+        if (
+            record.status not in ACTIVE
+            or driver.get("host") != host
+            or _alive(int(driver.get("pid", 0)))
+        ):
             continue
         try:
             blue = svc.store.get_resource("endpoint", record.name, record.data["blue_version"])
@@ -203,11 +248,18 @@ def recover(svc: EndpointService) -> list[str]:
         except NotFoundError:
             continue
         dep = Deployment.__new__(Deployment)
-        dep.svc, dep.store, dep.blue, dep.green, dep.name, dep.record = svc, svc.store, blue, green, record.name, record
-        try:
-            dep.roll_back(f"the process driving the deployment (pid {driver.get('pid')}) died mid-shift")
-        except BackendUnavailableError:
-            pass
+        dep.svc, dep.store, dep.blue, dep.green, dep.name, dep.record = (
+            svc,
+            svc.store,
+            blue,
+            green,
+            record.name,
+            record,
+        )
+        with contextlib.suppress(BackendUnavailableError):
+            dep.roll_back(
+                f"the process driving the deployment (pid {driver.get('pid')}) died mid-shift"
+            )
         out.append(record.name)
     return out
 

@@ -59,7 +59,12 @@ class DeploymentConfig(BaseModel):
 
     @property
     def alarms(self) -> list[str]:
-        return [a.AlarmName for a in (self.AutoRollbackConfiguration.Alarms if self.AutoRollbackConfiguration else [])]
+        return [
+            a.AlarmName
+            for a in (
+                self.AutoRollbackConfiguration.Alarms if self.AutoRollbackConfiguration else []
+            )
+        ]
 
 
 def parse_deployment(config: dict[str, Any] | DeploymentConfig) -> DeploymentConfig:
@@ -73,7 +78,9 @@ def parse_deployment(config: dict[str, Any] | DeploymentConfig) -> DeploymentCon
     if isinstance(config, DeploymentConfig):
         return config
     if isinstance(config, dict) and "RollingUpdatePolicy" in config:
-        raise ValidationError("deployment config: RollingUpdatePolicy is not supported yet; use BlueGreenUpdatePolicy")
+        raise ValidationError(
+            "deployment config: RollingUpdatePolicy is not supported yet; use BlueGreenUpdatePolicy"
+        )
     try:
         return DeploymentConfig.model_validate(config)
     except pydantic.ValidationError as exc:
@@ -103,11 +110,17 @@ def shift_steps(config: DeploymentConfig, capacity: int) -> list[float]:
         share, shown = size.Value / capacity, f"{size.Value} of {capacity} instance(s)"
     else:
         if size.Value > 100:
-            raise ValidationError(f"{where}.{field}.Value: a percent must be 1-100, got {size.Value}")
+            raise ValidationError(
+                f"{where}.{field}.Value: a percent must be 1-100, got {size.Value}"
+            )
         share, shown = size.Value / 100, f"{size.Value}%"
     low, high = (0.0, 0.5) if routing.Type == "CANARY" else (0.1, 0.5)
     if not low < share <= high if routing.Type == "CANARY" else not low <= share <= high:
-        allowed = "at most 50% of the new fleet" if routing.Type == "CANARY" else "10-50% of the new fleet"
+        allowed = (
+            "at most 50% of the new fleet"
+            if routing.Type == "CANARY"
+            else "10-50% of the new fleet"
+        )
         raise ValidationError(f"{where}.{field}: {shown} is out of range ({allowed})")
     if routing.Type == "CANARY":
         return [share, 1.0]

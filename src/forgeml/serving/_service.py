@@ -388,7 +388,7 @@ class EndpointService:
             "log": str(started.runtime_dir / "server.log"), "variants": started.variants,
             "capture_uri": str(self._capture_root(cfg) / name) if cfg.data_capture and cfg.data_capture.enabled else None,
         }  # fmt: skip
-        if deployment is not None:  # both fleets serve; the deployment shifts traffic, bakes, stops one
+        if deployment is not None and previous is not None:  # both fleets serve; the deployment shifts, bakes, stops one
             out = self.store.update_resource(KIND, name, version, data={**data, "traffic_share": 0.0, "blue_version": previous.version})
             for v in started.variants:
                 if v.get("source_ref"):

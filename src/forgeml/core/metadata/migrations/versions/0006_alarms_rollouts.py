@@ -29,7 +29,9 @@ def upgrade() -> None:
         sa.Column("maximum", sa.Float, nullable=False),
         sa.Column("samples", sa.JSON),
     )
-    op.create_index("ix_metric_points_series", "metric_points", ["namespace", "name", "dimensions", "timestamp"])
+    op.create_index(
+        "ix_metric_points_series", "metric_points", ["namespace", "name", "dimensions", "timestamp"]
+    )
 
 
 def downgrade() -> None:
