@@ -255,6 +255,17 @@ def test_bad_deployment_configs_change_nothing(ws: Workspace, packages: dict[str
             ws.endpoints.update("bd", _config(packages["recipe"]), deployment_config=dep)
         assert needle in info.value.message and "\n" not in info.value.message, dep
         assert [(r.version, r.status) for r in ws.endpoints.versions("bd")] == [(1, "InService")]
+    from fastapi.testclient import TestClient
+
+    from forgeml.api.app import create_app
+
+    with TestClient(create_app(ws)) as client:
+        body = {**_config(packages["recipe"]), "deployment_config": BAD_DEPLOYMENTS[0][0]}
+        r = client.put("/endpoints/bd", json=body)
+        assert r.status_code == 400 and "CanarySize: 60% is out of range" in r.json()["message"]
+        r = client.put("/endpoints/bd", json={**body, "deployment_config": _dep(alarms=["nope"])})
+        assert r.status_code == 404 and "alarm 'nope' does not exist" in r.json()["message"]
+    assert [(r.version, r.status) for r in ws.endpoints.versions("bd")] == [(1, "InService")]
 
 
 def test_kill_mid_shift_rolls_back_then_cli_deploys(
