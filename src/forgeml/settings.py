@@ -83,8 +83,14 @@ class Settings(BaseSettings):
     allowed_entry_points: Annotated[list[str], NoDecode] = Field(default_factory=list)
     bundle_max_mb: float = Field(default=256.0, gt=0)
     bundle_max_files: int = Field(default=10_000, ge=1)
+    metrics_publish_seconds: float = Field(default=10.0, gt=0)
+    alarm_evaluation_seconds: float = Field(default=10.0, gt=0)
+    alarm_webhook_allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
-    @field_validator("allowed_data_roots", "allowed_url_schemes", "allowed_code_roots", "allowed_entry_points", mode="before")
+    @field_validator(
+        "allowed_data_roots", "allowed_url_schemes", "allowed_code_roots", "allowed_entry_points", "alarm_webhook_allowed_hosts",
+        mode="before",
+    )
     @classmethod
     def _list(cls, value: Any) -> Any:
         """A list from YAML, or from a variable holding a JSON list or comma-separated items."""

@@ -70,9 +70,10 @@ class UpdateEndpoint(BaseModel):
     max_payload_mb: float | None = None
     invocation_timeout_seconds: float | None = None
     trusted: bool | None = None  # False: only ONNX models, never unpickle
+    deployment_config: dict[str, Any] | None = None  # SageMaker's DeploymentConfig (docs/deployment.md)
 
     def config(self) -> dict[str, Any]:
-        return {k: v for k, v in self.model_dump().items() if v is not None}
+        return {k: v for k, v in self.model_dump(exclude={"deployment_config"}).items() if v is not None}
 
 
 @router.get("", responses=errors())
@@ -92,7 +93,15 @@ def get_endpoint(name: str, ws: Workspace = Depends(get_workspace)) -> dict[str,
 
 @router.put("/{name}", responses=errors(403, 404, 409))
 def update_endpoint(name: str, body: UpdateEndpoint, ws: Workspace = Depends(get_workspace)) -> dict[str, Any]:
-    return ws.endpoints.update(name, body.config()).to_dict()
+    """The new version InService; with ``deployment_config`` the answer comes when the deployment
+    completed or rolled back (``data.last_deployment`` says which and why)."""
+    return ws.endpoints.update(name, body.config(), deployment_config=body.deployment_config).to_dict()
+
+
+@router.get("/{name}/deployment", responses=errors(404))
+def endpoint_deployment(name: str, ws: Workspace = Depends(get_workspace)) -> dict[str, Any]:
+    """The endpoint's latest deployment: its state and each step with its times."""
+    return ws.endpoints.deployment(name).to_dict()
 
 
 class UpdateWeights(BaseModel):

@@ -47,6 +47,7 @@ GROUPS: list[tuple[str, str]] = [
     ("reports", "forgeml.cli.reports"),
     ("monitor", "forgeml.cli.monitor"),
     ("ground-truth", "forgeml.cli.ground_truth"),
+    ("alarms", "forgeml.cli.alarms"),
 ]
 
 # (command name, "module:function") -- single commands at the top level.
@@ -77,6 +78,7 @@ READ_COMMANDS = frozenset({
     "transform ls", "transform show", "transform wait",
     "reports ls", "reports export",
     "monitor ls", "monitor show", "monitor executions", "monitor violations",
+    "alarms ls", "alarms show", "alarms history", "alarms metrics", "alarms stats", "endpoints deployment",
 })  # fmt: skip
 
 

@@ -119,11 +119,58 @@ def update(
     workers: int = typer.Option(1, help="Worker processes (with --model)."),
     capture: float = typer.Option(None, help="Capture this percentage of invocations (with --model)."),
     untrusted: bool = typer.Option(False, "--untrusted", help=_UNTRUSTED_HELP),
+    deployment_config: Path = typer.Option(
+        None, "--deployment-config", help="SageMaker DeploymentConfig file (JSON or YAML): blue/green canary or linear, bakes, rollback alarms."
+    ),
     as_json: bool = JsonOption,
 ) -> None:
     """Serve a new config as the next version (Updating, then InService; no dropped traffic)."""
-    record = workspace().endpoints.update(name, _config(config, model, variant, workers, capture, untrusted))
-    emit(record.to_dict(), as_json, lambda: typer.echo(f"endpoint {name} version {record.version}: {record.status} at {record.data.get('url')}"))
+    dep = _load_mapping(deployment_config, "deployment config") if deployment_config is not None else None
+    record = workspace().endpoints.update(name, _config(config, model, variant, workers, capture, untrusted), deployment_config=dep)
+    last = record.data.get("last_deployment") or {}
+    if dep is not None and last.get("status") == "RolledBack":
+        text = f"endpoint {name}: deployment of version {last.get('version')} rolled back ({last.get('reason')}); version {record.version} is {record.status}"
+    else:
+        text = f"endpoint {name} version {record.version}: {record.status} at {record.data.get('url')}"
+    emit(record.to_dict(), as_json, lambda: typer.echo(text))
+
+
+def _load_mapping(path: Path, what: str) -> dict[str, Any]:
+    from forgeml.errors import ValidationError
+
+    if not path.is_file():
+        raise ValidationError(f"{what} file {path} does not exist")
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text())  # YAML reads JSON too
+    except yaml.YAMLError as exc:
+        raise ValidationError(f"{what} file {path} is not valid JSON or YAML: {str(exc).splitlines()[0]}") from None
+    if not isinstance(data, dict):
+        raise ValidationError(f"{what} file {path} must hold a mapping")
+    return data
+
+
+def _clock(t: float) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-4]
+
+
+@app.command("deployment")
+def deployment(name: str = ref_argument("ENDPOINT"), as_json: bool = JsonOption) -> None:
+    """The endpoint's latest deployment: its state and each step with its times."""
+    record = workspace().endpoints.deployment(name)
+
+    def table() -> None:
+        reason = record.data.get("reason")
+        typer.echo(f"deployment of {record.name} version {record.version} (from version {record.data.get('blue_version')}): {record.status}"
+                   + (f" - {reason}" if reason else ""))  # fmt: skip
+        rows = [(s["step"], _clock(s["started_at"]), _clock(s["ended_at"]) if s.get("ended_at") else "-",
+                 f"{s['ended_at'] - s['started_at']:.1f}s" if s.get("ended_at") else "-") for s in record.data.get("steps", [])]  # fmt: skip
+        print_table("steps", ["step", "started", "ended", "took"], rows)
+
+    emit(record.to_dict(), as_json, table)
 
 
 @app.command("update-weights")

@@ -27,7 +27,13 @@ def server(
         from forgeml.monitoring._scheduler import start_thread
 
         start_thread(ws)
-    uvicorn.run(create_app(ws), host=settings.host, port=settings.port, access_log=access_log, log_level="warning")
+    from forgeml.alarms._loop import AlarmLoop
+
+    alarms = AlarmLoop(ws).start()  # alarm evaluation; rolls back deployments interrupted by a restart
+    try:
+        uvicorn.run(create_app(ws), host=settings.host, port=settings.port, access_log=access_log, log_level="warning")
+    finally:
+        alarms.stop()
 
 
 def show_config(as_json: bool = JsonOption) -> None:

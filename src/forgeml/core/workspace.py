@@ -41,6 +41,7 @@ SERVICES: dict[str, str] = {
     "idempotency": "forgeml.core.idempotency:IdempotencyService",
     "reports": "forgeml.core.reports:ReportService",
     "monitoring": "forgeml.monitoring:MonitoringService",
+    "alarms": "forgeml.alarms:AlarmService",
 }
 
 

@@ -121,6 +121,9 @@ def check_job(ctx: JobContext) -> None:
     )  # fmt: skip
     if emit and metrics:
         ctx.log_metrics({k: v for k, v in metrics.items() if v == v})  # NaN: undefined, not published
+        from forgeml.alarms._publish import publish_monitoring
+
+        publish_monitoring(ws, cfg["name"], source, metrics)
     ws.metadata.append_event(record.ref, "MonitoringExecution" + status, {"violations": len(result_violations), "detail": detail})
     ctx.add_output(record.ref)
     ctx.log(f"{record.ref}: {status}: {message}")

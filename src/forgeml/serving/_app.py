@@ -107,7 +107,7 @@ class EndpointApp:
         self._weights_file = Path(runtime["weights_file"]) if runtime.get("weights_file") else None
         self._weights_mtime = 0
         self._weights_checked = 0.0
-        self.metrics = EndpointMetrics(self.endpoint)
+        self.metrics = EndpointMetrics(self.endpoint, _publisher(runtime))
         cap = runtime.get("capture")
         self.capture: CaptureWriter | None = None
         if cap and cap.get("enabled", True):
@@ -157,6 +157,8 @@ class EndpointApp:
                 return
 
     def close(self) -> None:
+        if self.metrics.publisher is not None:
+            self.metrics.publisher.close()
         if self.capture is not None:
             self.capture.close()
         for variant in self.variants.values():
@@ -283,6 +285,16 @@ class EndpointApp:
             response_headers.append((H_ATTRS.encode(), attrs.encode()))
         self.metrics.observe(variant_name, time.perf_counter() - t0)
         return 200, response_headers, out
+
+
+def _publisher(runtime: dict[str, Any]) -> Any:
+    """The metrics-store publisher when the server knows its workspace's database."""
+    url = os.environ.get("FORGEML_DATABASE_URL")
+    if not url or not runtime.get("metrics_publish_seconds"):
+        return None
+    from forgeml.alarms._publish import MetricsPublisher
+
+    return MetricsPublisher(runtime["endpoint"], url, float(runtime["metrics_publish_seconds"]))
 
 
 def _threads() -> int | None:

@@ -17,7 +17,7 @@ LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0
 class EndpointMetrics:
     """The metric families of one endpoint, labelled by variant."""
 
-    def __init__(self, endpoint: str) -> None:
+    def __init__(self, endpoint: str, publisher: Any = None) -> None:
         from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
         self.endpoint = endpoint
@@ -45,6 +45,7 @@ class EndpointMetrics:
             "forgeml_endpoint_loaded_models", "Models loaded in memory.", labels, **kw, **gauge_kw
         )
         self._children: dict[str, tuple[Any, Any]] = {}
+        self.publisher = publisher  # forgeml.alarms._publish.MetricsPublisher: the metrics store
 
     def observe(self, variant: str, seconds: float) -> None:
         """One successful invocation."""
@@ -54,12 +55,16 @@ class EndpointMetrics:
             self._children[variant] = pair
         pair[0].inc()
         pair[1].observe(seconds)
+        if self.publisher is not None:
+            self.publisher.record(variant, 200, seconds)
 
     def error(self, variant: str, status: int, seconds: float) -> None:
         """One invocation answered with an error (counted in invocations too, like SageMaker)."""
         self.invocations.labels(self.endpoint, variant).inc()
         self.errors.labels(self.endpoint, variant, str(status)).inc()
         self.latency.labels(self.endpoint, variant).observe(seconds)
+        if self.publisher is not None:
+            self.publisher.record(variant, status, seconds)
 
     def render(self) -> tuple[bytes, str]:
         """The exposition text and its content type."""

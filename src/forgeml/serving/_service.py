@@ -16,6 +16,7 @@ A server whose process disappeared is noticed on the next read and marked Failed
 
 from __future__ import annotations
 
+import random
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -98,8 +99,14 @@ class EndpointService:
         """
         name = name_of(name, KIND)
         latest = self.get(name)
-        for record in self.versions(name):
+        versions = self.versions(name)
+        for record in versions:
             if record.status in SERVING and record.data.get("port"):
+                blue = record.data.get("blue_version")  # a blue/green deployment splits traffic
+                if blue is not None and random.random() >= float(record.data.get("traffic_share") or 0.0):
+                    old = next((r for r in versions if r.version == blue and r.status in SERVING and r.data.get("port")), None)
+                    if old is not None:
+                        return old
                 return record
         raise ConflictError(f"endpoint {name!r} is {latest.status}; invocations need InService")
 
@@ -162,18 +169,30 @@ class EndpointService:
         ``model/loans@champion``, or a package folder such as ``./pkg``)."""
         return self.create(name, variants=[{"name": variant, "model": model, "workers": workers}], data_capture=data_capture)
 
-    def update(self, name: str, config: dict[str, Any] | EndpointConfig) -> ResourceRecord:
+    def update(
+        self, name: str, config: dict[str, Any] | EndpointConfig, *, deployment_config: dict[str, Any] | None = None
+    ) -> ResourceRecord:
         """Serve a new config as the next version without dropping traffic.
+
+        Args:
+            deployment_config: SageMaker's ``DeploymentConfig`` (blue/green with ALL_AT_ONCE,
+                CANARY or LINEAR shifting, bakes, auto-rollback alarms; docs/deployment.md). The
+                call returns when the deployment completed (the new version InService) or was
+                rolled back (the old version InService, ``data["last_deployment"]`` says why).
 
         Raises:
             InvalidTransitionError: the endpoint is not InService.
-            ValidationError: a bad config (nothing changes).
+            ValidationError: a bad config or deployment config (nothing changes).
+            NotFoundError: a rollback alarm that does not exist (nothing changes).
         """
+        from forgeml.serving import _rollout
+
         name = name_of(name, KIND)
         cfg = parse_config(config)
         current = self.get(name)
         if current.status != "InService":
             raise InvalidTransitionError(f"endpoint {name!r} is {current.status}; update needs InService")
+        plan = _rollout.check(self, deployment_config, cfg) if deployment_config is not None else None
         version = current.version + 1
         resolved = self._resolve(name, version, cfg)
         try:
@@ -189,7 +208,19 @@ class EndpointService:
             self.store.update_resource(KIND, name, current.version, status="InService")
             shutil.rmtree(self._dir(name, version), ignore_errors=True)
             raise
-        return self._bring_up(record, cfg, resolved, previous=current)
+        deployment = _rollout.Deployment(self, current, record, *plan) if plan is not None else None
+        return self._bring_up(record, cfg, resolved, previous=current, deployment=deployment)
+
+    def deployment(self, name: str) -> ResourceRecord:
+        """The endpoint's latest deployment (``endpoints deployment NAME``): its state and each
+        step with its times.
+
+        Raises:
+            NotFoundError: no such endpoint, or it never had a deployment.
+        """
+        from forgeml.serving import _rollout
+
+        return _rollout.latest(self, name_of(name, KIND))
 
     def update_weights(self, name: str, weights: dict[str, float]) -> ResourceRecord:
         """Change the variants' traffic weights without a new version (SageMaker's
@@ -324,7 +355,8 @@ class EndpointService:
             raise
 
     def _bring_up(
-        self, record: ResourceRecord, cfg: EndpointConfig, variants: list[dict[str, Any]], previous: ResourceRecord | None
+        self, record: ResourceRecord, cfg: EndpointConfig, variants: list[dict[str, Any]], previous: ResourceRecord | None,
+        deployment: Any = None,
     ) -> ResourceRecord:
         name, version = record.name, record.version
         started: _Started | None = None
@@ -344,6 +376,8 @@ class EndpointService:
                     self.store.delete_resource(KIND, name, version)
                     shutil.rmtree(self._dir(name, version), ignore_errors=True)
                     self.store.update_resource(KIND, name, previous.version, status="InService")
+                if deployment is not None:
+                    deployment._finish("Failed", reason=reason)
             if isinstance(exc, (ForgeError, KeyboardInterrupt)) or not isinstance(exc, Exception):
                 raise
             raise BackendUnavailableError(f"endpoint {name!r} did not start: {reason}") from exc
@@ -354,6 +388,13 @@ class EndpointService:
             "log": str(started.runtime_dir / "server.log"), "variants": started.variants,
             "capture_uri": str(self._capture_root(cfg) / name) if cfg.data_capture and cfg.data_capture.enabled else None,
         }  # fmt: skip
+        if deployment is not None and previous is not None:  # both fleets serve; the deployment shifts, bakes, stops one
+            out = self.store.update_resource(KIND, name, version, data={**data, "traffic_share": 0.0, "blue_version": previous.version})
+            for v in started.variants:
+                if v.get("source_ref"):
+                    self.ws.lineage.record(v["source_ref"], out.ref, "deployed")
+            deployment.green = out
+            return deployment.run()
         out = self.store.update_resource(KIND, name, version, status="InService", data=data)
         edges = [(v["source_ref"], out.ref) for v in started.variants if v.get("source_ref")]
         if previous is not None:
@@ -381,6 +422,7 @@ class EndpointService:
             "max_payload_bytes": int((cfg.max_payload_mb or settings.max_payload_mb) * 1024 * 1024),
             "timeout_seconds": cfg.invocation_timeout_seconds or settings.invocation_timeout_seconds,
             "metrics_dir": str(runtime_dir / "metrics"), "weights_file": str(runtime_dir / "weights.json"),
+            "metrics_publish_seconds": settings.metrics_publish_seconds,
         }  # fmt: skip
         runtime_path = runtime_dir / "runtime.json"
         runtime_path.write_bytes(orjson.dumps(runtime, option=orjson.OPT_INDENT_2))
