@@ -41,6 +41,7 @@ SERVICES: dict[str, str] = {
     "idempotency": "forgeml.core.idempotency:IdempotencyService",
     "reports": "forgeml.core.reports:ReportService",
     "monitoring": "forgeml.monitoring:MonitoringService",
+    "async_inference": "forgeml.serving._async_service:AsyncInferenceService",
 }
 
 
