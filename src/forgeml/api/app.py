@@ -28,6 +28,7 @@ ROUTERS: list[str] = [
     "forgeml.api.reports",
     "forgeml.api.bundles",
     "forgeml.api.monitoring",
+    "forgeml.api.async_invocations",
 ]
 
 

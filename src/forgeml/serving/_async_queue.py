@@ -1,8 +1,7 @@
 """The durable queue behind asynchronous endpoints: one interface, SQLite and Redis backends.
 
 A request is put once and stays until its endpoint is deleted. ``claim`` hands the oldest visible
-request to one worker and hides it until ``now + invocation_timeout + grace`` (its visibility
-deadline); a worker that dies (``kill -9``) leaves it in flight, and once the deadline passes the
+request to one worker and hides it for its invocation timeout plus a grace (its visibility deadline); a worker that dies (``kill -9``) leaves it in flight, and once the deadline passes the
 next ``claim`` hands it out again (redelivery). ``complete`` is idempotent: the first call for a
 request records its outcome and returns True, every later one (a slow worker finishing after a
 redelivery) returns False, so exactly one answer is notified per request. Both backends pass
@@ -73,6 +72,11 @@ class AsyncQueue(ABC):
 
     grace: float = VISIBILITY_GRACE_SECONDS
 
+    def visibility(self, invocation_timeout: float) -> float:
+        """How long a claimed request stays hidden: its timeout plus a grace of the same length,
+        at most ``grace`` (an answer that is late by a little is still taken)."""
+        return invocation_timeout + min(invocation_timeout, self.grace)
+
     @abstractmethod
     def put(self, request: AsyncRequest, *, max_size: int) -> None:
         """Queue ``request`` (state Queued, visible now).
@@ -84,8 +88,8 @@ class AsyncQueue(ABC):
 
     @abstractmethod
     def claim(self, endpoint: str, now: float) -> AsyncRequest | None:
-        """The oldest visible pending request, now InProgress and hidden until
-        ``now + invocation_timeout + grace``, its ``attempts`` counted; None when none is visible."""
+        """The oldest visible pending request, now InProgress and hidden for
+        :meth:`visibility`, its ``attempts`` counted; None when none is visible."""
 
     @abstractmethod
     def complete(self, endpoint: str, inference_id: str, state: State, now: float, reason: str | None = None) -> bool:

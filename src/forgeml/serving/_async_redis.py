@@ -32,7 +32,7 @@ local hit = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, 1)
 if #hit == 0 then return false end
 local key = ARGV[2] .. hit[1]
 local timeout = tonumber(redis.call('HGET', key, 't'))
-redis.call('ZADD', KEYS[1], tonumber(ARGV[1]) + timeout + tonumber(ARGV[3]), hit[1])
+redis.call('ZADD', KEYS[1], tonumber(ARGV[1]) + timeout + math.min(timeout, tonumber(ARGV[3])), hit[1])
 redis.call('HINCRBY', key, 'a', 1)
 redis.call('HSET', key, 's', 'InProgress')
 return hit[1]

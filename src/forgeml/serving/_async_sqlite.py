@@ -79,7 +79,7 @@ class SqliteQueue(AsyncQueue):
             meta.update(state="InProgress", attempts=int(meta["attempts"]) + 1)
             conn.execute(
                 "UPDATE async_requests SET state='InProgress', visible_at=?, meta=? WHERE endpoint=? AND inference_id=?",
-                (now + float(meta["invocation_timeout"]) + self.grace, orjson.dumps(meta), endpoint, meta["inference_id"]),
+                (now + self.visibility(float(meta["invocation_timeout"])), orjson.dumps(meta), endpoint, meta["inference_id"]),
             )
             return AsyncRequest.from_meta(meta, row[1])
 

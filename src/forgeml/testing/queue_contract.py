@@ -57,7 +57,8 @@ def test_claim_is_fifo_and_hides_the_request(async_queue: AsyncQueue) -> None:
 def test_redelivery_after_the_visibility_deadline(async_queue: AsyncQueue) -> None:
     async_queue.put(req("a", timeout=5.0), max_size=10)
     assert async_queue.claim(EP, T0) is not None  # the worker "dies" here
-    deadline = T0 + 5.0 + async_queue.grace
+    deadline = T0 + async_queue.visibility(5.0)
+    assert async_queue.visibility(5.0) == 5.0 + min(5.0, async_queue.grace)
     assert async_queue.claim(EP, deadline - 0.01) is None
     again = async_queue.claim(EP, deadline + 0.01)
     assert again is not None and again.inference_id == "a" and again.attempts == 2
