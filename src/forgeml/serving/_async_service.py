@@ -175,8 +175,11 @@ class AsyncInferenceService:
         raise ConflictError(f"async request {inference_id!r} of endpoint {name!r} is {request.state}; it has no result yet")
 
     def wait(self, name: str, inference_id: str, timeout: float = 60.0) -> dict[str, Any]:
-        """The request's state once it finished (or after ``timeout`` seconds)."""
+        """The request's state once it finished (or after ``timeout`` seconds); starts the
+        endpoint's dispatcher if the request is pending and none runs."""
         deadline = time.monotonic() + timeout
+        if self.get(name, inference_id)["Status"] in ("Queued", "InProgress"):
+            self.ensure_dispatcher(name_of(name, "endpoint"))  # a waiter needs one (it may have died with its machine)
         while True:
             state = self.get(name, inference_id)
             if state["Status"] in ("Completed", "Failed") or time.monotonic() >= deadline:
