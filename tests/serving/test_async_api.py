@@ -75,6 +75,8 @@ def test_202_then_status_result_and_backlog(client: TestClient, ws: Workspace) -
     ({"Body": ROW, "InvocationTimeoutSeconds": 3601}, 400, "InvocationTimeoutSeconds"),
     ({"Body": ROW, "InferenceId": "../../x"}, 400, "InferenceId"),
     ({"Body": ROW, "Extra": 1}, 400, "Extra"),
+    ({"Body": ROW, "ContentType": "text/csv\r\nX-Evil: 1"}, 400, "ContentType must be visible ASCII"),
+    ({"Body": ROW, "CustomAttributes": "caf\u00e9"}, 400, "CustomAttributes must be visible ASCII"),
 ])  # fmt: skip
 def test_bad_requests_are_clear_4xx(client: TestClient, ws: Workspace, body: dict[str, object], status: int, message: str) -> None:
     r = client.post("/endpoints/rest/async-invocations", json=body)

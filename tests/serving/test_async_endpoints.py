@@ -20,7 +20,13 @@ import pandas as pd
 import pytest
 
 from forgeml.core.workspace import Workspace
-from forgeml.errors import AlreadyExistsError, ConflictError, NotFoundError, PayloadTooLargeError, ValidationError
+from forgeml.errors import (
+    AlreadyExistsError,
+    ConflictError,
+    NotFoundError,
+    PayloadTooLargeError,
+    ValidationError,
+)
 from forgeml.serving._async_queue import AsyncRequest
 from forgeml.settings import Settings
 from forgeml.testing.slow_model import slow_package
@@ -171,7 +177,7 @@ def test_invocation_timeout_fails_the_request(ws: Workspace, tmp_path: Path) -> 
 class _Hooks(http.server.BaseHTTPRequestHandler):
     received: list[dict[str, Any]] = []
 
-    def do_POST(self) -> None:  # noqa: N802 - the http.server API
+    def do_POST(self) -> None:  # the http.server API
         self.received.append(orjson.loads(self.rfile.read(int(self.headers["Content-Length"]))))
         self.send_response(204)
         self.end_headers()

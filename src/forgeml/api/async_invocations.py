@@ -59,7 +59,7 @@ def invoke_endpoint_async(name: str, body: InvokeEndpointAsync, response: Respon
     )  # fmt: skip
     response.headers["X-Amzn-SageMaker-OutputLocation"] = out["OutputLocation"]
     response.headers["X-Amzn-SageMaker-FailureLocation"] = out["FailureLocation"]
-    return out
+    return dict(out)
 
 
 @router.get("/{name}/async-invocations/{inference_id}", responses=errors(404))

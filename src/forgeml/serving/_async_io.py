@@ -44,8 +44,7 @@ def check_input(ws: Workspace, location: str, limit: int) -> str:
         _fits(size, limit, text)
         return f"artifact/{digest}"
     if text.startswith("dataset/") or not looks_like_path(text):
-        record = ws.datasets.get(text)
-        return record.ref
+        return str(ws.datasets.get(text).ref)
     ws.access.check_source(text, FIELD)
     path = Path(text).expanduser()
     if not path.is_file():
@@ -66,12 +65,12 @@ def read_input(ws: Workspace, location: str, content_type: str) -> bytes:
         NotFoundError: it disappeared since the request was queued.
     """
     if location.startswith("artifact/"):
-        return ws.artifacts.read_bytes(location.removeprefix("artifact/"))
+        return bytes(ws.artifacts.read_bytes(location.removeprefix("artifact/")))
     if location.startswith("dataset/"):
         frame = ws.datasets.read(ws.datasets.get(location))
         if content_type.split(";")[0].strip().lower() == "text/csv":
-            return frame.to_csv(header=False, index=False).encode()
-        return frame.to_json(orient="split", index=False).encode()
+            return str(frame.to_csv(header=False, index=False)).encode()
+        return str(frame.to_json(orient="split", index=False)).encode()
     path = Path(location)
     if not path.is_file():
         raise NotFoundError(f"{FIELD} {location!r} no longer exists")

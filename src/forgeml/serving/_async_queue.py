@@ -115,7 +115,7 @@ class AsyncQueue(ABC):
     def drop(self, endpoint: str) -> int:
         """Forget every request of the endpoint (it was deleted); how many there were."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional for a backend: most hold a connection
         """Release connections."""
 
 

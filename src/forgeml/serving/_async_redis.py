@@ -85,7 +85,7 @@ class RedisQueue(AsyncQueue):
     def claim(self, endpoint: str, now: float) -> AsyncRequest | None:
         ready, rkey, _ = self._keys(endpoint)
         hit = self._call(self._claim, [ready], [repr(now), rkey, repr(self.grace)])
-        return None if hit is None else self.get(endpoint, hit.decode())
+        return None if hit is None else self.get(endpoint, bytes(hit).decode())
 
     def complete(self, endpoint: str, inference_id: str, state: State, now: float, reason: str | None = None) -> bool:
         ready, rkey, _ = self._keys(endpoint)
@@ -97,7 +97,7 @@ class RedisQueue(AsyncQueue):
     def get(self, endpoint: str, inference_id: str) -> AsyncRequest:
         _, rkey, _ = self._keys(endpoint)
         try:
-            h = self._redis.hgetall(rkey + inference_id)
+            h: dict[bytes, bytes] = self._redis.hgetall(rkey + inference_id)  # type: ignore[assignment]
         except self._errors as exc:
             raise BackendUnavailableError(f"the Redis async queue cannot be reached: {exc}") from None
         if not h:
@@ -116,7 +116,7 @@ class RedisQueue(AsyncQueue):
 
     def drop(self, endpoint: str) -> int:
         ready, rkey, ids = self._keys(endpoint)
-        members = [m.decode() for m in self._redis.smembers(ids)]
+        members = [m.decode() if isinstance(m, bytes) else str(m) for m in self._redis.smembers(ids)]
         pipe = self._redis.pipeline()
         for inference_id in members:
             pipe.delete(rkey + inference_id)

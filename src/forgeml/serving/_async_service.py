@@ -9,6 +9,7 @@ team mode) and answered 202-style with its ``InferenceId``, ``OutputLocation`` a
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import logging
 import os
@@ -112,6 +113,9 @@ class AsyncInferenceService:
             raise ValidationError(f"RequestTTLSeconds must be between {MIN_TTL_SECONDS} and {MAX_TTL_SECONDS}, got {request_ttl_seconds:g}")
         if not 1 <= invocation_timeout_seconds <= MAX_INVOCATION_TIMEOUT_SECONDS:
             raise ValidationError(f"InvocationTimeoutSeconds must be between 1 and {MAX_INVOCATION_TIMEOUT_SECONDS}, got {invocation_timeout_seconds:g}")
+        for field, value in (("ContentType", content_type), ("Accept", accept), ("CustomAttributes", custom_attributes)):
+            if value is not None and (not value.isascii() or not value.isprintable()):
+                raise ValidationError(f"{field} must be visible ASCII characters (it becomes a header of the invocation)")
         inference_id = self._inference_id(inference_id)
         location = None
         if input_location is not None:
@@ -250,10 +254,8 @@ class AsyncInferenceService:
         while self.dispatcher_pid(name) is not None and time.monotonic() < deadline:
             time.sleep(0.05)
         if self.dispatcher_pid(name) is not None:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         _reap()
 
     def forget(self, name: str) -> None:

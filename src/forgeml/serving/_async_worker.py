@@ -116,7 +116,7 @@ class Dispatcher:
     def _process(self, request: AsyncRequest, url: str) -> None:
         try:
             self.process(request, url)
-        except Exception:  # noqa: BLE001 - one request's bug must not stop the dispatcher; it is redelivered
+        except Exception:  # one request's bug must not stop the dispatcher; it is redelivered
             log.exception("async request %s of %s failed unexpectedly", request.inference_id, self.endpoint)
         finally:
             with self._cond:
