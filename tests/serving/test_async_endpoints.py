@@ -270,3 +270,23 @@ def test_kill_9_of_the_dispatcher_mid_request_answers_each_request_once(
             assert svc.backlog(name)["ApproximateBacklogSize"] == 0
         finally:
             ws.endpoints.delete(name)
+
+
+def test_server_start_resumes_pending_requests(ws: Workspace, slow: Path) -> None:
+    """Requests left queued with no dispatcher (a crashed machine) are picked up when
+    ``forgeml server`` starts, without waiting for another request."""
+    from fastapi.testclient import TestClient
+
+    from forgeml.api.app import create_app
+
+    ws.endpoints.deploy("resume", str(slow))
+    svc = ws.async_inference
+    for i in range(3):
+        svc.queue.put(_request("resume", f"p{i}", ws), max_size=10)
+    assert svc.dispatcher_pid("resume") is None
+    with TestClient(create_app(ws)):
+        assert svc.dispatcher_pid("resume") is not None
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and any(svc.get("resume", f"p{i}")["Status"] != "Completed" for i in range(3)):
+            time.sleep(0.1)
+    assert [svc.get("resume", f"p{i}")["Status"] for i in range(3)] == ["Completed"] * 3

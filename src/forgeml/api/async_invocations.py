@@ -5,12 +5,17 @@
 ``X-Amzn-SageMaker-FailureLocation`` headers). The payload is either ``Body`` (text, at most
 128,000 bytes) or ``InputLocation``: a dataset (``dataset/NAME:VERSION``) or an uploaded artifact
 (``artifact/<digest>``); a server path is refused (403) unless it lies in an allowed data root.
+At start-up the app resumes the dispatchers of endpoints with pending requests.
 ``GET .../{inference_id}`` shows the request's state, ``GET .../{inference_id}/result`` what it
 wrote, and ``GET /endpoints/{name}/async-backlog`` the queue-depth metrics.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter, Depends
@@ -30,6 +35,25 @@ from forgeml.serving._async_config import (
 )
 
 router = APIRouter(prefix="/endpoints", tags=["endpoints"])
+log = logging.getLogger("forgeml.api")
+
+
+@contextlib.asynccontextmanager
+async def _lifespan(app: Any) -> AsyncIterator[None]:
+    """At start-up, resume the dispatchers of endpoints with queued requests (after a crash or a
+    restart of ``forgeml server`` nothing waits for the next request to be picked up)."""
+    ws = getattr(app.state, "workspace", None)
+    if ws is not None:
+        try:
+            started = await asyncio.to_thread(ws.async_inference.resume)
+            if started:
+                log.info("resumed async dispatchers of %s", ", ".join(started))
+        except Exception as exc:  # a queue that is down must not keep the server from starting
+            log.warning("could not resume async dispatchers: %s", exc)
+    yield
+
+
+router.lifespan_context = _lifespan  # merged into the app's lifespan by include_router
 
 
 class InvokeEndpointAsync(BaseModel):

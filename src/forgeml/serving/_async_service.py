@@ -258,6 +258,16 @@ class AsyncInferenceService:
                 os.kill(pid, signal.SIGKILL)
         _reap()
 
+    def resume(self) -> list[str]:
+        """Start the dispatcher of every serving endpoint with pending requests (``forgeml server``
+        does at start-up, so requests queued before a crash are answered); the endpoints' names."""
+        started = []
+        for record in self.ws.endpoints.list():
+            if record.status == "InService" and self.queue.depth(record.name) and self.dispatcher_pid(record.name) is None:
+                self.ensure_dispatcher(record.name)
+                started.append(record.name)
+        return started
+
     def forget(self, name: str) -> None:
         """The endpoint was deleted: stop its dispatcher and drop its queued requests."""
         self.stop_dispatcher(name, grace=2.0)
