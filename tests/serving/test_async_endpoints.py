@@ -290,3 +290,23 @@ def test_server_start_resumes_pending_requests(ws: Workspace, slow: Path) -> Non
         while time.monotonic() < deadline and any(svc.get("resume", f"p{i}")["Status"] != "Completed" for i in range(3)):
             time.sleep(0.1)
     assert [svc.get("resume", f"p{i}")["Status"] for i in range(3)] == ["Completed"] * 3
+
+
+def test_kill_9_of_the_endpoint_server_answers_each_request_once(ws: Workspace, slow: Path) -> None:
+    ws.endpoints.create("srvkill", {"variants": [{"model": str(slow)}], "async_inference": {"max_concurrent_invocations_per_instance": 1}})
+    svc = ws.async_inference
+    ids = [svc.invoke_async("srvkill", f"{i}.0,1\n", content_type="text/csv", invocation_timeout_seconds=5)["InferenceId"] for i in range(6)]
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not any(svc.get("srvkill", i)["Status"] == "Completed" for i in ids):
+        time.sleep(0.02)
+    while time.monotonic() < deadline and not any(svc.get("srvkill", i)["Status"] == "InProgress" for i in ids):
+        time.sleep(0.01)
+    os.killpg(int(ws.endpoints.get("srvkill").data["pid"]), signal.SIGKILL)  # the server and its workers, mid-request
+    finals = [svc.wait("srvkill", i, 30) for i in ids]
+    statuses = Counter(f["Status"] for f in finals)
+    assert statuses["Completed"] >= 1 and statuses["Failed"] >= 1 and statuses["Completed"] + statuses["Failed"] == 6
+    for f in finals:
+        if f["Status"] == "Failed":
+            assert f["FailureReason"].startswith("EndpointFailed: endpoint 'srvkill' is Failed: "), f
+    assert Counter(e.data["inference_id"] for e in _events(ws, "srvkill")) == Counter(ids)  # once each
+    assert ws.endpoints.get("srvkill").status == "Failed"

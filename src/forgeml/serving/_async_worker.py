@@ -16,7 +16,9 @@ queued); an exclusive lock on ``async/<NAME>.lock`` keeps a second one from star
    redelivered after its visibility deadline; the rewrite of the same location is harmless.
 
 While the endpoint's server cannot be reached the request is left in flight (it comes back after
-its deadline) and the dispatcher looks the endpoint up again. It exits when the endpoint is gone.
+its deadline) and the dispatcher looks the endpoint up again. Once the endpoint is Failed (its
+server died), every pending request fails as ``EndpointFailed`` with the endpoint's reason. The
+dispatcher exits when the endpoint is gone.
 """
 
 from __future__ import annotations
@@ -69,6 +71,7 @@ class Dispatcher:
         self._config = AsyncInferenceConfig()
         self._checked = 0.0
         self._inflight = 0
+        self.failed: str | None = None  # why the endpoint cannot serve again (it is Failed)
         self._cond = threading.Condition()
         self.gone = False
 
@@ -86,7 +89,15 @@ class Dispatcher:
             return
         except ConflictError:  # Creating, Failed, ...: nothing to send to
             self._url = None
+            try:
+                latest = self.ws.endpoints.get(self.endpoint)
+            except NotFoundError:
+                self.gone = True
+                return
+            if latest.status == "Failed":
+                self.failed = f"endpoint {self.endpoint!r} is Failed: {latest.data.get('failure_reason') or 'its server stopped'}"
             return
+        self.failed = None
         self._config = endpoint_config(record)
         self._capacity = self._config.max_concurrent_invocations_per_instance * max(1, int(record.data.get("workers") or 1))
         self._url = str(record.data["url"])
@@ -98,7 +109,7 @@ class Dispatcher:
                 self.refresh()
                 if self.gone:
                     break
-                if self._url is None:
+                if self._url is None and self.failed is None:
                     stop.wait(0.2)
                     continue
                 with self._cond:
@@ -111,7 +122,7 @@ class Dispatcher:
                     continue
                 with self._cond:
                     self._inflight += 1
-                pool.submit(self._process, request, self._url)
+                pool.submit(self._process, request, self._url or "")
 
     def _process(self, request: AsyncRequest, url: str) -> None:
         try:
@@ -137,6 +148,8 @@ class Dispatcher:
         if request.attempts > MAX_ATTEMPTS:
             return self._fail(request, "RequestAbandoned", f"delivered {MAX_ATTEMPTS} times without an answer "
                               "(each worker stopped or the endpoint was unreachable); not retried again")  # fmt: skip
+        if self.failed is not None:
+            return self._fail(request, "EndpointFailed", self.failed)
         try:
             body = request.body if request.body is not None else read_input(self.ws, str(request.input_location), request.content_type)
         except ForgeError as exc:
@@ -153,6 +166,8 @@ class Dispatcher:
         except httpx.HTTPError as exc:  # the server is down or moving: redelivered after the deadline
             log.warning("endpoint %s did not answer (%s); request %s waits for redelivery", self.endpoint, exc, request.inference_id)
             self.refresh(force=True)
+            if self.failed is not None:  # it will not come back: answer now rather than after the deadline
+                return self._fail(request, "EndpointFailed", self.failed)
             return None
         if response.status_code != 200:
             try:
