@@ -50,6 +50,8 @@ class Settings(BaseSettings):
             may name (empty: none; code then comes from uploaded bundles).
         allowed_entry_points: ``package.module:function`` (or a whole ``package.module``) that a
             request over the network may run as a job entry point or custom recipe step.
+        allowed_webhook_hosts: hosts (``host`` or ``host:port``) that async endpoints may post
+            success and error notifications to (empty: none).
         bundle_max_mb / bundle_max_files: limits of an uploaded source or package archive, both
             as sent and once extracted (against zip bombs).
     """
@@ -81,6 +83,7 @@ class Settings(BaseSettings):
     allowed_url_schemes: Annotated[list[str], NoDecode] = Field(default_factory=list)
     allowed_code_roots: Annotated[list[Path], NoDecode] = Field(default_factory=list)
     allowed_entry_points: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    allowed_webhook_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
     bundle_max_mb: float = Field(default=256.0, gt=0)
     bundle_max_files: int = Field(default=10_000, ge=1)
     metrics_publish_seconds: float = Field(default=10.0, gt=0)
@@ -88,8 +91,8 @@ class Settings(BaseSettings):
     alarm_webhook_allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
     @field_validator(
-        "allowed_data_roots", "allowed_url_schemes", "allowed_code_roots", "allowed_entry_points", "alarm_webhook_allowed_hosts",
-        mode="before",
+        "allowed_data_roots", "allowed_url_schemes", "allowed_code_roots", "allowed_entry_points",
+        "allowed_webhook_hosts", "alarm_webhook_allowed_hosts", mode="before",
     )
     @classmethod
     def _list(cls, value: Any) -> Any:

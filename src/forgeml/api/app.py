@@ -29,6 +29,7 @@ ROUTERS: list[str] = [
     "forgeml.api.bundles",
     "forgeml.api.monitoring",
     "forgeml.api.alarms",
+    "forgeml.api.async_invocations",
 ]
 
 

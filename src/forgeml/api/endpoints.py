@@ -55,6 +55,7 @@ class CreateEndpoint(BaseModel):
     max_payload_mb: float | None = None
     invocation_timeout_seconds: float | None = None
     trusted: bool | None = None  # False: only ONNX models, never unpickle
+    async_inference: dict[str, Any] | None = Field(None, json_schema_extra=reaches("nested", "output_path and failure_path are checked as outputs"))
 
     def config(self) -> dict[str, Any]:
         return {k: v for k, v in self.model_dump(exclude={"name"}).items() if v is not None}
@@ -71,6 +72,7 @@ class UpdateEndpoint(BaseModel):
     invocation_timeout_seconds: float | None = None
     trusted: bool | None = None  # False: only ONNX models, never unpickle
     deployment_config: dict[str, Any] | None = None  # SageMaker's DeploymentConfig (docs/deployment.md)
+    async_inference: dict[str, Any] | None = Field(None, json_schema_extra=reaches("nested", "output_path and failure_path are checked as outputs"))
 
     def config(self) -> dict[str, Any]:
         return {k: v for k, v in self.model_dump(exclude={"deployment_config"}).items() if v is not None}

@@ -70,7 +70,7 @@ READ_COMMANDS = frozenset({
     "experiments ls", "experiments runs", "experiments search", "experiments show", "experiments compare",
     "artifacts ls", "artifacts get",
     "data ls", "data versions", "data show", "data head", "data diff", "data export",
-    "endpoints ls", "endpoints show", "endpoints logs",
+    "endpoints ls", "endpoints show", "endpoints logs", "endpoints async-result", "endpoints async-backlog",
     "features ls", "features show", "features get", "features query",
     "evaluate ls", "evaluate show", "evaluate report",
     "clarify ls", "clarify show",

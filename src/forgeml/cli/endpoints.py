@@ -241,3 +241,8 @@ def logs(name: str = ref_argument("ENDPOINT"), version: int = typer.Option(None,
     """Print the endpoint server's log."""
     for line in workspace().endpoints.logs(name, version):
         typer.echo(line)
+
+
+from forgeml.cli.async_ import register as _register_async  # noqa: E402 - the async commands join this group
+
+_register_async(app)

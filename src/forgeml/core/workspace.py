@@ -42,6 +42,7 @@ SERVICES: dict[str, str] = {
     "reports": "forgeml.core.reports:ReportService",
     "monitoring": "forgeml.monitoring:MonitoringService",
     "alarms": "forgeml.alarms:AlarmService",
+    "async_inference": "forgeml.serving._async_service:AsyncInferenceService",
 }
 
 

@@ -14,6 +14,7 @@ import pydantic
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from forgeml.errors import ValidationError
+from forgeml.serving._async_config import AsyncInferenceConfig
 
 _VARIANT = re.compile(r"^[A-Za-z0-9](-*[A-Za-z0-9]){0,62}$")
 
@@ -114,6 +115,7 @@ class EndpointConfig(_Strict):
     max_payload_mb: float | None = Field(default=None, gt=0)
     invocation_timeout_seconds: float | None = Field(default=None, gt=0)
     trusted: bool = True
+    async_inference: AsyncInferenceConfig | None = None  # see serving/_async_config.py
 
     @model_validator(mode="after")
     def _variants(self) -> EndpointConfig:

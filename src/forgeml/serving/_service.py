@@ -277,6 +277,7 @@ class EndpointService:
             proc.stop_server(record.data, grace=min(grace, 5.0))
         self.store.delete_resource(KIND, name)
         shutil.rmtree(self.root / name, ignore_errors=True)
+        self.ws.async_inference.forget(name)  # its dispatcher and queued async requests
 
     # invocations ------------------------------------------------------------------------------
     def invoke(
@@ -344,6 +345,10 @@ class EndpointService:
         """
         if cfg.data_capture is not None:  # a network caller names no location for the server to write
             self.ws.access.check_output(cfg.data_capture.destination, "data_capture.destination")
+        if cfg.async_inference is not None:
+            from forgeml.serving._async_service import check_outputs
+
+            check_outputs(self.ws.access, cfg.async_inference)
         runtime_dir = self._dir(name, version)
         shutil.rmtree(runtime_dir, ignore_errors=True)
         (runtime_dir / "models").mkdir(parents=True)
