@@ -52,6 +52,10 @@ class Settings(BaseSettings):
             request over the network may run as a job entry point or custom recipe step.
         bundle_max_mb / bundle_max_files: limits of an uploaded source or package archive, both
             as sent and once extracted (against zip bombs).
+        security_enabled: every REST route needs an API key and a policy allowing its action
+            (docs/security.md); ``forgeml server`` turns it on when it binds beyond loopback.
+        api_key_cache_seconds: how long a verified API key secret is remembered in the server's
+            memory (as a SHA-256) before its scrypt hash is checked again; 0 checks every request.
     """
 
     model_config = SettingsConfigDict(env_prefix="FORGEML_", extra="ignore")
@@ -83,6 +87,8 @@ class Settings(BaseSettings):
     allowed_entry_points: Annotated[list[str], NoDecode] = Field(default_factory=list)
     bundle_max_mb: float = Field(default=256.0, gt=0)
     bundle_max_files: int = Field(default=10_000, ge=1)
+    security_enabled: bool = False
+    api_key_cache_seconds: float = Field(default=60.0, ge=0)
 
     @field_validator("allowed_data_roots", "allowed_url_schemes", "allowed_code_roots", "allowed_entry_points", mode="before")
     @classmethod

@@ -43,7 +43,8 @@ class ErrorBody(BaseModel):
 # what each status means here; the error types are those of forgeml.errors
 STATUSES: dict[int, str] = {
     400: "Bad input: a malformed or out-of-range parameter or body (ValidationError)",
-    403: "Not allowed from the network: a server path, script or source the operator did not allow (ForbiddenError)",
+    401: "No valid API key: none sent, or an unknown, revoked or expired one, with security enabled (UnauthenticatedError)",
+    403: "Not allowed: the caller's policies deny the action, or a server path, script or source the operator did not allow (ForbiddenError)",
     404: "No such resource, version or artifact (NotFoundError)",
     409: "Conflict: it exists already, is busy, or cannot change state that way (AlreadyExistsError, ConflictError, InvalidTransitionError, JobFailedError)",
     413: "The body is larger than the limit (PayloadTooLargeError)",
@@ -56,12 +57,13 @@ STATUSES: dict[int, str] = {
 
 
 def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
-    """The ``responses=`` of a route: 400 (every route validates its input) plus ``codes``.
+    """The ``responses=`` of a route: 400 (every route validates its input), 401 and 403 (every
+    route needs a key and a policy allowing it once security is on) plus ``codes``.
 
     500 is added to every operation by :func:`install`; a route that answers 404 for a missing
     resource lists 404 here, and so on for each status its service raises.
     """
-    wanted = sorted({400, *codes})
+    wanted = sorted({400, 401, 403, *codes})
     unknown = [c for c in wanted if c not in STATUSES]
     if unknown:
         raise ValueError(f"errors(): no description for status {unknown}; add it to STATUSES")
