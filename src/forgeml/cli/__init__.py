@@ -46,6 +46,8 @@ GROUPS: list[tuple[str, str]] = [
     ("transform", "forgeml.cli.transform"),
     ("reports", "forgeml.cli.reports"),
     ("monitor", "forgeml.cli.monitor"),
+    ("auth", "forgeml.cli.auth"),
+    ("audit", "forgeml.cli.audit"),
 ]
 
 # (command name, "module:function") -- single commands at the top level.
@@ -75,6 +77,7 @@ READ_COMMANDS = frozenset({
     "models ls", "models versions", "models show", "models events", "models download", "models export-mlflow",
     "transform ls", "transform show", "transform wait",
     "reports ls", "reports export",
+    "auth users", "auth keys", "auth whoami", "auth simulate", "audit ls", "audit verify",
 })  # fmt: skip
 
 

@@ -21,6 +21,7 @@ from forgeml.errors import ForbiddenError, UnauthenticatedError
 if TYPE_CHECKING:
     from forgeml.core.workspace import Workspace
     from forgeml.security._principals import Principal
+    from forgeml.settings import Settings
 
 HEADER = "X-Forgeml-Key"
 REQUEST_ID = "X-Request-Id"
@@ -106,3 +107,38 @@ def enforce(request: Request) -> None:
     if not ws.settings.security_enabled:
         return
     ws.shared("security.enforcer", lambda: Enforcer(ws)).check(request)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (an address or ``localhost``) binds only this machine."""
+    import ipaddress
+
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve beyond this machine
+
+
+def server_settings(settings: Settings) -> Settings:
+    """The settings ``forgeml server`` runs with: security on whenever it binds beyond loopback."""
+    if settings.security_enabled or is_loopback(settings.host):
+        return settings
+    return settings.model_copy(update={"security_enabled": True})
+
+
+def check_can_serve(ws: Workspace) -> None:
+    """Refuse to serve a non-loopback address with no live API key (nobody could call it).
+
+    Raises:
+        ForbiddenError: naming the address and the commands that make a key.
+    """
+    from forgeml.security._principals import PrincipalStore
+
+    host = ws.settings.host
+    if not is_loopback(host) and not PrincipalStore(ws).any_active_key():
+        raise ForbiddenError(
+            f"refusing to serve on {host}: security is on beyond loopback and no API key exists "
+            "(forgeml auth create-user NAME --policy Admin, then forgeml auth create-key NAME)"
+        )
