@@ -57,13 +57,13 @@ STATUSES: dict[int, str] = {
 
 
 def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
-    """The ``responses=`` of a route: 400 (every route validates its input), 401 and 403 (every
-    route needs a key and a policy allowing it once security is on) plus ``codes``.
+    """The ``responses=`` of a route: 400 (every route validates its input) plus ``codes``.
 
-    500 is added to every operation by :func:`install`; a route that answers 404 for a missing
+    401, 403 (every route needs a key and a policy allowing it once security is on) and 500 are
+    added to every operation by :func:`install`; a route that answers 404 for a missing
     resource lists 404 here, and so on for each status its service raises.
     """
-    wanted = sorted({400, 401, 403, *codes})
+    wanted = sorted({400, *codes})
     unknown = [c for c in wanted if c not in STATUSES]
     if unknown:
         raise ValueError(f"errors(): no description for status {unknown}; add it to STATUSES")
@@ -197,7 +197,7 @@ def _nul_in(scope: Scope) -> str | None:
 
 
 def _declare_errors(app: FastAPI) -> None:
-    """Make the spec say what the server sends: 400 (not FastAPI's 422) and 500 on every operation."""
+    """Make the spec say what the server sends: 400 (not FastAPI's 422), 401, 403 and 500 on every operation."""
     build = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -211,7 +211,7 @@ def _declare_errors(app: FastAPI) -> None:
                 auto = responses.get("422", {})
                 if "HTTPValidationError" in str(auto.get("content", "")):
                     del responses["422"]
-                for code in (400, 500):
+                for code in (400, 401, 403, 500):
                     responses.setdefault(str(code), {"description": STATUSES[code]})
                 for code, answer in responses.items():
                     if code.isascii() and code.isdigit() and int(code) >= 400:
