@@ -5,8 +5,8 @@ turning security on beyond loopback."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest

@@ -145,6 +145,6 @@ class AuditLog:
         elif top is not None:
             if top.last_id != prev_id or top.last_hash != prev_hash:
                 problems.append(f"record {top.last_id}: deleted from the end (the trail ends at record {prev_id})")
-            elif top.count != len(rows):
+            elif top.count != len(rows) and not problems:
                 problems.append(f"{top.count - len(rows)} record(s) deleted (the head counts {top.count}, the trail holds {len(rows)})")
         return problems
