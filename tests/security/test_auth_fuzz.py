@@ -15,7 +15,7 @@ from forgeml.core.workspace import Workspace
 from forgeml.security import AuditLog, PrincipalStore
 from forgeml.settings import load_settings
 from tests.api.conftest import Served, serve
-from tests.api.test_fuzz import _assert_clean, _config
+from tests.api.test_fuzz import SEED, _assert_clean
 
 pytestmark = pytest.mark.slow
 
@@ -33,11 +33,21 @@ def secured_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[S
         ws.close()
 
 
+def _config(path: Path) -> Path:
+    """A short run: the answers here are decided before any handler, so few examples suffice."""
+    path.write_text("\n".join([
+        f"seed = {SEED}", "workers = 1", "[phases.examples]\nenabled = false", "[phases.stateful]\nenabled = false",
+        "[phases.coverage]\nenabled = false", "[phases.fuzzing]\nenabled = true", "[generation]\nmax-examples = 1",
+        '[checks.positive_data_acceptance]\nexpected-statuses = ["2xx", "3xx", "400", "401", "403", "404", "409", "429"]',
+    ]) + "\n")  # fmt: skip
+    return path
+
+
 def _run(served: Served, tmp: Path, headers: list[str]) -> subprocess.CompletedProcess[str]:
-    config = _config(tmp / "schemathesis.toml", None)
+    config = _config(tmp / "schemathesis.toml")
     cmd = [
         sys.executable, "-m", "schemathesis.cli", "--config-file", str(config), "run", f"{served.url}/openapi.json",
-        "--checks", "all", "--phases", "coverage,fuzzing", "--continue-on-failure", "--no-color",
+        "--checks", "all", "--phases", "fuzzing", "--continue-on-failure", "--no-color",
         "--warnings", "off", "--request-timeout", "60", *headers,
     ]  # fmt: skip
     return subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=tmp, check=False)
@@ -47,7 +57,7 @@ def test_without_a_credential_every_call_is_401(secured_server: tuple[Served, st
     served, _ = secured_server
     _assert_clean(_run(served, tmp_path, []))
     records = AuditLog(served.workspace).list()
-    assert len(records) > 200
+    assert len(records) > 100
     assert {r.outcome for r in records} == {"Unauthenticated"}
 
 
