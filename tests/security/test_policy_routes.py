@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from forgeml.api.app import create_app
 from forgeml.core.workspace import Workspace
 from forgeml.security import MANAGED, AuditLog, PrincipalStore
-from forgeml.security._actions import ROUTE_ACTIONS
+from forgeml.security._actions import PUBLIC, ROUTE_ACTIONS
 from forgeml.settings import load_settings
 
 READ = ("Read", "List")
@@ -30,7 +30,7 @@ EXPECTED = {
 }
 
 
-def app_routes(ws: Workspace) -> list[APIRoute]:
+def app_routes(ws: Workspace, *, hidden: bool = False) -> list[APIRoute]:
     app = create_app(ws)
     app.openapi()
     seen: list[APIRoute] = []
@@ -45,7 +45,7 @@ def app_routes(ws: Workspace) -> list[APIRoute]:
                 walk(route.routes)
 
     walk(app.router.routes)
-    return [r for r in seen if r.include_in_schema]
+    return [r for r in seen if r.include_in_schema != hidden]
 
 
 def operations(ws: Workspace) -> list[tuple[str, str]]:
@@ -63,6 +63,16 @@ def test_every_route_declares_an_action(ws: Workspace) -> None:
         params = set(re.findall(r"\{(\w+)(?::path)?\}", path))
         used = set(re.findall(r"\{(\w+)\}", declared.resource))
         assert used <= params, f"{method} {path}: resource {declared.resource} names {used - params}, not a path parameter"
+
+
+def test_routes_outside_the_spec_are_the_public_docs_pages(ws: Workspace) -> None:
+    hidden = {(m, r.path) for r in app_routes(ws, hidden=True) for m in r.methods if m != "HEAD"}
+    assert hidden == set(PUBLIC), "a route outside the spec must be listed in PUBLIC or get an action"
+    secured = Workspace(ws.settings.model_copy(update={"security_enabled": True}))
+    with TestClient(create_app(secured)) as client:
+        assert [client.get(p).status_code for p in ("/docs", "/redoc", "/openapi.json")] == [200, 200, 200]
+        assert client.get("/health").status_code == 401
+    secured.close()
 
 
 def test_the_spec_declares_401_and_403_on_every_operation(ws: Workspace) -> None:

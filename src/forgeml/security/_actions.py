@@ -178,6 +178,10 @@ def _parse(text: str) -> dict[tuple[str, str], RouteAction]:
 
 ROUTE_ACTIONS: dict[tuple[str, str], RouteAction] = _parse(_TABLE)
 
+# routes open without a credential: the API's documentation pages (``/openapi.json`` is not a
+# route with dependencies and is open too). They hold no workspace data.
+PUBLIC: frozenset[tuple[str, str]] = frozenset({("GET", "/docs"), ("GET", "/redoc"), ("GET", "/docs/oauth2-redirect")})
+
 
 def actions() -> list[str]:
     """Every action a route performs, sorted (the list docs/security.md gives)."""

@@ -68,13 +68,15 @@ class Enforcer:
             UnauthenticatedError: no credential, or not a live key (401).
             ForbiddenError: the principal's policies do not allow the action (403).
         """
-        from forgeml.security._actions import ROUTE_ACTIONS
+        from forgeml.security._actions import PUBLIC, ROUTE_ACTIONS
         from forgeml.security._policy import evaluate
 
-        supplied = request.headers.get(REQUEST_ID.lower(), "")
-        request_id = supplied if _REQUEST_ID.fullmatch(supplied) else uuid.uuid4().hex
         route = request.scope.get("route")
         method = "GET" if request.method == "HEAD" else request.method
+        if (method, getattr(route, "path", "")) in PUBLIC:
+            return
+        supplied = request.headers.get(REQUEST_ID.lower(), "")
+        request_id = supplied if _REQUEST_ID.fullmatch(supplied) else uuid.uuid4().hex
         declared = ROUTE_ACTIONS.get((method, getattr(route, "path", "")))
         action = declared.action if declared else "unknown:Unknown"
         resource = declared.resource_for(dict(request.path_params)) if declared else request.url.path
