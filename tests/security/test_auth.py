@@ -15,7 +15,13 @@ from fastapi.testclient import TestClient
 
 from forgeml.api.app import create_app
 from forgeml.core.workspace import Workspace
-from forgeml.errors import ConflictError, ForbiddenError, NotFoundError, UnauthenticatedError, ValidationError
+from forgeml.errors import (
+    ConflictError,
+    ForbiddenError,
+    NotFoundError,
+    UnauthenticatedError,
+    ValidationError,
+)
 from forgeml.security import PrincipalStore
 from forgeml.security._enforce import check_can_serve, is_loopback, server_settings
 from forgeml.security._principals import keys
@@ -114,7 +120,7 @@ def test_server_turns_security_on_beyond_loopback(ws: Workspace, settings: Setti
     public = server_settings(settings.model_copy(update={"host": "0.0.0.0"}))
     assert public.security_enabled is True
     exposed = Workspace(public)
-    with pytest.raises(ForbiddenError, match="refusing to serve on 0.0.0.0: security is on beyond loopback and no API key exists"):
+    with pytest.raises(ForbiddenError, match=r"refusing to serve on 0\.0\.0\.0: security is on beyond loopback and no API key exists"):
         check_can_serve(exposed)
     PrincipalStore(exposed).create_principal("root", policies=["Admin"])
     PrincipalStore(exposed).create_key("root")

@@ -56,16 +56,16 @@ def _run(served: Served, tmp: Path, headers: list[str]) -> subprocess.CompletedP
 def test_without_a_credential_every_call_is_401(secured_server: tuple[Served, str], tmp_path: Path) -> None:
     served, _ = secured_server
     _assert_clean(_run(served, tmp_path, []))
-    records = AuditLog(served.workspace).list()
+    records = AuditLog(served.workspace).records()
     assert len(records) > 100
     assert {r.outcome for r in records} == {"Unauthenticated"}
 
 
 def test_a_read_only_key_is_refused_every_write(secured_server: tuple[Served, str], tmp_path: Path) -> None:
     served, credential = secured_server
-    before = AuditLog(served.workspace).list(limit=1)[0].id
+    before = AuditLog(served.workspace).records(limit=1)[0].id
     _assert_clean(_run(served, tmp_path, ["--header", f"X-Forgeml-Key: {credential}"]))
-    records = [r for r in AuditLog(served.workspace).list(principal="viewer") if r.id > before]
+    records = [r for r in AuditLog(served.workspace).records(principal="viewer") if r.id > before]
     assert records
     wrong = [r for r in records if (r.outcome == "Allowed") != r.action.endswith((":Read", ":List", "system:Health"))]
     assert not wrong, wrong[:5]

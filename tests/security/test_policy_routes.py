@@ -20,14 +20,16 @@ from forgeml.settings import load_settings
 
 READ = ("Read", "List")
 # an independent statement of each persona, by service and verb (the managed documents say it as statements)
+# fmt: off
 EXPECTED = {
     "ReadOnly": lambda service, verb: verb in READ or (service, verb) == ("system", "Health"),
     "DataScientist": lambda service, verb: verb in READ or service in {
         "system", "datasets", "features", "training", "tuning", "experiments", "jobs", "evaluation", "clarify", "transforms", "bundles",
-    } or (service, verb) in {("models", "Register"), ("models", "Write"), ("endpoints", "Invoke")},  # fmt: skip
+    } or (service, verb) in {("models", "Register"), ("models", "Write"), ("endpoints", "Invoke")},
     "MLOps": lambda service, verb: verb in READ or service in {"system", "endpoints", "monitoring", "models", "transforms", "jobs", "bundles"},
     "Admin": lambda service, verb: True,
 }
+# fmt: on
 
 
 def app_routes(ws: Workspace, *, hidden: bool = False) -> list[APIRoute]:
@@ -115,7 +117,7 @@ def test_authorization_matrix(secured: tuple[Workspace, dict[str, str]], persona
             body = {"json": {}} if method in ("POST", "PUT", "PATCH") else {}
             response = client.request(method, _url(path), headers=headers, **body)
             denied = response.status_code == 403 and f"may not {declared.action}" in response.json()["message"]
-            [record] = [r for r in AuditLog(ws).list(principal=persona.lower(), limit=3) if r.request_id == request_id]
+            [record] = [r for r in AuditLog(ws).records(principal=persona.lower(), limit=3) if r.request_id == request_id]
             if denied == expected or response.status_code in (401, 500) or record.outcome != ("Allowed" if expected else "Denied"):
                 wrong.append(f"{method} {path}: {response.status_code} {response.text[:120]}, audited {record.outcome}")
     assert not wrong, f"{persona}: {len(wrong)} wrong decision(s): {wrong}"
@@ -127,5 +129,5 @@ def test_no_credential_is_401_and_audited(secured: tuple[Workspace, dict[str, st
         response = client.get("/datasets", headers={"X-Request-Id": "anon-1"})
     assert response.status_code == 401
     assert response.json()["error"] == "UnauthenticatedError"
-    [record] = [r for r in AuditLog(ws).list(principal="anonymous") if r.request_id == "anon-1"]
+    [record] = [r for r in AuditLog(ws).records(principal="anonymous") if r.request_id == "anon-1"]
     assert (record.action, record.resource, record.outcome) == ("datasets:List", "dataset/*", "Unauthenticated")

@@ -23,7 +23,7 @@ def ls(
     from forgeml.cli.events import parse_since
     from forgeml.security import AuditLog
 
-    found = AuditLog(workspace()).list(
+    found = AuditLog(workspace()).records(
         principal=principal, action=action, since=None if since is None else parse_since(since), limit=limit or None
     )
     data = [r.to_dict() for r in found]
@@ -41,7 +41,7 @@ def verify(as_json: bool = JsonOption) -> None:
 
     log = AuditLog(workspace())
     problems = log.verify()
-    data = {"intact": not problems, "records": len(log.list()), "problems": problems}
+    data = {"intact": not problems, "records": len(log.records()), "problems": problems}
     emit(data, as_json, lambda: typer.echo(
         f"audit trail intact ({data['records']} records)" if not problems else "\n".join(problems)
     ))  # fmt: skip

@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
+from forgeml.security._principals import sql_store
+
 if TYPE_CHECKING:
     from forgeml.core.workspace import Workspace
 
@@ -84,11 +86,11 @@ class AuditLog:
         self, *, principal: str, action: str, resource: str, source: str, outcome: str, request_id: str, detail: str = ""
     ) -> AuditRecord:
         """Append one record, linked to the last, in one transaction with the head row."""
-        with self.ws.metadata.transaction() as conn:
+        with sql_store(self.ws).transaction() as conn:
             if conn.dialect.name == "postgresql":
                 conn.exec_driver_sql("SELECT pg_advisory_xact_lock(46818)")
             top = conn.execute(sa.select(head).where(head.c.id == 1)).first()
-            last_id, prev, count = (top.last_id, top.last_hash, top.count) if top else (0, GENESIS, 0)
+            last_id, prev, count = (top.last_id, top.last_hash, top._mapping["count"]) if top else (0, GENESIS, 0)
             fields: dict[str, Any] = {
                 "id": last_id + 1, "time": round(time.time(), 6), "principal": principal[:128], "action": action[:128],
                 "resource": resource[:512], "source": source[:64], "outcome": outcome, "request_id": request_id[:64],
@@ -103,7 +105,7 @@ class AuditLog:
                 conn.execute(head.insert().values(id=1, **values))
         return AuditRecord(**fields)
 
-    def list(
+    def records(
         self, *, principal: str | None = None, action: str | None = None, since: float | None = None, limit: int | None = None
     ) -> list[AuditRecord]:
         """Records oldest first; with ``limit`` the newest ``limit`` of them."""
@@ -117,13 +119,13 @@ class AuditLog:
         query = query.order_by(log.c.id.desc())
         if limit:
             query = query.limit(limit)
-        with self.ws.metadata.read_transaction() as conn:
+        with sql_store(self.ws).read_transaction() as conn:
             rows = conn.execute(query).all()
         return [AuditRecord(**dict(r._mapping)) for r in reversed(rows)]
 
     def verify(self) -> list[str]:
         """Every problem found, each naming a record; empty when the trail is intact."""
-        with self.ws.metadata.read_transaction() as conn:
+        with sql_store(self.ws).read_transaction() as conn:
             rows = [dict(r._mapping) for r in conn.execute(sa.select(log).order_by(log.c.id))]
             top = conn.execute(sa.select(head).where(head.c.id == 1)).first()
         problems: list[str] = []
@@ -145,6 +147,6 @@ class AuditLog:
         elif top is not None:
             if top.last_id != prev_id or top.last_hash != prev_hash:
                 problems.append(f"record {top.last_id}: deleted from the end (the trail ends at record {prev_id})")
-            elif top.count != len(rows) and not problems:
-                problems.append(f"{top.count - len(rows)} record(s) deleted (the head counts {top.count}, the trail holds {len(rows)})")
+            elif (counted := top._mapping["count"]) != len(rows) and not problems:
+                problems.append(f"{counted - len(rows)} record(s) deleted (the head counts {counted}, the trail holds {len(rows)})")
         return problems

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from forgeml.errors import AlreadyExistsError, NotFoundError, ValidationError
+from forgeml.security._principals import sql_store
 
 if TYPE_CHECKING:
     from forgeml.core.workspace import Workspace
@@ -48,18 +49,20 @@ def _allow(actions: list[str], resource: str = "*") -> dict[str, Any]:
     return {"Effect": "Allow", "Action": actions, "Resource": resource}
 
 
+# fmt: off
 MANAGED: dict[str, dict[str, Any]] = {
     "ReadOnly": {"Version": "2012-10-17", "Statement": [_allow([*READ_VERBS, "system:Health"])]},
     "DataScientist": {"Version": "2012-10-17", "Statement": [_allow([
         *READ_VERBS, "system:Health", "datasets:*", "features:*", "training:*", "tuning:*", "experiments:*",
         "jobs:*", "evaluation:*", "clarify:*", "transforms:*", "bundles:*", "models:Register", "models:Write",
         "endpoints:Invoke",
-    ])]},  # fmt: skip
+    ])]},
     "MLOps": {"Version": "2012-10-17", "Statement": [_allow([
         *READ_VERBS, "system:Health", "endpoints:*", "monitoring:*", "models:*", "transforms:*", "jobs:*", "bundles:*",
-    ])]},  # fmt: skip
+    ])]},
     "Admin": {"Version": "2012-10-17", "Statement": [_allow(["*"])]},
 }
+# fmt: on
 
 
 @dataclass(frozen=True)
@@ -187,7 +190,8 @@ def parse_policy(document: Any, name: str = "policy") -> list[Statement]:
 def evaluate(named: dict[str, list[Statement]], action: str, resource: str, context: dict[str, Any] | None = None) -> Decision:
     """IAM's evaluation over the statements of the named policies."""
     ctx = context or {}
-    allows, denies = [], []
+    allows: list[str] = []
+    denies: list[str] = []
     for policy, statements in named.items():
         for i, st in enumerate(statements):
             if st.matches(action, resource, ctx):
@@ -215,7 +219,7 @@ class PolicyStore:
         if name in MANAGED:
             raise AlreadyExistsError(f"policy {name!r} is a managed policy")
         parse_policy(document, name)
-        with self.ws.metadata.transaction() as conn:
+        with sql_store(self.ws).transaction() as conn:
             if conn.execute(sa.select(policies.c.name).where(policies.c.name == name)).first():
                 raise AlreadyExistsError(f"policy {name!r} already exists")
             conn.execute(policies.insert().values(name=name, document=document, created_at=time.time()))
@@ -223,14 +227,14 @@ class PolicyStore:
     def get(self, name: str) -> dict[str, Any]:
         if name in MANAGED:
             return MANAGED[name]
-        with self.ws.metadata.read_transaction() as conn:
+        with sql_store(self.ws).read_transaction() as conn:
             row = conn.execute(sa.select(policies.c.document).where(policies.c.name == name)).first()
         if row is None:
             raise NotFoundError(f"no policy {name!r} (managed: {', '.join(MANAGED)}; forgeml auth put-policy stores others)")
         return dict(row[0])
 
     def names(self) -> list[str]:
-        with self.ws.metadata.read_transaction() as conn:
+        with sql_store(self.ws).read_transaction() as conn:
             stored = [r[0] for r in conn.execute(sa.select(policies.c.name).order_by(policies.c.name))]
         return [*MANAGED, *stored]
 

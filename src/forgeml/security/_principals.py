@@ -15,13 +15,14 @@ import re
 import secrets
 import time
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import sqlalchemy as sa
 
 from forgeml.errors import AlreadyExistsError, NotFoundError, UnauthenticatedError, ValidationError
 
 if TYPE_CHECKING:
+    from forgeml.core.metadata import SqlMetadataStore
     from forgeml.core.workspace import Workspace
 
 _meta = sa.MetaData()
@@ -53,6 +54,11 @@ _KEY_ID = re.compile(r"FKIA[A-Z2-7]{16}")
 _ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1, "maxmem": 64 * 1024 * 1024, "dklen": 32}
 LAST_USED_EVERY = 60.0  # seconds between writes of a key's last use
+
+
+def sql_store(ws: Workspace) -> SqlMetadataStore:
+    """The workspace's metadata store as the SQL store whose transactions the security tables use."""
+    return cast("SqlMetadataStore", ws.metadata)
 
 
 def scrypt_hash(secret: str, salt: bytes) -> str:
@@ -139,21 +145,21 @@ class PrincipalStore:
         for policy in attached:
             store.get(policy)  # NotFoundError names it
         record = Principal(name, type, attached, time.time())
-        with self.ws.metadata.transaction() as conn:
+        with sql_store(self.ws).transaction() as conn:
             if conn.execute(sa.select(principals.c.name).where(principals.c.name == name)).first():
                 raise AlreadyExistsError(f"principal {name!r} already exists")
             conn.execute(principals.insert().values(**record.to_dict()))
         return record
 
     def get_principal(self, name: str) -> Principal:
-        with self.ws.metadata.read_transaction() as conn:
+        with sql_store(self.ws).read_transaction() as conn:
             row = conn.execute(sa.select(principals).where(principals.c.name == name)).first()
         if row is None:
             raise NotFoundError(f"no principal {name!r} (forgeml auth create-user makes one)")
         return Principal(**dict(row._mapping))
 
     def list_principals(self) -> list[Principal]:
-        with self.ws.metadata.read_transaction() as conn:
+        with sql_store(self.ws).read_transaction() as conn:
             rows = conn.execute(sa.select(principals).order_by(principals.c.name)).all()
         return [Principal(**dict(r._mapping)) for r in rows]
 
@@ -165,7 +171,7 @@ class PrincipalStore:
         current = self.get_principal(name)
         if policy not in current.policies:
             current.policies.append(policy)
-            with self.ws.metadata.transaction() as conn:
+            with sql_store(self.ws).transaction() as conn:
                 conn.execute(principals.update().where(principals.c.name == name).values(policies=current.policies))
         return current
 
@@ -187,7 +193,7 @@ class PrincipalStore:
         secret = secrets.token_urlsafe(30)
         salt = secrets.token_bytes(16)
         record = ApiKey(key_id, principal, "Active", now, None if expires_in_days is None else now + expires_in_days * 86400)
-        with self.ws.metadata.transaction() as conn:
+        with sql_store(self.ws).transaction() as conn:
             live = conn.execute(
                 sa.select(sa.func.count()).select_from(keys).where(keys.c.principal == principal, keys.c.status != "Revoked")
             ).scalar_one()
@@ -200,7 +206,7 @@ class PrincipalStore:
         query = sa.select(*(keys.c[f] for f in ApiKey.__dataclass_fields__)).order_by(keys.c.created_at)
         if principal is not None:
             query = query.where(keys.c.principal == principal)
-        with self.ws.metadata.read_transaction() as conn:
+        with sql_store(self.ws).read_transaction() as conn:
             return [ApiKey(**dict(r._mapping)) for r in conn.execute(query).all()]
 
     def revoke(self, key_id: str) -> ApiKey:
@@ -209,7 +215,7 @@ class PrincipalStore:
         Raises:
             NotFoundError: no such key.
         """
-        with self.ws.metadata.transaction() as conn:
+        with sql_store(self.ws).transaction() as conn:
             done = conn.execute(keys.update().where(keys.c.key_id == key_id).values(status="Revoked")).rowcount
         if not done:
             raise NotFoundError(f"no access key {key_id!r}")
@@ -218,7 +224,7 @@ class PrincipalStore:
 
     def any_active_key(self) -> bool:
         now = time.time()
-        with self.ws.metadata.read_transaction() as conn:
+        with sql_store(self.ws).read_transaction() as conn:
             query = sa.select(keys.c.key_id).where(
                 keys.c.status == "Active", sa.or_(keys.c.expires_at.is_(None), keys.c.expires_at > now)
             )
@@ -234,7 +240,7 @@ class PrincipalStore:
             UnauthenticatedError: malformed, unknown, wrong secret, revoked, inactive or expired.
         """
         key_id, secret = parse_credential(credential)
-        with self.ws.metadata.read_transaction() as conn:
+        with sql_store(self.ws).read_transaction() as conn:
             row = conn.execute(sa.select(keys).where(keys.c.key_id == key_id)).first()
         if row is None:
             raise UnauthenticatedError(f"access key {key_id} is not known")
@@ -251,6 +257,6 @@ class PrincipalStore:
                 raise UnauthenticatedError(f"access key {key_id}: the secret does not match")
             self._verified[key_id] = (digest, now)
         if m["last_used_at"] is None or now - m["last_used_at"] > LAST_USED_EVERY:
-            with self.ws.metadata.transaction() as conn:
+            with sql_store(self.ws).transaction() as conn:
                 conn.execute(keys.update().where(keys.c.key_id == key_id).values(last_used_at=now))
         return self.get_principal(m["principal"])
