@@ -5,15 +5,18 @@ verify` names an edited, deleted or reordered record."""
 from __future__ import annotations
 
 import json
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 from fastapi.testclient import TestClient
 
 from forgeml.api.app import create_app
 from forgeml.core.workspace import Workspace
 from forgeml.security import AuditLog, PrincipalStore
 from forgeml.security._audit import head, log
+from forgeml.security._principals import sql_store
 from forgeml.settings import Settings
 from tests.cli_runner import run_cli
 
@@ -27,8 +30,12 @@ def _trail(ws: Workspace, n: int = 5) -> AuditLog:
     return audit
 
 
+def sql_tx(ws: Workspace) -> AbstractContextManager[Connection]:
+    return sql_store(ws).transaction()
+
+
 def _update(ws: Workspace, statement: sa.Executable) -> None:
-    with ws.metadata.transaction() as conn:
+    with sql_tx(ws) as conn:
         conn.execute(statement)
 
 
@@ -52,7 +59,7 @@ def test_a_record_cut_from_the_end_is_named(ws: Workspace) -> None:
 
 def test_reordered_records_are_named(ws: Workspace) -> None:
     audit = _trail(ws)
-    with ws.metadata.transaction() as conn:
+    with sql_tx(ws) as conn:
         rows = {r.id: dict(r._mapping) for r in conn.execute(sa.select(log).where(log.c.id.in_([2, 3])))}
         for src, dst in ((2, 3), (3, 2)):
             values = {k: v for k, v in rows[src].items() if k != "id"}
@@ -105,3 +112,41 @@ def test_calls_and_denials_are_audited_and_listed_by_the_cli(settings: Settings,
 def test_a_bad_since_is_one_clear_line(ws: Workspace) -> None:
     done = run_cli(ws.home, "audit", "ls", "--since", "yesterday")
     assert done.returncode != 0 and "--since: 'yesterday' is neither a duration" in done.stderr
+
+
+def _append_from_threads(ws: Workspace, threads: int = 4, each: int = 15) -> AuditLog:
+    import threading
+
+    audit = AuditLog(ws)
+
+    def work(t: int) -> None:
+        for i in range(each):
+            audit.append(principal=f"t{t}", action="jobs:Read", resource="job/j", source="::1", outcome="Allowed", request_id=f"{t}-{i}")
+
+    workers = [threading.Thread(target=work, args=(t,)) for t in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    return audit
+
+
+def test_concurrent_appends_keep_one_chain(ws: Workspace) -> None:
+    audit = _append_from_threads(ws)
+    assert len(audit.records()) == 60
+    assert audit.verify() == []
+
+
+def test_the_chain_on_postgresql(postgres_url: str, tmp_path: Path) -> None:
+    from forgeml.settings import load_settings
+
+    ws = Workspace(load_settings(home=str(tmp_path / "ws"), database_url=postgres_url))
+    try:
+        audit = _append_from_threads(ws, threads=3, each=5)
+        assert [r.id for r in audit.records()] == list(range(1, 16))
+        assert audit.verify() == []
+        with sql_tx(ws) as conn:
+            conn.execute(log.update().where(log.c.id == 7).values(resource="job/other"))
+        assert audit.verify() == ["record 7: edited (its content does not match its hash)"]
+    finally:
+        ws.close()
