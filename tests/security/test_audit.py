@@ -9,8 +9,8 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
 from fastapi.testclient import TestClient
+from sqlalchemy.engine import Connection
 
 from forgeml.api.app import create_app
 from forgeml.core.workspace import Workspace

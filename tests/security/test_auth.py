@@ -24,7 +24,7 @@ from forgeml.errors import (
 )
 from forgeml.security import PrincipalStore
 from forgeml.security._enforce import check_can_serve, is_loopback, server_settings
-from forgeml.security._principals import keys
+from forgeml.security._principals import keys, sql_store
 from forgeml.settings import Settings, load_settings
 from tests.cli_runner import run_cli
 
@@ -40,7 +40,7 @@ def test_the_secret_is_stored_only_as_a_salted_scrypt_hash(ws: Workspace) -> Non
     store = PrincipalStore(ws)
     store.create_principal("ana", policies=["ReadOnly"])
     one, two = store.create_key("ana"), store.create_key("ana")
-    with ws.metadata.read_transaction() as conn:
+    with sql_store(ws).read_transaction() as conn:
         rows = [dict(r._mapping) for r in conn.execute(sa.select(keys))]
     dump = json.dumps(rows)
     assert one.secret not in dump and two.secret not in dump
@@ -76,7 +76,7 @@ def test_expiry_revocation_rotation_and_last_use(ws: Workspace) -> None:
         store.authenticate(old.credential, cache_seconds=60)  # a cached secret does not outlive revocation
     assert store.authenticate(new.credential).name == "svc"
     short = store.create_key("svc", expires_in_days=1)
-    with ws.metadata.transaction() as conn:
+    with sql_store(ws).transaction() as conn:
         conn.execute(keys.update().where(keys.c.key_id == short.key.key_id).values(expires_at=time.time() - 1))
     with pytest.raises(UnauthenticatedError, match="expired"):
         store.authenticate(short.credential)
