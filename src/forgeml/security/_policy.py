@@ -209,6 +209,7 @@ class PolicyStore:
 
     def __init__(self, ws: Workspace) -> None:
         self.ws = ws
+        self._parsed: dict[str, list[Statement]] = {}
 
     def put(self, name: str, document: Any) -> None:
         """Store a policy document under ``name`` (checked first).
@@ -239,5 +240,8 @@ class PolicyStore:
         return [*MANAGED, *stored]
 
     def statements(self, names: list[str]) -> dict[str, list[Statement]]:
-        """The parsed statements of each named policy."""
-        return {n: parse_policy(self.get(n), n) for n in names}
+        """The parsed statements of each named policy (parsed once: a stored policy never changes)."""
+        for n in names:
+            if n not in self._parsed:
+                self._parsed[n] = parse_policy(self.get(n), n)
+        return {n: self._parsed[n] for n in names}
