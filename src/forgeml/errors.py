@@ -79,6 +79,13 @@ class ForbiddenError(ForgeError, PermissionError):
     exit_code = 11
 
 
+class UnauthenticatedError(ForgeError, PermissionError):
+    """A network call without a valid credential (no key, an unknown, revoked or expired key)."""
+
+    http_status = 401
+    exit_code = 11
+
+
 class CorruptArtifactError(ForgeError, OSError):
     """An artifact's bytes no longer match its content hash."""
 
@@ -144,6 +151,7 @@ __all__ = [
     "ModelError",
     "NotFoundError",
     "PayloadTooLargeError",
+    "UnauthenticatedError",
     "UnsupportedMediaTypeError",
     "ValidationError",
     "exit_code",

@@ -54,6 +54,10 @@ class Settings(BaseSettings):
             success and error notifications to (empty: none).
         bundle_max_mb / bundle_max_files: limits of an uploaded source or package archive, both
             as sent and once extracted (against zip bombs).
+        security_enabled: every REST route needs an API key and a policy allowing its action
+            (docs/security.md); ``forgeml server`` turns it on when it binds beyond loopback.
+        api_key_cache_seconds: how long a verified API key secret is remembered in the server's
+            memory (as a SHA-256) before its scrypt hash is checked again; 0 checks every request.
     """
 
     model_config = SettingsConfigDict(env_prefix="FORGEML_", extra="ignore")
@@ -89,6 +93,8 @@ class Settings(BaseSettings):
     metrics_publish_seconds: float = Field(default=10.0, gt=0)
     alarm_evaluation_seconds: float = Field(default=10.0, gt=0)
     alarm_webhook_allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    security_enabled: bool = False
+    api_key_cache_seconds: float = Field(default=60.0, ge=0)
 
     @field_validator(
         "allowed_data_roots", "allowed_url_schemes", "allowed_code_roots", "allowed_entry_points",

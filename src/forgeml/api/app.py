@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import importlib
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from forgeml.api import docs, errors
 from forgeml.core.access import Access
 from forgeml.core.workspace import Workspace
+from forgeml.security._enforce import enforce
 
 # router modules, each exposing ``router``; add a line per resource.
 ROUTERS: list[str] = [
@@ -48,6 +49,7 @@ def create_app(workspace: Workspace | None = None) -> FastAPI:
         description="The production ML lifecycle on one machine: REST API.",
         docs_url=None,  # served from the package by forgeml.api.docs, not from a CDN
         redoc_url=None,
+        dependencies=[Depends(enforce)],  # authentication, policy and audit: docs/security.md
     )
     app.state.workspace = ws
     # the invocation proxy, ahead of FastAPI's routing; added first so that the URL guard and the

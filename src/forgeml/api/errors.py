@@ -43,7 +43,8 @@ class ErrorBody(BaseModel):
 # what each status means here; the error types are those of forgeml.errors
 STATUSES: dict[int, str] = {
     400: "Bad input: a malformed or out-of-range parameter or body (ValidationError)",
-    403: "Not allowed from the network: a server path, script or source the operator did not allow (ForbiddenError)",
+    401: "No valid API key: none sent, or an unknown, revoked or expired one, with security enabled (UnauthenticatedError)",
+    403: "Not allowed: the caller's policies deny the action, or a server path, script or source the operator did not allow (ForbiddenError)",
     404: "No such resource, version or artifact (NotFoundError)",
     409: "Conflict: it exists already, is busy, or cannot change state that way (AlreadyExistsError, ConflictError, InvalidTransitionError, JobFailedError)",
     413: "The body is larger than the limit (PayloadTooLargeError)",
@@ -58,7 +59,8 @@ STATUSES: dict[int, str] = {
 def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     """The ``responses=`` of a route: 400 (every route validates its input) plus ``codes``.
 
-    500 is added to every operation by :func:`install`; a route that answers 404 for a missing
+    401, 403 (every route needs a key and a policy allowing it once security is on) and 500 are
+    added to every operation by :func:`install`; a route that answers 404 for a missing
     resource lists 404 here, and so on for each status its service raises.
     """
     wanted = sorted({400, *codes})
@@ -195,7 +197,7 @@ def _nul_in(scope: Scope) -> str | None:
 
 
 def _declare_errors(app: FastAPI) -> None:
-    """Make the spec say what the server sends: 400 (not FastAPI's 422) and 500 on every operation."""
+    """Make the spec say what the server sends: 400 (not FastAPI's 422), 401, 403 and 500 on every operation."""
     build = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -209,7 +211,7 @@ def _declare_errors(app: FastAPI) -> None:
                 auto = responses.get("422", {})
                 if "HTTPValidationError" in str(auto.get("content", "")):
                     del responses["422"]
-                for code in (400, 500):
+                for code in (400, 401, 403, 500):
                     responses.setdefault(str(code), {"description": STATUSES[code]})
                 for code, answer in responses.items():
                     if code.isascii() and code.isdigit() and int(code) >= 400:

@@ -48,6 +48,8 @@ GROUPS: list[tuple[str, str]] = [
     ("monitor", "forgeml.cli.monitor"),
     ("ground-truth", "forgeml.cli.ground_truth"),
     ("alarms", "forgeml.cli.alarms"),
+    ("auth", "forgeml.cli.auth"),
+    ("audit", "forgeml.cli.audit"),
 ]
 
 # (command name, "module:function") -- single commands at the top level.
@@ -79,6 +81,7 @@ READ_COMMANDS = frozenset({
     "reports ls", "reports export",
     "monitor ls", "monitor show", "monitor executions", "monitor violations",
     "alarms ls", "alarms show", "alarms history", "alarms metrics", "alarms stats", "endpoints deployment",
+    "auth users", "auth keys", "auth whoami", "auth simulate", "audit ls", "audit verify",
 })  # fmt: skip
 
 

@@ -18,11 +18,13 @@ def server(
 
     from forgeml.api.app import create_app
     from forgeml.core.workspace import Workspace
+    from forgeml.security._enforce import check_can_serve, server_settings
     from forgeml.settings import load_settings
 
-    settings = load_settings(home=state.home, host=host, port=port)
+    settings = server_settings(load_settings(home=state.home, host=host, port=port))
     ws = Workspace(settings)
-    typer.echo(f"forgeml server on http://{settings.host}:{settings.port} (workspace {ws.home})", err=True)
+    check_can_serve(ws)
+    typer.echo(f"forgeml server on http://{settings.host}:{settings.port} (workspace {ws.home}; security {'on' if settings.security_enabled else 'off'})", err=True)
     if scheduler:
         from forgeml.monitoring._scheduler import start_thread
 
