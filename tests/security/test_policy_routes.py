@@ -25,8 +25,8 @@ EXPECTED = {
     "ReadOnly": lambda service, verb: verb in READ or (service, verb) == ("system", "Health"),
     "DataScientist": lambda service, verb: verb in READ or service in {
         "system", "datasets", "features", "training", "tuning", "experiments", "jobs", "evaluation", "clarify", "transforms", "bundles",
-    } or (service, verb) in {("models", "Register"), ("models", "Write"), ("endpoints", "Invoke")},
-    "MLOps": lambda service, verb: verb in READ or service in {"system", "endpoints", "monitoring", "models", "transforms", "jobs", "bundles"},
+    } or (service, verb) in {("models", "Register"), ("models", "Write"), ("endpoints", "Invoke"), ("endpoints", "InvokeAsync")},
+    "MLOps": lambda service, verb: verb in READ or service in {"system", "endpoints", "monitoring", "alarms", "metrics", "models", "transforms", "jobs", "bundles"},
     "Admin": lambda service, verb: True,
 }
 # fmt: on

@@ -267,6 +267,10 @@ class InvocationFastPath:
             await self.app(scope, receive, send)
             return
         state = scope["app"].state
+        if state.workspace.settings.security_enabled:
+            # authentication, policy and audit live in the app's dependency (security/_enforce.py)
+            await self.app(scope, receive, send)
+            return
         try:
             answer = await _invoke(state, state.workspace, name, scope["headers"], _chunks(receive))
             status = answer.status

@@ -148,6 +148,29 @@ GET    /monitoring/executions/{execution}         monitoring:Read         monito
 GET    /monitoring/executions/{execution}/constraint_violations.json  monitoring:Read  monitoring-execution/{execution}
 GET    /monitoring/executions/{execution}/statistics.json             monitoring:Read  monitoring-execution/{execution}
 GET    /monitoring/executions/{execution}/report.html                 monitoring:Read  monitoring-execution/{execution}
+GET    /monitoring/schedules                      monitoring:List         monitoring-schedule/*
+POST   /monitoring/schedules                      monitoring:Create       monitoring-schedule/*
+GET    /monitoring/schedules/{schedule}           monitoring:Read         monitoring-schedule/{schedule}
+GET    /monitoring/schedules/{schedule}/executions  monitoring:Read       monitoring-schedule/{schedule}
+POST   /monitoring/schedules/{schedule}/start     monitoring:Update       monitoring-schedule/{schedule}
+POST   /monitoring/schedules/{schedule}/stop      monitoring:Update       monitoring-schedule/{schedule}
+POST   /monitoring/ground-truth/{endpoint}        monitoring:PutGroundTruth  endpoint/{endpoint}
+POST   /monitoring/model-quality                  monitoring:Create       monitoring-execution/*
+GET    /alarms                                    alarms:List             alarm/*
+POST   /alarms                                    alarms:Create           alarm/*
+GET    /alarms/{name}                             alarms:Read             alarm/{name}
+DELETE /alarms/{name}                             alarms:Delete           alarm/{name}
+GET    /alarms/{name}/history                     alarms:Read             alarm/{name}
+POST   /alarms/{name}/state                       alarms:Update           alarm/{name}
+POST   /alarms/evaluate                           alarms:Evaluate         alarm/*
+GET    /metrics                                   metrics:List            metric/*
+POST   /metrics                                   metrics:Put             metric/*
+GET    /metrics/statistics                        metrics:Read            metric/*
+GET    /endpoints/{name}/deployment               endpoints:Read          endpoint/{name}
+POST   /endpoints/{name}/async-invocations        endpoints:InvokeAsync   endpoint/{name}
+GET    /endpoints/{name}/async-invocations/{inference_id}         endpoints:Read  endpoint/{name}
+GET    /endpoints/{name}/async-invocations/{inference_id}/result  endpoints:Read  endpoint/{name}
+GET    /endpoints/{name}/async-backlog            endpoints:Read          endpoint/{name}
 """
 
 

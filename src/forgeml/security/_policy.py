@@ -55,10 +55,10 @@ MANAGED: dict[str, dict[str, Any]] = {
     "DataScientist": {"Version": "2012-10-17", "Statement": [_allow([
         *READ_VERBS, "system:Health", "datasets:*", "features:*", "training:*", "tuning:*", "experiments:*",
         "jobs:*", "evaluation:*", "clarify:*", "transforms:*", "bundles:*", "models:Register", "models:Write",
-        "endpoints:Invoke",
+        "endpoints:Invoke", "endpoints:InvokeAsync",
     ])]},
     "MLOps": {"Version": "2012-10-17", "Statement": [_allow([
-        *READ_VERBS, "system:Health", "endpoints:*", "monitoring:*", "models:*", "transforms:*", "jobs:*", "bundles:*",
+        *READ_VERBS, "system:Health", "endpoints:*", "monitoring:*", "alarms:*", "metrics:*", "models:*", "transforms:*", "jobs:*", "bundles:*",
     ])]},
     "Admin": {"Version": "2012-10-17", "Statement": [_allow(["*"])]},
 }
