@@ -1,0 +1,41 @@
+"""Security: encryption at rest (envelope encryption under master keys) and TLS in transit.
+
+Other security modules (principals, policies, audit) live beside these; this file only
+re-exports names.
+"""
+
+from __future__ import annotations
+
+from forgeml.security._envelope import CHUNK, MAGIC, DecryptionError, Envelope, is_sealed
+from forgeml.security._keys import (
+    ENTRY_POINT_GROUP,
+    ENV_VAR,
+    EnvKeyProvider,
+    FileKeyProvider,
+    KeyProvider,
+    check_permissions,
+    key_file_path,
+    key_provider,
+)
+from forgeml.security._seal import envelope_for, open_sealed, plain_cache, read_secret, seal_secret
+
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "CHUNK",
+    "ENV_VAR",
+    "MAGIC",
+    "DecryptionError",
+    "EnvKeyProvider",
+    "Envelope",
+    "FileKeyProvider",
+    "KeyProvider",
+    "check_permissions",
+    "envelope_for",
+    "is_sealed",
+    "key_file_path",
+    "key_provider",
+    "open_sealed",
+    "plain_cache",
+    "read_secret",
+    "seal_secret",
+]

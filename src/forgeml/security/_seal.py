@@ -1,0 +1,79 @@
+"""The shared hook the stores call: the envelope the settings ask for, and small helpers to
+seal files and secrets written outside the artifact store (data capture, the PII key)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from forgeml.security._envelope import MAGIC, Envelope, is_sealed
+
+if TYPE_CHECKING:
+    from forgeml.settings import Settings
+
+
+def envelope_for(settings: Settings) -> Envelope | None:
+    """The envelope sealing data at rest, or None when ``encryption_at_rest`` is off."""
+    if not settings.encryption_at_rest:
+        return None
+    from forgeml.security._keys import key_provider
+
+    return Envelope(key_provider(settings), settings.encryption_key_alias)
+
+
+def seal_secret(envelope: Envelope | None, secret: bytes, name: str) -> bytes:
+    """How a workspace secret (the PII tokenization key) is kept on disk: sealed when on."""
+    return secret if envelope is None else envelope.seal_bytes(secret, f"secret:{name}")
+
+
+def read_secret(envelope: Envelope | None, stored: bytes, name: str, path: Path) -> bytes:
+    """A stored workspace secret back (sealed or, from before encryption was on, plain)."""
+    if not is_sealed(stored):
+        return stored
+    if envelope is None:
+        from forgeml.errors import ValidationError
+
+        raise ValidationError(f"secret {path} is encrypted: turn encryption_at_rest on (with its master key) to use it")
+    return envelope.open_bytes(stored, f"secret:{name}", f"secret {path}")
+
+
+def open_sealed(envelope: Envelope | None, path: str | os.PathLike[str], context: str) -> bytes:
+    """A whole file's plaintext, whether it was sealed or written plain."""
+    with open(path, "rb") as fh:
+        head = fh.read(len(MAGIC))
+        fh.seek(0)
+        if not is_sealed(head):
+            return fh.read()
+        if envelope is None:
+            from forgeml.errors import ValidationError
+
+            raise ValidationError(f"{path} is encrypted: turn encryption_at_rest on (with its master key) to read it")
+        return b"".join(envelope.open_chunks(fh, context, str(path)))
+
+
+
+
+
+_PRIVATE: dict[str, Path] = {}
+
+
+def plain_cache(default: Path, envelope: Envelope | None) -> Path:
+    """Where decrypted working copies go: ``default`` (the workspace cache) when encryption is
+    off; with it on, a folder private to this process (mode 0700, removed at exit), so the
+    workspace never holds plaintext of sealed data at rest."""
+    if envelope is None:
+        return default
+    import atexit
+    import shutil
+    import tempfile
+
+    key = str(default)
+    if key not in _PRIVATE:
+        folder = Path(tempfile.mkdtemp(prefix="forgeml-plain-"))
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+        _PRIVATE[key] = folder
+    path = _PRIVATE[key]
+    path.mkdir(mode=0o700, exist_ok=True)
+    return path
+__all__ = ["envelope_for", "open_sealed", "plain_cache", "read_secret", "seal_secret"]
