@@ -16,8 +16,8 @@ from forgeml.errors import CorruptArtifactError, ForbiddenError, NotFoundError, 
 from forgeml.security import (
     CHUNK,
     MAGIC,
-    EnvKeyProvider,
     Envelope,
+    EnvKeyProvider,
     FileKeyProvider,
     is_sealed,
     key_provider,
@@ -38,7 +38,7 @@ def file_envelope(tmp_path: Path) -> Envelope:
 def test_round_trip_across_chunk_edges(file_envelope: Envelope, size: int) -> None:
     data = os.urandom(size)
     sealed = file_envelope.seal_bytes(data, "artifact:x")
-    assert is_sealed(sealed) and data not in sealed or size == 0
+    assert (is_sealed(sealed) and data not in sealed) or size == 0
     assert file_envelope.open_bytes(sealed, "artifact:x", "artifact x") == data
 
 

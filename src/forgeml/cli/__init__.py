@@ -30,6 +30,8 @@ GROUPS: list[tuple[str, str]] = [
     ("models", "forgeml.cli.models"),
     ("transform", "forgeml.cli.transform"),
     ("reports", "forgeml.cli.reports"),
+    ("keys", "forgeml.cli.keys"),
+    ("tls", "forgeml.cli.tls"),
 ]
 
 # (command name, "module:function") -- single commands at the top level.

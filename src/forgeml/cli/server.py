@@ -17,12 +17,15 @@ def server(
 
     from forgeml.api.app import create_app
     from forgeml.core.workspace import Workspace
+    from forgeml.security import server_options
     from forgeml.settings import load_settings
 
     settings = load_settings(home=state.home, host=host, port=port)
+    tls = server_options(settings)
     ws = Workspace(settings)
-    typer.echo(f"forgeml server on http://{settings.host}:{settings.port} (workspace {ws.home})", err=True)
-    uvicorn.run(create_app(ws), host=settings.host, port=settings.port, access_log=access_log, log_level="warning")
+    scheme = "https" if tls else "http"
+    typer.echo(f"forgeml server on {scheme}://{settings.host}:{settings.port} (workspace {ws.home})", err=True)
+    uvicorn.run(create_app(ws), host=settings.host, port=settings.port, access_log=access_log, log_level="warning", **tls)
 
 
 def show_config(as_json: bool = JsonOption) -> None:

@@ -18,10 +18,11 @@ from forgeml.security._keys import (
     key_provider,
 )
 from forgeml.security._seal import envelope_for, open_sealed, plain_cache, read_secret, seal_secret
+from forgeml.security._tls import client_verify, dev_cert, server_options
 
 __all__ = [
-    "ENTRY_POINT_GROUP",
     "CHUNK",
+    "ENTRY_POINT_GROUP",
     "ENV_VAR",
     "MAGIC",
     "DecryptionError",
@@ -30,6 +31,8 @@ __all__ = [
     "FileKeyProvider",
     "KeyProvider",
     "check_permissions",
+    "client_verify",
+    "dev_cert",
     "envelope_for",
     "is_sealed",
     "key_file_path",
@@ -38,4 +41,5 @@ __all__ = [
     "plain_cache",
     "read_secret",
     "seal_secret",
+    "server_options",
 ]
