@@ -59,7 +59,7 @@ def test_tls_settings_are_checked(settings: Settings, pair: tuple[Path, Path], t
         "ssl_certfile": str(cert), "ssl_keyfile": str(key)}  # fmt: skip
     with pytest.raises(ValidationError, match="set both tls_certfile and tls_keyfile"):
         server_options(settings.model_copy(update={"tls_certfile": cert}))
-    with pytest.raises(NotFoundError, match="tls_keyfile .*missing.pem does not exist"):
+    with pytest.raises(NotFoundError, match=r"tls_keyfile .*missing.pem does not exist"):
         server_options(settings.model_copy(update={"tls_certfile": cert, "tls_keyfile": tmp_path / "missing.pem"}))
     assert client_verify(settings) is True
     with pytest.raises(NotFoundError, match="tls_ca_bundle"):

@@ -17,7 +17,16 @@ from forgeml.security._keys import (
     key_file_path,
     key_provider,
 )
-from forgeml.security._seal import envelope_for, open_sealed, plain_cache, read_secret, seal_secret
+from forgeml.security._lines import read_lines, seal_lines
+from forgeml.security._seal import (
+    capture_envelope,
+    envelope_for,
+    open_sealed,
+    plain_cache,
+    plain_copy,
+    read_secret,
+    seal_secret,
+)
 from forgeml.security._tls import client_verify, dev_cert, server_options
 
 __all__ = [
@@ -30,6 +39,7 @@ __all__ = [
     "Envelope",
     "FileKeyProvider",
     "KeyProvider",
+    "capture_envelope",
     "check_permissions",
     "client_verify",
     "dev_cert",
@@ -39,7 +49,10 @@ __all__ = [
     "key_provider",
     "open_sealed",
     "plain_cache",
+    "plain_copy",
+    "read_lines",
     "read_secret",
+    "seal_lines",
     "seal_secret",
     "server_options",
 ]

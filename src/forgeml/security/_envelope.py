@@ -70,8 +70,8 @@ class Envelope:
         self.alias = alias
 
     # sealing ---------------------------------------------------------------------------------
-    def seal_chunks(self, chunks: Iterable[bytes], context: str) -> Iterator[bytes]:
-        """Sealed bytes of the plaintext ``chunks`` (any sizes), header first."""
+    def new_data_key(self, context: str) -> tuple[bytes, bytes, bytes]:
+        """A fresh data key, its nonce prefix and the header that carries both (wrapped)."""
         from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
         key_id = self.provider.current(self.alias)
@@ -80,6 +80,35 @@ class Envelope:
         header = json.dumps({"alg": "AES-256-GCM", "chunk": CHUNK, "key": key_id, "prefix": prefix.hex(),
                              "wrapped": base64.b64encode(self.provider.wrap(key_id, data_key, context)).decode()},
                             sort_keys=True).encode()  # fmt: skip
+        return data_key, prefix, header
+
+    def data_key(self, header: Header, context: str, what: str) -> bytes:
+        """Unwrap the data key a header carries.
+
+        Raises:
+            NotFoundError: the master key is not available.
+            DecryptionError: the wrapped key was altered or moved from another object.
+        """
+        try:
+            return self.provider.unwrap(header.key_id, header.wrapped, context)
+        except NotFoundError as exc:
+            raise NotFoundError(f"{what} cannot be decrypted: {exc.message}") from None
+        except ValidationError:
+            raise DecryptionError(f"{what} failed decryption: its wrapped data key was altered (master key {header.key_id})") from None
+
+    @staticmethod
+    def parse_header(raw: bytes, what: str) -> Header:
+        try:
+            meta = json.loads(raw)
+            return Header(str(meta["key"]), base64.b64decode(meta["wrapped"]), bytes.fromhex(meta["prefix"]), raw)
+        except (ValueError, KeyError, TypeError):
+            raise DecryptionError(f"{what} failed decryption: its encryption header was altered") from None
+
+    def seal_chunks(self, chunks: Iterable[bytes], context: str) -> Iterator[bytes]:
+        """Sealed bytes of the plaintext ``chunks`` (any sizes), header first."""
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+        data_key, prefix, header = self.new_data_key(context)
         yield MAGIC + struct.pack(">I", len(header)) + header
         aes = AESGCM(data_key)
         buf, index = b"", 0
@@ -112,12 +141,7 @@ class Envelope:
         if not is_sealed(head) or len(head) < len(MAGIC) + 4:
             raise DecryptionError(f"{what} is not a sealed object (its header is missing or damaged)")
         (size,) = struct.unpack(">I", head[len(MAGIC) :])
-        raw = fh.read(size) if size < 1 << 16 else b""
-        try:
-            meta = json.loads(raw)
-            return Header(str(meta["key"]), base64.b64decode(meta["wrapped"]), bytes.fromhex(meta["prefix"]), raw)
-        except (ValueError, KeyError, TypeError):
-            raise DecryptionError(f"{what} failed decryption: its encryption header was altered") from None
+        return Envelope.parse_header(fh.read(size) if size < 1 << 16 else b"", what)
 
     def open_chunks(self, fh: IO[bytes], context: str, what: str) -> Iterator[bytes]:
         """Plaintext chunks of the sealed object read from ``fh``; each is authenticated first.
@@ -130,13 +154,7 @@ class Envelope:
         from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
         header = self.read_header(fh, what)
-        try:
-            data_key = self.provider.unwrap(header.key_id, header.wrapped, context)
-        except NotFoundError as exc:
-            raise NotFoundError(f"{what} cannot be decrypted: {exc.message}") from None
-        except ValidationError:
-            raise DecryptionError(f"{what} failed decryption: its wrapped data key was altered (master key {header.key_id})") from None
-        aes = AESGCM(data_key)
+        aes = AESGCM(self.data_key(header, context, what))
         block = CHUNK + _TAG
         current, index = fh.read(block), 0
         while True:

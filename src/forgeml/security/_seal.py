@@ -22,6 +22,14 @@ def envelope_for(settings: Settings) -> Envelope | None:
     return Envelope(key_provider(settings), settings.encryption_key_alias)
 
 
+def capture_envelope() -> Envelope | None:
+    """The envelope of a server process configured through ``FORGEML_*`` variables (an endpoint
+    server gets the workspace's settings that way), for its data capture files."""
+    from forgeml.settings import load_settings
+
+    return envelope_for(load_settings())
+
+
 def seal_secret(envelope: Envelope | None, secret: bytes, name: str) -> bytes:
     """How a workspace secret (the PII tokenization key) is kept on disk: sealed when on."""
     return secret if envelope is None else envelope.seal_bytes(secret, f"secret:{name}")
@@ -76,4 +84,26 @@ def plain_cache(default: Path, envelope: Envelope | None) -> Path:
     path = _PRIVATE[key]
     path.mkdir(mode=0o700, exist_ok=True)
     return path
-__all__ = ["envelope_for", "open_sealed", "plain_cache", "read_secret", "seal_secret"]
+__all__ = ["capture_envelope", "envelope_for", "open_sealed", "plain_cache", "plain_copy", "read_secret", "seal_secret"]
+
+
+def plain_copy(envelope: Envelope, sealed: Path, cache: Path, rel: str, context: str) -> Path:
+    """A decrypted working copy of the immutable sealed file ``sealed`` at ``cache/rel``
+    (made once per process; a plain file from before encryption was on is used in place)."""
+    import uuid
+
+    with open(sealed, "rb") as fh:
+        if not is_sealed(fh.read(len(MAGIC))):
+            return sealed
+    target = cache / rel
+    if not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.part")
+        try:
+            with open(sealed, "rb") as fh, open(tmp, "wb") as out:
+                for chunk in envelope.open_chunks(fh, context, str(sealed)):
+                    out.write(chunk)
+            os.replace(tmp, target)
+        finally:
+            tmp.unlink(missing_ok=True)
+    return target
