@@ -71,7 +71,6 @@ class OfflineStore:
         Returns the paths relative to the group folder.
         """
         import pyarrow.compute as pc
-        import pyarrow.parquet as pq
 
         dates = pc.strftime(table[event_time], format=fmt)
         out = []
