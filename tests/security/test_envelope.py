@@ -10,6 +10,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from forgeml.core.workspace import Workspace
 from forgeml.errors import CorruptArtifactError, ForbiddenError, NotFoundError, ValidationError
@@ -40,6 +43,13 @@ def test_round_trip_across_chunk_edges(file_envelope: Envelope, size: int) -> No
     sealed = file_envelope.seal_bytes(data, "artifact:x")
     assert is_sealed(sealed) and (size < 16 or data not in sealed)
     assert file_envelope.open_bytes(sealed, "artifact:x", "artifact x") == data
+
+
+@hsettings(max_examples=40, suppress_health_check=[HealthCheck.function_scoped_fixture], deadline=None)
+@given(pieces=st.lists(st.binary(max_size=3000), max_size=6))
+def test_round_trip_any_pieces(file_envelope: Envelope, pieces: list[bytes]) -> None:
+    sealed = b"".join(file_envelope.seal_chunks(iter(pieces), "ctx"))
+    assert file_envelope.open_bytes(sealed, "ctx", "o") == b"".join(pieces)
 
 
 def test_each_object_gets_its_own_data_key(file_envelope: Envelope) -> None:

@@ -188,3 +188,17 @@ def test_generate_prints_a_usable_environment_key(settings: Settings, monkeypatc
     assert ws.artifacts.sealed_with(rec.digest).startswith("env-")
     assert not (settings.resolved_home / "secrets" / "master-keys.json").exists()
     ws.close()
+
+
+def test_reencrypt_seals_a_pii_key_written_in_plain_and_tokens_stay_the_same(settings: Settings) -> None:
+    from forgeml.data._pii import workspace_secret
+    from forgeml.security import _rekey
+
+    plain_key = workspace_secret(settings.resolved_home, "pii-hmac")
+    ws = Workspace(settings.model_copy(update={"encryption_at_rest": True}))
+    assert _rekey.status(ws)["secrets"] == {"pii-hmac.key": "plain"}
+    assert _rekey.reencrypt(ws)["secrets_reencrypted"] == 1
+    assert _rekey.status(ws)["secrets"] == {"pii-hmac.key": "sealed"}
+    assert workspace_secret(ws.home, "pii-hmac", ws.artifacts.envelope) == plain_key
+    assert _rekey.reencrypt(ws)["secrets_reencrypted"] == 0  # already under the current key
+    ws.close()

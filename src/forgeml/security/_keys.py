@@ -178,7 +178,7 @@ class FileKeyProvider(KeyProvider):
         if self._cached is not None and self._cached[0] == stamp:
             return self._cached[1]
         try:
-            data = json.loads(self.path.read_text())
+            data: dict[str, Any] = json.loads(self.path.read_text())
             if not isinstance(data.get("keys"), dict) or not isinstance(data.get("aliases"), dict):
                 raise ValueError("keys and aliases must be mappings")
         except (ValueError, AttributeError) as exc:
