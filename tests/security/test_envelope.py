@@ -233,3 +233,17 @@ def test_fsspec_memory_store_seals_too(settings: Settings) -> None:
         assert fh.read(len(MAGIC)) == MAGIC
     assert store.read_bytes(rec.digest) == b"in memory"
     ws.close()
+
+
+def test_aliases_are_independent(tmp_path: Path) -> None:
+    provider = FileKeyProvider(tmp_path / "master.json")
+    team, ops = Envelope(provider, "team"), Envelope(provider, "ops")
+    sealed = team.seal_bytes(b"team data", "ctx")
+    assert provider.current("team") != provider.current("ops")
+    before = provider.current("team")
+    provider.rotate("ops")
+    assert provider.current("team") == before
+    assert ops.open_bytes(sealed, "ctx", "o") == b"team data"  # any key in the file opens what it sealed
+    assert FileKeyProvider(tmp_path / "master.json", create=False).current("team") == before
+    with pytest.raises(NotFoundError, match="key alias 'nope'"):
+        FileKeyProvider(tmp_path / "master.json", create=False).current("nope")

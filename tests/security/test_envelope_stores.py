@@ -150,7 +150,7 @@ def test_keys_cli_status_rotate_reencrypt(settings: Settings, monkeypatch: pytes
     status = json.loads(run_cli(home, "keys", "status", "--json").stdout)
     first = status["current"]
     assert status["encryption_at_rest"] and status["artifacts_by_key"] == {"plain": 1, first: 1}
-    rotated = run_cli(home, "keys", "rotate", "--json")
+    rotated = run_cli(home, "keys", "rotate", "--alias", "forgeml", "--json")
     assert rotated.returncode == 0, rotated.stderr
     second = json.loads(rotated.stdout)["current"]
     assert second != first

@@ -28,11 +28,14 @@ def status(as_json: bool = JsonOption) -> None:
 
 
 @app.command("rotate")
-def rotate(as_json: bool = JsonOption) -> None:
+def rotate(
+    alias: str = typer.Option(None, "--alias", help="Key alias to rotate (default FORGEML_ENCRYPTION_KEY_ALIAS, forgeml)."),
+    as_json: bool = JsonOption,
+) -> None:
     """Make a new key version behind the alias: new writes use it, old data stays readable."""
     from forgeml.security import _rekey
 
-    data = _rekey.rotate(workspace())
+    data = _rekey.rotate(workspace(), alias)
     emit(data, as_json, lambda: typer.echo(f"alias {data['alias']}: {data['previous']} -> {data['current']}"))
 
 

@@ -200,7 +200,8 @@ class FileKeyProvider(KeyProvider):
     def _new_key(data: dict[str, Any], alias: str) -> str:
         key_id = f"k-{int(time.time())}-{os.urandom(4).hex()}"
         data["keys"][key_id] = {"material": base64.b64encode(os.urandom(32)).decode(), "alias": alias,
-                                "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}  # fmt: skip
+                                "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                                "seq": 1 + max((int(k.get("seq", 0)) for k in data["keys"].values()), default=0)}  # fmt: skip
         data["aliases"][alias] = key_id
         return key_id
 
@@ -240,7 +241,7 @@ class FileKeyProvider(KeyProvider):
         data = self._load()
         current = set(data["aliases"].values())
         keys = [{"id": k, "alias": v.get("alias"), "created": v.get("created"), "current": k in current}
-                for k, v in sorted(data["keys"].items(), key=lambda kv: kv[1].get("created", ""))]  # fmt: skip
+                for k, v in sorted(data["keys"].items(), key=lambda kv: int(kv[1].get("seq", 0)))]  # fmt: skip
         return {"provider": "key-file", "source": str(self.path), "aliases": dict(data["aliases"]), "keys": keys}
 
 

@@ -45,11 +45,13 @@ def status(ws: Workspace) -> dict[str, Any]:
     return out
 
 
-def rotate(ws: Workspace) -> dict[str, Any]:
-    """A new key version behind the alias; old data stays readable, new writes use the new key."""
+def rotate(ws: Workspace, alias: str | None = None) -> dict[str, Any]:
+    """A new key version behind ``alias`` (default: the one in force); old data stays readable,
+    new writes under that alias use the new key."""
     env = _envelope(ws)
-    previous = env.provider.current(env.alias)
-    return {"alias": env.alias, "previous": previous, "current": env.provider.rotate(env.alias)}
+    alias = alias or env.alias
+    previous = env.provider.current(alias)
+    return {"alias": alias, "previous": previous, "current": env.provider.rotate(alias)}
 
 
 def reencrypt(ws: Workspace) -> dict[str, Any]:
