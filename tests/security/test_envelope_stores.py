@@ -155,7 +155,7 @@ def test_keys_cli_status_rotate_reencrypt(settings: Settings, monkeypatch: pytes
     second = json.loads(rotated.stdout)["current"]
     assert second != first
     done = json.loads(run_cli(home, "keys", "reencrypt", "--json").stdout)
-    assert done == {"key": second, "artifacts_reencrypted": 2, "artifacts_already_current": 0, "secrets_reencrypted": 0}
+    assert done == {"key": second, "artifacts_reencrypted": 2, "artifacts_already_current": 0, "secrets_reencrypted": 0, "failed": {}}
     status = json.loads(run_cli(home, "keys", "status", "--json").stdout)
     assert status["artifacts_by_key"] == {second: 2} and [k["id"] for k in status["keys"]] == [first, second]
     ws = Workspace(settings.model_copy(update={"encryption_at_rest": True}))
@@ -201,4 +201,24 @@ def test_reencrypt_seals_a_pii_key_written_in_plain_and_tokens_stay_the_same(set
     assert _rekey.status(ws)["secrets"] == {"pii-hmac.key": "sealed"}
     assert workspace_secret(ws.home, "pii-hmac", ws.artifacts.envelope) == plain_key
     assert _rekey.reencrypt(ws)["secrets_reencrypted"] == 0  # already under the current key
+    ws.close()
+
+
+def test_reencrypt_names_a_corrupt_artifact_and_does_the_rest(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FORGEML_ENCRYPTION_AT_REST", "true")
+    ws = Workspace(settings.model_copy(update={"encryption_at_rest": True}))
+    bad, good = ws.artifacts.put_bytes(b"will be damaged" * 50), ws.artifacts.put_bytes(b"fine")
+    path = Path(ws.artifacts._path(bad.digest))
+    raw = bytearray(path.read_bytes())
+    raw[-5] ^= 0xFF
+    path.write_bytes(bytes(raw))
+    ws.artifacts.envelope.provider.rotate("forgeml")
+    ws.close()
+    result = run_cli(settings.resolved_home, "keys", "reencrypt")
+    assert result.returncode == 7
+    assert result.stderr.strip() == (f"error: artifact {bad.digest} ({path}) failed decryption at chunk 0: "
+                                     "its encrypted bytes were altered or cut")  # fmt: skip
+    assert "re-encrypted 1 artifact(s)" in result.stdout
+    ws = Workspace(settings.model_copy(update={"encryption_at_rest": True}))
+    assert ws.artifacts.sealed_with(good.digest) == ws.artifacts.envelope.provider.current("forgeml")
     ws.close()

@@ -45,10 +45,16 @@ def reencrypt(as_json: bool = JsonOption) -> None:
     from forgeml.security import _rekey
 
     data = _rekey.reencrypt(workspace())
-    emit(data, as_json, lambda: typer.echo(
-        f"re-encrypted {data['artifacts_reencrypted']} artifact(s) and {data['secrets_reencrypted']} secret(s) "
-        f"under {data['key']} ({data['artifacts_already_current']} already current)"
-    ))  # fmt: skip
+
+    def show() -> None:
+        typer.echo(f"re-encrypted {data['artifacts_reencrypted']} artifact(s) and {data['secrets_reencrypted']} secret(s) "
+                   f"under {data['key']} ({data['artifacts_already_current']} already current)")  # fmt: skip
+        for message in data["failed"].values():
+            typer.echo(f"error: {message}", err=True)
+
+    emit(data, as_json, show)
+    if data["failed"]:
+        raise typer.Exit(7)
 
 
 @app.command("generate")

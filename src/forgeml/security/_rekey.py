@@ -58,12 +58,19 @@ def reencrypt(ws: Workspace) -> dict[str, Any]:
     """Seal every artifact and workspace secret under the alias's current key (plain ones too).
 
     Each object is verified, re-sealed to a temporary name and swapped in with one rename, so an
-    interrupted run leaves every object readable and can simply run again.
+    interrupted run leaves every object readable and can simply run again. Artifacts that are
+    missing or fail verification are left as they are and listed under ``failed``.
     """
     env = _envelope(ws)
     done = skipped = 0
+    failed: dict[str, str] = {}
     for art in ws.metadata.list_artifacts():
-        if ws.artifacts.reencrypt(art.digest):
+        try:
+            changed = ws.artifacts.reencrypt(art.digest)
+        except ForgeError as exc:  # missing or corrupt: name it and go on with the rest
+            failed[art.digest] = exc.message
+            continue
+        if changed:
             done += 1
         else:
             skipped += 1
@@ -80,7 +87,8 @@ def reencrypt(ws: Workspace) -> dict[str, Any]:
             fh.write(env.seal_bytes(plain, f"secret:{path.stem}"))
         os.replace(tmp, path)
         secrets += 1
-    return {"key": current, "artifacts_reencrypted": done, "artifacts_already_current": skipped, "secrets_reencrypted": secrets}
+    return {"key": current, "artifacts_reencrypted": done, "artifacts_already_current": skipped,
+            "secrets_reencrypted": secrets, "failed": failed}  # fmt: skip
 
 
 __all__ = ["reencrypt", "rotate", "status"]
