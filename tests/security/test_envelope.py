@@ -247,3 +247,16 @@ def test_aliases_are_independent(tmp_path: Path) -> None:
     assert FileKeyProvider(tmp_path / "master.json", create=False).current("team") == before
     with pytest.raises(NotFoundError, match="key alias 'nope'"):
         FileKeyProvider(tmp_path / "master.json", create=False).current("nope")
+
+
+def test_settings_travel_to_child_processes_and_aliases_are_checked(settings: Settings, tmp_path: Path) -> None:
+    from forgeml.settings import load_settings
+
+    on = settings.model_copy(update={"encryption_at_rest": True, "encryption_key_file": tmp_path / "k.json",
+                                     "encryption_key_alias": "team-a"})  # fmt: skip
+    env = on.to_env()
+    assert env["FORGEML_ENCRYPTION_AT_REST"] == "true" and env["FORGEML_ENCRYPTION_KEY_ALIAS"] == "team-a"
+    assert env["FORGEML_ENCRYPTION_KEY_FILE"] == str((tmp_path / "k.json").resolve())
+    assert "FORGEML_MASTER_KEY" not in env  # key material is never copied into settings or records
+    with pytest.raises(ValidationError, match="invalid setting encryption_key_alias"):
+        load_settings(encryption_key_alias="../evil")
