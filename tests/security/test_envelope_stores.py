@@ -222,3 +222,31 @@ def test_reencrypt_names_a_corrupt_artifact_and_does_the_rest(settings: Settings
     ws = Workspace(settings.model_copy(update={"encryption_at_rest": True}))
     assert ws.artifacts.sealed_with(good.digest) == ws.artifacts.envelope.provider.current("forgeml")
     ws.close()
+
+
+def test_working_copies_are_private_to_the_process(sealed: Workspace) -> None:
+    import os
+    import stat
+
+    from forgeml.security import plain_cache
+
+    sealed.datasets.create("d", pd.DataFrame({"a": [1, 2]}))
+    path = sealed.datasets.local_path("d")
+    folder = plain_cache(sealed.home / "cache" / "datasets", sealed.artifacts.envelope)
+    assert path.parent == folder and not path.is_relative_to(sealed.home)
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # a forked job process gets a folder of its own
+        other = plain_cache(sealed.home / "cache" / "datasets", sealed.artifacts.envelope)
+        os.write(write, str(other).encode())
+        os._exit(0)
+    os.close(write)
+    other = os.read(read, 4096).decode()
+    os.waitpid(child, 0)
+    assert other != str(folder) and Path(other).is_dir()  # the child ended with os._exit: no atexit
+    from forgeml.security._seal import _sweep
+
+    _sweep(Path(other).parent)  # the next process removes folders of processes that are gone
+    assert not Path(other).exists() and folder.is_dir()
+    assert plain_cache(sealed.home / "cache" / "x", None) == sealed.home / "cache" / "x"

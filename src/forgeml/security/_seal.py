@@ -66,19 +66,38 @@ def open_sealed(envelope: Envelope | None, path: str | os.PathLike[str], context
 _PRIVATE: dict[str, Path] = {}
 
 
+def _sweep(tmp: Path) -> None:
+    """Remove working-copy folders of processes that are gone (killed, or forked job processes
+    that end with ``os._exit`` and so skip ``atexit``)."""
+    import shutil
+
+    for folder in tmp.glob("forgeml-plain-*-*"):
+        try:
+            pid = int(folder.name.split("-")[2])
+            if folder.stat().st_uid != os.getuid():
+                continue
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            shutil.rmtree(folder, ignore_errors=True)
+        except (ValueError, OSError):
+            continue
+
+
 def plain_cache(default: Path, envelope: Envelope | None) -> Path:
     """Where decrypted working copies go: ``default`` (the workspace cache) when encryption is
-    off; with it on, a folder private to this process (mode 0700, removed at exit), so the
-    workspace never holds plaintext of sealed data at rest."""
+    off; with it on, a folder private to this process (mode 0700, removed at exit, or by the next
+    ForgeML process once this one is gone), so the workspace never holds plaintext of sealed data
+    at rest."""
     if envelope is None:
         return default
     import atexit
     import shutil
     import tempfile
 
-    key = str(default)
+    key = f"{os.getpid()}:{default}"  # a forked child gets a folder of its own, not its parent's
     if key not in _PRIVATE:
-        folder = Path(tempfile.mkdtemp(prefix="forgeml-plain-"))
+        _sweep(Path(tempfile.gettempdir()))
+        folder = Path(tempfile.mkdtemp(prefix=f"forgeml-plain-{os.getpid()}-"))
         atexit.register(shutil.rmtree, folder, ignore_errors=True)
         _PRIVATE[key] = folder
     path = _PRIVATE[key]
