@@ -27,7 +27,10 @@ def capture_envelope() -> Envelope | None:
     server gets the workspace's settings that way), for its data capture files."""
     from forgeml.settings import load_settings
 
-    return envelope_for(load_settings())
+    envelope = envelope_for(load_settings())
+    if envelope is not None:
+        envelope.provider.current(envelope.alias)  # a key problem stops the server at start, not mid-traffic
+    return envelope
 
 
 def seal_secret(envelope: Envelope | None, secret: bytes, name: str) -> bytes:
