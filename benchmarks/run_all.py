@@ -18,6 +18,7 @@ SCRIPTS = [
     "clarify/bench_clarify.py",
     "serving/transform_bench.py",
     "serving/endpoint_bench.py",
+    "security/bench_encryption.py",
 ]
 
 if __name__ == "__main__":

@@ -46,3 +46,14 @@ def redis_url() -> str:
     client.ping()
     client.close()
     return REDIS_URL
+
+
+@pytest.fixture(params=["plain", "encrypted"])
+def any_ws(request: pytest.FixtureRequest, settings: Settings) -> Iterator[Workspace]:
+    """The ``ws`` workspace, once as is and once with ``encryption_at_rest`` on (key file in
+    the workspace's secrets folder): for the key tests of every store that seals data."""
+    if request.param == "encrypted":
+        settings = settings.model_copy(update={"encryption_at_rest": True})
+    workspace = Workspace(settings)
+    yield workspace
+    workspace.close()

@@ -58,6 +58,14 @@ class Settings(BaseSettings):
             (docs/security.md); ``forgeml server`` turns it on when it binds beyond loopback.
         api_key_cache_seconds: how long a verified API key secret is remembered in the server's
             memory (as a SHA-256) before its scrypt hash is checked again; 0 checks every request.
+        encryption_at_rest: seal artifacts (datasets, model packages, reports), data capture files
+            and the PII tokenization key with AES-256-GCM envelope encryption (docs/security.md).
+        encryption_key_file: the master key file (mode 0600); ``home/secrets/master-keys.json`` when unset.
+        encryption_key_alias: the key alias whose current key seals new data.
+        encryption_key_provider: a ``forgeml.key_providers`` entry point holding the master keys instead.
+        tls_certfile / tls_keyfile: PEM certificate and key; set both and ``forgeml server`` and
+            endpoint servers speak HTTPS only.
+        tls_ca_bundle: PEM bundle the SDK and CLI clients verify servers against (system CAs when unset).
     """
 
     model_config = SettingsConfigDict(env_prefix="FORGEML_", extra="ignore")
@@ -95,6 +103,13 @@ class Settings(BaseSettings):
     alarm_webhook_allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
     security_enabled: bool = False
     api_key_cache_seconds: float = Field(default=60.0, ge=0)
+    encryption_at_rest: bool = False
+    encryption_key_file: Path | None = None
+    encryption_key_alias: str = Field(default="forgeml", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+    encryption_key_provider: str | None = None
+    tls_certfile: Path | None = None
+    tls_keyfile: Path | None = None
+    tls_ca_bundle: Path | None = None
 
     @field_validator(
         "allowed_data_roots", "allowed_url_schemes", "allowed_code_roots", "allowed_entry_points",
@@ -170,6 +185,12 @@ class Settings(BaseSettings):
             "FORGEML_SQL_MAX_ROWS": str(self.sql_max_rows),
             "FORGEML_SQL_MEMORY_LIMIT": self.sql_memory_limit,
         }
+        env["FORGEML_ENCRYPTION_AT_REST"] = str(self.encryption_at_rest).lower()
+        env["FORGEML_ENCRYPTION_KEY_ALIAS"] = self.encryption_key_alias
+        for name in ("encryption_key_file", "encryption_key_provider", "tls_certfile", "tls_keyfile", "tls_ca_bundle"):
+            value = getattr(self, name)
+            if value is not None:
+                env[f"FORGEML_{name.upper()}"] = str(Path(value).expanduser().resolve()) if isinstance(value, Path) else value
         return env
 
 

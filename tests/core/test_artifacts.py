@@ -15,7 +15,8 @@ from forgeml.core.workspace import Workspace
 from forgeml.errors import CorruptArtifactError, NotFoundError, ValidationError
 
 
-def test_put_bytes_is_content_addressed(ws: Workspace) -> None:
+def test_put_bytes_is_content_addressed(any_ws: Workspace) -> None:
+    ws = any_ws  # plain and with encryption at rest
     rec = ws.artifacts.put_bytes(b"hello world")
     assert rec.digest == hashlib.sha256(b"hello world").hexdigest()
     assert rec.size == 11
@@ -46,20 +47,23 @@ def test_corrupted_artifact_names_itself(ws: Workspace, tmp_path: Path) -> None:
     assert list(tmp_path.glob(".out.bin*")) == []
 
 
-def test_missing_and_invalid_digests(ws: Workspace) -> None:
+def test_missing_and_invalid_digests(any_ws: Workspace) -> None:
+    ws = any_ws  # plain and with encryption at rest
     with pytest.raises(NotFoundError):
         ws.artifacts.read_bytes("f" * 64)
     with pytest.raises(ValidationError, match="invalid artifact digest"):
         ws.artifacts.read_bytes("../../etc/passwd")
 
 
-def test_no_temporary_files_left(ws: Workspace) -> None:
+def test_no_temporary_files_left(any_ws: Workspace) -> None:
+    ws = any_ws  # plain and with encryption at rest
     ws.artifacts.put_bytes(b"x" * 100_000)
     tmp = Path(ws.artifacts.root) / "tmp"
     assert not tmp.exists() or list(tmp.iterdir()) == []
 
 
-def test_folders_round_trip(ws: Workspace, tmp_path: Path) -> None:
+def test_folders_round_trip(any_ws: Workspace, tmp_path: Path) -> None:
+    ws = any_ws  # plain and with encryption at rest
     src = tmp_path / "pkg"
     (src / "sub").mkdir(parents=True)
     (src / "model.bin").write_bytes(b"weights")
@@ -72,7 +76,8 @@ def test_folders_round_trip(ws: Workspace, tmp_path: Path) -> None:
     assert ws.artifacts.put_dir(src).digest == rec.digest
 
 
-def test_gc_keeps_referenced_and_their_files(ws: Workspace, tmp_path: Path) -> None:
+def test_gc_keeps_referenced_and_their_files(any_ws: Workspace, tmp_path: Path) -> None:
+    ws = any_ws  # plain and with encryption at rest
     src = tmp_path / "pkg"
     src.mkdir()
     (src / "a.txt").write_text("a")

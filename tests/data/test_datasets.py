@@ -25,7 +25,8 @@ def frame(n: int = 6, offset: int = 0) -> pd.DataFrame:
     })  # fmt: skip
 
 
-def test_versions_are_immutable_and_readable(ws: Workspace) -> None:
+def test_versions_are_immutable_and_readable(any_ws: Workspace) -> None:
+    ws = any_ws  # plain and with encryption at rest
     first = ws.datasets.create("loans", frame(4))
     second = ws.datasets.create("loans", frame(3, offset=10))
     assert (first.version, second.version) == (1, 2)
@@ -55,7 +56,8 @@ def test_content_hash_is_of_rows_not_files(ws: Workspace) -> None:
     assert c.data["content_hash"] != a.data["content_hash"]  # a null differs from 0.0
 
 
-def test_hive_partitioned_version_round_trips(ws: Workspace) -> None:
+def test_hive_partitioned_version_round_trips(any_ws: Workspace) -> None:
+    ws = any_ws  # plain and with encryption at rest
     rec = ws.datasets.create("p", frame(9), partition_by="day")
     assert rec.data["layout"] == "hive" and rec.data["partition_by"] == "day"
     folder = ws.datasets.local_path("p")
@@ -67,7 +69,8 @@ def test_hive_partitioned_version_round_trips(ws: Workspace) -> None:
     assert ws.datasets.read("p", columns=["label", "day"]).columns.tolist() == ["label", "day"]
 
 
-def test_append_and_upsert_make_new_versions(ws: Workspace) -> None:
+def test_append_and_upsert_make_new_versions(any_ws: Workspace) -> None:
+    ws = any_ws  # plain and with encryption at rest
     ws.datasets.create("a", frame(3))
     appended = ws.datasets.create("a", frame(2, offset=3), mode="append")
     assert appended.data["rows"] == 5 and appended.data["mode"] == "append"

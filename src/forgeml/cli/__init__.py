@@ -50,6 +50,8 @@ GROUPS: list[tuple[str, str]] = [
     ("alarms", "forgeml.cli.alarms"),
     ("auth", "forgeml.cli.auth"),
     ("audit", "forgeml.cli.audit"),
+    ("keys", "forgeml.cli.keys"),
+    ("tls", "forgeml.cli.tls"),
 ]
 
 # (command name, "module:function") -- single commands at the top level.

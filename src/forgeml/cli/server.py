@@ -18,13 +18,16 @@ def server(
 
     from forgeml.api.app import create_app
     from forgeml.core.workspace import Workspace
+    from forgeml.security import server_options
     from forgeml.security._enforce import check_can_serve, server_settings
     from forgeml.settings import load_settings
 
     settings = server_settings(load_settings(home=state.home, host=host, port=port))
+    tls = server_options(settings)
     ws = Workspace(settings)
+    scheme = "https" if tls else "http"
     check_can_serve(ws)
-    typer.echo(f"forgeml server on http://{settings.host}:{settings.port} (workspace {ws.home}; security {'on' if settings.security_enabled else 'off'})", err=True)
+    typer.echo(f"forgeml server on {scheme}://{settings.host}:{settings.port} (workspace {ws.home}; security {'on' if settings.security_enabled else 'off'})", err=True)
     if scheduler:
         from forgeml.monitoring._scheduler import start_thread
 
@@ -33,7 +36,7 @@ def server(
 
     alarms = AlarmLoop(ws).start()  # alarm evaluation; rolls back deployments interrupted by a restart
     try:
-        uvicorn.run(create_app(ws), host=settings.host, port=settings.port, access_log=access_log, log_level="warning")
+        uvicorn.run(create_app(ws), host=settings.host, port=settings.port, access_log=access_log, log_level="warning", **tls)
     finally:
         alarms.stop()
 

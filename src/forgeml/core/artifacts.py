@@ -5,6 +5,11 @@ place, so a reader never sees half an artifact; reads re-hash and raise
 :class:`~forgeml.errors.CorruptArtifactError` naming the artifact when the bytes changed. Folders
 (model packages, checkpoints) are stored file by file under a JSON manifest that is itself an
 artifact: a folder's digest is its manifest's digest.
+
+With an :class:`~forgeml.security.Envelope` (``encryption_at_rest``) every new artifact is sealed
+with a data key of its own before it leaves the process; the digest stays the sha256 of the
+plaintext, so content addressing, deduplication and verification are unchanged, and reads open
+sealed and (older) plain artifacts alike.
 """
 
 from __future__ import annotations
@@ -17,13 +22,16 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import fsspec
 
 from forgeml.core.metadata import MetadataStore
 from forgeml.core.records import ArtifactRecord
 from forgeml.errors import CorruptArtifactError, NotFoundError, ValidationError
+
+if TYPE_CHECKING:
+    from forgeml.security import Envelope
 
 _CHUNK = 1 << 20
 MANIFEST_MEDIA_TYPE = "application/vnd.forgeml.manifest+json"
@@ -52,11 +60,13 @@ class ArtifactStore:
     Args:
         uri: a local path or any fsspec URL (``file:///...``, ``memory://...``, ``s3://...``).
         metadata: the metadata store where each artifact and its references are recorded.
+        envelope: seals new artifacts at rest when given (reads open sealed ones either way).
     """
 
-    def __init__(self, uri: str, metadata: MetadataStore) -> None:
+    def __init__(self, uri: str, metadata: MetadataStore, envelope: Envelope | None = None) -> None:
         self.uri = uri
         self.metadata = metadata
+        self.envelope = envelope
         self.fs, root = fsspec.core.url_to_fs(uri)
         self.root = root.rstrip("/")
         self._local = "file" in (self.fs.protocol if isinstance(self.fs.protocol, tuple) else (self.fs.protocol,))
@@ -89,7 +99,10 @@ class ArtifactStore:
             tmp = f"{self.root}/tmp/{uuid.uuid4().hex}"
             self.fs.makedirs(f"{self.root}/tmp", exist_ok=True)
             self.fs.makedirs(target.rsplit("/", 1)[0], exist_ok=True)
-            self.fs.put_file(str(path), tmp)
+            if self.envelope is None:
+                self.fs.put_file(str(path), tmp)
+            else:
+                self._put_sealed(path, tmp, digest)
             self._rename(tmp, target)
         return self.metadata.put_artifact(
             ArtifactRecord(digest, size, media_type or "application/octet-stream"), owner=owner
@@ -126,6 +139,16 @@ class ArtifactStore:
         finally:
             os.unlink(fh.name)
 
+    def _put_sealed(self, path: Path, tmp: str, digest: str) -> None:
+        assert self.envelope is not None
+        if self._local:
+            self.envelope.seal_file(path, tmp, f"artifact:{digest}")
+            return
+        with tempfile.TemporaryDirectory() as local:
+            sealed = Path(local) / "sealed"
+            self.envelope.seal_file(path, sealed, f"artifact:{digest}")
+            self.fs.put_file(str(sealed), tmp)
+
     def _rename(self, tmp: str, target: str) -> None:
         if self._local:
             os.replace(tmp, target)
@@ -146,13 +169,55 @@ class ArtifactStore:
             raise NotFoundError(f"artifact {digest} is missing from {self.uri}")
         h = hashlib.sha256()
         with self.fs.open(path, "rb") as fh:
-            for chunk in iter(lambda: fh.read(_CHUNK), b""):
+            for chunk in self._plain_chunks(fh, digest, path):
                 h.update(chunk)
                 yield chunk
         if h.hexdigest() != digest:
             raise CorruptArtifactError(
                 f"artifact {digest} is corrupted: its bytes hash to {h.hexdigest()} ({path})"
             )
+
+    def _plain_chunks(self, fh: Any, digest: str, path: str) -> Iterator[bytes]:
+        from forgeml.security import MAGIC, is_sealed
+
+        head = fh.read(len(MAGIC))
+        if not is_sealed(head):
+            yield head
+            yield from iter(lambda: fh.read(_CHUNK), b"")
+            return
+        if self.envelope is None:
+            raise ValidationError(
+                f"artifact {digest} is encrypted: turn encryption_at_rest on (with its master key) to read it ({path})"
+            )
+        fh.seek(0)
+        yield from self.envelope.open_chunks(fh, f"artifact:{digest}", f"artifact {digest} ({path})")
+
+    def sealed_with(self, digest: str) -> str | None:
+        """The master key id that sealed an artifact, or None for one stored in plain."""
+        from forgeml.security import MAGIC, Envelope, is_sealed
+
+        digest = self.resolve(digest)
+        with self.fs.open(self._path(digest), "rb") as fh:
+            if not is_sealed(fh.read(len(MAGIC))):
+                return None
+            fh.seek(0)
+            return Envelope.read_header(fh, f"artifact {digest}").key_id
+
+    def reencrypt(self, digest: str) -> bool:
+        """Seal an artifact again under the alias's current key (plain ones too); False when it
+        already is. The plaintext is verified first and the swap is one rename."""
+        if self.envelope is None:
+            raise ValidationError("re-encryption needs encryption_at_rest on")
+        digest = self.resolve(digest)
+        if self.sealed_with(digest) == self.envelope.provider.current(self.envelope.alias):
+            return False
+        with tempfile.TemporaryDirectory() as local:
+            plain = self.get_file(digest, Path(local) / "plain")
+            tmp = f"{self.root}/tmp/{uuid.uuid4().hex}"
+            self.fs.makedirs(f"{self.root}/tmp", exist_ok=True)
+            self._put_sealed(plain, tmp, digest)
+            self._rename(tmp, self._path(digest))
+        return True
 
     def read_bytes(self, digest: str) -> bytes:
         """The artifact's bytes, verified against its digest.

@@ -89,8 +89,9 @@ class Workspace:
     @cached_property
     def artifacts(self) -> ArtifactStore:
         from forgeml.core.artifacts import ArtifactStore
+        from forgeml.security import envelope_for
 
-        return ArtifactStore(self.settings.resolved_artifact_uri, self.metadata)
+        return ArtifactStore(self.settings.resolved_artifact_uri, self.metadata, envelope_for(self.settings))
 
     @cached_property
     def jobs(self) -> JobService:

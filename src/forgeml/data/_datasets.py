@@ -551,7 +551,9 @@ class DatasetService:
         """A local copy of that version: a Parquet file, or a Hive-partitioned folder."""
         record = self.get(name, version)
         digest = record.data["artifact"]
-        cache = self.ws.home / "cache" / "datasets"
+        from forgeml.security import plain_cache
+
+        cache = plain_cache(self.ws.home / "cache" / "datasets", self.ws.artifacts.envelope)
         if record.data.get("layout") == "hive":
             target = cache / digest
             if not target.exists():

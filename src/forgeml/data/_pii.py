@@ -18,10 +18,13 @@ import hashlib
 import hmac
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from forgeml.data._pii_detect import ENTITIES, ColumnScan, find_entities
 from forgeml.errors import ValidationError
+
+if TYPE_CHECKING:
+    from forgeml.security import Envelope
 
 ACTIONS = ("mask", "redact", "hash", "tokenize", "null", "generalize")
 
@@ -86,8 +89,11 @@ def _maybe_card(col: Any) -> bool:
     return big is not None and big >= 10**12  # only integers long enough to be card numbers
 
 
-def workspace_secret(home: Path, name: str) -> bytes:
-    """A random 32-byte secret stored under ``<home>/secrets/`` (created once, mode 0600)."""
+def workspace_secret(home: Path, name: str, envelope: Envelope | None = None) -> bytes:
+    """A random 32-byte secret stored under ``<home>/secrets/`` (created once, mode 0600);
+    sealed under the master key when ``envelope`` is given (``encryption_at_rest``)."""
+    from forgeml.security import read_secret, seal_secret
+
     folder = home / "secrets"
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name}.key"
@@ -95,14 +101,14 @@ def workspace_secret(home: Path, name: str) -> bytes:
         tmp = folder / f".{name}.{os.getpid()}.tmp"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "wb") as fh:
-            fh.write(os.urandom(32))
+            fh.write(seal_secret(envelope, os.urandom(32), name))
         try:
             os.link(tmp, path)  # first writer wins; others read its key
         except FileExistsError:
             pass
         finally:
             tmp.unlink()
-    return path.read_bytes()
+    return read_secret(envelope, path.read_bytes(), name, path)
 
 
 def _text_action(action: str, text: str, entity: str, step: dict[str, Any], key: bytes, salt: bytes) -> str:

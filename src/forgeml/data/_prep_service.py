@@ -161,8 +161,8 @@ class DataPrepService:
         found = scan(path) if steps is None else None
         steps = auto_steps(found) if found is not None else steps
         frame = self.ws.datasets.read(dataset)
-        protected, report = protect(frame, steps or [], key=workspace_secret(self.ws.home, "pii-hmac"),
-                                    salt=workspace_secret(self.ws.home, "pii-salt"))  # fmt: skip
+        protected, report = protect(frame, steps or [], key=workspace_secret(self.ws.home, "pii-hmac", self.ws.artifacts.envelope),
+                                    salt=workspace_secret(self.ws.home, "pii-salt", self.ws.artifacts.envelope))  # fmt: skip
         report["dataset"] = dataset.ref
         report["found"] = found["summary"] if found else None
         if not steps:

@@ -7,6 +7,9 @@ Layout under ``<home>/features/offline/<group>/``::
     _pending/<batch>.json                          batches in flight (for crash recovery)
     _lock                                          serializes commits and compaction
 
+With ``encryption_at_rest`` every data file is sealed (:mod:`forgeml.security`) and readers get
+decrypted working copies in a folder private to their process; paths handed out then point there.
+
 A batch is visible only once its commit file exists (written to a temporary name and renamed),
 so a process killed mid-batch leaves at most unreferenced files, which recovery deletes. The
 live file set is the last checkpoint's files plus later commits' additions minus removals.
@@ -27,6 +30,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import pyarrow as pa
 
+    from forgeml.security import Envelope
+
 
 def write_json(path: Path, data: dict[str, Any]) -> None:
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
@@ -40,7 +45,8 @@ def write_json(path: Path, data: dict[str, Any]) -> None:
 class OfflineStore:
     """Append-only Parquet files of one feature group, with an atomic commit log."""
 
-    def __init__(self, root: Path, group: str) -> None:
+    def __init__(self, root: Path, group: str, envelope: Envelope | None = None) -> None:
+        self.envelope = envelope
         self.dir = root / group
         self.commits = self.dir / "_commits"
         self.pending = self.dir / "_pending"
@@ -65,7 +71,6 @@ class OfflineStore:
         Returns the paths relative to the group folder.
         """
         import pyarrow.compute as pc
-        import pyarrow.parquet as pq
 
         dates = pc.strftime(table[event_time], format=fmt)
         out = []
@@ -75,10 +80,39 @@ class OfflineStore:
             path = self.dir / rel
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_name(f".{path.name}.tmp")
-            pq.write_table(part, tmp)
+            self._write_table(part, tmp, rel)
             os.replace(tmp, path)
             out.append(rel)
         return out
+
+    def _write_table(self, table: pa.Table, tmp: Path, rel: str) -> None:
+        import pyarrow.parquet as pq
+
+        if self.envelope is None:
+            pq.write_table(table, tmp)
+            return
+        plain = tmp.with_name(tmp.name + ".plain")
+        try:
+            pq.write_table(table, plain)
+            self.envelope.seal_file(plain, tmp, f"feature:{self.dir.name}/{rel}")
+        finally:
+            plain.unlink(missing_ok=True)
+
+    def path(self, rel: str) -> str:
+        """A readable path of data file ``rel``: the file itself, or its decrypted working copy."""
+        from forgeml.security import MAGIC, is_sealed, plain_cache, plain_copy
+
+        if self.envelope is None:
+            path = self.dir / rel
+            with contextlib.suppress(FileNotFoundError), open(path, "rb") as fh:
+                if is_sealed(fh.read(len(MAGIC))):
+                    from forgeml.errors import ValidationError
+
+                    raise ValidationError(f"feature file {path} is encrypted: turn encryption_at_rest on (with its master key) to read it")
+            return str(path)
+
+        cache = plain_cache(self.dir.parent.parent / "plain" / self.dir.name, self.envelope)
+        return str(plain_copy(self.envelope, self.dir / rel, cache, rel, f"feature:{self.dir.name}/{rel}"))
 
     def commit(self, batch_id: str, add: list[str], remove: list[str] = (), **info: Any) -> None:  # type: ignore[assignment]
         """Make ``add`` visible and ``remove`` invisible, atomically."""
@@ -103,7 +137,12 @@ class OfflineStore:
         return entries
 
     def state(self) -> tuple[list[str], bool]:
-        """The live data files (absolute paths) and whether any batch held delete markers."""
+        """The live data files (absolute readable paths) and whether any batch held delete markers."""
+        rels, deletes = self.live()
+        return [self.path(rel) for rel in rels], deletes
+
+    def live(self) -> tuple[list[str], bool]:
+        """The live data files relative to the group folder, and whether any batch held delete markers."""
         names = tuple(sorted(p.name for p in self.commits.glob("*.json")))
         if self._cache is not None and self._cache[0] == names:
             return self._cache[1], self._cache[2]
@@ -117,9 +156,9 @@ class OfflineStore:
             for rel in entry.get("add", ()):
                 files[rel] = None
             deletes = deletes or bool(entry.get("has_deletes"))
-        paths = [str(self.dir / rel) for rel in files]
-        self._cache = (names, paths, deletes)
-        return paths, deletes
+        rels = list(files)
+        self._cache = (names, rels, deletes)
+        return rels, deletes
 
     def files(self) -> list[str]:
         return self.state()[0]
@@ -131,29 +170,26 @@ class OfflineStore:
         The swap is one commit (a checkpoint listing the whole live file set), so readers see
         either the old files or the new ones. Old files are deleted after the commit.
         """
-        import pyarrow.parquet as pq
-
         with self.lock():
-            before = self.files()
+            before, _ = self.live()
             by_date: dict[str, list[str]] = {}
-            for path in before:
-                by_date.setdefault(Path(path).parent.name, []).append(path)
+            for rel in before:
+                by_date.setdefault(Path(rel).parent.name, []).append(rel)
             batch_id = f"compact-{uuid.uuid4().hex[:12]}"
             keep, removed, added = [], [], []
-            for date, paths in sorted(by_date.items()):
-                rels = [str(Path(p).relative_to(self.dir)) for p in paths]
-                if len(paths) == 1:
+            for date, rels in sorted(by_date.items()):
+                if len(rels) == 1:
                     keep += rels
                     continue
-                table = _concat(paths)
+                table = _concat([self.path(r) for r in rels])
                 rel = f"{date}/part-{batch_id}.parquet"
                 tmp = self.dir / f"{date}/.part-{batch_id}.tmp"
-                pq.write_table(table.sort_by([(event_time, "ascending")]), tmp)
+                self._write_table(table.sort_by([(event_time, "ascending")]), tmp, rel)
                 os.replace(tmp, self.dir / rel)
                 added.append(rel)
                 removed += rels
             if added:
-                _, deletes = self.state()
+                _, deletes = self.live()
                 name = f"{time.time_ns():020d}-{batch_id}.json"
                 write_json(self.commits / name, {"batch": batch_id, "add": keep + added, "remove": [],
                                                   "checkpoint": True, "has_deletes": deletes})  # fmt: skip
@@ -169,7 +205,7 @@ class OfflineStore:
     def discard_batch(self, batch_id: str) -> int:
         """Delete the data files of a batch that never committed; return how many."""
         count = 0
-        live = set(self.files())
+        live = {str(self.dir / rel) for rel in self.live()[0]}
         for path in self.dir.glob(f"event_date=*/*part-{batch_id}*"):
             if str(path) not in live:
                 path.unlink()
@@ -177,7 +213,7 @@ class OfflineStore:
         return count
 
     def size(self) -> dict[str, int]:
-        files = self.files()
+        files = [str(self.dir / rel) for rel in self.live()[0]]
         return {"files": len(files), "bytes": sum(os.path.getsize(p) for p in files if os.path.exists(p))}
 
 

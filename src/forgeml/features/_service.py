@@ -87,7 +87,7 @@ class FeatureStoreService(QueryMixin):
             return self._writer
 
     def offline(self, name: str) -> OfflineStore:
-        return OfflineStore(self.root, name)
+        return OfflineStore(self.root, name, self.ws.artifacts.envelope)
 
     def recover(self, name: str) -> dict[str, int]:
         """Finish or undo batches of ``name`` left by a killed writer."""

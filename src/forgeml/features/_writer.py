@@ -186,7 +186,7 @@ class BatchWriter:
                 offline.discard_batch(batch_id)
                 discarded += 1
             elif info.get("online") and group.online_enabled:
-                tables = [pq.read_table(offline.dir / rel) for rel in entry.get("add", ())]
+                tables = [pq.read_table(offline.path(rel)) for rel in entry.get("add", ())]
                 if tables:
                     table = pa.concat_tables(tables, promote_options="default")
                     self.online.apply(group.name, online_ops(group, table, group.online_ttl_seconds))

@@ -29,6 +29,7 @@ from typing import Any
 import orjson
 
 from forgeml.errors import ForgeError, PayloadTooLargeError, ValidationError
+from forgeml.security import capture_envelope
 from forgeml.serving import _codecs as codecs
 from forgeml.serving._batching import MicroBatcher
 from forgeml.serving._cache import ModelCache
@@ -114,7 +115,7 @@ class EndpointApp:
             self.capture = CaptureWriter(
                 cap["destination"], self.endpoint, sampling_percentage=cap["sampling_percentage"],
                 modes=tuple(cap["capture_modes"]), csv_types=cap["csv_content_types"],
-                json_types=cap["json_content_types"], seed=runtime.get("seed"),
+                json_types=cap["json_content_types"], seed=runtime.get("seed"), envelope=capture_envelope(),
             )  # fmt: skip
         preloaded = [n for n, v in self.variants.items() if v.preloaded]
         self._ping = orjson.dumps({

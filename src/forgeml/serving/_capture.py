@@ -23,9 +23,14 @@ import random
 import time
 import uuid
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import orjson
+
+from forgeml.security._lines import seal_lines
+
+if TYPE_CHECKING:
+    from forgeml.security import Envelope
 
 log = logging.getLogger("forgeml.serving.capture")
 
@@ -83,6 +88,8 @@ class CaptureWriter:
         sampling_percentage: share of invocations captured, 0-100.
         modes: ``Input`` and/or ``Output``.
         seed: seeds the sampler (tests); None draws from the OS.
+        envelope: seals every line at rest (``encryption_at_rest``; read with
+            :func:`forgeml.security.read_lines`).
     """
 
     def __init__(
@@ -95,7 +102,9 @@ class CaptureWriter:
         csv_types: list[str] | None = None,
         json_types: list[str] | None = None,
         seed: int | None = None,
+        envelope: Envelope | None = None,
     ) -> None:
+        self.envelope = envelope
         self.root = Path(destination) / endpoint
         self.sampling = sampling_percentage / 100.0
         self.capture_input = "Input" in modes
@@ -123,6 +132,7 @@ class CaptureWriter:
         folder.mkdir(parents=True, exist_ok=True)
         stamp = time.strftime("%M-%S", time.gmtime(now)) + f"-{int(now * 1000) % 1000:03d}"
         handle = open(folder / f"{stamp}-{os.getpid()}-{uuid.uuid4().hex[:8]}.jsonl", "ab", buffering=0)  # noqa: SIM115
+        handle = seal_lines(handle, self.envelope, f"capture:{self.root.name}")  # type: ignore[assignment]
         self._files[variant] = (hour, handle)
         return handle
 
