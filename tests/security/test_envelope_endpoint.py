@@ -27,6 +27,10 @@ def test_endpoint_serves_a_sealed_package_and_seals_its_capture(settings: Settin
                                                                       "X-Amzn-SageMaker-Inference-Id": f"id-{i}"})  # fmt: skip
                 assert r.status_code == 200, r.text
         capture_dir = ws.endpoints.capture_dir("sealed-ep")
+        # monitoring reads the sealed capture through the workspace's envelope
+        base = ws.monitoring.baseline(endpoint="sealed-ep", variant="A", name="sealed-capture")
+        assert base.data["item_count"] == 3 and base.data["capture"]["malformed_lines"] == 0
+        assert {f["name"] for f in ws.monitoring.statistics(base)["features"]} == {"x1", "x2", "color"}
     finally:
         ws.endpoints.delete("sealed-ep")
     files = list(capture_dir.rglob("*.jsonl"))

@@ -18,11 +18,14 @@ from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 BATCH_ROWS = 50_000
+
+if TYPE_CHECKING:
+    from forgeml.security import Envelope
 
 
 @dataclass
@@ -86,8 +89,9 @@ class CaptureReader:
         columns: names for positional values (the baseline's feature names, in order).
     """
 
-    def __init__(self, columns: Sequence[str] = ()) -> None:
+    def __init__(self, columns: Sequence[str] = (), envelope: Envelope | None = None) -> None:
         self.columns = list(columns)
+        self.envelope = envelope  # opens sealed capture files (encryption_at_rest)
         self.counts = CaptureCounts()
 
     def _named(self, row: Any) -> dict[str, Any]:
@@ -128,23 +132,22 @@ class CaptureReader:
         rows: list[dict[str, Any]] = []
         for path in files:
             self.counts.files += 1
-            with open(path, "rb") as handle:  # line by line: a file is never held whole
-                for line in handle:
-                    if not line.strip():
-                        continue
-                    try:
-                        record = json.loads(line)
-                    except ValueError:
-                        if line.endswith(b"\n"):
-                            self.counts.malformed_lines += 1
-                        else:  # only the last line can lack its newline: cut mid-write
-                            self.counts.truncated_lines += 1
-                        continue
-                    self.counts.records += 1
-                    rows.extend(self._rows(record))
-                    if len(rows) >= BATCH_ROWS:
-                        yield self._frame(rows)
-                        rows = []
+            for line in capture_lines(path, self.envelope):  # line by line: a file is never held whole
+                if not line.strip():
+                    continue
+                try:
+                    record = json.loads(line)
+                except ValueError:
+                    if line.endswith(b"\n"):
+                        self.counts.malformed_lines += 1
+                    else:  # only the last line can lack its newline: cut mid-write
+                        self.counts.truncated_lines += 1
+                    continue
+                self.counts.records += 1
+                rows.extend(self._rows(record))
+                if len(rows) >= BATCH_ROWS:
+                    yield self._frame(rows)
+                    rows = []
         if rows:
             yield self._frame(rows)
 
@@ -153,4 +156,25 @@ class CaptureReader:
         return pd.DataFrame(rows, dtype=object)  # objects as parsed: a JSON 3 stays an int next to a missing value
 
 
-__all__ = ["BATCH_ROWS", "CaptureCounts", "CaptureReader", "capture_files"]
+def capture_lines(path: Path, envelope: Envelope | None) -> Iterator[bytes]:
+    """The lines of a capture file as written; sealed ones opened with ``envelope``.
+
+    Raises:
+        DecryptionError: a sealed line was altered or moved (naming the file and line).
+        ValidationError: the file is sealed and ``envelope`` is None (encryption is off).
+    """
+    from forgeml.security import is_sealed, read_lines
+
+    with open(path, "rb") as handle:
+        first = handle.readline()
+        if not is_sealed(first):
+            if first:
+                yield first
+            yield from handle
+            return
+    # sealed under the endpoint's name: <capture>/<endpoint>/<variant>/yyyy/mm/dd/hh/<file>
+    for line in read_lines(path, envelope, f"capture:{path.parents[5].name}"):
+        yield line + b"\n"  # a sealed line is whole: its tag checked out
+
+
+__all__ = ["BATCH_ROWS", "CaptureCounts", "CaptureReader", "capture_files", "capture_lines"]

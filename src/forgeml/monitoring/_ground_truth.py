@@ -29,6 +29,7 @@ from forgeml.errors import ValidationError
 
 if TYPE_CHECKING:
     from forgeml.core.workspace import Workspace
+    from forgeml.security import Envelope
 
 
 def root(ws: Workspace, endpoint: str) -> Path:
@@ -109,13 +110,13 @@ def read(folder: Path) -> dict[str, list[str]]:
     return labels
 
 
-def capture_ids(capture_root: Path) -> set[str]:
+def capture_ids(capture_root: Path, envelope: Envelope | None = None) -> set[str]:
     """The join ids (inferenceId, else eventId) of every captured request."""
     from forgeml.monitoring._capture_read import capture_files
 
     ids = set()
     for path in capture_files(capture_root):
-        for record in _records(path):
+        for record in _records(path, envelope):
             ids.add(_join_id(record))
     return ids
 
@@ -125,15 +126,16 @@ def _join_id(record: dict[str, Any]) -> str:
     return str(meta.get("inferenceId") or meta.get("eventId") or "")
 
 
-def _records(path: Path) -> Iterator[dict[str, Any]]:
-    with open(path, "rb") as handle:
-        for line in handle:
-            try:
-                record = json.loads(line)
-            except ValueError:
-                continue  # malformed or cut mid-write: the data-quality reader counts these
-            if isinstance(record, dict):
-                yield record
+def _records(path: Path, envelope: Envelope | None = None) -> Iterator[dict[str, Any]]:
+    from forgeml.monitoring._capture_read import capture_lines
+
+    for line in capture_lines(path, envelope):
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue  # malformed or cut mid-write: the data-quality reader counts these
+        if isinstance(record, dict):
+            yield record
 
 
 @dataclass
@@ -184,14 +186,14 @@ def _predictions(output: Any, inference: str, probability: str | None) -> list[t
 
 
 def merge(files: list[Path], labels: dict[str, list[str]], inference: str, probability: str | None,
-          counts: MergeCounts) -> tuple[list[str], list[str], list[float | None]]:  # fmt: skip
+          counts: MergeCounts, envelope: Envelope | None = None) -> tuple[list[str], list[str], list[float | None]]:  # fmt: skip
     """``(labels, predictions, probabilities)`` of the captured rows that have ground truth."""
     ys: list[str] = []
     preds: list[str] = []
     probs: list[float | None] = []
     for path in files:
         counts.files += 1
-        for record in _records(path):
+        for record in _records(path, envelope):
             counts.records += 1
             truth = labels.get(_join_id(record))
             if truth is None:

@@ -38,7 +38,7 @@ def _profile(ctx: JobContext, source: dict[str, Any], columns: list[str],
              text_columns: list[str] | None = None) -> tuple[Profile, dict[str, int] | None]:  # fmt: skip
     from forgeml.monitoring._capture_read import CaptureReader
 
-    reader = CaptureReader(columns) if source["kind"] == "capture" else None
+    reader = CaptureReader(columns, ctx.workspace.artifacts.envelope) if source["kind"] == "capture" else None
     profile = Profile(text_columns or ())
     for batch in batches(ctx.workspace, source, reader):
         profile.update(batch)

@@ -43,7 +43,7 @@ def model_quality_job(ctx: JobContext) -> None:
                           parse_time(source.get("end"), "end_time"), source.get("variant"))  # fmt: skip
     labels = gt.read(gt.root(ws, source["endpoint"]))
     counts = gt.MergeCounts()
-    ys, preds, probs = gt.merge(files, labels, mq.get("inference_attribute") or "predicted_label", mq.get("probability_attribute"), counts)
+    ys, preds, probs = gt.merge(files, labels, mq.get("inference_attribute") or "predicted_label", mq.get("probability_attribute"), counts, ws.artifacts.envelope)
     span = f"{source.get('start') or 'the first capture'} to {source.get('end') or 'now'}"
     score = None
     if problem == "BinaryClassification" and ys:

@@ -79,7 +79,7 @@ class QualityMixin:
         records = gt.parse(lines)
         when: datetime | None = parse_time(collected_at, "collected_at")
         path = gt.write(gt.root(self.ws, record.name), records, when)
-        known = gt.capture_ids(self.ws.endpoints.capture_dir(record.name))
+        known = gt.capture_ids(self.ws.endpoints.capture_dir(record.name), self.ws.artifacts.envelope)
         unknown = [r["id"] for r in records if r["id"] not in known]
         self.ws.metadata.append_event(f"endpoint/{record.name}", "GroundTruthUploaded",
                                       {"records": len(records), "unknown_event_ids": len(unknown)})  # fmt: skip

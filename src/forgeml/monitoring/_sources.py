@@ -129,7 +129,7 @@ def batches(ws: Workspace, source: dict[str, Any], reader: CaptureReader | None 
     elif kind == "capture":
         from forgeml.monitoring._capture_read import CaptureReader, capture_files
 
-        reader = reader or CaptureReader(columns)
+        reader = reader or CaptureReader(columns, ws.artifacts.envelope)
         files = capture_files(Path(source["root"]), parse_time(source.get("start"), "start_time"),
                               parse_time(source.get("end"), "end_time"), source.get("variant"))  # fmt: skip
         yield from reader.read(files)
