@@ -58,6 +58,11 @@ def _library(obj: Any) -> str:
     return module.split(".", 1)[0]
 
 
+def is_torch(model: Any) -> bool:
+    """True for a PyTorch model in a package (:class:`forgeml.training._torch.TorchModel`)."""
+    return type(model).__module__ == "forgeml.training._torch" and type(model).__name__ == "TorchModel"
+
+
 def converter_of(model: Any) -> str:
     """``"xgboost"``, ``"lightgbm"`` or ``"skl2onnx"``: which library converts ``model``."""
     library = _library(model)
@@ -211,6 +216,8 @@ def convert(model: Any, n_features: int) -> tuple[Any, str, str]:
     Raises:
         ValidationError: naming the estimator type when the converters cannot handle it.
     """
+    if is_torch(model):
+        return model.to_onnx(), f"torch.onnx {version('torch')}", "float32"
     kind = converter_of(model)
     name = type(model).__name__
     try:
