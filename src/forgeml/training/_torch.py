@@ -1,19 +1,23 @@
-"""PyTorch models in ForgeML packages: a TorchScript module behind the scikit-learn API.
+"""PyTorch models in ForgeML packages: an exported program behind the scikit-learn API.
 
-A script-mode job that saves a TorchScript module (``torch.jit.script(model).save(
-f"{SM_MODEL_DIR}/model.pt")``) gets a ForgeML package like any estimator: :class:`TorchModel`
-wraps the module (kept as TorchScript bytes, so loading it needs no code of the script) and
-answers ``predict``/``predict_proba`` on CPU. Its input is the signature's columns in order, as
-one float32 tensor; a classifier's module returns one logit per class (``classes_`` are the
-target's sorted values), a regressor's one value per row. The registry's compile step exports
-it to ONNX (:meth:`TorchModel.to_onnx`), optionally after magnitude pruning (:func:`prune`).
+A script-mode job that saves its model with ``torch.export`` (PyTorch's portable format;
+TorchScript is deprecated as of torch 2.9)::
+
+    program = torch.export.export(model.cpu().eval(), (X[:2].cpu(),), dynamic_shapes=({0: torch.export.Dim("rows")},))
+    torch.export.save(program, os.path.join(os.environ["SM_MODEL_DIR"], "model.pt2"))
+
+gets a ForgeML package like any estimator: :class:`TorchModel` keeps the program's bytes (so
+loading needs none of the script's code) and answers ``predict``/``predict_proba`` on CPU. Its
+input is the signature's columns in order as one float32 tensor; a classifier's module returns
+one logit per class (or one logit for two classes), ``classes_`` being the target's sorted
+values; a regressor's returns one value per row. The registry's compile step exports it to ONNX
+(:meth:`TorchModel.to_onnx`), optionally after magnitude pruning (:func:`prune`).
 """
 
 from __future__ import annotations
 
 import io
 import warnings
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -21,25 +25,29 @@ import numpy as np
 
 from forgeml.errors import ValidationError
 
-SUFFIXES = (".pt", ".pth", ".torchscript")
+SUFFIXES = (".pt2",)
 ONNX_OPSET = 17
 
 
-def is_torchscript(path: Path) -> bool:
-    """True when ``path`` is a TorchScript archive (a zip with ``code/`` and ``constants.pkl``)."""
-    try:
-        with zipfile.ZipFile(path) as archive:
-            names = archive.namelist()
-    except (OSError, zipfile.BadZipFile):
-        return False
-    return any("/code/" in n for n in names) and any(n.endswith("constants.pkl") for n in names)
+def _load_program(data: bytes | Path) -> Any:
+    import torch
+
+    return torch.export.load(io.BytesIO(data) if isinstance(data, bytes) else str(data))
+
+
+def _save_program(program: Any) -> bytes:
+    import torch
+
+    buffer = io.BytesIO()
+    torch.export.save(program, buffer)
+    return buffer.getvalue()
 
 
 class TorchModel:
-    """A TorchScript module with the scikit-learn predict API (what a package holds)."""
+    """A ``torch.export`` program with the scikit-learn predict API (what a package holds)."""
 
-    def __init__(self, scripted: bytes, n_features: int, classes: list[Any] | None = None) -> None:
-        self.scripted = scripted
+    def __init__(self, exported: bytes, n_features: int, classes: list[Any] | None = None) -> None:
+        self.exported = exported
         self.n_features_in_ = int(n_features)
         if classes is not None:
             self.classes_ = np.asarray(classes)
@@ -53,23 +61,15 @@ class TorchModel:
         self._module = None
 
     @classmethod
-    def from_module(cls, module: Any, n_features: int, classes: list[Any] | None = None) -> TorchModel:
-        """Wrap a TorchScript (or scriptable) module."""
-        import torch
-
-        if not isinstance(module, torch.jit.ScriptModule):
-            module = torch.jit.script(module)
-        buffer = io.BytesIO()
-        torch.jit.save(module.cpu().eval(), buffer)
-        return cls(buffer.getvalue(), n_features, classes)
+    def from_program(cls, program: Any, n_features: int, classes: list[Any] | None = None) -> TorchModel:
+        """Wrap an ``ExportedProgram`` (its batch dimension should be dynamic)."""
+        return cls(_save_program(program), n_features, classes)
 
     @property
     def module(self) -> Any:
-        """The TorchScript module, loaded on CPU in eval mode."""
+        """The program as a callable module (CPU)."""
         if self._module is None:
-            import torch
-
-            self._module = torch.jit.load(io.BytesIO(self.scripted), map_location="cpu").eval()
+            self._module = _load_program(self.exported).module()
         return self._module
 
     @property
@@ -82,9 +82,9 @@ class TorchModel:
         arr = np.ascontiguousarray(np.asarray(X, dtype=np.float32))
         if arr.ndim != 2 or arr.shape[1] != self.n_features_in_:
             raise ValueError(f"expected {self.n_features_in_} input columns, got shape {arr.shape}")
-        with torch.inference_mode():
+        with torch.no_grad():
             out = self.module(torch.from_numpy(arr))
-        return np.asarray(out.detach().numpy(), dtype=np.float64)
+        return np.asarray(out.detach().numpy(), dtype=np.float64).reshape(len(arr), -1)
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities (softmax of the logits; a single logit is a sigmoid's)."""
@@ -103,48 +103,50 @@ class TorchModel:
         return out[:, 0] if out.shape[1] == 1 else out
 
     def to_onnx(self) -> Any:
-        """Export to an ONNX ``ModelProto`` with input ``X`` ``[None, n_features]`` and output
-        ``probabilities`` (classifiers, softmax applied) or ``variable`` (regressors)."""
+        """Export to an ONNX ``ModelProto``: input ``X`` ``[None, n_features]``, output
+        ``probabilities`` (classifiers, softmax or sigmoid applied) or ``variable`` (regressors)."""
         import onnx
         import torch
 
-        head = _Probabilities(self.module, binary=self.is_classifier and self._width() == 1) if self.is_classifier else self.module
+        binary = self.is_classifier and self._forward(np.zeros((1, self.n_features_in_))).shape[1] == 1
+        head = _head_class()(self.module, self.is_classifier, binary)
         buffer = io.BytesIO()
-        with warnings.catch_warnings():  # the TorchScript exporter is deprecated in favour of dynamo
+        # torch.onnx's default (dynamo) exporter needs onnxscript, which the torch extra does not
+        # pull in; the TorchScript-based one is built in, warns that it is deprecated, and warns
+        # that the program's shape guards are traced as constants (they only check the width)
+        with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             torch.onnx.export(
-                head, (torch.zeros(1, self.n_features_in_),), buffer, dynamo=False, opset_version=ONNX_OPSET,
+                head, (torch.zeros(2, self.n_features_in_),), buffer, dynamo=False, opset_version=ONNX_OPSET,
                 input_names=["X"], output_names=["probabilities" if self.is_classifier else "variable"],
                 dynamic_axes={"X": {0: "rows"}},
             )  # fmt: skip
         return onnx.load_from_string(buffer.getvalue())
 
-    def _width(self) -> int:
-        return int(self._forward(np.zeros((1, self.n_features_in_))).shape[1])
 
-
-
-def _probabilities_class() -> Any:
+def _head_class() -> Any:
     import torch
 
-    class Probabilities(torch.nn.Module):
-        def __init__(self, module: Any, binary: bool) -> None:
+    class Head(torch.nn.Module):
+        """The program plus the probability head; ``train()`` is a no-op (exported programs refuse it)."""
+
+        def __init__(self, inner: Any, classifier: bool, binary: bool) -> None:
             super().__init__()
-            self.inner = module
-            self.binary = binary
+            self.inner, self.classifier, self.binary = inner, classifier, binary
+
+        def train(self, mode: bool = True) -> Any:
+            return self
 
         def forward(self, x: Any) -> Any:
-            logits = self.inner(x)
+            out = self.inner(x)
+            if not self.classifier:
+                return out
             if self.binary:
-                p = torch.sigmoid(logits)
+                p = torch.sigmoid(out)
                 return torch.cat([1 - p, p], dim=1)
-            return torch.softmax(logits, dim=1)
+            return torch.softmax(out, dim=1)
 
-    return Probabilities
-
-
-def _Probabilities(module: Any, binary: bool) -> Any:  # noqa: N802 - a class factory
-    return _probabilities_class()(module, binary)
+    return Head
 
 
 def prune(model: TorchModel, sparsity: float) -> tuple[TorchModel, dict[str, Any]]:
@@ -163,8 +165,8 @@ def prune(model: TorchModel, sparsity: float) -> tuple[TorchModel, dict[str, Any
         raise ValidationError(
             f"prune: sparsity must be at least 0 and below 1 (got {sparsity!r}); 1.0 would zero every weight"
         )
-    module = torch.jit.load(io.BytesIO(model.scripted), map_location="cpu")
-    weights = [p for name, p in module.named_parameters() if name.endswith("weight") and p.dim() > 1]
+    program = _load_program(model.exported)
+    weights = [p for name, p in program.state_dict.items() if name.endswith("weight") and p.dim() > 1]
     if not weights:
         raise ValidationError("prune: the model has no weight matrices to prune")
     flat = torch.cat([p.detach().abs().flatten() for p in weights])
@@ -177,14 +179,11 @@ def prune(model: TorchModel, sparsity: float) -> tuple[TorchModel, dict[str, Any
                 mask = p.abs() > threshold
                 zeroed += int((~mask).sum())
                 p.mul_(mask)
-    buffer = io.BytesIO()
-    torch.jit.save(module, buffer)
-    pruned = TorchModel(buffer.getvalue(), model.n_features_in_, list(model.classes_) if model.is_classifier else None)
+    pruned = TorchModel(_save_program(program), model.n_features_in_, list(model.classes_) if model.is_classifier else None)
     return pruned, {"target_sparsity": float(sparsity), "sparsity": zeroed / flat.numel(), "weights_zeroed": zeroed,
                     "weights": int(flat.numel())}  # fmt: skip
 
 
-__all__ = ["SUFFIXES", "TorchModel", "is_torchscript", "prune"]
 
 
 def wrap_saved(model_dir: Path, frame: Any, target: str | None, log: Any) -> tuple[Path, TorchModel] | None:
@@ -196,22 +195,22 @@ def wrap_saved(model_dir: Path, frame: Any, target: str | None, log: Any) -> tup
         target: the label column; without it (or the rows) the model stays a raw artifact.
         log: called with one line explaining why a TorchScript model was not packaged.
     """
-    files = sorted(p for p in model_dir.iterdir() if p.is_file() and p.suffix in SUFFIXES and is_torchscript(p))
+    files = sorted(p for p in model_dir.iterdir() if p.is_file() and p.suffix in SUFFIXES)
     if not files or frame is None or not target or target not in frame.columns:
         if files:
-            log(f"[forgeml] {files[0].name}: TorchScript model kept as a raw artifact (packaging needs the train channel's target column)")
+            log(f"[forgeml] {files[0].name}: kept as a raw artifact (packaging needs the train channel and its target column)")
         return None
     import torch
 
     path = files[0]
     features = frame.drop(columns=[target])
     try:
-        module = torch.jit.load(str(path), map_location="cpu").eval()
+        program = _load_program(path)
         sample = torch.as_tensor(np.asarray(features.iloc[:64], dtype=np.float32))
-        with torch.inference_mode():
-            width = int(module(sample).reshape(len(sample), -1).shape[1])
-    except Exception as exc:  # whatever the module raises on the signature's columns
-        log(f"[forgeml] {path.name}: not packaged, the module fails on the train channel's feature columns: {type(exc).__name__}: {exc}")
+        with torch.no_grad():
+            width = int(program.module()(sample).reshape(len(sample), -1).shape[1])
+    except Exception as exc:  # whatever loading or the program raises on the signature's columns
+        log(f"[forgeml] {path.name}: not packaged, the program fails on the train channel's feature columns: {type(exc).__name__}: {exc}")
         return None
     labels = frame[target]
     values = np.asarray(labels)
@@ -225,4 +224,7 @@ def wrap_saved(model_dir: Path, frame: Any, target: str | None, log: Any) -> tup
     if classes is None and width != 1:
         log(f"[forgeml] {path.name}: not packaged, a regressor must return one value per row (got {width})")
         return None
-    return path, TorchModel.from_module(module, features.shape[1], classes)
+    return path, TorchModel.from_program(program, features.shape[1], classes)
+
+
+__all__ = ["SUFFIXES", "TorchModel", "prune", "wrap_saved"]

@@ -1,8 +1,8 @@
 """A SageMaker-style PyTorch training script, unchanged from what runs on SageMaker.
 
 Reads the train/validation channels, trains a tiny MLP classifier on the discovered device, prints
-per-epoch metrics, checkpoints every epoch to the checkpoint dir (resuming from it), and saves a
-TorchScript model to SM_MODEL_DIR. Test-only knobs: --pause-after (sleep after that epoch's
+per-epoch metrics, checkpoints every epoch to the checkpoint dir (resuming from it), and saves the
+model to SM_MODEL_DIR with torch.export. Test-only knobs: --pause-after (sleep after that epoch's
 checkpoint on a fresh start, to be killed), --fail-at (raise in that epoch), --save (0: no model).
 """
 
@@ -77,6 +77,6 @@ for epoch in range(start, args.epochs):
     if epoch == args.pause_after and not resumed:
         time.sleep(60)
 if args.save:
-    scripted = torch.jit.script(model.cpu().eval())
-    scripted.save(os.path.join(args.model_dir, "model.pt"))
+    program = torch.export.export(model.cpu().eval(), (X[:2].cpu(),), dynamic_shapes=({0: torch.export.Dim("rows")},))
+    torch.export.save(program, os.path.join(args.model_dir, "model.pt2"))
 print("done", flush=True)
