@@ -3,6 +3,7 @@ quantizes and serves; a kill -9 resumes with continuing metric steps; failures a
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -39,7 +40,8 @@ def _job(ws: Workspace, name: str, **hyperparameters: object) -> None:
 
 @pytest.fixture(scope="module")
 def tws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
-    """One workspace whose jobs (a good one, one that raises, one that saves nothing) run at once."""
+    """One workspace whose jobs run at once: a good one, one that raises, one that saves nothing,
+    and one that pauses after epoch 2 to be killed (not waited for here)."""
     home = tmp_path_factory.mktemp("torch") / "ws"
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("FORGEML_HOME", str(home))
@@ -48,6 +50,11 @@ def tws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
         ws = Workspace(load_settings(home=str(home), job_stop_grace_seconds=2.0, job_poll_seconds=0.1))
         ws.datasets.create("tr", FRAME.iloc[:300].reset_index(drop=True))
         ws.datasets.create("va", VA)
+        ws.training.create(
+            "spot", script=str(SCRIPT), channels={"train": "dataset/tr", "validation": "dataset/va"}, target="y",
+            hyperparameters={"epochs": 5, "pause-after": 2, "save": 0}, metric_definitions=METRICS,
+            checkpoint=True, checkpoint_interval_seconds=0.2,
+        )  # fmt: skip
         _job(ws, "mlp", hidden=256)
         _job(ws, "raises", **{"fail-at": 1})
         _job(ws, "no-model", epochs=1, save=0)
@@ -132,16 +139,21 @@ def test_a_raising_script_and_a_script_without_model_are_clear_and_register_noth
             tws.registry.get(group)
 
 
-def test_kill_9_resume_continues_the_metric_steps(ws: Workspace) -> None:
-    ws.datasets.create("tr", FRAME.iloc[:300].reset_index(drop=True))
-    ws.datasets.create("va", VA)
-    ws.training.create(
-        "spot", script=str(SCRIPT), channels={"train": "dataset/tr", "validation": "dataset/va"}, target="y",
-        hyperparameters={"epochs": 6, "pause-after": 2}, metric_definitions=METRICS,
-        checkpoint=True, checkpoint_interval_seconds=0.2,
-    )  # fmt: skip
-    deadline = time.monotonic() + 60
-    while (ws.training.get("spot").handle.get("checkpoint_metric_steps") or {}).get("train:loss") != 3:
+def _checkpointed_epoch(ws: Workspace, name: str) -> int | None:
+    """The epoch in the job's last synced checkpoint (read from the artifact store)."""
+    import torch
+
+    digest = ws.training.get(name).handle.get("checkpoint")
+    if not digest:
+        return None
+    entry = ws.artifacts.read_json(digest)["files"].get("checkpoint.pt")
+    return int(torch.load(io.BytesIO(ws.artifacts.read_bytes(entry["digest"])))["epoch"]) if entry else None
+
+
+def test_kill_9_resume_continues_the_metric_steps(tws: Workspace) -> None:
+    ws = tws  # "spot" started with the module's jobs and pauses after checkpointing epoch 2
+    deadline = time.monotonic() + 90
+    while _checkpointed_epoch(ws, "spot") != 2:
         assert time.monotonic() < deadline, "the job never checkpointed epoch 2"
         assert ws.training.get("spot").status in ("Pending", "InProgress")
         time.sleep(0.1)
@@ -154,13 +166,14 @@ def test_kill_9_resume_continues_the_metric_steps(ws: Workspace) -> None:
                 break
             time.sleep(0.05)
         assert not pid_alive(job.handle[key], None)
+    assert job.handle["checkpoint_metric_steps"] == {"train:loss": 3, "validation:accuracy": 3}
     job = ws.training.wait("spot", timeout=90)
     assert job.status == "Completed" and job.attempts == 2
     logs = "\n".join(ws.training.logs("spot"))
     assert "resuming from epoch 3" in logs
-    assert [int(e) for e in re.findall(r"epoch (\d+) train_loss", logs)] == [0, 1, 2, 3, 4, 5]
+    assert [int(e) for e in re.findall(r"epoch (\d+) train_loss", logs)] == [0, 1, 2, 3, 4]
     for key in ("train:loss", "validation:accuracy"):
-        assert [m.step for m in ws.training.metrics("spot", key)] == [0, 1, 2, 3, 4, 5]
+        assert [m.step for m in ws.training.metrics("spot", key)] == [0, 1, 2, 3, 4]
 
 
 def test_gpu_count_follows_cuda_visible_devices_then_the_device_nodes(tmp_path: Path) -> None:
