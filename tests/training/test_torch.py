@@ -56,8 +56,8 @@ def tws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
             checkpoint=True, checkpoint_interval_seconds=0.2,
         )  # fmt: skip
         _job(ws, "mlp", hidden=256)
-        _job(ws, "raises", **{"fail-at": 1})
-        _job(ws, "no-model", epochs=1, save=0)
+        _job(ws, "raises", **{"fail-at": 0})
+        _job(ws, "no-model", epochs=0, save=0)
         for name in ("mlp", "raises", "no-model"):
             ws.training.wait(name, timeout=120, raise_on_failure=False)
         yield ws
@@ -127,7 +127,7 @@ def test_a_raising_script_and_a_script_without_model_are_clear_and_register_noth
     job = tws.training.get("raises")
     assert job.status == "Failed"
     assert 'ExecuteUserScriptError: ExitCode 1 ErrorMessage "' in job.failure_reason
-    assert "RuntimeError: CUDA error: out of memory at epoch 1" in job.failure_reason
+    assert "RuntimeError: CUDA error: out of memory at epoch 0" in job.failure_reason
     with pytest.raises(ConflictError, match="training job 'raises' is Failed"):
         tws.registry.register("raised", training_job="raises")
     job = tws.training.get("no-model")
@@ -184,3 +184,22 @@ def test_gpu_count_follows_cuda_visible_devices_then_the_device_nodes(tmp_path: 
     assert gpu_count({"CUDA_VISIBLE_DEVICES": ""}, tmp_path) == 0
     assert gpu_count({"CUDA_VISIBLE_DEVICES": "0,-1,1"}, tmp_path) == 1
     assert gpu_count({}, tmp_path / "missing") == 0
+
+
+def test_prune_over_rest_and_cli(tws: Workspace) -> None:
+    from fastapi.testclient import TestClient
+
+    from forgeml.api.app import create_app
+    from tests.cli_runner import run_cli
+
+    if not any(g.name == "mlp" for g in tws.registry.list_groups()):
+        tws.registry.register("mlp", training_job="mlp")
+    before = len(tws.registry.versions("mlp"))
+    with TestClient(create_app(tws)) as api:
+        refused = api.post("/model-package-groups/mlp/versions/1/compile", json={"holdout": "va", "prune": 1.0})
+    assert 400 <= refused.status_code < 500 and "prune: sparsity must be at least 0 and below 1" in refused.json()["message"]
+    done = run_cli(tws.home, "models", "compile", "mlp", "1", "--holdout", "va", "--prune", "0.2", "--json")
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    assert out["pruning"]["target_sparsity"] == 0.2 and out["accuracy"]["metric"] == "accuracy"
+    assert len(tws.registry.versions("mlp")) == before + 1

@@ -170,7 +170,7 @@ def prune(model: TorchModel, sparsity: float) -> tuple[TorchModel, dict[str, Any
     if not weights:
         raise ValidationError("prune: the model has no weight matrices to prune")
     flat = torch.cat([p.detach().abs().flatten() for p in weights])
-    k = int(round(float(sparsity) * flat.numel()))
+    k = round(float(sparsity) * flat.numel())
     zeroed = 0
     if k > 0:
         threshold = torch.kthvalue(flat, k).values
