@@ -93,12 +93,12 @@ class TorchModel:
             p = 1.0 / (1.0 + np.exp(-logits[:, 0]))
             return np.column_stack([1.0 - p, p])
         z = np.exp(logits - logits.max(axis=1, keepdims=True))
-        return z / z.sum(axis=1, keepdims=True)
+        return np.asarray(z / z.sum(axis=1, keepdims=True))
 
     def predict(self, X: Any) -> np.ndarray:
         """Labels (classifiers) or values (regressors)."""
         if self.is_classifier:
-            return self.classes_[self.predict_proba(X).argmax(axis=1)]
+            return np.asarray(self.classes_[self.predict_proba(X).argmax(axis=1)])
         out = self._forward(X)
         return out[:, 0] if out.shape[1] == 1 else out
 
@@ -117,7 +117,8 @@ class TorchModel:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             torch.onnx.export(
-                head, (torch.zeros(2, self.n_features_in_),), buffer, dynamo=False, opset_version=ONNX_OPSET,
+                head, (torch.zeros(2, self.n_features_in_),), buffer,  # type: ignore[arg-type]  # a file object works
+                dynamo=False, opset_version=ONNX_OPSET,
                 input_names=["X"], output_names=["probabilities" if self.is_classifier else "variable"],
                 dynamic_axes={"X": {0: "rows"}},
             )  # fmt: skip
