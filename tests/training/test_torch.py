@@ -68,8 +68,11 @@ def test_an_unchanged_pytorch_script_trains_on_the_discovered_device(tws: Worksp
     job = tws.training.get("mlp")
     assert job.status == "Completed", job.failure_reason
     logs = "\n".join(tws.training.logs("mlp"))
-    gpus = gpu_count()
-    assert f"host algo-1 of ['algo-1'], {gpus} gpus, device={'cuda' if gpus else 'cpu'}" in logs
+    import torch
+
+    gpus = gpu_count()  # discovered, so a GPU machine runs the same script on cuda
+    device = "cuda" if gpus and torch.cuda.is_available() else "cpu"
+    assert f"host algo-1 of ['algo-1'], {gpus} gpus, device={device}" in logs
     assert [m.step for m in tws.training.metrics("mlp", "train:loss")] == [0, 1, 2, 3]
     accuracy = [m.value for m in tws.training.metrics("mlp", "validation:accuracy")]
     assert accuracy[-1] > 0.8
