@@ -11,12 +11,11 @@ scikit-learn-API estimator).
 from __future__ import annotations
 
 import os
-import queue
 import re
+import select
 import shutil
 import subprocess
 import sys
-import threading
 import time
 from collections import deque
 from pathlib import Path
@@ -37,12 +36,6 @@ class AlgorithmError(RuntimeError):
 
 def _signature(folder: Path) -> tuple[tuple[str, int, int], ...]:
     return tuple(sorted((str(p.relative_to(folder)), p.stat().st_size, p.stat().st_mtime_ns) for p in folder.rglob("*") if p.is_file()))
-
-
-def _pump(stream: Any, lines: queue.Queue[str | None]) -> None:
-    for line in iter(stream.readline, ""):
-        lines.put(line)
-    lines.put(None)
 
 
 def run(ctx: JobContext) -> None:
@@ -93,12 +86,12 @@ def _supervise(tr: TrainingRun, cmd: list[str], cwd: Path, env: dict[str, str]) 
     tail: deque[str] = deque(maxlen=5)
     proc = subprocess.Popen(
         cmd, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        text=True, errors="replace", bufsize=1,
+        bufsize=0,
     )  # fmt: skip
     ctx.workspace.metadata.update_job(ctx.name, handle_update={"script_pid": proc.pid})
     tr.reproducibility(cmd, cfg["code_digest"])  # recorded while the script starts up
-    lines: queue.Queue[str | None] = queue.Queue()
-    threading.Thread(target=_pump, args=(proc.stdout, lines), daemon=True).start()
+    assert proc.stdout is not None
+    lines = _Lines(proc.stdout.fileno())
     checkpointing = bool(cfg.get("checkpoint"))
     interval = float(cfg.get("checkpoint_interval_seconds", 2.0))
     synced = _signature(ctx.checkpoint_dir) if checkpointing else ()
@@ -120,24 +113,17 @@ def _supervise(tr: TrainingRun, cmd: list[str], cwd: Path, env: dict[str, str]) 
                 tr.check_rules()
 
     try:
-        while True:
-            try:
-                line = lines.get(timeout=0.2)
-            except queue.Empty:
-                line = ""
-            if line is None:
-                break
-            if line:
+        while not lines.ended:
+            for line in lines.read(0.2):
                 parse(line)
             if checkpointing and time.monotonic() - last_sync >= interval:
                 last_sync = time.monotonic()
                 now = _signature(ctx.checkpoint_dir)
                 if now != synced and now:
-                    ended = _drain(lines, parse)  # lines printed before the checkpoint count in it
+                    for line in lines.read(0.0):  # what it printed before writing the checkpoint counts in it
+                        parse(line)
                     save_checkpoint(tr, steps)
                     synced = now
-                    if ended:
-                        break
     except StopRequested as stop:
         tr.stop_self(str(stop))
     code = proc.wait()
@@ -147,16 +133,42 @@ def _supervise(tr: TrainingRun, cmd: list[str], cwd: Path, env: dict[str, str]) 
     return code, list(tail)
 
 
-def _drain(lines: queue.Queue[str | None], parse: Any) -> bool:
-    """Parse every line already read from the script; True when its output has ended."""
-    while True:
-        try:
-            line = lines.get_nowait()
-        except queue.Empty:
-            return False
-        if line is None:
-            return True
-        parse(line)
+_NEWLINE = re.compile(rb"\r\n|\r|\n")
+
+
+class _Lines:
+    """The script's output lines, read in the supervisor's own thread without blocking.
+
+    Reading here (not in a helper thread) makes a checkpoint sync exact: every line the script
+    printed before it wrote the checkpoint is already in the pipe when the sync sees the files,
+    and :meth:`read` with no wait takes all of it, so the metric steps saved with the checkpoint
+    match what the checkpoint holds.
+    """
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        os.set_blocking(fd, False)
+        self.pending = b""
+        self.ended = False
+
+    def read(self, timeout: float) -> list[str]:
+        """Every complete line available now, waiting up to ``timeout`` seconds for the first."""
+        if self.ended:
+            return []
+        ready, _, _ = select.select([self.fd], [], [], timeout)
+        while ready:
+            try:
+                chunk = os.read(self.fd, 1 << 16)
+            except BlockingIOError:
+                break
+            if not chunk:
+                self.ended = True
+                break
+            self.pending += chunk
+        *complete, self.pending = _NEWLINE.split(self.pending)  # universal newlines, as text mode had
+        if self.ended and self.pending:
+            complete, self.pending = [*complete, self.pending], b""
+        return [line.decode(errors="replace") + "\n" for line in complete]
 
 
 def resumed_steps(ctx: JobContext) -> dict[str, int]:
