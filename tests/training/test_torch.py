@@ -207,3 +207,17 @@ def test_prune_over_rest_and_cli(tws: Workspace) -> None:
     out = json.loads(done.stdout)
     assert out["pruning"]["target_sparsity"] == 0.2 and out["accuracy"]["metric"] == "accuracy"
     assert len(tws.registry.versions("mlp")) == before + 1
+
+
+def test_script_output_reader_takes_everything_already_printed_and_universal_newlines() -> None:
+    from forgeml.training._script import _Lines
+
+    read_fd, write_fd = os.pipe()
+    lines = _Lines(read_fd)
+    os.write(write_fd, b"epoch 0 train_loss=0.5\r\nprogress 10%\rprogress 20%\nepoch 1 train_")
+    assert lines.read(0.0) == ["epoch 0 train_loss=0.5\n", "progress 10%\n", "progress 20%\n"]
+    os.write(write_fd, b"loss=0.4\nno newline at the end")
+    os.close(write_fd)
+    assert lines.read(0.0) == ["epoch 1 train_loss=0.4\n", "no newline at the end\n"]
+    assert lines.ended and lines.read(0.0) == []
+    os.close(read_fd)

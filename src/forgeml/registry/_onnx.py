@@ -1,5 +1,6 @@
 """Conversion of fitted estimators to ONNX (skl2onnx for scikit-learn, onnxmltools for XGBoost
-and LightGBM), and optional dynamic quantization with ONNX Runtime.
+and LightGBM, ``torch.onnx`` for PyTorch programs: :meth:`forgeml.training._torch.TorchModel.to_onnx`),
+and optional dynamic quantization with ONNX Runtime.
 
 The model's input is one float tensor ``X`` of shape ``[None, n_features]``: the recipe (if the
 package has one) still runs in Python before it, and the tensor's columns are the model's input
