@@ -83,6 +83,8 @@ class Compile(BaseModel):
     quantize: bool = False
     tolerance: float | None = Field(None, ge=0)
     description: str | None = None
+    prune: float | None = None  # PyTorch models: weight sparsity in [0, 1), checked by the registry
+    accuracy_tolerance: float | None = Field(None, ge=0)
 
 
 @router.get("", responses=errors())
@@ -174,7 +176,8 @@ def attach_model_card(group: str, version: str, body: dict[str, Any], ws: Worksp
 @router.post("/{group}/versions/{version}/compile", status_code=201, responses=errors(403, 404, 409))
 def compile_version(group: str, version: str, body: Compile, ws: Workspace = Depends(get_workspace)) -> dict[str, Any]:
     record = ws.registry.compile(
-        group, _v(version), holdout=body.holdout, quantize=body.quantize, tolerance=body.tolerance, description=body.description
+        group, _v(version), holdout=body.holdout, quantize=body.quantize, tolerance=body.tolerance, description=body.description,
+        prune=body.prune, accuracy_tolerance=body.accuracy_tolerance,
     )
     return ws.registry.describe(group, record.version)
 

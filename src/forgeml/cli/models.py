@@ -164,6 +164,8 @@ def compile_version(
     holdout: str = ref_option("DATA", "--holdout", default=..., help="Held-out rows to check the compiled model on."),
     quantize: bool = typer.Option(False, help="Dynamic int8 quantization after conversion."),
     tolerance: float = typer.Option(None, help="Largest accepted deviation (default 1e-4; 0.05 quantized)."),
+    prune: float = typer.Option(None, help="PyTorch models: zero this share (0 <= s < 1) of the smallest weights first."),
+    accuracy_tolerance: float = typer.Option(None, help="Largest accepted accuracy drop when pruning/quantizing (default 0.02)."),
     html: Path = HtmlOption,
     open_: bool = OpenOption,
     as_json: bool = JsonOption,
@@ -172,7 +174,8 @@ def compile_version(
     from forgeml.cli._common import console
 
     with console(stderr=True).status(f"compiling {group}:{version or 'latest'} to ONNX ..."):
-        record = workspace().registry.compile(group, _version(version), holdout=holdout, quantize=quantize, tolerance=tolerance)
+        record = workspace().registry.compile(group, _version(version), holdout=holdout, quantize=quantize, tolerance=tolerance,
+                                           prune=prune, accuracy_tolerance=accuracy_tolerance)
     report = record.data["compilation"]
     export_report(record, html, open_)
 
@@ -183,6 +186,8 @@ def compile_version(
             ("single row (ms)", b["single_row_ms"], a["single_row_ms"]),
             ("batch rows/s", b["batch_rows_per_second"], a["batch_rows_per_second"]),
             ("max deviation", "", f"{report['max_abs_deviation']:.3g} (tolerance {report['tolerance']:g}, {report['rows_checked']} rows)"),
+            *([(report["accuracy"]["metric"], f"{report['accuracy']['before']:.4g}", f"{report['accuracy']['after']:.4g}")] if "accuracy" in report else []),
+            *([("sparsity", "", f"{report['pruning']['sparsity']:.3f}")] if "pruning" in report else []),
         ])  # fmt: skip
 
     emit({"ref": record.ref, **report}, as_json, render)

@@ -9,6 +9,7 @@ the tolerance, otherwise nothing is written.
 
 from __future__ import annotations
 
+import gzip
 import shutil
 import statistics
 import time
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
 
 DEFAULT_TOLERANCE = 1e-4
 DEFAULT_QUANTIZED_TOLERANCE = 0.05
+DEFAULT_ACCURACY_TOLERANCE = 0.02  # largest accepted accuracy drop (or relative RMSE rise) of prune/quantize
 
 
 def _raw_scores(model: LoadedModel, X: Any) -> np.ndarray:
@@ -79,6 +81,8 @@ def compile_package(
     lineage: dict[str, Any] | None = None,
     digests: dict[str, str] | None = None,
     origin: str | None = None,
+    prune: float | None = None,
+    accuracy_tolerance: float | None = None,
 ) -> dict[str, Any]:
     """Compile the package at ``src`` into a new ONNX package at ``dest``; return the report.
 
@@ -91,6 +95,11 @@ def compile_package(
         lineage: merged into the compiled manifest's lineage (e.g. ``{"compiled_from": ref}``).
         digests: the registry's digests of ``src`` (see :func:`~forgeml.registry.load_model`).
         origin: what to call ``src`` in errors.
+        prune: magnitude-prune a PyTorch model's weights to this sparsity (0 <= prune < 1) first.
+        accuracy_tolerance: when pruning or quantizing and ``holdout`` has the target column, the
+            largest accepted accuracy drop (classifiers) or relative RMSE rise (regressors);
+            default 0.02. Pruning needs the target column; its deviation is reported, not checked
+            (unless ``tolerance`` is given).
 
     Raises:
         ValidationError: the source is not convertible, the holdout is empty or not numeric after
@@ -100,12 +109,15 @@ def compile_package(
 
     with threadpool_limits(limits=1):  # like-for-like timings: one thread each, as a serving worker
         original = load_model(src, digests=digests, origin=origin)
-        return _compile(original, Path(dest), holdout, quantize=quantize, tolerance=tolerance, lineage=lineage)
+        return _compile(
+            original, Path(dest), holdout, quantize=quantize, tolerance=tolerance, lineage=lineage, prune=prune,
+            accuracy_tolerance=DEFAULT_ACCURACY_TOLERANCE if accuracy_tolerance is None else accuracy_tolerance,
+        )  # fmt: skip
 
 
 def _compile(
     original: LoadedModel, dest: Path, holdout: pd.DataFrame, *, quantize: bool, tolerance: float | None,
-    lineage: dict[str, Any] | None,
+    lineage: dict[str, Any] | None, prune: float | None = None, accuracy_tolerance: float = DEFAULT_ACCURACY_TOLERANCE,
 ) -> dict[str, Any]:  # fmt: skip
     import numpy as np
 
@@ -114,13 +126,18 @@ def _compile(
         raise ValidationError(f"only sklearn-flavor packages can be compiled (this one is {original.manifest.flavor!r})")
     if holdout is None or len(holdout) == 0:
         raise ValidationError("compilation needs held-out rows to check the compiled model against")
+    check_deviation = prune is None or tolerance is not None
     tolerance = tolerance if tolerance is not None else (DEFAULT_QUANTIZED_TOLERANCE if quantize else DEFAULT_TOLERANCE)
+    labels = _labels(original, holdout)
+    model, pruning = original.model, None
+    if prune is not None:
+        model, pruning = _prune(original, prune, labels)
     prepared = original.prepare(holdout)
     try:
         rows = np.ascontiguousarray(np.asarray(prepared, dtype=np.float64))
     except (ValueError, TypeError) as exc:
         raise ValidationError(f"model input is not all numeric after the recipe, cannot compile: {exc}") from None
-    onx, converter, dtype = _onnx.convert(original.model, rows.shape[1])
+    onx, converter, dtype = _onnx.convert(model, rows.shape[1])
 
     if (dest / MANIFEST).exists():
         raise ValidationError(f"{dest} already holds a model package")
@@ -153,7 +170,7 @@ def _compile(
         inp = prepared if original.recipe is not None else np.asarray(prepared, dtype=np.float64)
         base, new = _raw_scores(original, inp), _raw_scores(compiled, inp)
         deviation = float(np.nanmax(np.abs(base - new))) if base.size else 0.0
-        if not np.isfinite(deviation) or deviation > tolerance:
+        if check_deviation and (not np.isfinite(deviation) or deviation > tolerance):
             raise ValidationError(
                 f"compiled model deviates by {deviation:.3g} from the original on {len(rows)} held-out rows "
                 f"(tolerance {tolerance:g}); nothing was registered"
@@ -162,7 +179,8 @@ def _compile(
             "rows_checked": len(rows), "max_abs_deviation": deviation, "tolerance": tolerance,
             "converter": converter, "quantized": quantize,
             "size_bytes": {"before": _model_bytes(src, original.manifest.model_file),
-                           "onnx": unquantized_size, "after": raw.stat().st_size},
+                           "onnx": unquantized_size, "after": raw.stat().st_size,
+                           "after_gzip": len(gzip.compress(raw.read_bytes(), 6))},
             "before": _timings(original, inp),
             "after": _timings(compiled, inp),
         }  # fmt: skip
@@ -170,6 +188,17 @@ def _compile(
             a = original._predict_prepared(inp)["predicted_label"]
             b = compiled._predict_prepared(inp)["predicted_label"]
             report["label_agreement"] = float(np.mean(np.asarray(a) == np.asarray(b)))
+        if pruning is not None:
+            report["pruning"] = pruning
+        if labels is not None:
+            report["accuracy"] = _accuracy_change(original, compiled, inp, labels)
+            if (prune is not None or quantize) and report["accuracy"]["loss"] > accuracy_tolerance:
+                acc = report["accuracy"]
+                raise ValidationError(
+                    f"{'pruned' if prune is not None else 'quantized'} model's {acc['metric']} goes from {acc['before']:.4g} "
+                    f"to {acc['after']:.4g} on {len(rows)} held-out rows (loss {acc['loss']:.3g}, accuracy tolerance "
+                    f"{accuracy_tolerance:g}); nothing was registered"
+                )
         write_manifest(dest, replace(compiled.manifest, compiled={**info, "report": report}, files={}))
         return report
     except BaseException:
@@ -177,4 +206,44 @@ def _compile(
         raise
 
 
-__all__ = ["DEFAULT_QUANTIZED_TOLERANCE", "DEFAULT_TOLERANCE", "compile_package"]
+def _labels(original: LoadedModel, holdout: pd.DataFrame) -> Any:
+    """The held-out rows' target values, when the holdout has the package's target column."""
+    target = original.manifest.target
+    if target and hasattr(holdout, "columns") and target in holdout.columns:
+        return holdout[target].to_numpy()
+    return None
+
+
+def _prune(original: LoadedModel, sparsity: float, labels: Any) -> tuple[Any, dict[str, Any]]:
+    """Validate a pruning request and prune a copy of the package's PyTorch model."""
+    if not _onnx.is_torch(original.model):
+        raise ValidationError(
+            f"prune: magnitude pruning applies to PyTorch models; this package holds {type(original.model).__name__}"
+        )
+    from forgeml.training._torch import prune
+
+    pruned, info = prune(original.model, sparsity)  # refuses sparsity outside [0, 1) first
+    if labels is None:
+        raise ValidationError(
+            f"prune: the held-out rows need the target column {original.manifest.target!r} to measure the accuracy change"
+        )
+    return pruned, info
+
+
+def _accuracy_change(original: LoadedModel, compiled: LoadedModel, X: Any, labels: Any) -> dict[str, Any]:
+    """Accuracy (classifiers) or RMSE (regressors) of both models on the labelled held-out rows;
+    ``loss`` is the accuracy drop or the relative RMSE rise (positive: worse)."""
+    import numpy as np
+
+    if original.manifest.is_classifier:
+        before = float(np.mean(np.asarray(original._predict_prepared(X)["predicted_label"]) == labels))
+        after = float(np.mean(np.asarray(compiled._predict_prepared(X)["predicted_label"]) == labels))
+        return {"metric": "accuracy", "before": before, "after": after, "change": after - before, "loss": before - after}
+    y = np.asarray(labels, dtype=np.float64)
+    before = float(np.sqrt(np.mean((np.asarray(original._predict_prepared(X)["prediction"], dtype=np.float64) - y) ** 2)))
+    after = float(np.sqrt(np.mean((np.asarray(compiled._predict_prepared(X)["prediction"], dtype=np.float64) - y) ** 2)))
+    loss = (after - before) / before if before > 0 else after - before
+    return {"metric": "rmse", "before": before, "after": after, "change": after - before, "loss": loss}
+
+
+__all__ = ["DEFAULT_ACCURACY_TOLERANCE", "DEFAULT_QUANTIZED_TOLERANCE", "DEFAULT_TOLERANCE", "compile_package"]

@@ -1,5 +1,6 @@
 """Conversion of fitted estimators to ONNX (skl2onnx for scikit-learn, onnxmltools for XGBoost
-and LightGBM), and optional dynamic quantization with ONNX Runtime.
+and LightGBM, ``torch.onnx`` for PyTorch programs: :meth:`forgeml.training._torch.TorchModel.to_onnx`),
+and optional dynamic quantization with ONNX Runtime.
 
 The model's input is one float tensor ``X`` of shape ``[None, n_features]``: the recipe (if the
 package has one) still runs in Python before it, and the tensor's columns are the model's input
@@ -56,6 +57,11 @@ def _patch_hist_gradient_boosting() -> None:
 def _library(obj: Any) -> str:
     module = type(obj).__module__
     return module.split(".", 1)[0]
+
+
+def is_torch(model: Any) -> bool:
+    """True for a PyTorch model in a package (:class:`forgeml.training._torch.TorchModel`)."""
+    return type(model).__module__ == "forgeml.training._torch" and type(model).__name__ == "TorchModel"
 
 
 def converter_of(model: Any) -> str:
@@ -211,6 +217,8 @@ def convert(model: Any, n_features: int) -> tuple[Any, str, str]:
     Raises:
         ValidationError: naming the estimator type when the converters cannot handle it.
     """
+    if is_torch(model):
+        return model.to_onnx(), f"torch.onnx {version('torch')}", "float32"
     kind = converter_of(model)
     name = type(model).__name__
     try:

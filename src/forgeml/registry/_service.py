@@ -559,8 +559,14 @@ class RegistryService:
         tolerance: float | None = None,
         description: str | None = None,
         by: str | None = None,
+        prune: float | None = None,
+        accuracy_tolerance: float | None = None,
     ) -> ResourceRecord:
         """Compile a version to ONNX, check it on ``holdout`` rows, register it as a new version.
+
+        ``prune`` (PyTorch models) zeroes that share of the smallest weights first; with ``prune``
+        or ``quantize`` and the target column in ``holdout``, an accuracy drop beyond
+        ``accuracy_tolerance`` is refused (see :func:`~forgeml.registry.compile_package`).
 
         ``holdout`` is a frame, a ``.csv``/``.parquet`` file or a dataset reference. The new
         version's ``data.compilation`` holds the report (deviation, sizes, latencies).
@@ -580,11 +586,12 @@ class RegistryService:
             with self._cached_copy(src):
                 report = compile_package(
                     src, dest, rows, quantize=quantize, tolerance=tolerance, lineage={"compiled_from": record.ref},
-                    digests=self.digests(record), origin=record.ref,
+                    digests=self.digests(record), origin=record.ref, prune=prune, accuracy_tolerance=accuracy_tolerance,
                 )  # fmt: skip
             new = self._register_folder(
                 group, dest, {"kind": "compiled", "value": record.ref},
-                description=description or f"ONNX compilation of {record.ref}" + (" (quantized)" if quantize else ""),
+                description=description or f"ONNX compilation of {record.ref}" + (" (quantized)" if quantize else "")
+                + (f" (pruned to {prune:g} sparsity)" if prune is not None else ""),
                 metadata=record.data.get("metadata"), model_card=record.data.get("model_card"), by=by,
                 extra_data={"compilation": report},
             )  # fmt: skip

@@ -11,12 +11,11 @@ scikit-learn-API estimator).
 from __future__ import annotations
 
 import os
-import queue
 import re
+import select
 import shutil
 import subprocess
 import sys
-import threading
 import time
 from collections import deque
 from pathlib import Path
@@ -37,12 +36,6 @@ class AlgorithmError(RuntimeError):
 
 def _signature(folder: Path) -> tuple[tuple[str, int, int], ...]:
     return tuple(sorted((str(p.relative_to(folder)), p.stat().st_size, p.stat().st_mtime_ns) for p in folder.rglob("*") if p.is_file()))
-
-
-def _pump(stream: Any, lines: queue.Queue[str | None]) -> None:
-    for line in iter(stream.readline, ""):
-        lines.put(line)
-    lines.put(None)
 
 
 def run(ctx: JobContext) -> None:
@@ -89,55 +82,117 @@ def _supervise(tr: TrainingRun, cmd: list[str], cwd: Path, env: dict[str, str]) 
     """Run the script; stream, parse and checkpoint until it exits. Returns (exit code, last lines)."""
     ctx, cfg = tr.ctx, tr.config
     defs = [(d["Name"], re.compile(d["Regex"])) for d in cfg.get("metric_definitions") or []]
-    steps: dict[str, int] = {}
+    steps = resumed_steps(ctx)
     tail: deque[str] = deque(maxlen=5)
     proc = subprocess.Popen(
         cmd, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        text=True, errors="replace", bufsize=1,
+        bufsize=0,
     )  # fmt: skip
     ctx.workspace.metadata.update_job(ctx.name, handle_update={"script_pid": proc.pid})
     tr.reproducibility(cmd, cfg["code_digest"])  # recorded while the script starts up
-    lines: queue.Queue[str | None] = queue.Queue()
-    threading.Thread(target=_pump, args=(proc.stdout, lines), daemon=True).start()
+    assert proc.stdout is not None
+    lines = _Lines(proc.stdout.fileno())
     checkpointing = bool(cfg.get("checkpoint"))
     interval = float(cfg.get("checkpoint_interval_seconds", 2.0))
     synced = _signature(ctx.checkpoint_dir) if checkpointing else ()
     last_sync = time.monotonic()
+
+    def parse(line: str) -> None:
+        sys.stdout.write(line)
+        if line.strip():
+            tail.append(line.strip()[:300])
+        for name, pattern in defs:
+            match = pattern.search(line)
+            if match:
+                try:
+                    value = float(match.group(1))
+                except (ValueError, IndexError):
+                    continue
+                tr.metric(name, value, steps.get(name, 0))
+                steps[name] = steps.get(name, 0) + 1
+                tr.check_rules()
+
     try:
-        while True:
-            try:
-                line = lines.get(timeout=0.2)
-            except queue.Empty:
-                line = ""
-            if line is None:
-                break
-            if line:
-                sys.stdout.write(line)
-                if line.strip():
-                    tail.append(line.strip()[:300])
-                for name, pattern in defs:
-                    match = pattern.search(line)
-                    if match:
-                        try:
-                            value = float(match.group(1))
-                        except (ValueError, IndexError):
-                            continue
-                        tr.metric(name, value, steps.get(name, 0))
-                        steps[name] = steps.get(name, 0) + 1
-                        tr.check_rules()
+        while not lines.ended:
+            for line in lines.read(0.2):
+                parse(line)
             if checkpointing and time.monotonic() - last_sync >= interval:
                 last_sync = time.monotonic()
                 now = _signature(ctx.checkpoint_dir)
                 if now != synced and now:
-                    ctx.save_checkpoint()
+                    for line in lines.read(0.0):  # what it printed before writing the checkpoint counts in it
+                        parse(line)
+                    save_checkpoint(tr, steps)
                     synced = now
     except StopRequested as stop:
         tr.stop_self(str(stop))
     code = proc.wait()
     tr.flush()
     if checkpointing and code == 0 and _signature(ctx.checkpoint_dir) not in (synced, ()):
-        ctx.save_checkpoint()
+        save_checkpoint(tr, steps)
     return code, list(tail)
+
+
+_NEWLINE = re.compile(rb"\r\n|\r|\n")
+
+
+class _Lines:
+    """The script's output lines, read in the supervisor's own thread without blocking.
+
+    Reading here (not in a helper thread) makes a checkpoint sync exact: every line the script
+    printed before it wrote the checkpoint is already in the pipe when the sync sees the files,
+    and :meth:`read` with no wait takes all of it, so the metric steps saved with the checkpoint
+    match what the checkpoint holds.
+    """
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        os.set_blocking(fd, False)
+        self.pending = b""
+        self.ended = False
+
+    def read(self, timeout: float) -> list[str]:
+        """Every complete line available now, waiting up to ``timeout`` seconds for the first."""
+        if self.ended:
+            return []
+        ready, _, _ = select.select([self.fd], [], [], timeout)
+        while ready:
+            try:
+                chunk = os.read(self.fd, 1 << 16)
+            except BlockingIOError:
+                break
+            if not chunk:
+                self.ended = True
+                break
+            self.pending += chunk
+        *complete, self.pending = _NEWLINE.split(self.pending)  # universal newlines, as text mode had
+        if self.ended and self.pending:
+            complete, self.pending = [*complete, self.pending], b""
+        return [line.decode(errors="replace") + "\n" for line in complete]
+
+
+def resumed_steps(ctx: JobContext) -> dict[str, int]:
+    """Where each metric-definition series continues: its step count at the restored checkpoint.
+
+    A resumed attempt starts from the job's last checkpoint, so its first printed metric is the
+    one that follows the checkpoint; numbering it from 0 again would restart the series
+    (0, 1, 0, 1, 2, ...). The counts are saved with the checkpoint (:func:`save_checkpoint`), so
+    points the killed attempt logged after its last checkpoint are re-numbered consistently.
+    """
+    if ctx.attempt <= 1 or not ctx.job.handle.get("checkpoint"):
+        return {}
+    return {str(k): int(v) for k, v in (ctx.job.handle.get("checkpoint_metric_steps") or {}).items()}
+
+
+def save_checkpoint(tr: TrainingRun, steps: dict[str, int]) -> str:
+    """Sync the checkpoint folder and, in the same job update, the metric step counts it matches."""
+    ctx = tr.ctx
+    tr.flush()
+    record = ctx.workspace.artifacts.put_dir(ctx.checkpoint_dir, owner=ctx.job.ref)
+    ctx.workspace.metadata.update_job(
+        ctx.name, handle_update={"checkpoint": record.digest, "checkpoint_metric_steps": dict(steps)}
+    )
+    return record.digest
 
 
 def _class_counts(tr: TrainingRun, data: Path) -> None:
@@ -168,14 +223,42 @@ def _load_estimator(model_dir: Path) -> tuple[Path, Any] | None:
     return None
 
 
+def _load_torch(tr: TrainingRun, model_dir: Path) -> tuple[Path, Any] | None:
+    """A TorchScript model the script saved, wrapped as an estimator (see ``_torch.wrap_saved``)."""
+    from forgeml.training._torch import SUFFIXES
+
+    if not any(p.suffix in SUFFIXES for p in model_dir.iterdir()):
+        return None
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        tr.ctx.log("[forgeml] a .pt model was saved but torch is not installed here: kept as a raw artifact")
+        return None
+    from forgeml.training._channels import read_frame
+    from forgeml.training._torch import wrap_saved
+
+    frame = None
+    if "train" in tr.config["channels"]:
+        try:
+            frame = read_frame(model_dir.parent / "input" / "data" / "train")
+        except Exception:
+            frame = None
+    return wrap_saved(model_dir, frame, tr.config.get("target"), tr.ctx.log)
+
+
 def _upload(tr: TrainingRun, paths: dict[str, Path]) -> None:
     """Wrap a pickled estimator into a ForgeML package, else keep the raw model folder."""
-    found = _load_estimator(paths["model"])
     cfg = tr.config
+    found = _load_estimator(paths["model"]) or _load_torch(tr, paths["model"])
     extra: dict[str, Any] = {}
     if any(paths["output_data"].iterdir()):
         art = tr.ws.artifacts.put_dir(paths["output_data"], owner=tr.ctx.job.ref)
         extra["output_data"] = art.digest
+    if not any(paths["model"].iterdir()):  # nothing to upload: say so instead of an empty "model"
+        note = f"the script {cfg['script']!r} saved nothing in SM_MODEL_DIR, so the job has no model"
+        tr.ctx.log(f"[forgeml] {note}")
+        tr.update(model_note=note, final_metrics=dict(sorted(tr.final.items())), **extra)
+        return
     if found is not None:
         inputs = _inputs(tr, found[1])
         if inputs:

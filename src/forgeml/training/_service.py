@@ -432,7 +432,8 @@ class TrainingService:
         job = self.get(name)
         digest = self.record(name).data.get("model_artifact")
         if not digest:
-            why = f": {job.failure_reason}" if job.failure_reason else ""
+            note = self.record(name).data.get("model_note")
+            why = f": {job.failure_reason}" if job.failure_reason else (f": {note}" if note else "")
             raise ConflictError(f"training job {name!r} has no model artifact (status {job.status}{why})")
         return str(digest)
 

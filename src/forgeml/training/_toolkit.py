@@ -22,6 +22,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from forgeml.training._device import gpu_count
 from forgeml.training._hyperparams import hyperparameter_strings
 
 HOST = "algo-1"
@@ -80,8 +81,13 @@ def environment(
     cpus: int,
     checkpoint_dir: Path,
     seed: int,
+    gpus: int | None = None,
 ) -> dict[str, str]:
-    """The ``SM_*`` variables of a script-mode job (plus ``SM_CHECKPOINT_DIR`` and ``FORGEML_SEED``)."""
+    """The ``SM_*`` variables of a script-mode job (plus ``SM_CHECKPOINT_DIR`` and ``FORGEML_SEED``).
+
+    ``gpus`` defaults to what :func:`~forgeml.training._device.gpu_count` discovers on this machine.
+    """
+    gpus = gpu_count() if gpus is None else gpus
     module = Path(script).with_suffix("").as_posix().replace("/", ".")
     args = user_args(hyperparameters)
     channel_dirs = {name: str(paths["data"] / name) for name in sorted(channels)}
@@ -91,7 +97,7 @@ def environment(
         "input_config_dir": str(paths["config"]), "input_data_config": input_data_config(channels),
         "input_dir": str(paths["input"]), "is_master": True, "job_name": job_name, "log_level": 20,
         "master_hostname": HOST, "model_dir": str(paths["model"]), "module_dir": str(paths["code"]),
-        "module_name": module, "network_interface_name": "lo", "num_cpus": cpus, "num_gpus": 0,
+        "module_name": module, "network_interface_name": "lo", "num_cpus": cpus, "num_gpus": gpus,
         "output_data_dir": str(paths["output_data"]), "output_dir": str(paths["output"]),
         "output_intermediate_dir": str(paths["intermediate"]), "resource_config": resource_config(cpus),
         "user_entry_point": script,
@@ -101,7 +107,7 @@ def environment(
         "SM_HPS": json.dumps(hyperparameters, sort_keys=True), "SM_OUTPUT_DATA_DIR": str(paths["output_data"]),
         "SM_OUTPUT_DIR": str(paths["output"]), "SM_OUTPUT_INTERMEDIATE_DIR": str(paths["intermediate"]),
         "SM_INPUT_DIR": str(paths["input"]), "SM_INPUT_CONFIG_DIR": str(paths["config"]),
-        "SM_NUM_CPUS": str(cpus), "SM_NUM_GPUS": "0", "SM_CURRENT_HOST": HOST, "SM_HOSTS": json.dumps([HOST]),
+        "SM_NUM_CPUS": str(cpus), "SM_NUM_GPUS": str(gpus), "SM_CURRENT_HOST": HOST, "SM_HOSTS": json.dumps([HOST]),
         "SM_NETWORK_INTERFACE_NAME": "lo", "SM_LOG_LEVEL": "20", "SM_MODULE_NAME": module,
         "SM_MODULE_DIR": str(paths["code"]), "SM_USER_ENTRY_POINT": script, "SM_FRAMEWORK_PARAMS": "{}",
         "SM_RESOURCE_CONFIG": json.dumps(resource_config(cpus)), "SM_INPUT_DATA_CONFIG": json.dumps(input_data_config(channels)),
