@@ -64,6 +64,16 @@ NAMES: dict[tuple[str, str], str] = {
     ("train ls", "name"): "a substring filter",
     ("monitor baseline", "name"): "the baseline to store",
     ("monitor run", "name"): "the execution to store",
+    ("alarms delete", "name"): "an alarm, named not versioned",
+    ("alarms history", "name"): "an alarm, named not versioned",
+    ("alarms set-state", "name"): "an alarm, named not versioned",
+    ("alarms show", "name"): "an alarm, named not versioned",
+    ("alarms metrics", "name"): "a metric name filter",
+    ("alarms stats", "name"): "a metric name",
+    ("auth create-user", "name"): "the principal to create",
+    ("auth put-policy", "name"): "the policy to store",
+    ("auth simulate", "resource"): "a resource pattern to evaluate a policy against",
+    ("endpoints async-result", "output"): "a local file to write the result to",
 }
 RESOURCE_WORDS = {
     "name", "group", "dataset", "model", "ref", "resource", "run", "runs", "experiment", "experiments", "digest",
@@ -264,6 +274,8 @@ ROUTE_PARAMS: dict[tuple[str, str], str] = {
     ("/monitoring", "execution"): "monitoring-execution",
     ("/monitoring", "schedule"): "name",  # a schedule has one version: NAME (or monitoring-schedule/NAME)
     ("/monitoring", "endpoint"): "endpoint",  # POST /monitoring/ground-truth/{endpoint}
+    ("/alarms", "name"): "name",  # an alarm is named, not versioned (docs/alarms.md)
+    ("/endpoints", "inference_id"): "name",  # an async request's InferenceId
 }
 PATH_FORMS = {
     "dataset": ["loans", "loans:1", "loans@latest"],
@@ -304,7 +316,14 @@ def _get_routes() -> list[str]:
     return sorted({
         path for path, params, methods in _routes()
         if "GET" in methods and params and ROUTE_PARAMS[(_prefix(path), params[0])] != "name" and _prefix(path) != "/tuning-jobs"
+        and path not in NEEDS_STATE
     })  # fmt: skip
+
+
+# GET routes over an endpoint that answer 404 until something happened to it (a deployment, an
+# async request); their endpoint segment goes through the same resolver as /endpoints/{name}
+NEEDS_STATE = {"/endpoints/{name}/deployment", "/endpoints/{name}/async-invocations/{inference_id}",
+               "/endpoints/{name}/async-invocations/{inference_id}/result"}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
