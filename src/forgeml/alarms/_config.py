@@ -19,6 +19,7 @@ from pydantic import (
 
 from forgeml.alarms._evaluate import OPERATORS, TREATMENTS
 from forgeml.alarms._metrics import check_series, check_statistic
+from forgeml.core.access import reaches
 from forgeml.core.jobs import validate_name
 from forgeml.errors import ValidationError
 
@@ -41,7 +42,7 @@ class AlarmConfig(BaseModel):
     treat_missing_data: StrictStr = "missing"
     description: StrictStr = ""
     actions_enabled: StrictBool = True
-    webhook_url: StrictStr | None = None
+    webhook_url: StrictStr | None = Field(None, json_schema_extra=reaches("output", "posted to only when its host is in alarm_webhook_allowed_hosts"))
 
     @model_validator(mode="after")
     def _rules(self) -> AlarmConfig:

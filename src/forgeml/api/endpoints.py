@@ -71,7 +71,7 @@ class UpdateEndpoint(BaseModel):
     max_payload_mb: float | None = None
     invocation_timeout_seconds: float | None = None
     trusted: bool | None = None  # False: only ONNX models, never unpickle
-    deployment_config: dict[str, Any] | None = None  # SageMaker's DeploymentConfig (docs/deployment.md)
+    deployment_config: dict[str, Any] | None = Field(None, json_schema_extra=reaches("name", "SageMaker's DeploymentConfig: alarm and variant names, no location"))
     async_inference: dict[str, Any] | None = Field(None, json_schema_extra=reaches("nested", "output_path and failure_path are checked as outputs"))
 
     def config(self) -> dict[str, Any]:
