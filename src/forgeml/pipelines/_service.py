@@ -140,6 +140,26 @@ class PipelineService:
     def definition(self, name: str, version: int | None = None) -> dict[str, Any]:
         return dict(self.get(name, version).spec["definition"])
 
+    def parse_parameters(self, name: str, pairs: builtins.list[str]) -> dict[str, Any]:
+        """``["N=5", "Kind=a"]`` as typed values, by the parameters' types (the CLI's ``-p``).
+
+        Raises:
+            ValidationError: not ``NAME=VALUE``, an unknown parameter, or a value of the wrong type.
+        """
+        params = compile_definition(self.get(name).spec["definition"]).parameters
+        out: dict[str, Any] = {}
+        for pair in pairs:
+            key, sep, text = pair.partition("=")
+            if not sep or key not in params:
+                raise ValidationError(f"parameter {pair!r}: write NAME=VALUE with NAME one of {', '.join(params) or 'none'}")
+            kind = params[key].get("Type", "String")
+            try:
+                value: Any = {"String": str, "Integer": int, "Float": float}[kind](text) if kind != "Boolean" else {"true": True, "false": False}[text.lower()]
+            except (KeyError, ValueError):
+                raise ValidationError(f"parameter {key!r}: {text!r} is not a {kind}") from None
+            out[key] = value
+        return out
+
     # executions --------------------------------------------------------------------------------
     def start(self, name: str, parameters: dict[str, Any] | None = None, *, version: int | None = None,
               display_name: str | None = None, max_parallel: int | None = None) -> s.ExecutionRecord:  # fmt: skip
