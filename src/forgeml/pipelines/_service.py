@@ -25,6 +25,24 @@ if TYPE_CHECKING:
     from forgeml.pipelines._steps import Pipeline
 
 
+def _loader() -> type:
+    """YAML 1.2's booleans: only true/false. YAML 1.1 (PyYAML's default) reads the key ``On`` of
+    ``Std:Join`` (and yes/no/off) as a boolean."""
+    import re
+
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    Loader.yaml_implicit_resolvers = {
+        key: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:bool"]
+        for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+    Loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
+    return Loader
+
+
 def load_yaml(source: str | Path) -> dict[str, Any]:
     """A definition written as YAML (the definition JSON's fields), from a file or a text.
 
@@ -35,7 +53,7 @@ def load_yaml(source: str | Path) -> dict[str, Any]:
 
     text = Path(source).read_text() if isinstance(source, Path) or (isinstance(source, str) and "\n" not in source and source.endswith((".yaml", ".yml"))) else source
     try:
-        doc = yaml.safe_load(text)
+        doc = yaml.load(text, Loader=_loader())  # noqa: S506 - a SafeLoader
     except yaml.YAMLError as exc:
         raise ValidationError(f"pipeline YAML does not parse: {str(exc).splitlines()[0]}") from None
     if not isinstance(doc, dict):
