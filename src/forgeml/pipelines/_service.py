@@ -53,7 +53,7 @@ def load_yaml(source: str | Path) -> dict[str, Any]:
 
     text = Path(source).read_text() if isinstance(source, Path) or (isinstance(source, str) and "\n" not in source and source.endswith((".yaml", ".yml"))) else source
     try:
-        doc = yaml.load(text, Loader=_loader())  # noqa: S506 - a SafeLoader
+        doc = yaml.load(text, Loader=_loader())
     except yaml.YAMLError as exc:
         raise ValidationError(f"pipeline YAML does not parse: {str(exc).splitlines()[0]}") from None
     if not isinstance(doc, dict):
