@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 RUNNER = "forgeml.pipelines._runner:run_processing"
 STEP_TAG = "forgeml.pipeline.step"
+RECONCILE_AFTER = 5.0  # seconds without a change before a running job's processes are checked
 _MARK = re.compile(r"\[(Step\.[A-Z_]+|SageMaker\.[A-Z_]+)\]")
 TRAINING_FIELDS = ("algorithm", "script", "source_dir", "source_bundle", "hyperparameters", "channels", "target",
                    "metric_definitions", "max_runtime_seconds", "checkpoint", "recipe", "experiment", "seed", "features",
@@ -231,7 +232,11 @@ def _refs_in(value: Any) -> list[str]:
 
 def poll(run: StepRun) -> Outcome:
     """Where a running job step stands now."""
-    job = run.ws.jobs.refresh(run.row.job or run.job_name)
+    import time
+
+    job = run.ws.jobs.get(run.row.job or run.job_name)
+    if not job.is_terminal and time.time() - job.updated_at > RECONCILE_AFTER:
+        job = run.ws.jobs.refresh(job.name)  # settle it if its processes are gone (not while it starts up)
     if not job.is_terminal:
         return Outcome("running", job=job.name)
     if job.status != "Completed":
