@@ -15,6 +15,7 @@ from forgeml.pipelines import (
     ProcessingStep,
     RegisterModelStep,
     TrainingStep,
+    TransformStep,
 )
 from tests.pipelines import _lib
 
@@ -28,8 +29,9 @@ def test_train_gate_register(ws) -> None:
                          hyperparameters={"num_trees": 20})  # fmt: skip
     register = RegisterModelStep("Register", model_package_group_name="loans", training_job=train.properties.TrainingJobName,
                                  approval_status=approval)  # fmt: skip
+    score = TransformStep("Score", model=register.properties.ModelPackageArn, dataset=data)
     gate = ConditionStep("Gate", conditions=[ConditionGreaterThanOrEqualTo(train.properties.FinalMetricDataList["validation:accuracy"].Value, 0.6)],
-                         if_steps=[register], else_steps=[FailStep("TooWeak", error_message="accuracy too low")])  # fmt: skip
+                         if_steps=[register, score], else_steps=[FailStep("TooWeak", error_message="accuracy too low")])  # fmt: skip
     ws.pipelines.create(Pipeline("train-reg", parameters=[rows, approval], steps=[make, train, gate]))
     ex = ws.pipelines.run("train-reg", timeout=300)
     assert ex.status == "Succeeded", ex.failure_reason
@@ -44,6 +46,8 @@ def test_train_gate_register(ws) -> None:
     metric = {m["MetricName"]: m["Value"] for m in steps["Train"].properties["FinalMetricDataList"]}["validation:accuracy"]
     label = predicted["predicted_label"] if "predicted_label" in predicted else predicted.iloc[:, 0]
     assert abs(metric - accuracy_score(frame["y"], label.astype(int))) < 1e-9
+    assert steps["Score"].properties["TransformOutput"]["Records"] == 300
+    assert ws.jobs.get(steps["Score"].job).kind == "transform"
     # lineage: the dataset the processing step made -> training job -> model
     down = str(ws.lineage.downstream(steps["Make"].properties["Outputs"]["train"]).to_dict())
     assert f"job/{steps['Train'].job}" in down

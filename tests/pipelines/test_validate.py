@@ -118,6 +118,9 @@ def test_shapes() -> None:
     assert "Callable must be 'package.module:function'" in _error(d)
     d = _definition({"Name": "T", "Type": "Training", "Arguments": {"algorithm": "xgboost", "channels": {"train": "d"}, "colour": 1}})
     assert "unknown training argument 'colour'" in _error(d)
+    d = _definition({"Name": "X", "Type": "Transform", "Arguments": {"model": "m:1", "dataset": "d", "output_path": "/tmp/x"}})
+    assert "unknown transform argument 'output_path'" in _error(d)
+    assert "model and dataset are required" in _error(_definition({"Name": "X", "Type": "Transform", "Arguments": {"model": "m:1"}}))
 
 
 def test_python_and_yaml_make_the_same_definition(ws) -> None:

@@ -35,6 +35,7 @@ from forgeml.pipelines._steps import (
     RegisterModelStep,
     Step,
     TrainingStep,
+    TransformStep,
     step,
 )
 from forgeml.pipelines._validate import compile_definition
@@ -44,5 +45,5 @@ __all__ = [
     "ConditionIn", "ConditionLessThan", "ConditionLessThanOrEqualTo", "ConditionNot", "ConditionOr", "ConditionStep",
     "ExecutionVariables", "FailStep", "Join", "JsonGet", "ParameterBoolean", "ParameterFloat", "ParameterInteger",
     "ParameterString", "Pipeline", "PipelineService", "ProcessingStep", "PropertyFile", "RegisterModelStep",
-    "RetryPolicy", "Step", "StepFault", "TrainingStep", "compile_definition", "load_yaml", "step",
+    "RetryPolicy", "Step", "StepFault", "TrainingStep", "TransformStep", "compile_definition", "load_yaml", "step",
 ]  # fmt: skip

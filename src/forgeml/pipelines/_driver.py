@@ -248,7 +248,7 @@ class Driver:
         for i, p in enumerate(policies):
             if exception_type in p.get("ExceptionType", []):
                 return p, i
-        if exception_type in DEFAULT_RETRY["ExceptionType"] and step["Type"] in ("Processing", "Training", "RegisterModel"):
+        if exception_type in DEFAULT_RETRY["ExceptionType"] and step["Type"] in ("Processing", "Training", "Transform", "RegisterModel"):
             return DEFAULT_RETRY, len(policies)
         return None, -1
 

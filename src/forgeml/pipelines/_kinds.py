@@ -30,6 +30,9 @@ _MARK = re.compile(r"\[(Step\.[A-Z_]+|SageMaker\.[A-Z_]+)\]")
 TRAINING_FIELDS = ("algorithm", "script", "source_dir", "source_bundle", "hyperparameters", "channels", "target",
                    "metric_definitions", "max_runtime_seconds", "checkpoint", "recipe", "experiment", "seed", "features",
                    "rules", "cpus", "network_isolation", "checkpoint_interval_seconds")  # fmt: skip
+TRANSFORM_FIELDS = ("model", "dataset", "content_type", "accept", "compression_type", "split_type", "batch_strategy", "max_payload_mb",
+                    "max_concurrent_transforms", "assemble_with", "input_filter", "output_filter", "join_source", "environment",
+                    "max_runtime_seconds")  # fmt: skip
 
 
 @dataclass
@@ -96,6 +99,12 @@ def check_arguments(step: dict[str, Any]) -> None:
             raise ValidationError(f"{where}: channels are required")
         if bool(args.get("algorithm")) == bool(args.get("script")):
             raise ValidationError(f"{where}: give exactly one of algorithm or script")
+    elif kind == "Transform":
+        unknown = sorted(set(args) - set(TRANSFORM_FIELDS))
+        if unknown:
+            raise ValidationError(f"{where}: unknown transform argument {unknown[0]!r} (expected {', '.join(TRANSFORM_FIELDS)})")
+        if not args.get("model") or not args.get("dataset"):
+            raise ValidationError(f"{where}: model and dataset are required (a pipeline's transform reads a dataset)")
     elif kind == "RegisterModel":
         if not args.get("ModelPackageGroupName"):
             raise ValidationError(f"{where}.ModelPackageGroupName is required")
@@ -161,9 +170,24 @@ def cache_key(run: StepRun) -> str | None:
                                                         "target": args.get("target"), "features": args.get("features"),
                                                         "recipe": args.get("recipe"), "seed": args.get("seed")},
                  "InputDataConfig": channels}  # fmt: skip
+    elif kind == "Transform":
+        try:
+            dataset = run.ws.datasets.get(args["dataset"]).ref
+        except (ForgeError, TypeError):
+            dataset = args.get("dataset")
+        attrs = {"DataProcessing": {k: args.get(k) for k in ("input_filter", "output_filter", "join_source")},
+                 "Environment": args.get("environment") or {}, "ModelName": _pinned_model(run.ws, args.get("model")),
+                 "TransformInput": {"dataset": dataset, **{k: args.get(k) for k in ("content_type", "split_type", "compression_type")}}}  # fmt: skip
     else:
         return None
     return _digest({"Type": kind, **attrs})
+
+
+def _pinned_model(ws: Workspace, model: Any) -> Any:
+    try:
+        return ws.registry.get(str(model)).ref  # NAME or NAME@ALIAS: the version it means now
+    except (ForgeError, TypeError, ValueError):
+        return model
 
 
 # job steps ---------------------------------------------------------------------------------
@@ -175,7 +199,7 @@ def _adopt(ws: Workspace, name: str) -> Outcome:
 def start(run: StepRun) -> Outcome:
     """Start one attempt of a step (idempotent: a second call adopts what the first began)."""
     kind = run.step["Type"]
-    handler = {"Processing": _start_processing, "Training": _start_training, "RegisterModel": _register,
+    handler = {"Processing": _start_processing, "Training": _start_training, "Transform": _start_transform, "RegisterModel": _register,
                "Condition": _condition, "Callback": _callback, "Fail": _fail}[kind]  # fmt: skip
     return handler(run)
 
@@ -215,6 +239,16 @@ def _start_training(run: StepRun) -> Outcome:
     return Outcome("running", job=run.job_name)
 
 
+def _start_transform(run: StepRun) -> Outcome:
+    request = {k: v for k, v in run.args.items() if k in TRANSFORM_FIELDS}
+    model = request.pop("model")
+    try:
+        run.ws.transforms.create(str(model), name=run.job_name, **request)
+    except AlreadyExistsError:
+        return _adopt(run.ws, run.job_name)
+    return Outcome("running", job=run.job_name)
+
+
 def _refs_in(value: Any) -> list[str]:
     from forgeml.core.refs import is_reference
 
@@ -249,6 +283,11 @@ def poll(run: StepRun) -> Outcome:
                  "Outputs": result.get("outputs", {}), "PropertyFiles": result.get("property_files", {}),
                  "ProcessingOutputConfig": {"Outputs": [{"OutputName": k, "S3Output": {"S3Uri": v}} for k, v in result.get("outputs", {}).items()]}}  # fmt: skip
         return Outcome("succeeded", job=job.name, properties=props)
+    if run.step["Type"] == "Transform":
+        report = run.ws.transforms.report(job.name)
+        props = {"TransformJobName": job.name, "TransformJobStatus": job.status, "Report": report,
+                 "TransformOutput": {"S3OutputPath": f"job/{job.name}", "Records": (report or {}).get("records")}}  # fmt: skip
+        return Outcome("succeeded", job=job.name, properties=json.loads(json.dumps(props, default=str)))
     desc = run.ws.training.describe(job.name)
     digest = (desc.get("ModelArtifacts") or {}).get("Digest")
     desc["ModelArtifacts"] = {**(desc.get("ModelArtifacts") or {}), "S3ModelArtifacts": f"artifact/{digest}" if digest else None}

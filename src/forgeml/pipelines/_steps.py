@@ -141,6 +141,21 @@ class TrainingStep(Step):
         return dict(self.request)
 
 
+class TransformStep(Step):
+    """A batch transform job of a model over a dataset (``ws.transforms.create``'s keyword arguments:
+    ``model``, ``dataset``, ``content_type``, ``split_type``, ``join_source``, ...)."""
+
+    type = "Transform"
+
+    def __init__(self, name: str, **request: Any) -> None:
+        options = {k: request.pop(k) for k in ("depends_on", "display_name", "description", "cache_config", "retry_policies") if k in request}
+        super().__init__(name, **options)
+        self.request = request
+
+    def arguments(self) -> dict[str, Any]:
+        return dict(self.request)
+
+
 class RegisterModelStep(Step):
     """Register a training step's model (or a model artifact) as a model package version."""
 
@@ -266,4 +281,4 @@ class Pipeline:
 
 
 __all__ = ["CallbackStep", "ConditionStep", "FailStep", "Pipeline", "ProcessingStep", "RegisterModelStep", "Step",
-           "TrainingStep", "callable_path", "step"]  # fmt: skip
+           "TrainingStep", "TransformStep", "callable_path", "step"]  # fmt: skip

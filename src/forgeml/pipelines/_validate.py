@@ -15,13 +15,14 @@ from forgeml.pipelines._duration import parse_duration
 from forgeml.pipelines._model import EXCEPTION_TYPES, EXECUTION_VARIABLES, PARAMETER_TYPES
 
 NAME = re.compile(r"^[A-Za-z0-9\-_]{1,64}$")
-STEP_TYPES = ("Processing", "Training", "RegisterModel", "Condition", "Callback", "Fail")
+STEP_TYPES = ("Processing", "Training", "Transform", "RegisterModel", "Condition", "Callback", "Fail")
 RETRYABLE = ("Processing", "Training", "Tuning", "CreateModel", "RegisterModel", "Transform")
 CACHEABLE = ("Processing", "Training", "Tuning", "Transform", "QualityCheck", "ClarifyCheck", "AutoML", "EMR")
 PROPERTIES: dict[str, tuple[str, ...]] = {
     "Processing": ("ProcessingJobName", "ProcessingJobStatus", "ProcessingOutputConfig", "Outputs", "Result", "PropertyFiles"),
     "Training": ("TrainingJobName", "TrainingJobStatus", "ModelArtifacts", "FinalMetricDataList", "HyperParameters",
                  "SecondaryStatus", "AlgorithmSpecification", "InputDataConfig"),
+    "Transform": ("TransformJobName", "TransformJobStatus", "TransformOutput", "Report"),
     "RegisterModel": ("ModelPackageArn", "ModelPackageGroupName", "ModelPackageVersion", "ModelApprovalStatus"),
     "Condition": ("Outcome",),
     "Callback": ("OutputParameters",),
