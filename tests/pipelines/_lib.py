@@ -62,3 +62,7 @@ def flaky(log: str, failures: int, kind: str = "SageMaker.JOB_INTERNAL_ERROR") -
 
 def boom(message: str = "bad input") -> None:
     raise ValueError(message)
+
+
+def double(x: int) -> int:
+    return 2 * x

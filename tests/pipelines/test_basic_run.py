@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from forgeml.pipelines import ParameterInteger, Pipeline, ProcessingStep
+from forgeml.pipelines import ParameterInteger, Pipeline, ProcessingStep, step
 from tests.pipelines import _lib
 
 
@@ -19,3 +19,12 @@ def test_two_steps(ws, tmp_path: Path) -> None:
     steps = {s.step: s for s in ws.pipelines.steps(ex.id)}
     assert steps["Second"].properties["Result"] == {"sum": 18}
     assert Path(log).read_text().splitlines() == ["add 5 3", "add 8 10"]
+
+
+def test_step_decorator_runs_plain_functions(ws) -> None:
+    double = step(_lib.double)
+    twice = step(_lib.double, name="twice")
+    ws.pipelines.create(Pipeline("decorated", steps=[twice(double(3))]))
+    ex = ws.pipelines.run("decorated", timeout=120)
+    assert ex.status == "Succeeded", ex.failure_reason
+    assert {s.step: s.properties["Result"] for s in ws.pipelines.steps(ex.id)} == {"double": 6, "twice": 12}

@@ -51,3 +51,7 @@ def test_train_gate_register(ws) -> None:
     # lineage: the dataset the processing step made -> training job -> model
     down = str(ws.lineage.downstream(steps["Make"].properties["Outputs"]["train"]).to_dict())
     assert f"job/{steps['Train'].job}" in down
+    register_node = f"pipeline/train-reg/execution/{ex.id}/step/Register"
+    assert {(e.src, e.dst) for e in ws.metadata.list_edges(dst=register_node)} >= {
+        (ex.ref, register_node), (f"job/{steps['Train'].job}", register_node)}
+    assert (register_node, "model/loans:1") in {(e.src, e.dst) for e in ws.metadata.list_edges(src=register_node)}

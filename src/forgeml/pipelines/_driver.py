@@ -202,6 +202,9 @@ class Driver:
                     return self.store.update_step(ex, row, status=s.SUCCEEDED, cache_key=key, properties=hit.properties,
                                                   job=hit.job, cache_hit={"SourcePipelineExecutionArn": source})  # fmt: skip
                 row = self.store.update_step(ex, row, cache_key=key) or row
+        inputs = _refs(run.args) + ([f"job/{run.args['TrainingJobName']}"] if run.args.get("TrainingJobName") else [])
+        if inputs and row.data.get("inputs") != inputs:
+            row = self.store.update_step(ex, row, data={**row.data, "inputs": inputs}) or row
         out = kinds.start(run)
         if step["Type"] == "Callback" and out.state == "running":
             token = secrets.token_hex(16)
@@ -271,6 +274,7 @@ class Driver:
         """Execution -> step -> its outputs; the step's inputs -> step (jobs record their own too)."""
         node = f"job/{row.job}" if row.job else f"{ex.ref}/step/{row.step}"
         edges = [EdgeRecord(ex.ref, node, "step", row.job)]
+        edges += [EdgeRecord(ref, node, "input", row.job) for ref in row.data.get("inputs") or [] if ref != node]
         for ref in _refs(row.properties):
             if ref != node:
                 edges.append(EdgeRecord(node, ref, "output", row.job))
