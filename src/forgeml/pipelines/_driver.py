@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("forgeml.pipelines")
 KIND = "pipeline"
+CAPACITY = {"SageMaker.CAPACITY_ERROR", "SageMaker.JOB_CAPACITY_ERROR"}
 DEFAULT_RETRY = {"ExceptionType": ["Step.SERVICE_FAULT", "Step.THROTTLING"], "IntervalSeconds": 1, "BackoffRate": 2.0, "MaxAttempts": 5}
 
 
@@ -248,8 +249,9 @@ class Driver:
         if exception_type is None:
             return None, -1
         policies = step.get("RetryPolicies") or []
+        same = CAPACITY if exception_type in CAPACITY else {exception_type}  # the DG's and the schema's spelling
         for i, p in enumerate(policies):
-            if exception_type in p.get("ExceptionType", []):
+            if same & set(p.get("ExceptionType", [])):
                 return p, i
         if exception_type in DEFAULT_RETRY["ExceptionType"] and step["Type"] in ("Processing", "Training", "Transform", "RegisterModel"):
             return DEFAULT_RETRY, len(policies)
