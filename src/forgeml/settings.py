@@ -110,6 +110,7 @@ class Settings(BaseSettings):
     tls_certfile: Path | None = None
     tls_keyfile: Path | None = None
     tls_ca_bundle: Path | None = None
+    pipeline_driver_seconds: float = Field(default=1.0, gt=0)  # how often forgeml server advances pipeline executions
 
     @field_validator(
         "allowed_data_roots", "allowed_url_schemes", "allowed_code_roots", "allowed_entry_points",

@@ -74,6 +74,12 @@ NAMES: dict[tuple[str, str], str] = {
     ("auth put-policy", "name"): "the policy to store",
     ("auth simulate", "resource"): "a resource pattern to evaluate a policy against",
     ("endpoints async-result", "output"): "a local file to write the result to",
+    ("pipelines create", "name"): "the pipeline to create (or version)",
+    ("pipelines show", "name"): "a pipeline: NAME or NAME:VERSION (pipelines are not among the reference kinds' forms)",
+    ("pipelines start", "name"): "a pipeline: NAME or NAME:VERSION",
+    ("pipelines run", "name"): "a pipeline: NAME or NAME:VERSION",
+    ("pipelines executions", "name"): "a pipeline name filter",
+    ("pipelines callback", "output"): "NAME=VALUE output parameters of a callback step",
 }
 RESOURCE_WORDS = {
     "name", "group", "dataset", "model", "ref", "resource", "run", "runs", "experiment", "experiments", "digest",
@@ -276,6 +282,8 @@ ROUTE_PARAMS: dict[tuple[str, str], str] = {
     ("/monitoring", "endpoint"): "endpoint",  # POST /monitoring/ground-truth/{endpoint}
     ("/alarms", "name"): "name",  # an alarm is named, not versioned (docs/alarms.md)
     ("/endpoints", "inference_id"): "name",  # an async request's InferenceId
+    ("/pipelines", "name"): "name",  # a pipeline's name (NAME:V also resolves; ?version= picks one)
+    ("/pipeline-executions", "execution"): "name",  # an execution id
 }
 PATH_FORMS = {
     "dataset": ["loans", "loans:1", "loans@latest"],

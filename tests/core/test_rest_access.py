@@ -26,7 +26,7 @@ from tests.registry._models import frame, hgb_package
 # a field is location-like when its last word (or whole name) is one of these
 WORDS = {"path", "dir", "file", "filename", "source", "script", "url", "uri", "output", "destination", "location", "root",
          "entrypoint", "module", "function", "holdout", "bundle", "inputs", "model", "channels", "recipe", "training",
-         "variants", "capture", "environment", "spec", "config", "dataset", "sql", "query", "ref"}  # fmt: skip
+         "variants", "capture", "environment", "spec", "config", "dataset", "sql", "query", "ref", "definition"}  # fmt: skip
 KINDS = {"source", "data", "code", "model", "entry_point", "output", "environment", "nested", "reference", "name", "bundle", "sql"}
 CHECKED = {"source", "data", "code", "model", "entry_point", "output", "environment", "nested"}
 
@@ -153,6 +153,13 @@ ATTACKS = [
     Attack("PUT /endpoints/{name}", "variants", {"variants": [{"name": "A", "model": "{outside_pkg}"}]}, "variants[A].model: ", path="/endpoints/live"),
     Attack("PUT /endpoints/{name}", "data_capture", {"variants": [{"name": "A", "model": "m:1"}], "data_capture": {"enabled": True, "destination": "/tmp"}},
            "data_capture.destination: ", path="/endpoints/live"),
+    # a pipeline over HTTP runs only built-in or uploaded work (docs/pipelines.md); its executions keep the network's access
+    Attack("POST /pipelines", "definition", {"name": "evil", "definition": {"Steps": [{"Name": "P", "Type": "Processing", "Arguments": {
+           "Callable": "builtins:exec", "Inputs": {"source": "import os"}}}]}}, "step 'P' Arguments.Callable: 'builtins:exec'"),
+    Attack("POST /pipelines", "definition", {"name": "evil", "definition": {"Steps": [{"Name": "T", "Type": "Training", "Arguments": {
+           "script": "{evil}", "channels": {"train": "dataset/loans"}}}]}}, "step 'T' Arguments.script: "),
+    Attack("POST /pipelines", "definition", {"name": "evil", "definition": {"Steps": [{"Name": "T", "Type": "Training", "Arguments": {
+           "algorithm": "linear-learner", "target": "label", "channels": {"train": "{outside}/secret.csv"}}}]}}, "step 'T' Arguments.channels.train: "),
 ]  # fmt: skip
 
 

@@ -35,6 +35,9 @@ def server(
     from forgeml.alarms._loop import AlarmLoop
 
     alarms = AlarmLoop(ws).start()  # alarm evaluation; rolls back deployments interrupted by a restart
+    from forgeml.pipelines._driver import start_thread as start_pipelines
+
+    start_pipelines(ws, settings.pipeline_driver_seconds)  # resumes executions a killed server left behind
     try:
         uvicorn.run(create_app(ws), host=settings.host, port=settings.port, access_log=access_log, log_level="warning", **tls)
     finally:

@@ -55,6 +55,7 @@ LABELS: dict[str, str] = {
     "monitoring-execution": "monitoring execution",
     "monitoring-schedule": "monitoring schedule",
     "ground-truth": "ground truth upload",
+    "pipeline": "pipeline",
 }
 # kinds whose references name no version: a job, an artifact (by digest), a run.
 UNVERSIONED = ("job", "artifact", "run", "experiment")

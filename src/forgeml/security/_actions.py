@@ -171,6 +171,16 @@ POST   /endpoints/{name}/async-invocations        endpoints:InvokeAsync   endpoi
 GET    /endpoints/{name}/async-invocations/{inference_id}         endpoints:Read  endpoint/{name}
 GET    /endpoints/{name}/async-invocations/{inference_id}/result  endpoints:Read  endpoint/{name}
 GET    /endpoints/{name}/async-backlog            endpoints:Read          endpoint/{name}
+GET    /pipelines                                 pipelines:List          pipeline/*
+POST   /pipelines                                 pipelines:Create        pipeline/*
+GET    /pipelines/{name}                          pipelines:Read          pipeline/{name}
+POST   /pipelines/{name}/executions               pipelines:StartExecution  pipeline/{name}
+GET    /pipelines/{name}/executions               pipelines:List          pipeline/{name}
+GET    /pipeline-executions/{execution}           pipelines:Read          pipeline-execution/{execution}
+POST   /pipeline-executions/{execution}/stop      pipelines:StopExecution   pipeline-execution/{execution}
+POST   /pipeline-executions/{execution}/retry     pipelines:RetryExecution  pipeline-execution/{execution}
+POST   /pipeline-callbacks/success                pipelines:SendStepResult  pipeline-execution/*
+POST   /pipeline-callbacks/failure                pipelines:SendStepResult  pipeline-execution/*
 """
 
 

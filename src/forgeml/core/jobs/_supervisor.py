@@ -105,7 +105,7 @@ def main(job_name: str) -> int:
     # error is left for the worker to report as the job's failure reason
     with contextlib.suppress(Exception):
         importlib.import_module(job.entrypoint.partition(":")[0])
-    worker_pid = _fork_worker(job_name, str(log_path), lambda: ws.metadata.close())
+    worker_pid = _fork_worker(job_name, str(log_path), lambda: ws.metadata.forget_after_fork())  # type: ignore[attr-defined]
     store.update_job(job_name, handle_update={"worker_pid": worker_pid, "worker_start": process_start_time(worker_pid)})
 
     def _forward_term(_sig: int, _frame: object) -> None:

@@ -100,3 +100,49 @@ metrics = sa.Table(
 )
 sa.Index("ix_metrics_owner_key", metrics.c.owner, metrics.c.key, metrics.c.step)
 sa.Index("ix_metrics_key_value", metrics.c.key, metrics.c.value)
+
+# pipelines (migration 0009_pipelines; used by forgeml.pipelines._store)
+pipeline_executions = sa.Table(
+    "pipeline_executions",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("pipeline", sa.String(255), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("parameters", sa.JSON, nullable=False),
+    sa.Column("origin", sa.String(16), nullable=False),
+    sa.Column("max_parallel", sa.Integer),
+    sa.Column("display_name", sa.String(255)),
+    sa.Column("failure_reason", sa.Text),
+    sa.Column("owner", sa.String(255)),
+    sa.Column("beat", sa.Float),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("ended_at", sa.Float),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+sa.Index("ix_pipeline_executions_status", pipeline_executions.c.status)
+sa.Index("ix_pipeline_executions_pipeline", pipeline_executions.c.pipeline, pipeline_executions.c.created_at)
+
+pipeline_steps = sa.Table(
+    "pipeline_steps",
+    metadata,
+    sa.Column("execution", sa.String(32), primary_key=True),
+    sa.Column("step", sa.String(64), primary_key=True),
+    sa.Column("type", sa.String(32), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("attempt", sa.Integer, nullable=False),
+    sa.Column("job", sa.String(255)),
+    sa.Column("next_at", sa.Float),
+    sa.Column("first_started_at", sa.Float),
+    sa.Column("started_at", sa.Float),
+    sa.Column("ended_at", sa.Float),
+    sa.Column("properties", sa.JSON, nullable=False),
+    sa.Column("failure_reason", sa.Text),
+    sa.Column("cache_key", sa.String(80)),
+    sa.Column("cache_hit", sa.JSON),
+    sa.Column("token", sa.String(64)),
+    sa.Column("data", sa.JSON, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+sa.Index("ix_pipeline_steps_cache", pipeline_steps.c.step, pipeline_steps.c.cache_key)
+sa.Index("ix_pipeline_steps_token", pipeline_steps.c.token)

@@ -206,6 +206,11 @@ class SqlMetadataStore(MetadataStore):
     def close(self) -> None:
         self._engine.dispose()
 
+    def forget_after_fork(self) -> None:
+        """In a forked child: drop the connections inherited from the parent without closing them.
+        Closing them would end the parent's PostgreSQL sessions (the server sees a Terminate)."""
+        self._engine.dispose(close=False)
+
     @staticmethod
     def _emit(conn: Connection, resource: str, type_: str, data: dict[str, Any]) -> EventRecord:
         now = time.time()
