@@ -43,6 +43,8 @@ SERVICES: dict[str, str] = {
     "monitoring": "forgeml.monitoring:MonitoringService",
     "alarms": "forgeml.alarms:AlarmService",
     "async_inference": "forgeml.serving._async_service:AsyncInferenceService",
+    "rules": "forgeml.rules:RuleService",
+    "schedules": "forgeml.rules:ScheduleService",
 }
 
 
