@@ -157,7 +157,7 @@ def _parse_operator(item: dict[str, Any], path: str, warnings: list[str]) -> tup
         if not isinstance(arg, bool):
             raise ValidationError(f"event pattern: {where} takes true or false")
         return (op, arg)
-    return (op, _anything_but(arg, where))
+    return _anything_but(arg, where)
 
 
 def _bad(where: str, what: str) -> Any:
