@@ -19,7 +19,8 @@ log = logging.getLogger("forgeml.rules")
 def firing_key(source: str, event_key: str, target: int) -> str:
     """A name for the firing, the same in every process: ``<rule>-<hash>`` (letters, digits,
     hyphens; usable as a pipeline execution or job name)."""
-    name = re.sub(r"[^A-Za-z0-9-]", "-", source.partition("/")[2])[:40].strip("-") or "fire"
+    bare = source.partition("/")[2]
+    name = re.sub(r"[^A-Za-z0-9-]", "-", bare.rpartition(":")[0] or bare)[:40].strip("-") or "fire"
     digest = hashlib.sha1(f"{source}|{event_key}|{target}".encode()).hexdigest()[:12]
     return f"{name}-{digest}"
 

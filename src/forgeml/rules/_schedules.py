@@ -169,7 +169,7 @@ class ScheduleService:
         return self.firings.list(self.get(name).ref, limit)
 
     def _targets_of(self, source: str, event_key: str) -> tuple[builtins.list[dict[str, Any]], dict[str, Any]] | None:
-        found = self.store.list_resources(KIND, name=source.partition("/")[2], limit=1)
+        found = self.store.list_resources(KIND, name=source.partition("/")[2].rpartition(":")[0], limit=1)
         return (found[0].spec["targets"], scheduled_envelope(source, float(event_key))) if found else None
 
     def tick(self, now: float | None = None) -> int:

@@ -141,7 +141,7 @@ class RuleService:
         return newest[0].id if newest else 0
 
     def _targets_of(self, source: str, event_key: str) -> tuple[builtins.list[dict[str, Any]], dict[str, Any]] | None:
-        name = source.partition("/")[2]
+        name = source.partition("/")[2].rpartition(":")[0]
         found = self.store.list_resources(KIND, name=name, limit=1)
         events = self.store.list_events(after_id=int(event_key) - 1, limit=1)
         if not found or not events:
