@@ -52,6 +52,8 @@ GROUPS: list[tuple[str, str]] = [
     ("audit", "forgeml.cli.audit"),
     ("keys", "forgeml.cli.keys"),
     ("tls", "forgeml.cli.tls"),
+    ("rules", "forgeml.cli.rules"),
+    ("schedules", "forgeml.cli.schedules"),
 ]
 
 # (command name, "module:function") -- single commands at the top level.
@@ -61,6 +63,8 @@ COMMANDS: list[tuple[str, str]] = [
     ("server", "forgeml.cli.server:server"),
     ("demo", "forgeml.cli.demo:demo"),
     ("config", "forgeml.cli.server:show_config"),
+    ("scheduler", "forgeml.cli.server:scheduler"),
+    ("gate", "forgeml.cli.gate:gate"),
 ]
 
 
@@ -84,6 +88,7 @@ READ_COMMANDS = frozenset({
     "monitor ls", "monitor show", "monitor executions", "monitor violations",
     "alarms ls", "alarms show", "alarms history", "alarms metrics", "alarms stats", "endpoints deployment",
     "auth users", "auth keys", "auth whoami", "auth simulate", "audit ls", "audit verify",
+    "rules ls", "rules show", "rules firings", "schedules ls", "schedules show", "schedules firings",
 })  # fmt: skip
 
 
