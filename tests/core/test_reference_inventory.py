@@ -74,6 +74,19 @@ NAMES: dict[tuple[str, str], str] = {
     ("auth put-policy", "name"): "the policy to store",
     ("auth simulate", "resource"): "a resource pattern to evaluate a policy against",
     ("endpoints async-result", "output"): "a local file to write the result to",
+    ("rules create", "name"): "the rule to create",
+    ("rules delete", "name"): "a rule, named not versioned",
+    ("rules disable", "name"): "a rule, named not versioned",
+    ("rules enable", "name"): "a rule, named not versioned",
+    ("rules firings", "name"): "a rule, named not versioned",
+    ("rules show", "name"): "a rule, named not versioned",
+    ("schedules create", "name"): "the schedule to create",
+    ("schedules delete", "name"): "a schedule, named not versioned",
+    ("schedules disable", "name"): "a schedule, named not versioned",
+    ("schedules enable", "name"): "a schedule, named not versioned",
+    ("schedules firings", "name"): "a schedule, named not versioned",
+    ("schedules show", "name"): "a schedule, named not versioned",
+    ("gate", "champion"): "an alias or version of the candidate's group (or a model reference), resolved by the gate",
 }
 RESOURCE_WORDS = {
     "name", "group", "dataset", "model", "ref", "resource", "run", "runs", "experiment", "experiments", "digest",
@@ -275,6 +288,8 @@ ROUTE_PARAMS: dict[tuple[str, str], str] = {
     ("/monitoring", "schedule"): "name",  # a schedule has one version: NAME (or monitoring-schedule/NAME)
     ("/monitoring", "endpoint"): "endpoint",  # POST /monitoring/ground-truth/{endpoint}
     ("/alarms", "name"): "name",  # an alarm is named, not versioned (docs/alarms.md)
+    ("/rules", "name"): "name",  # an event rule is named, not versioned (docs/rules.md)
+    ("/schedules", "name"): "name",  # a schedule is named, not versioned (docs/rules.md)
     ("/endpoints", "inference_id"): "name",  # an async request's InferenceId
 }
 PATH_FORMS = {
