@@ -96,3 +96,26 @@ def test_cli_exit_codes_one_line_verdict_and_report(ws: Any, models: dict[str, A
     assert res.returncode == 0 and json.loads(res.stdout)["verdict"] == "PASS"
     res = run_cli(ws.home, "gate", "loans:1", "--data", "holdout", "--check", "auc>0.6")
     assert res.returncode != 0 and "check 'auc>0.6'" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_the_ci_examples_run_a_pipeline_and_the_gate(ws: Any, models: dict[str, Any]) -> None:
+    import shlex
+
+    import yaml
+
+    root = Path(__file__).resolve().parents[2] / "examples" / "ci"
+    github = yaml.safe_load((root / "github-actions.yml").read_text())
+    gitlab = yaml.safe_load((root / "gitlab-ci.yml").read_text())
+    steps = " ".join(s.get("run", "") for s in github["jobs"]["train-and-gate"]["steps"])
+    scripts = " ".join(" ".join(gitlab[job]["script"]) for job in ("train", "gate"))
+    for text in (steps, scripts):
+        assert 'forgeml pipelines run "$PIPELINE" --wait' in text and 'forgeml gate "$CANDIDATE" --champion champion' in text
+    assert github.get("on", github.get(True)) == {"pull_request": {"branches": ["main"]}}
+    assert gitlab["gate"]["rules"][0]["if"] == '$CI_PIPELINE_SOURCE == "merge_request_event"'
+    # the candidate as the examples pick it, and their gate command, against this workspace
+    ws.close()
+    newest = json.loads(run_cli(ws.home, "models", "versions", "loans", "--json").stdout)[0]["ref"]
+    assert newest == "model/loans:2"
+    gate = gitlab["gate"]["script"][1].replace('"$CANDIDATE"', newest).replace('"$HOLDOUT"', "holdout")
+    res = run_cli(ws.home, *shlex.split(gate)[1:])
+    assert res.returncode == 1 and res.stdout.strip().splitlines()[-1].startswith("FAIL: model/loans:2 vs model/loans:1")

@@ -8,7 +8,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from forgeml.rules._store import FAILED, INTERRUPTED, SUCCEEDED, FiringStore
-from forgeml.rules._targets import KINDS, render_input
+from forgeml.rules._targets import kind_of, render_input
 
 if TYPE_CHECKING:
     from forgeml.core.workspace import Workspace
@@ -37,7 +37,7 @@ def _jsonable(value: Any) -> Any:
 
 def act(ws: Workspace, source: str, event_key: str, index: int, target: dict[str, Any], event: dict[str, Any]) -> tuple[str, Any]:
     """Run one target; its final state and outcome (errors are outcomes, never raised)."""
-    kind = KINDS.get(target.get("type", ""))
+    kind = kind_of(str(target.get("type", "")))
     try:
         if kind is None:
             raise RuntimeError(f"target type {target.get('type')!r} is not available in this process")
@@ -71,7 +71,7 @@ def recover(ws: Workspace, store: FiringStore, targets_of: Any) -> int:
             continue
         found = targets_of(row["source"], row["event_key"])
         target = found[0][row["target"]] if found and row["target"] < len(found[0]) else None
-        kind = KINDS.get(row["target_type"])
+        kind = kind_of(row["target_type"])
         if target is not None and kind is not None and kind.idempotent:
             state, outcome = act(ws, row["source"], row["event_key"], row["target"], target, found[1])
             outcome = {**outcome, "redone": True, "event": found[1]}

@@ -50,6 +50,25 @@ class TargetKind:
 
 
 KINDS: dict[str, TargetKind] = {}
+PLUGINS = ["forgeml.pipelines"]  # imported on first need; each registers its target kinds when imported
+_loaded = False
+
+
+def kind_of(name: str) -> TargetKind | None:
+    """The target kind ``name``, importing the plug-in packages once when it is not known yet."""
+    global _loaded
+    if name not in KINDS and not _loaded:
+        _loaded = True
+        import importlib
+
+        for module in PLUGINS:
+            try:
+                importlib.import_module(module)
+            except ModuleNotFoundError as exc:
+                if exc.name != module:
+                    raise  # the package is there and broken: say so
+                # that family is not in this build
+    return KINDS.get(name)
 
 
 def register_target_kind(
@@ -109,7 +128,7 @@ def check_target(target: Any, where: str, allowed_hosts: list[str], *, network: 
     """
     if not isinstance(target, dict) or not isinstance(target.get("type"), str):
         raise ValidationError(f"{where}: a target is an object with a 'type' ({', '.join(sorted(KINDS))})")
-    kind = KINDS.get(target["type"])
+    kind = kind_of(target["type"])
     if kind is None:
         raise ValidationError(f"{where}: unknown target type {target['type']!r} (available: {', '.join(sorted(KINDS))})")
     if network and not kind.network:
