@@ -32,6 +32,7 @@ KIND = "event-rule"
 ENABLED, DISABLED = "ENABLED", "DISABLED"
 BATCH = 500
 MAX_TARGETS = 5  # EventBridge allows 5 targets per rule
+GAP_WAIT_SECONDS = 5.0
 
 
 def check_targets(targets: Any, allowed_hosts: list[str], *, network: bool) -> list[dict[str, Any]]:
@@ -157,7 +158,7 @@ class RuleService:
             return acted
         cursor = {r.ref: (self.firings.cursor(r.ref) or (0, None))[0] for r in rules}
         patterns = {r.ref: load_pattern(r.spec["pattern"]) for r in rules}
-        events = self.store.list_events(after_id=min(cursor.values()), limit=BATCH)
+        events = _settled(self.store.list_events(after_id=min(cursor.values()), limit=BATCH), min(cursor.values()))
         for event in events:
             shaped = envelope(event)
             for rule in rules:
@@ -169,6 +170,22 @@ class RuleService:
             for rule in rules:
                 self.firings.set_cursor(rule.ref, max(cursor[rule.ref], events[-1].id))
         return acted
+
+
+def _settled(events: builtins.list[Any], after: int, now: float | None = None) -> builtins.list[Any]:
+    """The events up to the first id gap younger than :data:`GAP_WAIT_SECONDS`: with PostgreSQL a
+    transaction holding a lower id can commit after a higher one, so the cursor waits for it (an
+    old gap is a rolled-back transaction and is passed)."""
+    import time
+
+    now = time.time() if now is None else now
+    out, expected = [], after + 1
+    for event in events:
+        if event.id != expected and now - event.time < GAP_WAIT_SECONDS:
+            break
+        out.append(event)
+        expected = event.id + 1
+    return out
 
 
 def _as_object(text: str) -> dict[str, Any]:
