@@ -321,7 +321,7 @@ def _match_one(kind: str, arg: Any, value: Any) -> bool:
     if kind == "suffix-ic":
         return value.lower().endswith(arg)
     if kind == "equals-ignore-case":
-        return value.lower() == arg
+        return bool(value.lower() == arg)
     if kind == "wildcard":
         return arg.fullmatch(value) is not None
     if kind == "not-wildcard":

@@ -88,7 +88,7 @@ def next_fire(spec: dict[str, Any], anchor: float, after: float) -> float:
     parsed = parse_expression(spec["expression"], spec.get("timezone", "UTC"))
     if parsed["kind"] == "rate":
         step = parsed["seconds"]
-        return anchor + ((after - anchor) // step + 1) * step
+        return float(anchor + ((after - anchor) // step + 1) * step)
     from croniter import croniter
 
     zone = ZoneInfo(spec.get("timezone", "UTC"))

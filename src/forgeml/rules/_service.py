@@ -134,7 +134,8 @@ class RuleService:
         (the process running the rules loop must register it too)."""
         if not callable(fn):
             raise ValidationError(f"callable {name!r}: not callable")
-        self.ws.shared("rules.callables", dict)[name] = fn
+        callables: dict[str, Callable[[Any], Any]] = self.ws.shared("rules.callables", dict)
+        callables[name] = fn
 
     # the loop ----------------------------------------------------------------------------------
     def _newest(self) -> int:
