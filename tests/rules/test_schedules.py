@@ -31,13 +31,16 @@ def test_expressions(expression: str, parsed: dict[str, Any]) -> None:
 @pytest.mark.parametrize(
     ("expression", "timezone", "message"),
     [
-        ("rate(0 minutes)", "UTC", "at least 1"),
+        ("rate(0 minutes)", "UTC", "1 to 100000"),
         ("rate(5 weeks)", "UTC", "is not a rate"),
         ("every 5 minutes", "UTC", "is not a cron expression"),
         ("61 * * * *", "UTC", "is not a cron expression"),
         ("0 6 * *", "UTC", "five fields"),
         ("", "UTC", "give rate"),
         ("0 6 * * *", "Mars/Olympus", "not a known IANA time zone"),
+        ("0 6 * * *", "America", "not a known IANA time zone"),  # a folder of the zone database
+        ("0 0 31 2 *", "UTC", "never fires"),
+        ("rate(100001 days)", "UTC", "1 to 100000"),
     ],
 )
 def test_invalid_expressions_are_clear_errors(expression: str, timezone: str, message: str) -> None:

@@ -13,11 +13,12 @@ schedule's cursor, written with its claims), so a restart neither repeats nor lo
 from __future__ import annotations
 
 import builtins
+import functools
 import re
 import time
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from forgeml.core.jobs import validate_name
 from forgeml.core.records import ResourceRecord
@@ -34,6 +35,14 @@ if TYPE_CHECKING:
 KIND = "schedule"
 _RATE = re.compile(r"rate\(\s*(\d+)\s+(minute|minutes|hour|hours|day|days)\s*\)")
 _UNIT = {"minute": 60, "hour": 3600, "day": 86400}
+MAX_RATE = 100_000
+
+
+@functools.cache
+def _zones() -> frozenset[str]:
+    from zoneinfo import available_timezones
+
+    return frozenset(available_timezones())
 
 
 def parse_expression(expression: Any, timezone: Any = "UTC") -> dict[str, Any]:
@@ -46,23 +55,25 @@ def parse_expression(expression: Any, timezone: Any = "UTC") -> dict[str, Any]:
 
     if not isinstance(timezone, str):
         raise ValidationError("timezone: an IANA time zone name such as 'Europe/Berlin'")
-    try:
-        ZoneInfo(timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValidationError(f"timezone: {timezone!r} is not a known IANA time zone (e.g. UTC, Europe/Berlin)") from None
+    if timezone != "UTC" and timezone not in _zones():
+        raise ValidationError(f"timezone: {timezone!r} is not a known IANA time zone (e.g. UTC, Europe/Berlin)")
     if not isinstance(expression, str) or not expression.strip():
         raise ValidationError("expression: give rate(5 minutes) or a cron expression such as '0 6 * * *'")
     text = " ".join(expression.split())
     if m := _RATE.fullmatch(text):
         count = int(m[1])
-        if count < 1:
-            raise ValidationError(f"expression: {expression!r}: the rate must be at least 1")
+        if not 1 <= count <= MAX_RATE:
+            raise ValidationError(f"expression: {expression!r}: the rate must be 1 to {MAX_RATE}")
         return {"kind": "rate", "seconds": count * _UNIT[m[2].rstrip("s")], "expression": text}
     if text.startswith("rate("):
         raise ValidationError(f"expression: {expression!r} is not a rate (use rate(N minutes|hours|days))")
     inner = text[5:-1].strip() if text.startswith("cron(") and text.endswith(")") else text
     if len(inner.split(" ")) != 5 or not croniter.is_valid(inner):
         raise ValidationError(f"expression: {expression!r} is not a cron expression (five fields: minute hour day month weekday)")
+    try:
+        croniter(inner, datetime.now(UTC)).get_next(datetime)
+    except Exception:  # croniter's CroniterBadDateError and kin: no such date in the coming years
+        raise ValidationError(f"expression: {expression!r} never fires (no such date)") from None
     return {"kind": "cron", "cron": inner, "expression": text}
 
 
