@@ -131,3 +131,11 @@ def test_patterns_that_can_never_match_warn(pattern: dict, warning: str) -> None
     parsed = load_pattern(pattern)
     assert any(warning in w for w in parsed.warnings), parsed.warnings
     assert not load_pattern({"source": ["forgeml.alarms"]}).warnings
+
+
+def test_yaml_aliases_cannot_blow_a_short_pattern_up() -> None:
+    lines = ["a0: &a0 {x: [1]}"] + [f"a{i}: &a{i} {{" + ", ".join(f"k{j}: *a{i - 1}" for j in range(9)) + "}" for i in range(1, 9)]
+    text = "\n".join(lines) + "\n"
+    assert len(text) < 4096
+    with pytest.raises(ValidationError, match="more than 2000 fields"):
+        load_pattern(text)

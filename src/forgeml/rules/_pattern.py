@@ -26,6 +26,7 @@ NUMERIC_OPS = ("=", "<", "<=", ">", ">=")
 NUMERIC_LIMIT = 5e9
 MAX_COMBINATIONS = 1000
 MAX_PATTERN_CHARS = 4096
+MAX_FIELDS = 2000  # fields and alternatives in all (YAML aliases could otherwise expand a short text)
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,7 @@ def load_pattern(source: str | dict[str, Any]) -> Pattern:
     if not isinstance(source, dict) or not source:
         raise ValidationError("event pattern: must be a non-empty JSON object, e.g. {\"source\": [\"forgeml.alarms\"]}")
     warnings: list[str] = []
-    tree = _parse_object(source, "", warnings)
+    tree = _parse_object(source, "", warnings, [MAX_FIELDS])
     if _combinations(tree) > MAX_COMBINATIONS:
         raise ValidationError(f"event pattern: more than {MAX_COMBINATIONS} combinations of $or alternatives")
     _warn_unknown_source(tree, warnings)
@@ -89,21 +90,24 @@ def _nest(obj: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _parse_object(obj: dict[str, Any], where: str, warnings: list[str]) -> dict[str, Any]:
+def _parse_object(obj: dict[str, Any], where: str, warnings: list[str], budget: list[int]) -> dict[str, Any]:
     tree: dict[str, Any] = {}
     for key, value in _nest(obj).items():
         path = f"{where}.{key}" if where else key
+        budget[0] -= 1 + (len(value) if isinstance(value, list) else 0)
+        if budget[0] < 0:
+            raise ValidationError(f"event pattern: more than {MAX_FIELDS} fields and values")
         if not isinstance(key, str) or not key:
             raise ValidationError(f"event pattern: {path!r}: keys must be non-empty strings")
         if key == "$or":
             if not isinstance(value, list) or len(value) < 2 or not all(isinstance(v, dict) and v for v in value):
                 raise ValidationError(f"event pattern: {path}: $or takes a list of at least 2 non-empty objects")
-            branches = [_parse_object(v, where, []) for v in value]
+            branches = [_parse_object(v, where, [], budget) for v in value]
             tree["$or"] = branches
         elif isinstance(value, dict):
             if not value:
                 raise ValidationError(f"event pattern: {path}: an empty object matches nothing; give fields or remove it")
-            tree[key] = _parse_object(value, path, warnings)
+            tree[key] = _parse_object(value, path, warnings, budget)
         elif isinstance(value, list):
             tree[key] = _parse_leaf(value, path, warnings)
         else:
