@@ -96,6 +96,9 @@ def _until(predicate: Any, proc: subprocess.Popen[bytes], timeout: float = 60.0)
 def test_a_real_scheduler_process_killed_and_restarted(ws: Any, hook: str, tmp_path: Path) -> None:  # noqa: F811
     ws.settings.allowed_webhook_hosts.append("127.0.0.1")
     ws.rules.create("hook", json.loads(PATTERN), [{"type": "webhook", "url": hook, "input": {"alarm": "$.detail.alarmName"}}])
+    ws.schedules.create("tick", "rate(1 minute)", [{"type": "webhook", "url": hook}])
+    # as if created a minute ago: its first fire is due in half a second
+    ws.metadata.update_resource("schedule", "tick", 1, data={"anchor": time.time() - 59.5})
     env = {**os.environ, "FORGEML_HOME": str(ws.home), "FORGEML_ALLOWED_WEBHOOK_HOSTS": "127.0.0.1", "FORGEML_RULES_TICK_SECONDS": "0.1"}
 
     def start() -> subprocess.Popen[bytes]:
@@ -107,19 +110,23 @@ def test_a_real_scheduler_process_killed_and_restarted(ws: Any, hook: str, tmp_p
     try:
         ws.alarms  # noqa: B018 - the event below is what the alarm service writes
         ws.metadata.append_event("alarm/a1:1", "AlarmStateChange", {"alarmName": "a1", "state": {"value": "ALARM"}})
-        _until(lambda: len(_Hook.received) == 1, first)
+        _until(lambda: len(_Hook.received) == 2, first)  # the rule's post and the schedule's
     finally:
         os.killpg(first.pid, signal.SIGKILL)
         first.wait()
     ws.metadata.append_event("alarm/a2:1", "AlarmStateChange", {"alarmName": "a2", "state": {"value": "ALARM"}})
     second = start()
     try:
-        _until(lambda: len(_Hook.received) == 2, second)
-        time.sleep(0.5)  # more passes: nothing more is sent
+        _until(lambda: len(_Hook.received) == 3, second)
+        time.sleep(1.0)  # more passes: nothing more is sent (the schedule's next fire is a minute away)
     finally:
         os.killpg(second.pid, signal.SIGKILL)
         second.wait()
-    assert [body for body, _ in _Hook.received] == [{"alarm": "a1"}, {"alarm": "a2"}]
+    bodies = [body for body, _ in _Hook.received]
+    assert [b for b in bodies if "alarm" in b] == [{"alarm": "a1"}, {"alarm": "a2"}]
+    fired = [b for b in bodies if b.get("detail-type") == "Scheduled Event"]
+    assert len(fired) == 1 and fired[0]["resources"] == ["schedule/tick:1"]
+    assert len(ws.schedules.history("tick")) == 1
     newest, oldest = ws.rules.history("hook")
     assert newest["state"] == "Succeeded"
     # the first process may have died after posting and before recording it: then it stays Interrupted, never re-posted
