@@ -222,3 +222,27 @@ def test_rules_and_schedules_on_postgresql(postgres_url: str, tmp_path: Any) -> 
         anchor = ws.schedules.create("s", "rate(1 minute)", [{"type": "callable", "name": "collect"}]).data["anchor"]
         assert ws.schedules.tick(now=anchor + 61) == 1 and ws.schedules.tick(now=anchor + 62) == 0
         assert ws.rules.history("r")[0]["state"] == "Succeeded"
+
+
+def test_rules_react_to_the_events_the_services_really_write(ws: Any, tmp_path: Any) -> None:
+    from tests.evaluation.helpers import loans_frame, save_binary
+
+    seen: dict[str, list[Any]] = {"alarm": [], "approved": [], "dataset": []}
+    for key, items in seen.items():
+        ws.rules.register_callable(key, items.append)
+    ws.rules.create("alarm", ALARM, [{"type": "callable", "name": "alarm", "input": {"name": "$.detail.alarmName"}}])
+    ws.rules.create("approved", {"source": ["forgeml.registry"], "detail": {"ModelApprovalStatus": ["Approved"]}},
+                    [{"type": "callable", "name": "approved", "input": {"group": "$.detail.ModelPackageGroupName", "v": "$.detail.ModelPackageVersion"}}])  # fmt: skip
+    ws.rules.create("dataset", {"detail-type": ["Dataset Version Created"], "detail": {"DatasetName": [{"prefix": "loans"}]}},
+                    [{"type": "callable", "name": "dataset", "input": {"ref": "$.detail.DatasetRef"}}])  # fmt: skip
+    ws.alarms.put({"name": "drift-income", "namespace": "forgeml/monitoring/data-metrics", "metric_name": "feature_baseline_drift_income",
+                   "threshold": 0.1, "comparison_operator": "GreaterThanThreshold"})  # fmt: skip
+    ws.alarms.set_state("drift-income", "ALARM", "drill")
+    ws.alarms.set_state("drift-income", "OK", "drill over")
+    frame = loans_frame(120, seed=2)
+    ws.registry.register("loans", save_binary(tmp_path / "m", frame))
+    ws.registry.approve("loans", 1)
+    ws.datasets.create("loans-new", frame)
+    ws.datasets.create("other", frame)
+    ws.rules.tick()
+    assert seen == {"alarm": [{"name": "drift-income"}], "approved": [{"group": "loans", "v": 1}], "dataset": [{"ref": "dataset/loans-new:1"}]}
