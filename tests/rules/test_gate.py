@@ -98,7 +98,7 @@ def test_cli_exit_codes_one_line_verdict_and_report(ws: Any, models: dict[str, A
     assert res.returncode != 0 and "check 'auc>0.6'" in res.stderr and "Traceback" not in res.stderr
 
 
-def test_the_ci_examples_run_a_pipeline_and_the_gate(ws: Any, models: dict[str, Any]) -> None:
+def test_the_ci_examples_run_a_pipeline_and_the_gate(ws: Any, models: dict[str, Any], tmp_path: Path) -> None:
     import shlex
 
     import yaml
@@ -117,5 +117,7 @@ def test_the_ci_examples_run_a_pipeline_and_the_gate(ws: Any, models: dict[str, 
     newest = json.loads(run_cli(ws.home, "models", "versions", "loans", "--json").stdout)[0]["ref"]
     assert newest == "model/loans:2"
     gate = gitlab["gate"]["script"][1].replace('"$CANDIDATE"', newest).replace('"$HOLDOUT"', "holdout")
+    gate = gate.replace("--report gate.json", f"--report {tmp_path / 'gate.json'}")
     res = run_cli(ws.home, *shlex.split(gate)[1:])
     assert res.returncode == 1 and res.stdout.strip().splitlines()[-1].startswith("FAIL: model/loans:2 vs model/loans:1")
+    assert json.loads((tmp_path / "gate.json").read_text())["verdict"] == "FAIL"
