@@ -14,7 +14,7 @@ import re
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from forgeml.errors import ValidationError
@@ -50,8 +50,12 @@ class Settings(BaseSettings):
             may name (empty: none; code then comes from uploaded bundles).
         allowed_entry_points: ``package.module:function`` (or a whole ``package.module``) that a
             request over the network may run as a job entry point or custom recipe step.
-        allowed_webhook_hosts: hosts (``host`` or ``host:port``) that async endpoints may post
-            success and error notifications to (empty: none).
+        allowed_webhook_hosts: hosts (``host`` or ``host:port``) that webhooks may post to: async
+            endpoint notifications, alarm actions and event-rule targets (empty: none). One list
+            for all three.
+        alarm_webhook_allowed_hosts: the old name of the alarms' list (``FORGEML_ALARM_WEBHOOK_ALLOWED_HOSTS``),
+            still read: its hosts are added to ``allowed_webhook_hosts``, and afterwards it is the same list.
+        rules_tick_seconds: how often ``forgeml server`` / ``forgeml scheduler`` runs schedules and event rules.
         bundle_max_mb / bundle_max_files: limits of an uploaded source or package archive, both
             as sent and once extracted (against zip bombs).
         security_enabled: every REST route needs an API key and a policy allowing its action
@@ -101,6 +105,7 @@ class Settings(BaseSettings):
     metrics_publish_seconds: float = Field(default=10.0, gt=0)
     alarm_evaluation_seconds: float = Field(default=10.0, gt=0)
     alarm_webhook_allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    rules_tick_seconds: float = Field(default=2.0, gt=0)
     security_enabled: bool = False
     api_key_cache_seconds: float = Field(default=60.0, ge=0)
     encryption_at_rest: bool = False
@@ -128,6 +133,14 @@ class Settings(BaseSettings):
                     raise ValueError(f"not a JSON list: {exc.msg}") from None
             return [item.strip() for item in text.split(",") if item.strip()]
         return value
+
+    @model_validator(mode="after")
+    def _one_webhook_list(self) -> Settings:
+        """``alarm_webhook_allowed_hosts`` (the old name) merges into ``allowed_webhook_hosts``."""
+        merged = list(dict.fromkeys([*self.allowed_webhook_hosts, *self.alarm_webhook_allowed_hosts]))
+        self.allowed_webhook_hosts[:] = merged
+        self.alarm_webhook_allowed_hosts = self.allowed_webhook_hosts  # one list under both names
+        return self
 
     @field_validator("allowed_url_schemes")
     @classmethod

@@ -80,6 +80,19 @@ NAMES: dict[tuple[str, str], str] = {
     ("pipelines run", "name"): "a pipeline: NAME or NAME:VERSION",
     ("pipelines executions", "name"): "a pipeline name filter",
     ("pipelines callback", "output"): "NAME=VALUE output parameters of a callback step",
+    ("rules create", "name"): "the rule to create",
+    ("rules delete", "name"): "a rule, named not versioned",
+    ("rules disable", "name"): "a rule, named not versioned",
+    ("rules enable", "name"): "a rule, named not versioned",
+    ("rules firings", "name"): "a rule, named not versioned",
+    ("rules show", "name"): "a rule, named not versioned",
+    ("schedules create", "name"): "the schedule to create",
+    ("schedules delete", "name"): "a schedule, named not versioned",
+    ("schedules disable", "name"): "a schedule, named not versioned",
+    ("schedules enable", "name"): "a schedule, named not versioned",
+    ("schedules firings", "name"): "a schedule, named not versioned",
+    ("schedules show", "name"): "a schedule, named not versioned",
+    ("gate", "champion"): "an alias or version of the candidate's group (or a model reference), resolved by the gate",
 }
 RESOURCE_WORDS = {
     "name", "group", "dataset", "model", "ref", "resource", "run", "runs", "experiment", "experiments", "digest",
@@ -281,6 +294,8 @@ ROUTE_PARAMS: dict[tuple[str, str], str] = {
     ("/monitoring", "schedule"): "name",  # a schedule has one version: NAME (or monitoring-schedule/NAME)
     ("/monitoring", "endpoint"): "endpoint",  # POST /monitoring/ground-truth/{endpoint}
     ("/alarms", "name"): "name",  # an alarm is named, not versioned (docs/alarms.md)
+    ("/rules", "name"): "name",  # an event rule is named, not versioned (docs/rules.md)
+    ("/schedules", "name"): "name",  # a schedule is named, not versioned (docs/rules.md)
     ("/endpoints", "inference_id"): "name",  # an async request's InferenceId
     ("/pipelines", "name"): "name",  # a pipeline's name (NAME:V also resolves; ?version= picks one)
     ("/pipeline-executions", "execution"): "name",  # an execution id

@@ -148,6 +148,11 @@ ATTACKS = [
                                            "evaluation_periods": 1, "threshold": 1, "comparison_operator": "GreaterThanThreshold",
                                            "webhook_url": "http://169.254.169.254/latest/meta-data"}, "alarm config: webhook_url host", status=400),
     Attack("POST /endpoints", "variants", {"name": "e1", "variants": [{"name": "A", "mode": "MultiModel", "model_dir": "{outside}"}]}, "variants[A].model_dir: "),
+    # event rules and schedules post only to hosts the operator allowed (one list: allowed_webhook_hosts)
+    Attack("POST /rules", "url", {"name": "r1", "pattern": {"source": ["forgeml.alarms"]},
+                                  "targets": [{"type": "webhook", "url": "http://169.254.169.254/latest/meta-data"}]}, "targets.0.url: host", status=400),
+    Attack("POST /schedules", "url", {"name": "s1", "expression": "rate(1 minute)",
+                                      "targets": [{"type": "webhook", "url": "http://127.0.0.1:22/"}]}, "targets.0.url: host", status=400),
     Attack("POST /endpoints", "data_capture", {"name": "e1", "variants": [{"name": "A", "model": "m:1"}],
                                                "data_capture": {"enabled": True, "destination": "{outside}/capture"}}, "data_capture.destination: "),
     Attack("PUT /endpoints/{name}", "variants", {"variants": [{"name": "A", "model": "{outside_pkg}"}]}, "variants[A].model: ", path="/endpoints/live"),

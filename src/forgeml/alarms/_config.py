@@ -42,7 +42,7 @@ class AlarmConfig(BaseModel):
     treat_missing_data: StrictStr = "missing"
     description: StrictStr = ""
     actions_enabled: StrictBool = True
-    webhook_url: StrictStr | None = Field(None, json_schema_extra=reaches("output", "posted to only when its host is in alarm_webhook_allowed_hosts"))
+    webhook_url: StrictStr | None = Field(None, json_schema_extra=reaches("output", "posted to only when its host is in allowed_webhook_hosts"))
 
     @model_validator(mode="after")
     def _rules(self) -> AlarmConfig:
@@ -107,7 +107,7 @@ def parse_alarm(config: dict[str, Any] | AlarmConfig, allowed_hosts: list[str]) 
         if parts.hostname.lower() not in {h.lower() for h in allowed_hosts}:
             raise ValidationError(
                 f"alarm config: webhook_url host {parts.hostname!r} is not allowed; the operator lists webhook hosts in "
-                "FORGEML_ALARM_WEBHOOK_ALLOWED_HOSTS (empty by default: no webhooks)"
+                "allowed_webhook_hosts (FORGEML_ALLOWED_WEBHOOK_HOSTS; the old FORGEML_ALARM_WEBHOOK_ALLOWED_HOSTS still counts; empty by default: no webhooks)"
             )
     return cfg
 

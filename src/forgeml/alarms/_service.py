@@ -53,7 +53,7 @@ class AlarmService:
         Raises:
             ValidationError: a bad config, naming the field.
         """
-        cfg = parse_alarm(config, self.ws.settings.alarm_webhook_allowed_hosts)
+        cfg = parse_alarm(config, self.ws.settings.allowed_webhook_hosts)
         body = cfg.model_dump(mode="json")
         existing = self.store.list_resources(KIND, name=cfg.name, limit=1)
         if existing:
@@ -205,7 +205,7 @@ class AlarmService:
 
         try:
             parse_alarm(
-                record.data["config"], self.ws.settings.alarm_webhook_allowed_hosts
+                record.data["config"], self.ws.settings.allowed_webhook_hosts
             )  # still allowed now?
             body = {"source": "forgeml.alarms", "detail-type": "Alarm State Change", "time": _stamp(event.time),
                     "resources": [record.ref], "detail": event.data}  # fmt: skip

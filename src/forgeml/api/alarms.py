@@ -1,7 +1,7 @@
 """``/alarms`` and ``/metrics``: metric alarms and the metrics store (the CloudWatch role).
 
 A webhook URL in an alarm is accepted only for a host the operator listed in
-``FORGEML_ALARM_WEBHOOK_ALLOWED_HOSTS`` (empty by default), so a caller cannot make the server
+``FORGEML_ALLOWED_WEBHOOK_HOSTS`` (empty by default; the old ``FORGEML_ALARM_WEBHOOK_ALLOWED_HOSTS`` still counts), so a caller cannot make the server
 reach the network.
 """
 

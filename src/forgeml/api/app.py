@@ -32,6 +32,7 @@ ROUTERS: list[str] = [
     "forgeml.api.alarms",
     "forgeml.api.async_invocations",
     "forgeml.api.pipelines",
+    "forgeml.api.rules",
 ]
 
 

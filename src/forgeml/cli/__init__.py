@@ -53,6 +53,8 @@ GROUPS: list[tuple[str, str]] = [
     ("keys", "forgeml.cli.keys"),
     ("tls", "forgeml.cli.tls"),
     ("pipelines", "forgeml.cli.pipelines"),
+    ("rules", "forgeml.cli.rules"),
+    ("schedules", "forgeml.cli.schedules"),
 ]
 
 # (command name, "module:function") -- single commands at the top level.
@@ -62,6 +64,8 @@ COMMANDS: list[tuple[str, str]] = [
     ("server", "forgeml.cli.server:server"),
     ("demo", "forgeml.cli.demo:demo"),
     ("config", "forgeml.cli.server:show_config"),
+    ("scheduler", "forgeml.cli.server:scheduler"),
+    ("gate", "forgeml.cli.gate:gate"),
 ]
 
 
@@ -86,6 +90,7 @@ READ_COMMANDS = frozenset({
     "alarms ls", "alarms show", "alarms history", "alarms metrics", "alarms stats", "endpoints deployment",
     "auth users", "auth keys", "auth whoami", "auth simulate", "audit ls", "audit verify",
     "pipelines ls", "pipelines show", "pipelines executions",
+    "rules ls", "rules show", "rules firings", "schedules ls", "schedules show", "schedules firings",
 })  # fmt: skip
 
 

@@ -11,7 +11,7 @@ def server(
     host: str = typer.Option(None, help="Address to bind (default FORGEML_HOST, 127.0.0.1)."),
     port: int = typer.Option(None, help="Port (default FORGEML_PORT, 8080)."),
     access_log: bool = typer.Option(False, help="Log every request (costs 10-20% throughput)."),
-    scheduler: bool = typer.Option(True, "--scheduler/--no-scheduler", help="Also run due monitoring schedules (forgeml monitor scheduler)."),
+    scheduler: bool = typer.Option(True, "--scheduler/--no-scheduler", help="Also run schedules, event rules and due monitoring schedules (forgeml scheduler)."),
 ) -> None:
     """Serve the REST API (OpenAPI at /openapi.json) and the endpoints' runtime paths."""
     import uvicorn
@@ -28,12 +28,10 @@ def server(
     scheme = "https" if tls else "http"
     check_can_serve(ws)
     typer.echo(f"forgeml server on {scheme}://{settings.host}:{settings.port} (workspace {ws.home}; security {'on' if settings.security_enabled else 'off'})", err=True)
-    if scheduler:
-        from forgeml.monitoring._scheduler import start_thread
-
-        start_thread(ws)
     from forgeml.alarms._loop import AlarmLoop
+    from forgeml.rules._loop import SchedulerLoop
 
+    loop = SchedulerLoop(ws).start() if scheduler else None  # schedules, event rules, monitoring schedules
     alarms = AlarmLoop(ws).start()  # alarm evaluation; rolls back deployments interrupted by a restart
     from forgeml.pipelines._driver import start_thread as start_pipelines
 
@@ -42,6 +40,44 @@ def server(
         uvicorn.run(create_app(ws), host=settings.host, port=settings.port, access_log=access_log, log_level="warning", **tls)
     finally:
         alarms.stop()
+        if loop is not None:
+            loop.stop()
+
+
+def scheduler(
+    interval: float = typer.Option(None, min=0.05, help="Seconds between passes (default FORGEML_RULES_TICK_SECONDS, 2)."),
+    alarms: bool = typer.Option(True, "--alarms/--no-alarms", help="Also evaluate alarms (their state changes are what rules react to)."),
+    once: bool = typer.Option(False, "--once", help="One pass, then exit (cron-driven setups, tests)."),
+) -> None:
+    """Run schedules, event rules and monitoring schedules without the REST API (kill -9 safe)."""
+    import signal
+    import threading
+
+    from forgeml.alarms._loop import AlarmLoop
+    from forgeml.cli._common import workspace
+    from forgeml.rules._loop import SchedulerLoop
+
+    ws = workspace()
+    loop = SchedulerLoop(ws, interval)
+    if once:
+        if alarms:
+            AlarmLoop(ws).tick()
+        typer.echo(f"{loop.tick()} target(s) fired")
+        return
+    typer.echo(f"forgeml scheduler on workspace {ws.home} (every {loop.interval:g}s)", err=True)
+    evaluator = AlarmLoop(ws).start() if alarms else None
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    loop.start()
+    try:
+        while not done.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        loop.stop()
+        if evaluator is not None:
+            evaluator.stop()
 
 
 def show_config(as_json: bool = JsonOption) -> None:

@@ -44,6 +44,8 @@ SERVICES: dict[str, str] = {
     "alarms": "forgeml.alarms:AlarmService",
     "async_inference": "forgeml.serving._async_service:AsyncInferenceService",
     "pipelines": "forgeml.pipelines:PipelineService",
+    "rules": "forgeml.rules:RuleService",
+    "schedules": "forgeml.rules:ScheduleService",
 }
 
 

@@ -123,6 +123,13 @@ class EvaluationService:
         result["champion_ref"] = self._ref(champion)
         return result
 
+    def gate(self, candidate: str, champion: str, data: Any, checks: list[str | dict[str, Any]], *,
+             target: str | None = None, allow_no_champion: bool = False) -> dict[str, Any]:  # fmt: skip
+        """The CI/CD gate: see :func:`forgeml.evaluation._gate.run_gate`."""
+        from forgeml.evaluation._gate import run_gate
+
+        return run_gate(self.ws, candidate, champion, data, checks, target=target, allow_no_champion=allow_no_champion)
+
     def _ref(self, item: Any) -> str | None:
         from forgeml.core.records import ResourceRecord
 

@@ -181,6 +181,21 @@ POST   /pipeline-executions/{execution}/stop      pipelines:StopExecution   pipe
 POST   /pipeline-executions/{execution}/retry     pipelines:RetryExecution  pipeline-execution/{execution}
 POST   /pipeline-callbacks/success                pipelines:SendStepResult  pipeline-execution/*
 POST   /pipeline-callbacks/failure                pipelines:SendStepResult  pipeline-execution/*
+GET    /rules                                     rules:List              event-rule/*
+POST   /rules                                     rules:Create            event-rule/*
+POST   /rules/test-pattern                        rules:TestEventPattern  event-rule/*
+GET    /rules/{name}                              rules:Read              event-rule/{name}
+DELETE /rules/{name}                              rules:Delete            event-rule/{name}
+POST   /rules/{name}/enable                       rules:Update            event-rule/{name}
+POST   /rules/{name}/disable                      rules:Update            event-rule/{name}
+GET    /rules/{name}/firings                      rules:Read              event-rule/{name}
+GET    /schedules                                 schedules:List          schedule/*
+POST   /schedules                                 schedules:Create        schedule/*
+GET    /schedules/{name}                          schedules:Read          schedule/{name}
+DELETE /schedules/{name}                          schedules:Delete        schedule/{name}
+POST   /schedules/{name}/enable                   schedules:Update        schedule/{name}
+POST   /schedules/{name}/disable                  schedules:Update        schedule/{name}
+GET    /schedules/{name}/firings                  schedules:Read          schedule/{name}
 """
 
 
