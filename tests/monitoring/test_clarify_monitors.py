@@ -1,0 +1,274 @@
+"""Bias drift and feature attribution drift (ModelBias, ModelExplainability) over the capture
+files a real endpoint wrote, with NDCG and the bootstrap rule checked against independent code."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import norm
+from sklearn.metrics import ndcg_score
+
+from forgeml.clarify import bias_report
+from forgeml.errors import JobFailedError, ValidationError
+from forgeml.monitoring import _attribution as at
+from forgeml.monitoring import _bias
+from tests.monitoring.conftest import capture_lines
+from tests.serving.conftest import recipe_package, training_frame
+
+BIAS = {"label": "y", "label_values_or_threshold": [1], "facet": [{"name_or_index": "color", "value_or_threshold": ["blue"]}],
+        "methods": ["DPPL", "DI"], "bootstrap_samples": 200}  # fmt: skip
+
+
+# NDCG ------------------------------------------------------------------------------------------
+def test_ndcg_reference_example_is_069() -> None:
+    """The AWS page's college admission example: ranking reversed, NDCG 0.69."""
+    baseline = {"SAT score": 0.70, "GPA": 0.50, "Class rank": 0.05}
+    live = {"SAT score": 0.10, "GPA": 0.20, "Class rank": 0.70}
+    by_hand = (0.05 / 1 + 0.50 / math.log2(3) + 0.70 / 2) / (0.70 / 1 + 0.50 / math.log2(3) + 0.05 / 2)
+    assert at.ndcg(baseline, live) == pytest.approx(by_hand)
+    assert round(at.ndcg(baseline, live), 2) == 0.69
+    assert at.ndcg(baseline, {"SAT score": 9, "GPA": 5, "Class rank": 1}) == 1.0  # same order: 1 whatever the live values
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_ndcg_matches_sklearn(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    names = [f"f{i}" for i in range(rng.integers(2, 12))]
+    a, b = rng.random(len(names)), rng.random(len(names))  # continuous: no ties
+    ours = at.ndcg(dict(zip(names, a, strict=True)), dict(zip(names, b, strict=True)))
+    assert ours == pytest.approx(ndcg_score([a], [b]))
+
+
+def test_ndcg_bad_input() -> None:
+    with pytest.raises(ValidationError, match="different features"):
+        at.ndcg({"a": 1.0}, {"b": 1.0})
+    with pytest.raises(ValidationError, match="all 0"):
+        at.ndcg({"a": 0.0}, {"a": 1.0})
+    with pytest.raises(ValidationError, match="threshold"):
+        at.parse_config({"threshold": 1.5})
+    with pytest.raises(ValidationError, match="unknown key"):
+        at.parse_config({"nope": 1})
+
+
+# bootstrap rule --------------------------------------------------------------------------------
+def test_normal_interval_by_hand() -> None:
+    reps = np.array([0.1, 0.3, 0.2, 0.25, np.nan, np.inf])
+    low, high = _bias.normal_interval(0.2, reps, 0.95)
+    sd = np.std([0.1, 0.3, 0.2, 0.25], ddof=1)
+    assert (low, high) == pytest.approx((0.2 - norm.ppf(0.975) * sd, 0.2 + norm.ppf(0.975) * sd))
+    assert _bias.normal_interval(0.2, np.array([0.1, np.nan]), 0.95) is None
+
+
+@pytest.mark.parametrize(("interval", "allowed", "alert"), [
+    ((0.4, 0.6), (0.0, 0.3), True), ((-0.6, -0.4), (-0.3, 0.3), True),   # disjoint, either side
+    ((0.25, 0.6), (0.0, 0.3), False), ((-1.0, 1.0), (0.0, 0.3), False),  # overlapping, containing
+    ((0.3, 0.5), (0.0, 0.3), False),                                       # touching counts as overlap
+])  # fmt: skip
+def test_disjoint_rule(interval: tuple[float, float], allowed: tuple[float, float], alert: bool) -> None:
+    assert _bias.disjoint(interval, allowed) is alert
+
+
+def _frame(n: int, seed: int, gap: float) -> pd.DataFrame:
+    """Facet d = 1 is predicted positive ``gap`` less often than facet a."""
+    rng = np.random.default_rng(seed)
+    d = rng.random(n) < 0.4
+    p = np.where(d, 0.5 - gap, 0.5)
+    return pd.DataFrame({"g": d.astype(int), "x": rng.normal(size=n), _bias.LABEL: (rng.random(n) < 0.5).astype(int),
+                         _bias.PREDICTION: (rng.random(n) < p).astype(int)})  # fmt: skip
+
+
+def test_bias_violation_only_when_interval_disjoint() -> None:
+    cfg = _bias.parse_config({"label_values_or_threshold": [1], "facet": [{"name_or_index": "g", "value_or_threshold": [1]}],
+                              "methods": ["DPPL"], "thresholds": {"DPPL": [-0.1, 0.1]}, "seed": 3})  # fmt: skip
+    far, _ = _bias.analyse(_frame(2000, 1, 0.4), cfg, None)  # DPPL about 0.4: CI well above 0.1
+    near, _ = _bias.analyse(_frame(2000, 1, 0.13), cfg, None)  # DPPL about 0.13: value outside A, CI overlaps it
+    entry = far["post_training_bias_metrics"]["facets"]["g"][0]["metrics"][0]
+    low, high = entry["confidence_interval"]
+    assert low > 0.1 and low < entry["value"] < high
+    base = {"post_training_bias_metrics": {"facets": {}}}
+    _, alerts = _bias.analyse(_frame(2000, 1, 0.4), cfg, base)
+    assert [(v["metric_name"], v["constraint_check_type"], v["facet"], v["facet_value"]) for v in alerts] == [("DPPL", "bias_drift_check", "g", "1")]
+    near_entry = near["post_training_bias_metrics"]["facets"]["g"][0]["metrics"][0]
+    assert near_entry["value"] > 0.1 and near_entry["confidence_interval"][0] < 0.1  # outside A, yet overlapping
+    _, none = _bias.analyse(_frame(2000, 1, 0.13), cfg, base)
+    assert none == []
+    again, _ = _bias.analyse(_frame(2000, 1, 0.4), cfg, None)  # fixed seed: the same interval
+    assert again == far
+
+
+def test_bias_metrics_equal_clarify_on_the_same_frame() -> None:
+    frame = _frame(500, 7, 0.2).assign(grp=lambda f: np.arange(len(f)) % 3)
+    cfg = _bias.parse_config({"label_values_or_threshold": [1], "facet": [{"name_or_index": "g", "value_or_threshold": [1]}],
+                              "group_variable": "grp", "bootstrap_samples": 20})  # fmt: skip
+    ours, _ = _bias.analyse(frame, cfg, None)
+    theirs = bias_report(frame, label=_bias.LABEL, label_values_or_threshold=[1], facets=[{"name_or_index": "g", "value_or_threshold": [1]}],
+                         predicted_label=_bias.PREDICTION, group_variable="grp", pre_training_methods=None)  # fmt: skip
+    a = {m["name"]: m["value"] for m in ours["post_training_bias_metrics"]["facets"]["g"][0]["metrics"]}
+    b = {m["name"]: m["value"] for m in theirs["post_training_bias_metrics"]["facets"]["g"][0]["metrics"]}
+    assert set(a) == set(b) and len(a) == 13
+    for name in a:
+        assert a[name] == (pytest.approx(b[name]) if isinstance(b[name], float) else b[name]), name
+
+
+def test_bias_config_errors() -> None:
+    with pytest.raises(ValidationError, match="facet"):
+        _bias.parse_config({"label_values_or_threshold": [1]})
+    with pytest.raises(ValidationError, match=r"thresholds\.XX"):
+        _bias.parse_config({"label_values_or_threshold": [1], "facet": ["g=1"], "thresholds": {"XX": [0, 1]}})
+    with pytest.raises(ValidationError, match="above high"):
+        _bias.parse_config({"label_values_or_threshold": [1], "facet": ["g=1"], "thresholds": {"DPPL": [1, 0]}})
+    cfg = _bias.parse_config({"label_values_or_threshold": [1], "facet": ["nope=1"]})
+    with pytest.raises(ValidationError, match="facet column 'nope' is not in the data"):
+        _bias.analyse(_frame(50, 0, 0.0), cfg, None)
+
+
+# end to end over a real endpoint ----------------------------------------------------------------
+def _csv(frame: pd.DataFrame) -> str:
+    return "".join(f"{r.x1:.6f},{r.x2},{r.color}\n" for r in frame.itertuples())
+
+
+def _truth(x: pd.DataFrame) -> list[int]:
+    return list(((x["x1"] + (x["color"] == "red") * 1.5 + x["x2"] / 10) > 0.8).astype(int))
+
+
+@pytest.fixture(scope="module")
+def drift(world: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Variant A: in-distribution traffic; B: blue rows' x1 moved down by 3 (bias drift);
+    C: x1 held at 0 (its attribution collapses). Every request gets its ground truth."""
+    ws, root = world["ws"], world["root"]
+    package = recipe_package(root / "recipe")
+    ws.endpoints.create("drift-ep", {"variants": [{"name": v, "model": str(package), "weight": 1 if v == "A" else 0} for v in "ABC"],
+                                     "data_capture": {"sampling_percentage": 100}})  # fmt: skip
+    same, _ = training_frame(n=400, seed=21)
+    biased, _ = training_frame(n=400, seed=22)
+    biased.loc[biased["color"] == "blue", "x1"] -= 3.0
+    flat, _ = training_frame(n=200, seed=23)
+    flat["x1"] = 0.0
+    truth = {}
+    for variant, frame in (("A", same), ("B", biased), ("C", flat)):
+        for k, i in enumerate(range(0, len(frame), 20)):
+            rows = frame.iloc[i : i + 20]
+            inference_id = f"{variant}-{k}"
+            ws.endpoints.invoke("drift-ep", _csv(rows), content_type="text/csv", target_variant=variant, inference_id=inference_id)
+            truth[inference_id] = _truth(rows)
+    records = [{"groundTruthData": {"data": ",".join(map(str, v)), "encoding": "CSV"}, "eventMetadata": {"eventId": k}, "eventVersion": "0"}
+               for k, v in truth.items()]  # fmt: skip
+    assert ws.monitoring.upload_ground_truth("drift-ep", records)["unknown_event_ids"] == 0
+    train, _ = training_frame(n=600, seed=1)
+    train = train.assign(y=_truth(train))
+    bias = ws.monitoring.bias_baseline(train, BIAS, model=str(package), name="drift-bias")
+    shap = ws.monitoring.explainability_baseline(train[["x1", "x2", "color"]], model=str(package),
+                                                 config={"max_rows": 60, "num_samples": 200}, name="drift-shap")  # fmt: skip
+    yield {"ws": ws, "package": package, "train": train, "capture": ws.endpoints.capture_dir("drift-ep"), "bias": bias, "shap": shap}
+
+
+def test_bias_drift_end_to_end(drift: dict[str, Any]) -> None:
+    ws = drift["ws"]
+    base = drift["bias"]
+    assert base.spec["monitoring_type"] == "ModelBias" and base.spec["config"]["headers"] == ["x1", "x2", "color"]
+    (base_dppl,) = [m for m in ws.monitoring.constraints(base)["post_training_bias_metrics"]["facets"]["color"][0]["metrics"] if m["name"] == "DPPL"]
+
+    calm = ws.monitoring.model_bias(base, endpoint="drift-ep", variant="A", name="calm-bias")
+    assert calm.status == "Completed" and calm.data["status_detail"] == "NoViolations"
+    assert calm.data["counts"]["matched_records"] == 20 and calm.data["item_count"] == 400
+    assert ws.monitoring.violations(calm) == {"version": "1.0", "violations": []}
+
+    moved = ws.monitoring.model_bias(base, endpoint="drift-ep", variant="B", name="moved-bias")
+    assert moved.status == "CompletedWithViolations"
+    found = ws.monitoring.violations(moved)["violations"]
+    assert ("color", "blue", "DPPL", "bias_drift_check") in {(v["facet"], v["facet_value"], v["metric_name"], v["constraint_check_type"]) for v in found}
+    stats = ws.monitoring.statistics(moved, kind="monitoring-execution")
+    (dppl,) = [m for m in stats["post_training_bias_metrics"]["facets"]["color"][0]["metrics"] if m["name"] == "DPPL"]
+    assert dppl["allowed_range"] == pytest.approx([base_dppl["value"] - 0.1, base_dppl["value"] + 0.1])
+    assert dppl["confidence_interval"][0] > dppl["allowed_range"][1]
+    # independently: DPPL from the capture files' predictions of variant B
+    preds, colors = [], []
+    for line in capture_lines(drift["capture"], "B"):
+        preds += [int(p["predicted_label"]) for p in json.loads(line["captureData"]["endpointOutput"]["data"])["predictions"]]
+        colors += [r.split(",")[2] for r in line["captureData"]["endpointInput"]["data"].splitlines()]
+    p, blue = np.array(preds), np.array(colors) == "blue"
+    assert dppl["value"] == pytest.approx(p[~blue].mean() - p[blue].mean())
+    assert moved.data["metrics"]["DPPL"] == pytest.approx(dppl["value"])
+    html = ws.monitoring.html(moved)
+    assert "Facet color = blue" in html and "confidence interval" in html
+    # lineage: baseline and endpoint into the execution
+    assert {base.ref, "endpoint/drift-ep"} <= ws.lineage.upstream(moved.ref).refs()
+
+
+def test_bias_bad_input(drift: dict[str, Any]) -> None:
+    ws = drift["ws"]
+    empty = ws.monitoring.model_bias("drift-bias", endpoint="drift-ep", start_time="2020-01-01T00:00:00Z",
+                                     end_time="2020-01-01T05:00:00Z", name="empty-bias")  # fmt: skip
+    assert empty.status == "Completed" and empty.data["status_detail"] == "NoData" and "no data" in empty.data["message"]
+    with pytest.raises(ValidationError, match="facet column 'income' is not in the data"):
+        ws.monitoring.bias_baseline(drift["train"], {**BIAS, "facet": ["income>3"]}, model=str(drift["package"]))
+    with pytest.raises(ValidationError, match="label column 'target'"):
+        ws.monitoring.bias_baseline(drift["train"], {**BIAS, "label": "target"}, model=str(drift["package"]))
+    with pytest.raises(ValidationError, match="not a ModelBias one"):
+        ws.monitoring.model_bias(ws.monitoring.baseline("train", name="dq-not-bias"), endpoint="drift-ep")
+
+
+def test_attribution_drift_end_to_end(drift: dict[str, Any]) -> None:
+    ws = drift["ws"]
+    base = drift["shap"]
+    expl = ws.monitoring.constraints(base)["explanations"]
+    (method, labels), = expl.items()
+    assert method in ("kernel_shap", "tree_shap") and list(labels) == ["1"]
+    shap_base = labels["1"]["global_shap_values"]
+    assert max(shap_base, key=shap_base.get) == "x1"
+
+    calm = ws.monitoring.model_explainability(base, endpoint="drift-ep", variant="A", name="calm-shap")
+    assert calm.status == "Completed", calm.data["message"]
+    stats = ws.monitoring.statistics(calm, kind="monitoring-execution")
+    assert stats["ndcg"]["1"] >= 0.9
+    window = stats["explanations"][method]["1"]["global_shap_values"]
+    assert stats["ndcg"]["1"] == pytest.approx(ndcg_score([[shap_base[f] for f in shap_base]], [[window[f] for f in shap_base]]))
+    assert calm.data["metrics"]["feature_x1"] == pytest.approx(window["x1"]) and "ExpectedValue" in calm.data["metrics"]
+
+    flat = ws.monitoring.model_explainability(base, endpoint="drift-ep", variant="C", name="flat-shap")
+    assert flat.status == "CompletedWithViolations"
+    found = ws.monitoring.violations(flat)["violations"]
+    assert [(v["label"], v["metric_name"], v["constraint_check_type"]) for v in found] == [("1", "shap", "feature_attribution_drift_check")]
+    assert ws.monitoring.statistics(flat, kind="monitoring-execution")["ndcg"]["1"] < 0.9
+    assert "global SHAP: baseline vs window" in ws.monitoring.html(flat)
+
+    empty = ws.monitoring.model_explainability(base, endpoint="drift-ep", start_time="2020-01-01T00:00:00Z",
+                                               end_time="2020-01-01T01:00:00Z", name="empty-shap")  # fmt: skip
+    assert empty.data["status_detail"] == "NoData"
+
+
+def test_clarify_monitors_on_a_schedule(drift: dict[str, Any]) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    ws = drift["ws"]
+    hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    with pytest.raises(ValidationError, match="not a ModelBias one"):
+        ws.monitoring.create_schedule("bad-bias", baseline="drift-shap", endpoint="drift-ep", monitoring_type="ModelBias")
+    for kind, baseline, variant in (("ModelBias", "drift-bias", "B"), ("ModelExplainability", "drift-shap", "C")):
+        name = f"sched-{kind.lower()}"
+        ws.monitoring.create_schedule(name, baseline=baseline, endpoint="drift-ep", variant=variant, monitoring_type=kind,
+                                      start_time=(hour + timedelta(minutes=1)).isoformat())  # fmt: skip
+        jobs = [j for j in ws.monitoring.run_scheduler_once(now=hour + timedelta(hours=1, minutes=5)) if j.startswith(name[:20])]
+        assert len(jobs) == 1, jobs
+        ws.jobs.wait(jobs[0], timeout=120)
+        (entry,) = ws.monitoring.schedule_executions(name)
+        assert entry["status"] == "CompletedWithViolations", entry
+        assert entry["window_start"] == hour.isoformat()
+        assert ws.monitoring.schedule_executions(name)[0]["execution"] in ws.lineage.downstream(f"monitoring-schedule/{name}:1").refs()
+        again = [j for j in ws.monitoring.run_scheduler_once(now=hour + timedelta(hours=1, minutes=6)) if j.startswith(name[:20])]
+        assert again == []  # that window ran once
+
+
+def test_facet_missing_from_captures_fails_the_execution_clearly(drift: dict[str, Any]) -> None:
+    ws = drift["ws"]
+    base = ws.monitoring.bias_baseline(drift["train"].assign(region="north"),
+                                       {**BIAS, "facet": [{"name_or_index": "region", "value_or_threshold": ["north"]}]},
+                                       model=str(drift["package"]), name="region-bias")  # fmt: skip
+    with pytest.raises(JobFailedError, match="facet column 'region' is not in the data"):
+        ws.monitoring.model_bias(base, endpoint="drift-ep", variant="A", name="region-run")
