@@ -158,7 +158,7 @@ def create(
     endpoint: str = EndpointOpt,
     cron: str = typer.Option("hourly", "--cron", help="Five-field cron (UTC), at most hourly; or 'hourly', 'daily'."),
     variant: str = VariantOpt,
-    monitoring_type: str = typer.Option("DataQuality", "--type", help="DataQuality or ModelQuality."),
+    monitoring_type: str = typer.Option("DataQuality", "--type", help="DataQuality, ModelQuality, ModelBias or ModelExplainability (the last two: a baseline of that type)."),
     constraints: Path = typer.Option(None, "--constraints", help="Use this constraints file (.json, .yaml) instead of the baseline's."),
     start: str = typer.Option(None, "--start", help="No window before this time (ISO-8601; default now)."),
     as_json: bool = JsonOption,
@@ -269,3 +269,8 @@ def quality(
                         ((v["metric_name"], v["constraint_check_type"], v["description"]) for v in doc["violations"]))  # fmt: skip
 
     emit(doc, as_json, render)
+
+
+from forgeml.cli._monitor_clarify import register  # noqa: E402  (bias and attribution drift commands)
+
+register(app, EndpointOpt, StartOpt, EndOpt, VariantOpt, WaitOpt)
