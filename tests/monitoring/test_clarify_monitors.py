@@ -272,3 +272,66 @@ def test_facet_missing_from_captures_fails_the_execution_clearly(drift: dict[str
                                        model=str(drift["package"]), name="region-bias")  # fmt: skip
     with pytest.raises(JobFailedError, match="facet column 'region' is not in the data"):
         ws.monitoring.model_bias(base, endpoint="drift-ep", variant="A", name="region-run")
+
+
+# faces -----------------------------------------------------------------------------------------
+def _cli(ws: Any, *args: str) -> Any:
+    from forgeml.cli._common import state
+    from tests.cli_runner import run_cli
+
+    state.workspace = ws
+    try:
+        return run_cli(ws.home, *args)
+    finally:
+        state.workspace = None
+
+
+def test_cli_bias_baseline_run_and_schedule(drift: dict[str, Any], tmp_path: Any) -> None:
+    ws = drift["ws"]
+    ws.datasets.create("drift-train", drift["train"])
+    cfg = tmp_path / "bias.yaml"
+    cfg.write_text("label: y\nlabel_values_or_threshold: [1]\nfacet:\n  - {name_or_index: color, value_or_threshold: [blue]}\n"
+                   "methods: [DPPL]\nthresholds: {DPPL: [-0.3, 0.3]}\n")  # fmt: skip
+    out = _cli(ws, "monitor", "bias-baseline", "drift-train:1", "--config", str(cfg), "--model", str(drift["package"]), "--name", "cli-bias", "--json")
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["ref"] == "monitoring-baseline/cli-bias:1"
+    page = tmp_path / "bias.html"
+    out = _cli(ws, "monitor", "bias", "--baseline", "cli-bias", "--endpoint", "drift-ep", "--variant", "B", "--html", str(page), "--json")
+    assert out.returncode == 0, out.stderr
+    run = json.loads(out.stdout)
+    assert run["status"] == "CompletedWithViolations" and [v["metric_name"] for v in run["violations"]] == ["DPPL"] and page.is_file()
+    out = _cli(ws, "monitor", "bias", "--baseline", "cli-bias", "--endpoint", "drift-ep", "--variant", "A")
+    assert out.returncode == 0 and "Completed" in out.stdout and "DPPL" in out.stdout
+    out = _cli(ws, "monitor", "create", "cli-bias-hourly", "--type", "ModelBias", "--baseline", "cli-bias", "--endpoint", "drift-ep", "--json")
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["spec"]["monitoring_type"] == "ModelBias"
+    cfg.write_text("label: y\nfacet: [color=blue]\n")
+    out = _cli(ws, "monitor", "bias-baseline", "drift-train:1", "--config", str(cfg), "--model", str(drift["package"]))
+    assert out.returncode == 2 and out.stderr.strip() == ("error: bias_config.label_values_or_threshold: give the positive label values "
+                                                          "or '> threshold'")  # fmt: skip
+
+
+def test_rest_bias_and_explainability(drift: dict[str, Any]) -> None:
+    from fastapi.testclient import TestClient
+
+    from forgeml.api.app import create_app
+
+    ws = drift["ws"]
+    rows = drift["train"].head(300).to_dict(orient="records")
+    with TestClient(create_app(ws)) as client:
+        r = client.post("/monitoring/bias-baselines", json={"rows": rows, "model": str(drift["package"]), "config": BIAS, "name": "rest-bias"})
+        assert r.status_code == 201, r.text
+        assert r.json()["spec"]["monitoring_type"] == "ModelBias" and "post_training_bias_metrics" in r.json()["analysis"]
+        r = client.post("/monitoring/model-bias", json={"baseline": "rest-bias", "endpoint": "drift-ep", "variant": "B"})
+        assert r.status_code == 201, r.text
+        assert r.json()["status"] == "CompletedWithViolations" and r.json()["violations"][0]["constraint_check_type"] == "bias_drift_check"
+        r = client.post("/monitoring/model-explainability", json={"baseline": "rest-bias", "endpoint": "drift-ep"})
+        assert r.status_code == 400 and r.json()["message"] == "baseline: monitoring-baseline/rest-bias:1 is a ModelBias baseline, not a ModelExplainability one"
+        r = client.post("/monitoring/model-explainability", json={"baseline": "drift-shap", "endpoint": "drift-ep", "variant": "C", "name": "rest-shap"})
+        assert r.status_code == 201, r.text
+        assert r.json()["statistics"]["ndcg"]["1"] < 0.9 and r.json()["violations"][0]["label"] == "1"
+        r = client.post("/monitoring/schedules", json={"name": "rest-shap-daily", "baseline": "drift-shap", "endpoint": "drift-ep",
+                                                       "monitoring_type": "ModelExplainability", "cron": "daily"})  # fmt: skip
+        assert r.status_code == 201 and r.json()["spec"]["monitoring_type"] == "ModelExplainability"
+        r = client.post("/monitoring/bias-baselines", json={"rows": rows, "model": str(drift["package"]), "config": {**BIAS, "bootstrap_samples": 5}})
+        assert r.status_code == 400 and r.json()["message"] == "bias_config.bootstrap_samples: 5 is not a whole number 10-10000"
