@@ -302,6 +302,12 @@ def test_cli_bias_baseline_run_and_schedule(drift: dict[str, Any], tmp_path: Any
     assert run["status"] == "CompletedWithViolations" and [v["metric_name"] for v in run["violations"]] == ["DPPL"] and page.is_file()
     out = _cli(ws, "monitor", "bias", "--baseline", "cli-bias", "--endpoint", "drift-ep", "--variant", "A")
     assert out.returncode == 0 and "Completed" in out.stdout and "DPPL" in out.stdout
+    out = _cli(ws, "monitor", "constraints", "cli-bias")
+    assert out.returncode == 0 and "color=blue" in out.stdout and "DPPL" in out.stdout
+    out = _cli(ws, "monitor", "constraints", "drift-shap")
+    assert out.returncode == 0 and "x1" in out.stdout and "global SHAP" in out.stdout
+    out = _cli(ws, "monitor", "constraints", "cli-bias", "--set", str(cfg))
+    assert out.returncode == 2 and "is a ModelBias baseline" in out.stderr
     out = _cli(ws, "monitor", "create", "cli-bias-hourly", "--type", "ModelBias", "--baseline", "cli-bias", "--endpoint", "drift-ep", "--json")
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["spec"]["monitoring_type"] == "ModelBias"

@@ -66,6 +66,11 @@ def constraints(
         out.write_text(json.dumps(doc, indent=2))
     if set_ is not None and not as_json:
         typer.echo(f"stored {rec.ref}", err=True)
+    if "features" not in doc:  # a ModelBias or ModelExplainability baseline: its analysis
+        from forgeml.cli._monitor_clarify import _print_attributions, _print_bias
+
+        emit(doc, as_json, lambda: _print_attributions(doc["explanations"]) if "explanations" in doc else _print_bias(doc))
+        return
     emit(doc, as_json, lambda: print_table(f"{rec.ref} constraints", ["feature", "type", "completeness", "constraints"],
                                            ((f["name"], f["inferred_type"], f.get("completeness"),
                                              json.dumps({k: f[k] for k in ("num_constraints", "string_constraints") if k in f})) for f in doc["features"])))  # fmt: skip
