@@ -23,7 +23,8 @@ def _config(ws: Any, path: Path | None, what: str) -> dict[str, Any] | None:
     doc = read_document(path)
     if not isinstance(doc, dict):
         raise ValidationError(f"{path}: the {what} must be an object")
-    return doc
+    out: dict[str, Any] = doc
+    return out
 
 
 def _record(rec: Any) -> dict[str, Any]:
@@ -74,8 +75,12 @@ def register(app: typer.Typer, endpoint_opt: Any, start_opt: Any, end_opt: Any, 
         with console(stderr=True).status("bias baseline"):
             rec = ws.monitoring.bias_baseline(data, _config(ws, config, "bias config") or {}, model=model, name=name)
         analysis = ws.monitoring.constraints(rec)
-        emit(_record(rec) | {"analysis": analysis}, as_json, lambda: (typer.echo(f"stored {rec.ref}: {rec.data['item_count']} rows"),
-                                                                      _print_bias(analysis)))  # fmt: skip
+
+        def render() -> None:
+            typer.echo(f"stored {rec.ref}: {rec.data['item_count']} rows")
+            _print_bias(analysis)
+
+        emit(_record(rec) | {"analysis": analysis}, as_json, render)
 
     @app.command("explainability-baseline")
     def explainability_baseline(
@@ -94,8 +99,12 @@ def register(app: typer.Typer, endpoint_opt: Any, start_opt: Any, end_opt: Any, 
         with console(stderr=True).status("SHAP baseline"):
             rec = ws.monitoring.explainability_baseline(data, model=model, config=_config(ws, config, "explainability config"), name=name)
         doc = ws.monitoring.constraints(rec)
-        emit(_record(rec) | doc, as_json, lambda: (typer.echo(f"stored {rec.ref}: {rec.data['rows_explained']} rows explained"),
-                                                   _print_attributions(doc["explanations"])))  # fmt: skip
+
+        def render() -> None:
+            typer.echo(f"stored {rec.ref}: {rec.data['rows_explained']} rows explained")
+            _print_attributions(doc["explanations"])
+
+        emit(_record(rec) | doc, as_json, render)
 
     def _run(monitoring_type: str, baseline: str, endpoint: str | None, start: str | None, end: str | None, variant: str | None,
              name: str | None, wait: bool, html: Path | None, open_: bool, as_json: bool) -> None:  # fmt: skip

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 LABEL, PREDICTION, PROBABILITY = "__label__", "__prediction__", "__probability__"
-SETTINGS = {"headers": None, "inference_attribute": "predicted_label", "probability_attribute": None,
+SETTINGS: dict[str, Any] = {"headers": None, "inference_attribute": "predicted_label", "probability_attribute": None,
             "predicted_label": None, "thresholds": {}, "default_tolerance": 0.1, "bootstrap_samples": 100,
             "confidence_level": 0.95, "seed": 0}  # fmt: skip
 CLARIFY = ("label", "label_values_or_threshold", "facet", "group_variable", "probability_threshold", "methods")

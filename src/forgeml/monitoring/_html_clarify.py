@@ -50,7 +50,8 @@ def render_attribution(title: str, *, baseline: dict[str, Any], window: dict[str
                        violations: list[dict[str, Any]], summary: dict[str, Any]) -> str:  # fmt: skip
     """Per label: NDCG, and the global SHAP value of each feature in baseline and window."""
     parts = _head(summary, violations, ("label", "check", "description"), ("label", "constraint_check_type", "description"))
-    base, cur = next(iter(baseline.values()), {}), next(iter(window.values()), {})
+    base: dict[str, Any] = next(iter(baseline.values()), {})
+    cur: dict[str, Any] = next(iter(window.values()), {})
     for label, b in base.items():
         c = (cur.get(label) or {}).get("global_shap_values", {})
         score = scores.get(label)
