@@ -341,3 +341,34 @@ def test_rest_bias_and_explainability(drift: dict[str, Any]) -> None:
         assert r.status_code == 201 and r.json()["spec"]["monitoring_type"] == "ModelExplainability"
         r = client.post("/monitoring/bias-baselines", json={"rows": rows, "model": str(drift["package"]), "config": {**BIAS, "bootstrap_samples": 5}})
         assert r.status_code == 400 and r.json()["message"] == "bias_config.bootstrap_samples: 5 is not a whole number 10-10000"
+
+
+def test_bias_schedule_scheduler_killed_with_sigkill_runs_each_window_once(drift: dict[str, Any], tmp_path: Any) -> None:
+    """A real scheduler process running ModelBias windows, killed with SIGKILL and restarted."""
+    import os
+    import signal
+    from datetime import UTC, datetime, timedelta
+
+    from tests.monitoring.test_schedules import _claims, _scheduler, _until, _wait_jobs
+
+    ws = drift["ws"]
+    hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    ws.monitoring.create_schedule("crash-bias", baseline="drift-bias", endpoint="drift-ep", monitoring_type="ModelBias",
+                                  start_time=(hour - timedelta(hours=3)).isoformat())  # fmt: skip
+    first = _scheduler(ws.home, tmp_path / "scheduler.log")
+    try:
+        _until(lambda: len(_claims(ws, "crash-bias", hour)) >= 1)
+    finally:
+        os.killpg(first.pid, signal.SIGKILL)
+        first.wait()
+    second = _scheduler(ws.home, tmp_path / "scheduler.log")
+    try:
+        _until(lambda: len(_claims(ws, "crash-bias", hour)) == 3 and all(r["state"] == "submitted" for r in _claims(ws, "crash-bias", hour)))
+        _wait_jobs(ws, [r["job"] for r in _claims(ws, "crash-bias", hour)])
+    finally:
+        os.killpg(second.pid, signal.SIGTERM)
+        second.wait()
+    assert "Traceback" not in (tmp_path / "scheduler.log").read_text()
+    executions = [e for e in ws.monitoring.executions("crash-bias") if e.spec["source"]["start"] < hour.isoformat()]
+    assert sorted(e.spec["source"]["start"] for e in executions) == [(hour - timedelta(hours=k)).isoformat() for k in (3, 2, 1)]
+    assert {(e.status, e.data["status_detail"], e.spec["monitoring_type"]) for e in executions} == {("Completed", "NoData", "ModelBias")}
