@@ -311,6 +311,11 @@ def test_cli_bias_baseline_run_and_schedule(drift: dict[str, Any], tmp_path: Any
     out = _cli(ws, "monitor", "create", "cli-bias-hourly", "--type", "ModelBias", "--baseline", "cli-bias", "--endpoint", "drift-ep", "--json")
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["spec"]["monitoring_type"] == "ModelBias"
+    out = _cli(ws, "monitor", "bias-baseline", "--endpoint", "drift-ep", "--variant", "A", "--config", str(cfg))
+    assert out.returncode == 2 and out.stderr.startswith("error: facet column 'color' is not in the data (columns: _c0, _c1, _c2")
+    cfg.write_text(cfg.read_text() + "headers: [x1, x2, color]\n")
+    out = _cli(ws, "monitor", "bias-baseline", "--endpoint", "drift-ep", "--variant", "A", "--config", str(cfg), "--json")
+    assert out.returncode == 0 and json.loads(out.stdout)["ref"] == "monitoring-baseline/drift-ep-bias:1", out.stderr
     cfg.write_text("label: y\nfacet: [color=blue]\n")
     out = _cli(ws, "monitor", "bias-baseline", "drift-train:1", "--config", str(cfg), "--model", str(drift["package"]))
     assert out.returncode == 2 and out.stderr.strip() == ("error: bias_config.label_values_or_threshold: give the positive label values "
@@ -372,3 +377,19 @@ def test_bias_schedule_scheduler_killed_with_sigkill_runs_each_window_once(drift
     executions = [e for e in ws.monitoring.executions("crash-bias") if e.spec["source"]["start"] < hour.isoformat()]
     assert sorted(e.spec["source"]["start"] for e in executions) == [(hour - timedelta(hours=k)).isoformat() for k in (3, 2, 1)]
     assert {(e.status, e.data["status_detail"], e.spec["monitoring_type"]) for e in executions} == {("Completed", "NoData", "ModelBias")}
+
+
+def test_bias_baseline_from_captured_traffic_with_its_ground_truth(drift: dict[str, Any]) -> None:
+    ws = drift["ws"]
+    cfg = {**BIAS, "headers": ["x1", "x2", "color"]}
+    base = ws.monitoring.bias_baseline(None, cfg, endpoint="drift-ep", variant="A", name="captured-bias")
+    assert base.data["item_count"] == 400 and base.data["merge"]["matched_records"] == 20
+    assert "endpoint/drift-ep" in ws.lineage.upstream(base.ref).refs()
+    calm = ws.monitoring.model_bias(base, endpoint="drift-ep", variant="A", name="captured-calm")
+    assert calm.status == "Completed"  # the same rows: every interval contains the baseline value
+    moved = ws.monitoring.model_bias(base, endpoint="drift-ep", variant="B", name="captured-moved")
+    assert moved.status == "CompletedWithViolations"
+    with pytest.raises(ValidationError, match="no captured request in the window has ground truth"):
+        ws.monitoring.bias_baseline(None, cfg, endpoint="drift-ep", start_time="2020-01-01T00:00:00Z", end_time="2020-01-01T01:00:00Z")
+    with pytest.raises(ValidationError, match="either data"):
+        ws.monitoring.bias_baseline(drift["train"], cfg, endpoint="drift-ep")

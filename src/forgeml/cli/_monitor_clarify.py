@@ -64,16 +64,18 @@ def register(app: typer.Typer, endpoint_opt: Any, start_opt: Any, end_opt: Any, 
 
     @app.command("bias-baseline")
     def bias_baseline(
-        data: str = ref_argument("DATA", help="Labelled rows: the inputs and the label column."),
+        data: str = ref_argument("DATA", None, help="Labelled rows: the inputs and the label column (or give --endpoint)."),
         config: Path = typer.Option(..., "--config", "-c", help="Bias config (.json, .yaml): Clarify's analysis config and the monitor's settings."),
         model: str = ref_option("PACKAGE", "--model", "-m", help="The model whose predictions to measure (or config predicted_label)."),
-        name: str = typer.Option(None, help="Baseline name (default: the dataset's)."),
+        endpoint: str = endpoint_opt, start: str = start_opt, end: str = end_opt, variant: str = variant_opt,
+        name: str = typer.Option(None, help="Baseline name (default: the dataset's, or ENDPOINT-bias)."),
         as_json: bool = JsonOption,
     ) -> None:
-        """Post-training bias metrics of labelled data: a ModelBias monitor's baseline."""
+        """Post-training bias metrics of labelled data (or of captured traffic with its ground truth): a ModelBias baseline."""
         ws = workspace()
         with console(stderr=True).status("bias baseline"):
-            rec = ws.monitoring.bias_baseline(data, _config(ws, config, "bias config") or {}, model=model, name=name)
+            rec = ws.monitoring.bias_baseline(data, _config(ws, config, "bias config") or {}, model=model, endpoint=endpoint,
+                                              start_time=start, end_time=end, variant=variant, name=name)  # fmt: skip
         analysis = ws.monitoring.constraints(rec)
 
         def render() -> None:

@@ -39,7 +39,8 @@ class ClarifyMonitorMixin:
 
     ws: Workspace
 
-    def bias_baseline(self, data: Any, config: dict[str, Any], *, model: Any = None, name: str | None = None,
+    def bias_baseline(self, data: Any, config: dict[str, Any], *, model: Any = None, endpoint: str | None = None,
+                      start_time: Any = None, end_time: Any = None, variant: str | None = None, name: str | None = None,
                       tags: dict[str, str] | None = None) -> ResourceRecord:  # fmt: skip
         """Post-training bias metrics of labelled data: the baseline a ModelBias monitor compares to.
 
@@ -53,6 +54,9 @@ class ClarifyMonitorMixin:
                 ``inference_attribute``, ``probability_attribute``, ``predicted_label``).
             model: the model whose predictions to measure (a registry reference or package);
                 or give ``config["predicted_label"]``, a column of predicted labels.
+            endpoint: instead of ``data``: an endpoint's captured traffic of hours in
+                ``[start_time, end_time)`` (one ``variant`` or all), joined with its ground truth;
+                the predictions are the captured ones (``config["headers"]`` names CSV values).
 
         Raises:
             ValidationError: a bad config, a label or facet column the data does not have.
@@ -62,6 +66,10 @@ class ClarifyMonitorMixin:
         from forgeml.monitoring import _bias
 
         cfg = _bias.parse_config(config)
+        if endpoint is not None:
+            if data is not None or model is not None:
+                raise ValidationError("give either data (and a model) or endpoint (captured traffic with its ground truth)")
+            return self._bias_baseline_from_capture(cfg, endpoint, start_time, end_time, variant, name, tags)
         frame, data_ref = resolve_frame(self.ws, data)
         label, pred_col = cfg["label"], cfg.get("predicted_label")
         if label not in frame.columns:
@@ -90,6 +98,35 @@ class ClarifyMonitorMixin:
             data={"item_count": len(rows)},
             documents={"statistics": (doc, "application/json"), "constraints": (doc, "application/json")},
             inputs={"baselined": data_ref, "baselined-model": model_ref}, tags=tags,
+        )  # fmt: skip
+
+    def _bias_baseline_from_capture(self, cfg: dict[str, Any], endpoint: str, start_time: Any, end_time: Any, variant: str | None,
+                                    name: str | None, tags: dict[str, str] | None) -> ResourceRecord:  # fmt: skip
+        from pathlib import Path
+
+        from forgeml.monitoring import _bias, _joined
+        from forgeml.monitoring import _ground_truth as gt
+        from forgeml.monitoring._capture_read import capture_files
+        from forgeml.monitoring._sources import parse_time, resolve
+
+        source, ref = resolve(self.ws, endpoint=endpoint, start=start_time, end=end_time, variant=variant)
+        files = capture_files(Path(source["root"]), parse_time(source.get("start"), "start_time"),
+                              parse_time(source.get("end"), "end_time"), variant)  # fmt: skip
+        counts = gt.MergeCounts()
+        rows = _joined.joined(files, gt.read(gt.root(self.ws, source["endpoint"])), cfg["headers"] or [], cfg["inference_attribute"],
+                              cfg["probability_attribute"], counts, self.ws.artifacts.envelope)  # fmt: skip
+        if len(rows) == 0:
+            raise ValidationError(f"endpoint {source['endpoint']}: no captured request in the window has ground truth ({counts.records} records)")
+        cfg["headers"] = cfg["headers"] or [str(c) for c in rows.columns if c not in (_bias.LABEL, _bias.PREDICTION, _bias.PROBABILITY)]
+        analysis, _ = _bias.analyse(rows, cfg, None)
+        doc = json_bytes(jsonable(analysis))
+        name = validate_name(name or f"{source['endpoint']}-bias", "baseline name")
+        return store_result(
+            self.ws, BASELINE_KIND, name,
+            spec={"monitoring_type": "ModelBias", "config": cfg, "source": source, "model": None},
+            data={"item_count": len(rows), "merge": counts.to_dict()},
+            documents={"statistics": (doc, "application/json"), "constraints": (doc, "application/json")},
+            inputs={"baselined": ref}, tags=tags,
         )  # fmt: skip
 
     def explainability_baseline(self, data: Any, *, model: Any, config: dict[str, Any] | None = None, name: str | None = None,
