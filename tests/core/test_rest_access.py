@@ -83,6 +83,7 @@ class Attack:
     status: int = 403
 
 
+BIAS_CONFIG = {"label": "label", "label_values_or_threshold": [1], "facet": ["f0>0"]}
 EVIL_SCRIPT = "open({marker!r}, 'w').write('ran')\n"
 ATTACKS = [
     Attack("POST /datasets/ingest", "source", {"source": "/etc/os-release", "name": "leak"}, "source: '/etc/os-release' is a path on the server"),
@@ -165,6 +166,16 @@ ATTACKS = [
            "script": "{evil}", "channels": {"train": "dataset/loans"}}}]}}, "step 'T' Arguments.script: "),
     Attack("POST /pipelines", "definition", {"name": "evil", "definition": {"Steps": [{"Name": "T", "Type": "Training", "Arguments": {
            "algorithm": "linear-learner", "target": "label", "channels": {"train": "{outside}/secret.csv"}}}]}}, "step 'T' Arguments.channels.train: "),
+    Attack("POST /monitoring/bias-baselines", "dataset", {"dataset": "{outside}/secret.csv", "model": "m:1", "config": BIAS_CONFIG}, "dataset: "),
+    Attack("POST /monitoring/bias-baselines", "model", {"dataset": "loans", "model": "{outside_pkg}", "config": BIAS_CONFIG}, "model: "),
+    Attack("POST /monitoring/bias-baselines", "model_dir", {"dataset": "loans", "model_dir": "{outside_pkg}", "config": BIAS_CONFIG}, "model: "),
+    Attack("POST /monitoring/bias-baselines", "config", {"dataset": "loans", "model": "m:1", "config": {**BIAS_CONFIG, "dataset_uri": "/etc/passwd"}},
+           "bias_config: unknown key(s) dataset_uri", status=400),
+    Attack("POST /monitoring/explainability-baselines", "dataset", {"dataset": "/etc/os-release", "model": "m:1"}, "dataset: "),
+    Attack("POST /monitoring/explainability-baselines", "model", {"dataset": "loans", "model": "{outside_pkg}"}, "model: "),
+    Attack("POST /monitoring/explainability-baselines", "model_dir", {"dataset": "loans", "model_dir": "{outside_pkg}"}, "model: "),
+    Attack("POST /monitoring/explainability-baselines", "config", {"dataset": "loans", "model": "m:1", "config": {"baseline": "/etc/passwd"}},
+           "explainability_config: unknown key(s) baseline", status=400),
 ]  # fmt: skip
 
 

@@ -33,6 +33,7 @@ ROUTERS: list[str] = [
     "forgeml.api.async_invocations",
     "forgeml.api.pipelines",
     "forgeml.api.rules",
+    "forgeml.api.monitoring_clarify",
 ]
 
 

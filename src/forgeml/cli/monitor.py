@@ -66,6 +66,11 @@ def constraints(
         out.write_text(json.dumps(doc, indent=2))
     if set_ is not None and not as_json:
         typer.echo(f"stored {rec.ref}", err=True)
+    if "features" not in doc:  # a ModelBias or ModelExplainability baseline: its analysis
+        from forgeml.cli._monitor_clarify import _print_attributions, _print_bias
+
+        emit(doc, as_json, lambda: _print_attributions(doc["explanations"]) if "explanations" in doc else _print_bias(doc))
+        return
     emit(doc, as_json, lambda: print_table(f"{rec.ref} constraints", ["feature", "type", "completeness", "constraints"],
                                            ((f["name"], f["inferred_type"], f.get("completeness"),
                                              json.dumps({k: f[k] for k in ("num_constraints", "string_constraints") if k in f})) for f in doc["features"])))  # fmt: skip
@@ -158,7 +163,7 @@ def create(
     endpoint: str = EndpointOpt,
     cron: str = typer.Option("hourly", "--cron", help="Five-field cron (UTC), at most hourly; or 'hourly', 'daily'."),
     variant: str = VariantOpt,
-    monitoring_type: str = typer.Option("DataQuality", "--type", help="DataQuality or ModelQuality."),
+    monitoring_type: str = typer.Option("DataQuality", "--type", help="DataQuality, ModelQuality, ModelBias or ModelExplainability (the last two: a baseline of that type)."),
     constraints: Path = typer.Option(None, "--constraints", help="Use this constraints file (.json, .yaml) instead of the baseline's."),
     start: str = typer.Option(None, "--start", help="No window before this time (ISO-8601; default now)."),
     as_json: bool = JsonOption,
@@ -269,3 +274,8 @@ def quality(
                         ((v["metric_name"], v["constraint_check_type"], v["description"]) for v in doc["violations"]))  # fmt: skip
 
     emit(doc, as_json, render)
+
+
+from forgeml.cli._monitor_clarify import register  # noqa: E402  (bias and attribution drift commands)
+
+register(app, EndpointOpt, StartOpt, EndOpt, VariantOpt, WaitOpt)

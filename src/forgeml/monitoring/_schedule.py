@@ -2,7 +2,8 @@
 
 A schedule is a ``monitoring-schedule`` resource (one version; its status changes in place):
 
-* ``spec``: ``monitoring_type`` (``DataQuality`` or ``ModelQuality``), ``baseline``, ``endpoint``,
+* ``spec``: ``monitoring_type`` (``DataQuality``, ``ModelQuality``, ``ModelBias`` or
+  ``ModelExplainability``: the last two take a baseline of their own type), ``baseline``, ``endpoint``,
   ``variant``, ``cron``, ``constraints`` (an override document or None), ``start_time`` (epoch
   seconds: no window ends before it) and, for ModelQuality, ``model_quality`` (its problem
   type and attributes).
@@ -27,7 +28,7 @@ from forgeml.errors import ValidationError
 SCHEDULE_KIND = "monitoring-schedule"
 PENDING, SCHEDULED, STOPPED, FAILED = "Pending", "Scheduled", "Stopped", "Failed"
 SCHEDULE_STATUSES = (PENDING, SCHEDULED, STOPPED, FAILED)
-MONITORING_TYPES = ("DataQuality", "ModelQuality")
+MONITORING_TYPES = ("DataQuality", "ModelQuality", "ModelBias", "ModelExplainability")
 
 
 def hourly() -> str:

@@ -27,6 +27,7 @@ from forgeml.evaluation._store import (
     store_result,
 )
 from forgeml.monitoring._jobs import BASELINE_KIND, EXECUTION_KIND
+from forgeml.monitoring._service_clarify import ClarifyMonitorMixin
 from forgeml.monitoring._service_quality import QualityMixin
 from forgeml.monitoring._service_schedules import ScheduleMixin
 
@@ -36,10 +37,12 @@ if TYPE_CHECKING:
     from forgeml.monitoring._constraints import Constraints
 
 ENTRYPOINTS = {"baseline": "forgeml.monitoring._jobs:baseline_job", "check": "forgeml.monitoring._jobs:check_job",
-               "model_quality": "forgeml.monitoring._quality_job:model_quality_job"}
+               "model_quality": "forgeml.monitoring._quality_job:model_quality_job",
+               "ModelBias": "forgeml.monitoring._clarify_job:model_bias_job",
+               "ModelExplainability": "forgeml.monitoring._clarify_job:model_explainability_job"}
 
 
-class MonitoringService(ScheduleMixin, QualityMixin):
+class MonitoringService(ScheduleMixin, QualityMixin, ClarifyMonitorMixin):
     """Create baselines, run monitoring executions and schedules, read their documents."""
 
     def __init__(self, workspace: Workspace) -> None:
@@ -48,6 +51,8 @@ class MonitoringService(ScheduleMixin, QualityMixin):
     @staticmethod
     def entrypoint(monitoring_type: str) -> str:
         """The job entrypoint of one execution of a ``monitoring_type`` schedule."""
+        if monitoring_type in ("ModelBias", "ModelExplainability"):
+            return ENTRYPOINTS[monitoring_type]
         return ENTRYPOINTS["model_quality" if monitoring_type == "ModelQuality" else "check"]
 
     def _run(self, kind: str, config: dict[str, Any], job_name: str, inputs: list[str], wait: bool,
@@ -206,6 +211,9 @@ class MonitoringService(ScheduleMixin, QualityMixin):
         from forgeml.monitoring._constraints import load
 
         base = self.get(baseline)
+        if base.spec.get("monitoring_type") in ("ModelBias", "ModelExplainability"):
+            raise ValidationError(f"{base.ref} is a {base.spec['monitoring_type']} baseline: its constraints are its analysis; "
+                                  "create a new baseline with the changed config (thresholds, threshold) instead")
         if not isinstance(constraints, dict):
             self.ws.access.check_source(constraints, "constraints")
         parsed: Constraints = load(constraints)

@@ -96,9 +96,16 @@ class ScheduleMixin:
             if baseline is not None:
                 raise ValidationError("baseline: a ModelQuality schedule takes constraints, not a data-quality baseline")
         else:
+            from forgeml.monitoring._service_clarify import baseline_type
+
             if baseline is None:
-                raise ValidationError("baseline: a DataQuality schedule needs a monitoring baseline")
-            base_ref = self.ws.monitoring.get(baseline).ref
+                raise ValidationError(f"baseline: a {monitoring_type} schedule needs a monitoring baseline")
+            base = self.ws.monitoring.get(baseline)
+            if baseline_type(base) != monitoring_type:
+                raise ValidationError(f"baseline: {base.ref} is a {baseline_type(base)} baseline, not a {monitoring_type} one")
+            base_ref = base.ref
+            if constraints is not None and monitoring_type != "DataQuality":
+                raise ValidationError(f"constraints: a {monitoring_type} schedule takes its constraints from its baseline")
             if constraints is not None:
                 if not isinstance(constraints, dict):
                     self.ws.access.check_source(constraints, "constraints")
@@ -157,7 +164,10 @@ class ScheduleMixin:
         """Submit the execution job of one window of a schedule (the scheduler calls this)."""
         spec = record.spec
         service: Any = self
-        if spec.get("monitoring_type") == "ModelQuality":
+        if spec.get("monitoring_type") in ("ModelBias", "ModelExplainability"):
+            config, inputs = service._clarify_job_config(spec["monitoring_type"], spec["baseline"], spec["endpoint"], start, end,
+                                                         spec.get("variant"), record.name, dict(record.tags))  # fmt: skip
+        elif spec.get("monitoring_type") == "ModelQuality":
             config, inputs = service._quality_job_config(job_name, spec["endpoint"], start, end, spec.get("variant"),
                                                          spec["model_quality"], spec.get("constraints"), record.name, dict(record.tags))  # fmt: skip
         else:
