@@ -47,3 +47,27 @@ __all__ = [
     "ParameterString", "Pipeline", "PipelineService", "ProcessingStep", "PropertyFile", "RegisterModelStep",
     "RetryPolicy", "Step", "StepFault", "TrainingStep", "TransformStep", "compile_definition", "load_yaml", "step",
 ]  # fmt: skip
+
+
+def _rule_target(ws: object, target: dict, payload: object, key: str) -> dict:
+    """An event rule's or schedule's ``{"type": "pipeline", "pipeline": NAME, "input": {...}}``
+    target: start the pipeline with the rendered input as its parameters (docs/rules.md)."""
+    params = payload if isinstance(payload, dict) and "input" in target else None
+    record = ws.pipelines.start(target["pipeline"], parameters=params, display_name=key)  # type: ignore[attr-defined]
+    return {"execution": record.ref}
+
+
+def _check_rule_target(target: dict) -> None:
+    from forgeml.errors import ValidationError
+
+    if not isinstance(target.get("pipeline"), str) or set(target) - {"type", "pipeline", "input"}:
+        raise ValidationError("a pipeline target takes pipeline (its name) and input (its parameters)")
+
+
+def _register_rule_target() -> None:
+    from forgeml.rules import register_target_kind
+
+    register_target_kind("pipeline", _rule_target, validate=_check_rule_target)  # type: ignore[arg-type]
+
+
+_register_rule_target()
