@@ -70,6 +70,7 @@ class Enforcer:
         """
         from forgeml.security._actions import PUBLIC, ROUTE_ACTIONS
         from forgeml.security._policy import evaluate
+        from forgeml.security._roles import identity_policies
 
         route = request.scope.get("route")
         method = "GET" if request.method == "HEAD" else request.method
@@ -96,7 +97,7 @@ class Enforcer:
             decision_reason = f"route {method} {getattr(route, 'path', request.url.path)} declares no action (refused)"
             allowed = False
         else:
-            decision = evaluate(self.policies.statements(principal.policies), action, resource, request_context(request, principal))
+            decision = evaluate(identity_policies(self.ws, principal), action, resource, request_context(request, principal))
             allowed, decision_reason = decision.allowed, decision.reason
         self.audit.append(principal=principal.name, outcome="Allowed" if allowed else "Denied", detail=decision_reason, **audit)
         if not allowed:
