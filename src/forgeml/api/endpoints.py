@@ -141,6 +141,7 @@ class _Proxy:
 
     def __init__(self, pooled: bool = False) -> None:
         self._urls: dict[str, tuple[float, tuple[str, int]]] = {}
+        self._tokens: dict[str, list[tuple[bytes, bytes]]] = {}
         # idle connections are dropped before the endpoint's server closes them (uvicorn's
         # keep-alive timeout, set in serving/_serve.py), so a pooled request rarely races a close
         self.pool = UpstreamPool(keep=256 if pooled else 0, idle_seconds=KEEPALIVE_SECONDS - 1)
@@ -153,10 +154,17 @@ class _Proxy:
         now = time.monotonic()
         if hit is not None and now - hit[0] < _LOOKUP_TTL:
             return hit[1]
+        from forgeml.security._guard import token_headers
+
         record = await asyncio.to_thread(ws.endpoints.serving, name)
-        where = ("127.0.0.1", int(record.data["port"]))
+        where = (str(record.data.get("host") or "127.0.0.1"), int(record.data["port"]))
         self._urls[name] = (now, where)
+        self._tokens[name] = [(k.encode(), v.encode()) for k, v in token_headers(record.data).items()]
         return where
+
+    def token(self, name: str) -> list[tuple[bytes, bytes]]:
+        """The proxy-token header of the endpoint's servers (security/_guard.py), as last looked up."""
+        return self._tokens.get(name, [])
 
     def forget(self, name: str) -> None:
         self._urls.pop(name, None)
@@ -224,7 +232,7 @@ async def _invoke(state: Any, ws: Workspace, name: str, raw: list[tuple[bytes, b
     host, port = await proxy.url(ws, name)
     try:
         return await proxy.pool.post(
-            host, port, "/invocations", headers, b"".join(parts), timeout=ws.settings.invocation_timeout_seconds + 5
+            host, port, "/invocations", headers + proxy.token(name), b"".join(parts), timeout=ws.settings.invocation_timeout_seconds + 5
         )
     except UpstreamError as exc:
         proxy.forget(name)

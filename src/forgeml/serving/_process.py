@@ -43,7 +43,7 @@ def is_running(handle: dict[str, Any]) -> bool:
     return pid is not None and pid_alive(int(pid), handle.get("pid_start"))
 
 
-def wait_healthy(handle: dict[str, Any], port_file: Path, timeout: float) -> int:
+def wait_healthy(handle: dict[str, Any], port_file: Path, timeout: float, host: str = "127.0.0.1") -> int:
     """Wait for the server to report its port and answer ``/ping`` with 200; return the port.
 
     Raises:
@@ -64,7 +64,7 @@ def wait_healthy(handle: dict[str, Any], port_file: Path, timeout: float) -> int
                 port = int(port_file.read_text())
             if port:
                 try:
-                    if client.get(f"http://127.0.0.1:{port}/ping").status_code == 200:
+                    if client.get(f"http://{host}:{port}/ping").status_code == 200:
                         return port
                 except httpx.HTTPError:
                     pass
