@@ -128,8 +128,11 @@ def test_allow_list_cases(networks: list[str], source: str, admitted: bool) -> N
 
 
 def test_bind_address_and_allow_list_over_a_real_interface(settings: Settings, package: Path) -> None:
-    with pytest.raises(ForbiddenError, match="refusing to serve endpoints on 0.0.0.0: beyond loopback an endpoint needs security on"):
-        Workspace(settings.model_copy(update={"endpoint_host": "0.0.0.0"})).endpoints.deploy("open", str(package))
+    open_ws = Workspace(settings.model_copy(update={"endpoint_host": "0.0.0.0"}))
+    with pytest.raises(ForbiddenError, match=r"refusing to serve endpoints on 0\.0\.0\.0: beyond loopback an endpoint needs security on"):
+        open_ws.endpoints.deploy("open", str(package))
+    assert open_ws.endpoints.list() == []  # refused before anything was made
+    open_ws.close()
     address = own_address()
     if address is None:
         pytest.skip("this machine has no non-loopback address to call from")
