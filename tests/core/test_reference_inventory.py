@@ -72,6 +72,10 @@ NAMES: dict[tuple[str, str], str] = {
     ("alarms stats", "name"): "a metric name",
     ("auth create-user", "name"): "the principal to create",
     ("auth put-policy", "name"): "the policy to store",
+    ("auth create-group", "name"): "the security group to create (not a resource reference)",
+    ("auth create-role", "name"): "the role to create (not a resource reference)",
+    ("auth add-to-group", "group"): "a security group's name (not a resource reference)",
+    ("auth remove-from-group", "group"): "a security group's name (not a resource reference)",
     ("auth simulate", "resource"): "a resource pattern to evaluate a policy against",
     ("endpoints async-result", "output"): "a local file to write the result to",
 }

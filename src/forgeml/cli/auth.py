@@ -103,8 +103,8 @@ def put_policy(
 def attach_policy(
     principal: str = typer.Argument(..., help="The user or service account (a group or role with --group / --role)."),
     policy: str = typer.Argument(...),
-    group: bool = typer.Option(False, "--group", help="PRINCIPAL names a group."),
-    role: bool = typer.Option(False, "--role", help="PRINCIPAL names a role."),
+    to_group: bool = typer.Option(False, "--group", help="PRINCIPAL names a group."),
+    to_role: bool = typer.Option(False, "--role", help="PRINCIPAL names a role."),
     as_json: bool = JsonOption,
 ) -> None:
     """Attach a managed or stored policy to a principal, a group or a role."""
@@ -112,11 +112,12 @@ def attach_policy(
     from forgeml.security import PrincipalStore
     from forgeml.security._roles import RoleStore
 
-    if group and role:
+    if to_group and to_role:
         raise ValidationError("--group and --role: give at most one")
-    if group or role:
-        held = RoleStore(workspace()).attach("group" if group else "role", principal, policy)
-        data = {"name": principal, "kind": "group" if group else "role", "policies": held}
+    if to_group or to_role:
+        kind = "group" if to_group else "role"
+        held = RoleStore(workspace()).attach(kind, principal, policy)
+        data = {"name": principal, "kind": kind, "policies": held}
         emit(data, as_json, lambda: typer.echo(f"{data['kind']} {principal}: {', '.join(held)}"))
         return
     p = PrincipalStore(workspace()).attach(principal, policy)
