@@ -5,6 +5,7 @@ endpoint server processes."""
 from __future__ import annotations
 
 import socket
+import ssl
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -155,4 +156,33 @@ def test_bind_address_and_allow_list_over_a_real_interface(settings: Settings, p
             assert http.post(f"http://{address}:{port}/invocations", content=ROW).status_code == 401  # still needs a key
     finally:
         ws.endpoints.delete("wide")
+        ws.close()
+
+
+def test_endpoint_servers_speak_tls_with_the_servers_certificate(settings: Settings, package: Path, tmp_path: Path) -> None:
+    from forgeml.security import dev_cert
+
+    cert, key = dev_cert(tmp_path / "tls" / "cert.pem", tmp_path / "tls" / "key.pem")
+    s = settings.model_copy(update={"tls_certfile": cert, "tls_keyfile": key, "tls_ca_bundle": cert, "security_enabled": True})
+    ws = Workspace(s)
+    store = PrincipalStore(ws)
+    store.create_principal("sci", policies=["DataScientist"])
+    sci = store.create_key("sci").credential
+    record = ws.endpoints.deploy("tls", str(package))
+    try:
+        url = record.data["url"]
+        assert url.startswith("https://127.0.0.1:") and record.data["tls"] is True
+        with httpx.Client(verify=ssl.create_default_context(cafile=str(cert))) as http:  # verified, never turned off
+            ok = http.post(f"{url}/invocations", content=ROW, headers={"x-forgeml-key": sci, "content-type": "application/json"})
+            assert ok.status_code == 200, ok.text
+        with httpx.Client() as http, pytest.raises(httpx.ConnectError):  # the system CAs do not know it
+            http.get(f"{url}/ping")
+        with httpx.Client() as http, pytest.raises(httpx.HTTPError):  # no plain HTTP on the port
+            http.get(f"http://127.0.0.1:{record.data['port']}/ping")
+        assert len(ws.endpoints.invoke("tls", ROW).json()) == 1  # the SDK verifies with tls_ca_bundle
+        with TestClient(create_app(ws)) as client:  # forgeml server's proxy speaks TLS to it
+            through = client.post("/endpoints/tls/invocations", content=ROW, headers={"x-forgeml-key": sci, "content-type": "application/json"})
+            assert through.status_code == 200, through.text
+    finally:
+        ws.endpoints.delete("tls")
         ws.close()

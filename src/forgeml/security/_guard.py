@@ -95,11 +95,13 @@ class EndpointGuard:
     Args:
         endpoint: the endpoint's name.
         security: the runtime spec's ``security`` section (absent: loopback only, no credentials).
+        secure: whether the port speaks HTTPS.
     """
 
-    def __init__(self, endpoint: str, security: dict[str, Any] | None) -> None:
+    def __init__(self, endpoint: str, security: dict[str, Any] | None, *, secure: bool = False) -> None:
         sec = security or {}
         self.endpoint = endpoint
+        self.secure = secure  # the port speaks HTTPS (forgeml:SecureTransport)
         self.enabled = bool(sec.get("enabled"))
         self.networks = [ipaddress.ip_network(n, strict=False) for n in sec.get("allowed_networks", ["127.0.0.1/32"])]
         self.limiter = RateLimiter(float(sec.get("rate_per_second") or 0), int(sec.get("burst") or 0))
@@ -173,7 +175,7 @@ class EndpointGuard:
         except ThrottlingError as exc:
             audit_log.append(principal=principal.name, outcome="Throttled", detail=exc.message, **audit)
             raise
-        context = {"forgeml:SourceIp": source, "forgeml:SecureTransport": "false",
+        context = {"forgeml:SourceIp": source, "forgeml:SecureTransport": "true" if self.secure else "false",
                    "forgeml:PrincipalName": principal.name, "forgeml:PrincipalType": principal.type}  # fmt: skip
         decision = evaluate(identity_policies(ws, principal), action, resource, context)
         audit_log.append(principal=principal.name, outcome="Allowed" if decision.allowed else "Denied", detail=decision.reason, **audit)

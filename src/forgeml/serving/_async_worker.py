@@ -65,7 +65,12 @@ class Dispatcher:
         import httpx
 
         self.ws, self.endpoint, self.queue = ws, endpoint, queue
-        self.http = httpx.Client(timeout=30.0, limits=httpx.Limits(max_connections=2048, max_keepalive_connections=256))
+        from forgeml.security._tls import client_verify
+
+        self.http = httpx.Client(
+            timeout=30.0, limits=httpx.Limits(max_connections=2048, max_keepalive_connections=256),
+            verify=client_verify(ws.settings),  # endpoints speak HTTPS when TLS is set
+        )  # fmt: skip
         self._url: str | None = None
         self._capacity = 1
         self._config = AsyncInferenceConfig()

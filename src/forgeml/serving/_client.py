@@ -57,10 +57,10 @@ def raise_for(status: int, body: bytes) -> None:
 class EndpointClient:
     """A keep-alive HTTP client for endpoint servers."""
 
-    def __init__(self, timeout: float = 65.0) -> None:
+    def __init__(self, timeout: float = 65.0, verify: Any = True) -> None:
         import httpx
 
-        self._http = httpx.Client(timeout=timeout)
+        self._http = httpx.Client(timeout=timeout, verify=verify)
 
     def invoke(
         self,

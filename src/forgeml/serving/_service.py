@@ -301,7 +301,8 @@ class EndpointService:
         from forgeml.security._guard import token_headers
 
         record = self.serving(name)
-        client = EndpointClient(timeout=self.ws.settings.invocation_timeout_seconds + 5)
+        verify = _verify(self.ws.settings) if record.data.get("tls") else True
+        client = EndpointClient(timeout=self.ws.settings.invocation_timeout_seconds + 5, verify=verify)
         try:
             return client.invoke(
                 record.data["url"], body if isinstance(body, bytes) else body.encode(), content_type=content_type,
@@ -394,7 +395,8 @@ class EndpointService:
         handle = {k: v for k, v in started.handle.items() if not k.startswith("_")}
         data = {
             **handle, "port": started.port, "host": connect_host(self.ws.settings.endpoint_host),
-            "url": f"http://{connect_host(self.ws.settings.endpoint_host)}:{started.port}",
+            "url": f"{_scheme(self.ws.settings)}://{connect_host(self.ws.settings.endpoint_host)}:{started.port}",
+            "tls": _scheme(self.ws.settings) == "https",
             "workers": cfg.workers, "runtime_dir": str(started.runtime_dir),
             "log": str(started.runtime_dir / "server.log"), "variants": started.variants,
             "capture_uri": str(self._capture_root(cfg) / name) if cfg.data_capture and cfg.data_capture.enabled else None,
@@ -427,6 +429,7 @@ class EndpointService:
         if cfg.data_capture is not None and cfg.data_capture.enabled:
             capture = {**cfg.data_capture.model_dump(mode="json"), "destination": str(self._capture_root(cfg))}
         from forgeml.security._guard import runtime_security, write_token
+        from forgeml.security._tls import server_options
 
         runtime = {
             "endpoint": record.name, "version": record.version, "host": settings.endpoint_host, "port": 0,
@@ -437,6 +440,7 @@ class EndpointService:
             "metrics_dir": str(runtime_dir / "metrics"), "weights_file": str(runtime_dir / "weights.json"),
             "metrics_publish_seconds": settings.metrics_publish_seconds,
             "security": runtime_security(settings, write_token(runtime_dir)),
+            "tls": server_options(settings) or None,  # the same certificate as forgeml server's
         }  # fmt: skip
         runtime_path = runtime_dir / "runtime.json"
         runtime_path.write_bytes(orjson.dumps(runtime, option=orjson.OPT_INDENT_2))
@@ -444,7 +448,10 @@ class EndpointService:
         handle = proc.start_server(runtime_path, runtime_dir / "server.log", settings.to_env())
         try:
             self.store.update_resource(KIND, record.name, record.version, data=handle)
-            port = proc.wait_healthy(handle, runtime_dir / "port", START_TIMEOUT_SECONDS, host=connect_host(settings.endpoint_host))
+            port = proc.wait_healthy(
+                handle, runtime_dir / "port", START_TIMEOUT_SECONDS, host=connect_host(settings.endpoint_host),
+                scheme="https" if runtime["tls"] else "http", verify=_verify(settings) if runtime["tls"] else True,
+            )  # fmt: skip
         except BackendUnavailableError as exc:
             with proc.interrupts_deferred():
                 proc.stop_server(handle, grace=2.0)
@@ -455,6 +462,18 @@ class EndpointService:
                 proc.stop_server(handle, grace=2.0)
             raise
         return _Started(handle, port, runtime_dir, variants)
+
+
+def _scheme(settings: Any) -> str:
+    from forgeml.security._tls import server_options
+
+    return "https" if server_options(settings) else "http"
+
+
+def _verify(settings: Any) -> Any:
+    from forgeml.security._tls import client_verify
+
+    return client_verify(settings)
 
 
 def connect_host(bind: str) -> str:
