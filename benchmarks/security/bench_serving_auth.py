@@ -138,15 +138,15 @@ def main() -> None:
         "benchmark": "serving throughput with authentication + policy + audit on vs off",
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
-                    "load_average": [round(v, 2) for v in os.getloadavg()]},  # fmt: skip
+                    "load_average": [round(v, 2) for v in os.getloadavg()]},
         "settings": {"seconds": args.seconds, "rounds": args.rounds, "concurrency": args.concurrency,
-                     "audit_store": "SQLite (embedded)", "api_key_cache_seconds": ws.settings.api_key_cache_seconds},  # fmt: skip
+                     "audit_store": "SQLite (embedded)", "api_key_cache_seconds": ws.settings.api_key_cache_seconds},
         "rounds": rounds,
         "median_rps": {n: round(statistics.median(r[n]["rps"] for r in rounds), 1) for n in targets},
         "median_ratio": {k: round(statistics.median(r[k] for r in rounds), 3) for k in ("endpoint_auth_over_open", "server_auth_over_open")},
         "policy": policy,
         "goal": "auth on >= 0.9x auth off at c=32",
-    }  # fmt: skip
+    }
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result["median_ratio"]), json.dumps(result["median_rps"]), json.dumps(policy))
     ws.close()
