@@ -210,3 +210,19 @@ def test_the_cli_makes_groups_roles_and_assumes(settings: Settings, tmp_path: Pa
     trail = [(r.principal, r.outcome) for r in AuditLog(ws).records(action=ASSUME)]
     ws.close()
     assert trail == [("ana", "Allowed"), ("bo", "Denied")]
+
+
+def test_groups_roles_and_sessions_on_postgresql(postgres_url: str, tmp_path: Path) -> None:
+    from forgeml.settings import load_settings
+
+    ws = Workspace(load_settings(home=str(tmp_path / "ws"), database_url=postgres_url))
+    principals, roles = PrincipalStore(ws), RoleStore(ws)
+    principals.create_principal("ana")
+    roles.create_group("ops", ["MLOps"])
+    roles.add_member("ops", "ana")
+    assert decide(ws, "ana", "models:Approve", "model/x:1")
+    roles.create_role("admin", trust(allow_from({"ForgeML": "ana"})), ["Admin"])
+    made = roles.assume_role(principals.get_principal("ana"), "admin", duration_seconds=900)
+    session = principals.authenticate(made.credential)
+    assert session.name == "assumed-role/admin/ana" and evaluate(identity_policies(ws, session), "datasets:Delete", "dataset/x:1").allowed
+    ws.close()
