@@ -149,7 +149,7 @@ class EndpointGuard:
         Raises:
             UnauthenticatedError (401), ForbiddenError (403), ThrottlingError (429).
         """
-        from forgeml.security._enforce import ANONYMOUS, HEADER
+        from forgeml.security._enforce import _REQUEST_ID, ANONYMOUS, HEADER
         from forgeml.security._policy import evaluate
         from forgeml.security._roles import identity_policies
 
@@ -158,7 +158,7 @@ class EndpointGuard:
         audit_log = ws.shared("security.audit", lambda: _audit(ws))
         resource = f"endpoint/{self.endpoint}"
         supplied = headers.get("x-request-id", "")
-        request_id = supplied if 0 < len(supplied) <= 64 and supplied.isascii() and supplied.isprintable() else uuid.uuid4().hex
+        request_id = supplied if _REQUEST_ID.fullmatch(supplied) else uuid.uuid4().hex
         audit = {"action": action, "resource": resource, "source": source, "request_id": request_id}
         auth = headers.get("authorization", "")
         credential = auth[7:].strip() if auth[:7].lower() == "bearer " else (headers.get(HEADER.lower()) or "").strip()
