@@ -27,7 +27,13 @@ def test_demo_runs_the_lifecycle_and_leaves_nothing_running(tmp_path: Path) -> N
     )  # fmt: skip
     assert out.returncode == 0, out.stderr[-3000:]
     summary = json.loads(out.stdout)
-    assert set(summary["stage_seconds"]) == {"data", "prepare", "features", "training", "evaluation", "serving"}
+    assert set(summary["stage_seconds"]) == {"data", "prepare", "features", "training", "evaluation", "serving", "security"}
+    security = summary["security"]
+    assert (security["scientist_register"], security["scientist_approve"]) == (201, 403)
+    assert (security["mlops_approve"], security["mlops_deploy"], security["invoke"]) == (200, 200, 200)
+    outcomes = {(r["principal"], r["action"], r["outcome"]) for r in security["audit"]}
+    assert ("demo-scientist", "models:Approve", "Denied") in outcomes and ("demo-mlops", "models:Approve", "Allowed") in outcomes
+    assert security["audit_intact"] is True
     lineage = json.dumps(summary["lineage"])
     for kind in ("dataset/loans", "job/", "model/"):
         assert kind in lineage

@@ -128,6 +128,17 @@ class JobFailedError(ForgeError, RuntimeError):
     exit_code = 10
 
 
+class ThrottlingError(ForgeError, RuntimeError):
+    """Too many requests from one principal (or address): try again after ``retry_after`` seconds."""
+
+    http_status = 429
+    exit_code = 9
+
+    def __init__(self, message: str, retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after = max(1, int(retry_after))
+
+
 def http_status(error: BaseException) -> int:
     """HTTP status for an exception: the ForgeError's own, else 500."""
     return error.http_status if isinstance(error, ForgeError) else 500
@@ -151,6 +162,7 @@ __all__ = [
     "ModelError",
     "NotFoundError",
     "PayloadTooLargeError",
+    "ThrottlingError",
     "UnauthenticatedError",
     "UnsupportedMediaTypeError",
     "ValidationError",

@@ -70,6 +70,16 @@ class Settings(BaseSettings):
         tls_certfile / tls_keyfile: PEM certificate and key; set both and ``forgeml server`` and
             endpoint servers speak HTTPS only.
         tls_ca_bundle: PEM bundle the SDK and CLI clients verify servers against (system CAs when unset).
+        api_max_request_mb: the largest request body the REST API reads, any route (0: no cap;
+            uploads and invocations keep their own lower limits).
+        rate_limit_per_second / rate_limit_burst: REST API token bucket per principal (per source
+            address while security is off); 0 turns it off; burst 0 means ceil(rate). 429 + Retry-After.
+        endpoint_rate_limit_per_second / endpoint_rate_limit_burst: the same on each endpoint
+            server's own port, per worker process (calls through ``forgeml server`` are limited there).
+        endpoint_host: the address endpoint servers bind (loopback by default; anything else
+            needs security on).
+        endpoint_allowed_networks: client networks (CIDR) an endpoint server answers, the
+            security-group role; loopback is always allowed (the server's own proxy and probe).
     """
 
     model_config = SettingsConfigDict(env_prefix="FORGEML_", extra="ignore")
@@ -116,10 +126,17 @@ class Settings(BaseSettings):
     tls_keyfile: Path | None = None
     tls_ca_bundle: Path | None = None
     pipeline_driver_seconds: float = Field(default=1.0, gt=0)  # how often forgeml server advances pipeline executions
+    api_max_request_mb: float = Field(default=1024.0, ge=0)
+    rate_limit_per_second: float = Field(default=0.0, ge=0)
+    rate_limit_burst: int = Field(default=0, ge=0)
+    endpoint_rate_limit_per_second: float = Field(default=0.0, ge=0)
+    endpoint_rate_limit_burst: int = Field(default=0, ge=0)
+    endpoint_host: str = "127.0.0.1"
+    endpoint_allowed_networks: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["127.0.0.1/32"])
 
     @field_validator(
         "allowed_data_roots", "allowed_url_schemes", "allowed_code_roots", "allowed_entry_points",
-        "allowed_webhook_hosts", "alarm_webhook_allowed_hosts", mode="before",
+        "allowed_webhook_hosts", "alarm_webhook_allowed_hosts", "endpoint_allowed_networks", mode="before",
     )
     @classmethod
     def _list(cls, value: Any) -> Any:
@@ -157,6 +174,18 @@ class Settings(BaseSettings):
         bad = [v for v in value if not re.fullmatch(r"[A-Za-z_][\w.]*(:[A-Za-z_][\w.]*)?", v)]
         if bad:
             raise ValueError(f"{bad[0]!r} is not 'package.module:function' or 'package.module'")
+        return value
+
+    @field_validator("endpoint_allowed_networks")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        import ipaddress
+
+        for v in value:
+            try:
+                ipaddress.ip_network(v, strict=False)
+            except ValueError:
+                raise ValueError(f"{v!r} is not an address or CIDR network (e.g. 10.0.0.0/8)") from None
         return value
 
     @field_validator("execution_backend")

@@ -62,6 +62,16 @@ def create_app(workspace: Workspace | None = None) -> FastAPI:
     app.add_middleware(InvocationFastPath)
     errors.install(app)
     docs.install(app)
+    # request limits, outermost: a body cap on every route, and a token bucket per principal
+    # (the enforcer) or per source address while security is off (security/_limits.py)
+    from forgeml.security._limits import BodyLimit, RateLimiter
+
+    settings = ws.settings
+    app.state.rate_limiter = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
+    app.add_middleware(
+        BodyLimit, limit=int(settings.api_max_request_mb * 1024 * 1024), limiter=app.state.rate_limiter,
+        secured=lambda: ws.settings.security_enabled,
+    )  # fmt: skip
 
     @app.get("/health", tags=["system"], responses=errors.errors())
     def health() -> dict[str, str]:

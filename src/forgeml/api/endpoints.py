@@ -141,6 +141,8 @@ class _Proxy:
 
     def __init__(self, pooled: bool = False) -> None:
         self._urls: dict[str, tuple[float, tuple[str, int]]] = {}
+        self._tokens: dict[str, list[tuple[bytes, bytes]]] = {}
+        self._ssl: dict[str, Any] = {}
         # idle connections are dropped before the endpoint's server closes them (uvicorn's
         # keep-alive timeout, set in serving/_serve.py), so a pooled request rarely races a close
         self.pool = UpstreamPool(keep=256 if pooled else 0, idle_seconds=KEEPALIVE_SECONDS - 1)
@@ -153,10 +155,27 @@ class _Proxy:
         now = time.monotonic()
         if hit is not None and now - hit[0] < _LOOKUP_TTL:
             return hit[1]
+        from forgeml.security._guard import token_headers
+
         record = await asyncio.to_thread(ws.endpoints.serving, name)
-        where = ("127.0.0.1", int(record.data["port"]))
+        where = (str(record.data.get("host") or "127.0.0.1"), int(record.data["port"]))
         self._urls[name] = (now, where)
+        self._tokens[name] = [(k.encode(), v.encode()) for k, v in token_headers(record.data).items()]
+        if record.data.get("tls"):  # the endpoint speaks HTTPS (security/_tls.py): verify it as any client does
+            from forgeml.security._tls import client_context
+
+            self._ssl[name] = self._ssl.get(name) or client_context(ws.settings)
+        else:
+            self._ssl.pop(name, None)
         return where
+
+    def ssl(self, name: str) -> Any:
+        """The SSL context for the endpoint's servers, or None for plain HTTP."""
+        return self._ssl.get(name)
+
+    def token(self, name: str) -> list[tuple[bytes, bytes]]:
+        """The proxy-token header of the endpoint's servers (security/_guard.py), as last looked up."""
+        return self._tokens.get(name, [])
 
     def forget(self, name: str) -> None:
         self._urls.pop(name, None)
@@ -224,7 +243,8 @@ async def _invoke(state: Any, ws: Workspace, name: str, raw: list[tuple[bytes, b
     host, port = await proxy.url(ws, name)
     try:
         return await proxy.pool.post(
-            host, port, "/invocations", headers, b"".join(parts), timeout=ws.settings.invocation_timeout_seconds + 5
+            host, port, "/invocations", headers + proxy.token(name), b"".join(parts), timeout=ws.settings.invocation_timeout_seconds + 5,
+            ssl=proxy.ssl(name),
         )
     except UpstreamError as exc:
         proxy.forget(name)

@@ -51,6 +51,7 @@ STATUSES: dict[int, str] = {
     415: "Content-Type not spoken by this route (UnsupportedMediaTypeError)",
     422: "The Idempotency-Key came back with another request (IdempotencyKeyReusedError)",
     424: "The model raised while predicting (ModelError)",
+    429: "Too many requests from this principal (or address); Retry-After says when to come back (ThrottlingError)",
     500: "A server bug or a corrupt artifact (InternalError, CorruptArtifactError); the connection is closed",
     503: "A backend service, endpoint or worker cannot be reached (BackendUnavailableError)",
 }
@@ -107,7 +108,9 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(ForgeError)
     async def _forge(_request: Request, exc: ForgeError) -> JSONResponse:
-        return error_response(http_status(exc), exc.kind, exc.message)
+        from forgeml.security._limits import retry_headers
+
+        return error_response(http_status(exc), exc.kind, exc.message, retry_headers(exc) or None)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -197,7 +200,7 @@ def _nul_in(scope: Scope) -> str | None:
 
 
 def _declare_errors(app: FastAPI) -> None:
-    """Make the spec say what the server sends: 400 (not FastAPI's 422), 401, 403 and 500 on every operation."""
+    """Make the spec say what the server sends: 400 (not FastAPI's 422), 401, 403, 429 and 500 on every operation."""
     build = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -211,7 +214,7 @@ def _declare_errors(app: FastAPI) -> None:
                 auto = responses.get("422", {})
                 if "HTTPValidationError" in str(auto.get("content", "")):
                     del responses["422"]
-                for code in (400, 401, 403, 500):
+                for code in (400, 401, 403, 429, 500):
                     responses.setdefault(str(code), {"description": STATUSES[code]})
                 for code, answer in responses.items():
                     if code.isascii() and code.isdigit() and int(code) >= 400:

@@ -1,5 +1,6 @@
-"""Security: principals and API keys, IAM-style policies, enforcement, the audit trail,
-encryption at rest (envelope encryption under master keys) and TLS in transit.
+"""Security: principals and API keys, groups, roles and sessions, IAM-style policies,
+enforcement, request limits, endpoint-port guards, the audit trail, encryption at rest
+(envelope encryption under master keys) and TLS in transit.
 
 This file only re-exports names.
 """
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 from forgeml.security._audit import AuditLog, AuditRecord
 from forgeml.security._envelope import CHUNK, MAGIC, DecryptionError, Envelope, is_sealed
+from forgeml.security._guard import EndpointGuard
 from forgeml.security._keys import (
     ENTRY_POINT_GROUP,
     ENV_VAR,
@@ -18,9 +20,11 @@ from forgeml.security._keys import (
     key_file_path,
     key_provider,
 )
+from forgeml.security._limits import RateLimiter
 from forgeml.security._lines import read_lines, seal_lines
 from forgeml.security._policy import MANAGED, Decision, PolicyStore, evaluate, parse_policy
 from forgeml.security._principals import ApiKey, NewKey, Principal, PrincipalStore
+from forgeml.security._roles import Credentials, Group, Role, RoleStore, identity_policies
 from forgeml.security._seal import (
     capture_envelope,
     envelope_for,
@@ -41,22 +45,29 @@ __all__ = [
     "ApiKey",
     "AuditLog",
     "AuditRecord",
+    "Credentials",
     "Decision",
     "DecryptionError",
+    "EndpointGuard",
     "EnvKeyProvider",
     "Envelope",
     "FileKeyProvider",
+    "Group",
     "KeyProvider",
     "NewKey",
     "PolicyStore",
     "Principal",
     "PrincipalStore",
+    "RateLimiter",
+    "Role",
+    "RoleStore",
     "capture_envelope",
     "check_permissions",
     "client_verify",
     "dev_cert",
     "envelope_for",
     "evaluate",
+    "identity_policies",
     "is_sealed",
     "key_file_path",
     "key_provider",

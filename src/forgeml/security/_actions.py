@@ -238,3 +238,18 @@ PUBLIC: frozenset[tuple[str, str]] = frozenset({("GET", "/docs"), ("GET", "/redo
 def actions() -> list[str]:
     """Every action a route performs, sorted (the list docs/security.md gives)."""
     return sorted({a.action for a in ROUTE_ACTIONS.values()})
+
+
+def markdown_table() -> str:
+    """The action table of docs/security.md, generated from the route table
+    (``python -m forgeml.security._actions`` prints it; a test keeps the docs in step)."""
+    by_action: dict[str, list[str]] = {}
+    for (method, path), declared in ROUTE_ACTIONS.items():
+        by_action.setdefault(declared.action, []).append(f"`{method} {path}`")
+    lines = ["| action | routes |", "| --- | --- |"]
+    lines += [f"| `{a}` | {', '.join(sorted(by_action[a]))} |" for a in sorted(by_action)]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(markdown_table())

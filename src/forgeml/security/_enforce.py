@@ -5,7 +5,8 @@ must carry an API key, as ``Authorization: Bearer AKID:SECRET`` or ``X-Forgeml-K
 (401 without one, or with a bad one), and the policies attached to its principal must allow the
 route's action on the route's resource (:data:`~forgeml.security._actions.ROUTE_ACTIONS`; 403
 otherwise). A route missing from that table is refused, never let through. Every authenticated
-call and every refusal is appended to the audit trail.
+call and every refusal is appended to the audit trail. A principal past its rate limit
+(``rate_limit_per_second``, security/_limits.py) is answered 429 with ``Retry-After``.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi import Request
 
-from forgeml.errors import ForbiddenError, UnauthenticatedError
+from forgeml.errors import ForbiddenError, ThrottlingError, UnauthenticatedError
 
 if TYPE_CHECKING:
     from forgeml.core.workspace import Workspace
@@ -70,6 +71,7 @@ class Enforcer:
         """
         from forgeml.security._actions import PUBLIC, ROUTE_ACTIONS
         from forgeml.security._policy import evaluate
+        from forgeml.security._roles import identity_policies
 
         route = request.scope.get("route")
         method = "GET" if request.method == "HEAD" else request.method
@@ -92,11 +94,18 @@ class Enforcer:
             key_id = credential.partition(":")[0][:24]
             self.audit.append(principal=f"key:{key_id}", outcome="Unauthenticated", detail=exc.message, **audit)
             raise
+        limiter = getattr(request.app.state, "rate_limiter", None)
+        if limiter is not None and limiter.enabled:
+            try:
+                limiter.check(f"principal:{principal.name}", f"{principal.name}")
+            except ThrottlingError as exc:
+                self.audit.append(principal=principal.name, outcome="Throttled", detail=exc.message, **audit)
+                raise
         if declared is None:
             decision_reason = f"route {method} {getattr(route, 'path', request.url.path)} declares no action (refused)"
             allowed = False
         else:
-            decision = evaluate(self.policies.statements(principal.policies), action, resource, request_context(request, principal))
+            decision = evaluate(identity_policies(self.ws, principal), action, resource, request_context(request, principal))
             allowed, decision_reason = decision.allowed, decision.reason
         self.audit.append(principal=principal.name, outcome="Allowed" if allowed else "Denied", detail=decision_reason, **audit)
         if not allowed:

@@ -50,7 +50,7 @@ keys = sa.Table(
 TYPES = ("user", "service")
 MAX_LIVE_KEYS = 2
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@+=-]{0,127}")
-_KEY_ID = re.compile(r"FKIA[A-Z2-7]{16}")
+_KEY_ID = re.compile(r"F[KS]IA[A-Z2-7]{16}")  # FKIA: an API key; FSIA: a role session's (security/_roles.py)
 _ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1, "maxmem": 64 * 1024 * 1024, "dklen": 32}
 LAST_USED_EVERY = 60.0  # seconds between writes of a key's last use
@@ -115,7 +115,7 @@ def parse_credential(text: str) -> tuple[str, str]:
     """
     key_id, sep, secret = text.strip().partition(":")
     if not sep or not _KEY_ID.fullmatch(key_id) or not secret:
-        raise UnauthenticatedError("the credential is not 'ACCESS_KEY_ID:SECRET' (an access key id starts with FKIA)")
+        raise UnauthenticatedError("the credential is not 'ACCESS_KEY_ID:SECRET' (an access key id starts with FKIA, temporary credentials with FSIA)")
     return key_id, secret
 
 
@@ -238,8 +238,14 @@ class PrincipalStore:
 
         Raises:
             UnauthenticatedError: malformed, unknown, wrong secret, revoked, inactive or expired.
+
+        Temporary credentials of a role session (``FSIA...``) answer the session's principal.
         """
         key_id, secret = parse_credential(credential)
+        if key_id.startswith("FSIA"):
+            from forgeml.security._roles import RoleStore
+
+            return RoleStore(self.ws).authenticate_session(key_id, secret, self._verified, cache_seconds)
         with sql_store(self.ws).read_transaction() as conn:
             row = conn.execute(sa.select(keys).where(keys.c.key_id == key_id)).first()
         if row is None:

@@ -99,4 +99,10 @@ def client_verify(settings: Settings) -> ssl.SSLContext | bool:
     return ssl.create_default_context(cafile=str(path))
 
 
-__all__ = ["client_verify", "dev_cert", "server_options"]
+def client_context(settings: Settings) -> ssl.SSLContext:
+    """:func:`client_verify` as an SSL context (asyncio streams take no ``True``)."""
+    verify = client_verify(settings)
+    return verify if isinstance(verify, ssl.SSLContext) else ssl.create_default_context()
+
+
+__all__ = ["client_context", "client_verify", "dev_cert", "server_options"]

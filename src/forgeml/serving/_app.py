@@ -117,6 +117,9 @@ class EndpointApp:
                 modes=tuple(cap["capture_modes"]), csv_types=cap["csv_content_types"],
                 json_types=cap["json_content_types"], seed=runtime.get("seed"), envelope=capture_envelope(),
             )  # fmt: skip
+        from forgeml.security._guard import EndpointGuard
+
+        self.guard = EndpointGuard(self.endpoint, runtime.get("security"), secure=bool(runtime.get("tls")))
         preloaded = [n for n, v in self.variants.items() if v.preloaded]
         self._ping = orjson.dumps({
             "status": "Healthy", "endpoint": self.endpoint, "version": runtime.get("version"), "pid": os.getpid(),
@@ -131,7 +134,11 @@ class EndpointApp:
         if scope["type"] != "http":
             return
         method, path = scope["method"], scope["path"]
-        if method == "POST" and (path == "/invocations" or (path.startswith("/endpoints/") and path.endswith("/invocations"))):
+        invocation = method == "POST" and (path == "/invocations" or (path.startswith("/endpoints/") and path.endswith("/invocations")))
+        refused = await self._guarded(scope, path, invocation)
+        if refused is not None:
+            status, headers, body = refused
+        elif invocation:
             status, headers, body = await self.invoke(scope, receive)
         elif method == "GET" and path == "/ping":
             status, headers, body = 200, [(b"content-type", b"application/json")], self._ping
@@ -147,6 +154,31 @@ class EndpointApp:
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
+    async def _guarded(self, scope: dict[str, Any], path: str, invocation: bool) -> tuple[int, list[tuple[bytes, bytes]], bytes] | None:
+        """The allow-list, credentials and rate limit of security/_guard.py: None to go on, or the refusal."""
+        guard = self.guard
+        # no client: an in-process ASGI call (every TCP connection has one)
+        source = scope["client"][0] if scope.get("client") else "in-process"
+        try:
+            if source != "in-process":
+                guard.admits(source)
+            if path != "/ping" and (guard.enabled or guard.limiter.enabled):
+                headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+                if guard.proxied(headers):
+                    return None  # authorized and limited by the platform's own caller
+                if guard.enabled:
+                    action = "endpoints:Invoke" if invocation else "endpoints:Read"
+                    await asyncio.get_running_loop().run_in_executor(None, guard.authorize, headers, source, action)
+                else:
+                    guard.limit(f"source:{source}")
+        except ForgeError as exc:
+            from forgeml.security._limits import retry_headers
+
+            status, out, body = _error(exc.http_status, exc.kind, exc.message)
+            out += [(k.lower().encode(), v.encode()) for k, v in retry_headers(exc).items()]
+            return status, out, body
+        return None
+
     async def _lifespan(self, receive: Any, send: Any) -> None:
         while True:
             message = await receive()
@@ -158,6 +190,7 @@ class EndpointApp:
                 return
 
     def close(self) -> None:
+        self.guard.close()
         if self.metrics.publisher is not None:
             self.metrics.publisher.close()
         if self.capture is not None:

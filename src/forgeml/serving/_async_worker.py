@@ -65,7 +65,12 @@ class Dispatcher:
         import httpx
 
         self.ws, self.endpoint, self.queue = ws, endpoint, queue
-        self.http = httpx.Client(timeout=30.0, limits=httpx.Limits(max_connections=2048, max_keepalive_connections=256))
+        from forgeml.security._tls import client_verify
+
+        self.http = httpx.Client(
+            timeout=30.0, limits=httpx.Limits(max_connections=2048, max_keepalive_connections=256),
+            verify=client_verify(ws.settings),  # endpoints speak HTTPS when TLS is set
+        )  # fmt: skip
         self._url: str | None = None
         self._capacity = 1
         self._config = AsyncInferenceConfig()
@@ -101,6 +106,9 @@ class Dispatcher:
         self._config = endpoint_config(record)
         self._capacity = self._config.max_concurrent_invocations_per_instance * max(1, int(record.data.get("workers") or 1))
         self._url = str(record.data["url"])
+        from forgeml.security._guard import token_headers
+
+        self._token = token_headers(record.data)
 
     # the loop ----------------------------------------------------------------------------------
     def run(self, stop: threading.Event) -> None:
@@ -154,7 +162,8 @@ class Dispatcher:
             body = request.body if request.body is not None else read_input(self.ws, str(request.input_location), request.content_type)
         except ForgeError as exc:
             return self._fail(request, type(exc).__name__, exc.message)
-        headers = {"Content-Type": request.content_type, "X-Amzn-SageMaker-Inference-Id": request.inference_id}
+        headers = {"Content-Type": request.content_type, "X-Amzn-SageMaker-Inference-Id": request.inference_id,
+                   **getattr(self, "_token", {})}  # fmt: skip
         if request.accept:
             headers["Accept"] = request.accept
         if request.custom_attributes:

@@ -10,18 +10,21 @@ import orjson
 from forgeml.errors import (
     BackendUnavailableError,
     ConflictError,
+    ForbiddenError,
     ForgeError,
     ModelError,
     NotFoundError,
     PayloadTooLargeError,
+    ThrottlingError,
+    UnauthenticatedError,
     UnsupportedMediaTypeError,
     ValidationError,
 )
 from forgeml.serving._codecs import NotAcceptableError
 
 _BY_STATUS: dict[int, type[ForgeError]] = {
-    400: ValidationError, 404: NotFoundError, 406: NotAcceptableError, 409: ConflictError,
-    413: PayloadTooLargeError, 415: UnsupportedMediaTypeError, 424: ModelError,
+    400: ValidationError, 401: UnauthenticatedError, 403: ForbiddenError, 404: NotFoundError, 406: NotAcceptableError,
+    409: ConflictError, 413: PayloadTooLargeError, 415: UnsupportedMediaTypeError, 424: ModelError, 429: ThrottlingError,
 }  # fmt: skip
 
 
@@ -54,10 +57,10 @@ def raise_for(status: int, body: bytes) -> None:
 class EndpointClient:
     """A keep-alive HTTP client for endpoint servers."""
 
-    def __init__(self, timeout: float = 65.0) -> None:
+    def __init__(self, timeout: float = 65.0, verify: Any = True) -> None:
         import httpx
 
-        self._http = httpx.Client(timeout=timeout)
+        self._http = httpx.Client(timeout=timeout, verify=verify)
 
     def invoke(
         self,
@@ -70,10 +73,11 @@ class EndpointClient:
         target_model: str | None = None,
         custom_attributes: str | None = None,
         inference_id: str | None = None,
+        extra_headers: dict[str, str] | None = None,
     ) -> Invocation:
         import httpx
 
-        headers = {"Content-Type": content_type}
+        headers = {"Content-Type": content_type, **(extra_headers or {})}
         for key, value in (
             ("Accept", accept), ("X-Amzn-SageMaker-Target-Variant", target_variant),
             ("X-Amzn-SageMaker-Target-Model", target_model),

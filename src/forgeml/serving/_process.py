@@ -43,7 +43,9 @@ def is_running(handle: dict[str, Any]) -> bool:
     return pid is not None and pid_alive(int(pid), handle.get("pid_start"))
 
 
-def wait_healthy(handle: dict[str, Any], port_file: Path, timeout: float) -> int:
+def wait_healthy(
+    handle: dict[str, Any], port_file: Path, timeout: float, host: str = "127.0.0.1", scheme: str = "http", verify: Any = True
+) -> int:
     """Wait for the server to report its port and answer ``/ping`` with 200; return the port.
 
     Raises:
@@ -54,7 +56,7 @@ def wait_healthy(handle: dict[str, Any], port_file: Path, timeout: float) -> int
     proc = _STARTED.get(int(handle["pid"]))
     deadline = time.monotonic() + timeout
     port = 0
-    with httpx.Client(timeout=2.0) as client:
+    with httpx.Client(timeout=2.0, verify=verify) as client:
         while time.monotonic() < deadline:
             if proc is not None and proc.poll() is not None:
                 raise BackendUnavailableError(f"endpoint server exited with code {proc.returncode} while starting")
@@ -64,7 +66,7 @@ def wait_healthy(handle: dict[str, Any], port_file: Path, timeout: float) -> int
                 port = int(port_file.read_text())
             if port:
                 try:
-                    if client.get(f"http://127.0.0.1:{port}/ping").status_code == 200:
+                    if client.get(f"{scheme}://{host}:{port}/ping").status_code == 200:
                         return port
                 except httpx.HTTPError:
                     pass

@@ -56,6 +56,7 @@ def main(argv: list[str]) -> None:
         timeout_graceful_shutdown=5,
         timeout_keep_alive=KEEPALIVE_SECONDS,
         backlog=4096,
+        **(runtime.get("tls") or {}),  # ssl_certfile / ssl_keyfile: HTTPS only
     )
     server = uvicorn.Server(config)
     if workers > 1:

@@ -298,13 +298,16 @@ class EndpointService:
             ValidationError (400), PayloadTooLargeError (413), UnsupportedMediaTypeError (415/406),
             ModelError (424): as the endpoint answered.
         """
+        from forgeml.security._guard import token_headers
+
         record = self.serving(name)
-        client = EndpointClient(timeout=self.ws.settings.invocation_timeout_seconds + 5)
+        verify = _verify(self.ws.settings) if record.data.get("tls") else True
+        client = EndpointClient(timeout=self.ws.settings.invocation_timeout_seconds + 5, verify=verify)
         try:
             return client.invoke(
                 record.data["url"], body if isinstance(body, bytes) else body.encode(), content_type=content_type,
                 accept=accept, target_variant=target_variant, target_model=target_model,
-                custom_attributes=custom_attributes, inference_id=inference_id,
+                custom_attributes=custom_attributes, inference_id=inference_id, extra_headers=token_headers(record.data),
             )  # fmt: skip
         finally:
             client.close()
@@ -343,6 +346,9 @@ class EndpointService:
         Raises:
             ValidationError: a model that is neither a package folder nor a registry version.
         """
+        from forgeml.security._guard import check_bind
+
+        check_bind(self.ws.settings)  # beyond loopback only with security on
         if cfg.data_capture is not None:  # a network caller names no location for the server to write
             self.ws.access.check_output(cfg.data_capture.destination, "data_capture.destination")
         if cfg.async_inference is not None:
@@ -388,7 +394,9 @@ class EndpointService:
             raise BackendUnavailableError(f"endpoint {name!r} did not start: {reason}") from exc
         handle = {k: v for k, v in started.handle.items() if not k.startswith("_")}
         data = {
-            **handle, "port": started.port, "url": f"http://127.0.0.1:{started.port}",
+            **handle, "port": started.port, "host": connect_host(self.ws.settings.endpoint_host),
+            "url": f"{_scheme(self.ws.settings)}://{connect_host(self.ws.settings.endpoint_host)}:{started.port}",
+            "tls": _scheme(self.ws.settings) == "https",
             "workers": cfg.workers, "runtime_dir": str(started.runtime_dir),
             "log": str(started.runtime_dir / "server.log"), "variants": started.variants,
             "capture_uri": str(self._capture_root(cfg) / name) if cfg.data_capture and cfg.data_capture.enabled else None,
@@ -420,14 +428,19 @@ class EndpointService:
         capture = None
         if cfg.data_capture is not None and cfg.data_capture.enabled:
             capture = {**cfg.data_capture.model_dump(mode="json"), "destination": str(self._capture_root(cfg))}
+        from forgeml.security._guard import runtime_security, write_token
+        from forgeml.security._tls import server_options
+
         runtime = {
-            "endpoint": record.name, "version": record.version, "host": "127.0.0.1", "port": 0,
+            "endpoint": record.name, "version": record.version, "host": settings.endpoint_host, "port": 0,
             "workers": cfg.workers, "variants": variants, "capture": capture,
             "batching": cfg.batching.model_dump(mode="json"),
             "max_payload_bytes": int((cfg.max_payload_mb or settings.max_payload_mb) * 1024 * 1024),
             "timeout_seconds": cfg.invocation_timeout_seconds or settings.invocation_timeout_seconds,
             "metrics_dir": str(runtime_dir / "metrics"), "weights_file": str(runtime_dir / "weights.json"),
             "metrics_publish_seconds": settings.metrics_publish_seconds,
+            "security": runtime_security(settings, write_token(runtime_dir)),
+            "tls": server_options(settings) or None,  # the same certificate as forgeml server's
         }  # fmt: skip
         runtime_path = runtime_dir / "runtime.json"
         runtime_path.write_bytes(orjson.dumps(runtime, option=orjson.OPT_INDENT_2))
@@ -435,7 +448,10 @@ class EndpointService:
         handle = proc.start_server(runtime_path, runtime_dir / "server.log", settings.to_env())
         try:
             self.store.update_resource(KIND, record.name, record.version, data=handle)
-            port = proc.wait_healthy(handle, runtime_dir / "port", START_TIMEOUT_SECONDS)
+            port = proc.wait_healthy(
+                handle, runtime_dir / "port", START_TIMEOUT_SECONDS, host=connect_host(settings.endpoint_host),
+                scheme="https" if runtime["tls"] else "http", verify=_verify(settings) if runtime["tls"] else True,
+            )  # fmt: skip
         except BackendUnavailableError as exc:
             with proc.interrupts_deferred():
                 proc.stop_server(handle, grace=2.0)
@@ -446,6 +462,23 @@ class EndpointService:
                 proc.stop_server(handle, grace=2.0)
             raise
         return _Started(handle, port, runtime_dir, variants)
+
+
+def _scheme(settings: Any) -> str:
+    from forgeml.security._tls import server_options
+
+    return "https" if server_options(settings) else "http"
+
+
+def _verify(settings: Any) -> Any:
+    from forgeml.security._tls import client_verify
+
+    return client_verify(settings)
+
+
+def connect_host(bind: str) -> str:
+    """The address the platform's own callers reach a server bound to ``bind`` at."""
+    return "127.0.0.1" if bind in ("0.0.0.0", "::", "", "localhost") else bind.strip("[]")
 
 
 __all__ = ["EndpointService"]

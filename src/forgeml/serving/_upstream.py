@@ -19,6 +19,7 @@ import contextlib
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import Any
 
 import httptools
 
@@ -82,8 +83,9 @@ class UpstreamPool:
         return sum(len(v) for v in self._idle.values())
 
     async def post(
-        self, host: str, port: int, path: str, headers: list[tuple[bytes, bytes]], body: bytes, timeout: float
-    ) -> Answer:
+        self, host: str, port: int, path: str, headers: list[tuple[bytes, bytes]], body: bytes, timeout: float,
+        ssl: Any = None,
+    ) -> Answer:  # fmt: skip
         """``POST path`` with ``headers`` (already checked: visible ASCII) and ``body``.
 
         Raises:
@@ -97,14 +99,14 @@ class UpstreamPool:
         conn: _Connection | None = None
         try:
             async with asyncio.timeout(timeout):
-                conn, reused = await self._connection(host, port)
+                conn, reused = await self._connection(host, port, ssl)
                 try:
                     answer, keep = await self._exchange(conn, request)
                 except _ClosedBeforeAnswer:
                     conn.close()
                     if not reused:
                         raise UpstreamError("the endpoint closed the connection without answering") from None
-                    conn, _ = await self._open(host, port)  # a stale keep-alive connection: once more
+                    conn, _ = await self._open(host, port, ssl)  # a stale keep-alive connection: once more
                     answer, keep = await self._exchange(conn, request)
         except BaseException as exc:  # never pool a connection an exchange broke off (cancelled too)
             if conn is not None:
@@ -119,7 +121,7 @@ class UpstreamPool:
         self._release(host, port, conn, keep)
         return answer
 
-    async def _connection(self, host: str, port: int) -> tuple[_Connection, bool]:
+    async def _connection(self, host: str, port: int, ssl: Any = None) -> tuple[_Connection, bool]:
         idle = self._idle.get((host, port))
         now = time.monotonic()
         while idle:
@@ -127,10 +129,11 @@ class UpstreamPool:
             if now - conn.idle_since < self.idle_seconds and not conn.reader.at_eof():
                 return conn, True
             conn.close()
-        return await self._open(host, port)
+        return await self._open(host, port, ssl)
 
-    async def _open(self, host: str, port: int) -> tuple[_Connection, bool]:
-        reader, writer = await asyncio.open_connection(host, port)
+    async def _open(self, host: str, port: int, ssl: Any = None) -> tuple[_Connection, bool]:
+        """A new connection; over TLS when ``ssl`` (an SSLContext verifying the endpoint) is given."""
+        reader, writer = await asyncio.open_connection(host, port, ssl=ssl)
         self.opened += 1
         return _Connection(reader, writer), False
 
