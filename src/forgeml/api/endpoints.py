@@ -39,7 +39,8 @@ _FORWARD = (
     "content-type", "accept", "x-amzn-sagemaker-target-variant", "x-amzn-sagemaker-target-model",
     "x-amzn-sagemaker-custom-attributes", "x-amzn-sagemaker-inference-id",
 )  # fmt: skip
-_BACK = (b"content-type", b"x-amzn-invoked-production-variant", b"x-amzn-sagemaker-custom-attributes")
+_BACK = (b"content-type", b"x-amzn-invoked-production-variant", b"x-amzn-sagemaker-custom-attributes",
+         b"x-forgeml-fallback-from", b"x-forgeml-fallback-reason")  # fmt: skip
 _LOOKUP_TTL = 1.0
 _PREFIX, _SUFFIX = "/endpoints/", "/invocations"
 
