@@ -27,7 +27,15 @@ def test_demo_runs_the_lifecycle_and_leaves_nothing_running(tmp_path: Path) -> N
     )  # fmt: skip
     assert out.returncode == 0, out.stderr[-3000:]
     summary = json.loads(out.stdout)
-    assert set(summary["stage_seconds"]) == {"data", "prepare", "features", "training", "evaluation", "serving"}
+    assert set(summary["stage_seconds"]) == {"data", "prepare", "features", "training", "evaluation", "serving", "deployment"}
+    deployment = summary["deployment"]
+    assert deployment["canary_rolled_back"]["status"] == "RolledBack"
+    assert "alarm 'loans-canary-drill' went into ALARM" in deployment["canary_rolled_back"]["reason"]
+    assert deployment["canary_completed"]["status"] == "Completed"
+    assert deployment["canary_completed"]["endpoint_version"] > deployment["canary_rolled_back"]["endpoint_version"]
+    shadow = deployment["shadow_test"]
+    assert shadow["status"] == "Completed" and shadow["requests"] == 30 and shadow["production_errors"] == 0
+    assert 0 <= shadow["agreement"] <= 1
     lineage = json.dumps(summary["lineage"])
     for kind in ("dataset/loans", "job/", "model/"):
         assert kind in lineage

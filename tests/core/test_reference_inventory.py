@@ -74,6 +74,11 @@ NAMES: dict[tuple[str, str], str] = {
     ("auth put-policy", "name"): "the policy to store",
     ("auth simulate", "resource"): "a resource pattern to evaluate a policy against",
     ("endpoints async-result", "output"): "a local file to write the result to",
+    ("shadow-tests create", "name"): "the shadow test to create",
+    ("shadow-tests show", "name"): "a shadow test, named not versioned",
+    ("shadow-tests report", "name"): "a shadow test, named not versioned",
+    ("shadow-tests stop", "name"): "a shadow test, named not versioned",
+    ("shadow-tests promote", "name"): "a shadow test, named not versioned",
 }
 RESOURCE_WORDS = {
     "name", "group", "dataset", "model", "ref", "resource", "run", "runs", "experiment", "experiments", "digest",
@@ -276,6 +281,7 @@ ROUTE_PARAMS: dict[tuple[str, str], str] = {
     ("/monitoring", "endpoint"): "endpoint",  # POST /monitoring/ground-truth/{endpoint}
     ("/alarms", "name"): "name",  # an alarm is named, not versioned (docs/alarms.md)
     ("/endpoints", "inference_id"): "name",  # an async request's InferenceId
+    ("/shadow-tests", "name"): "name",  # a shadow test is named, not versioned
 }
 PATH_FORMS = {
     "dataset": ["loans", "loans:1", "loans@latest"],

@@ -57,6 +57,7 @@ class CreateEndpoint(BaseModel):
     invocation_timeout_seconds: float | None = None
     trusted: bool | None = None  # False: only ONNX models, never unpickle
     async_inference: dict[str, Any] | None = Field(None, json_schema_extra=reaches("nested", "output_path and failure_path are checked as outputs"))
+    shadow_variants: list[dict[str, Any]] | None = Field(None, max_length=10, json_schema_extra=reaches("nested", "model is checked as a model"))
 
     def config(self) -> dict[str, Any]:
         return {k: v for k, v in self.model_dump(exclude={"name"}).items() if v is not None}
@@ -74,6 +75,7 @@ class UpdateEndpoint(BaseModel):
     trusted: bool | None = None  # False: only ONNX models, never unpickle
     deployment_config: dict[str, Any] | None = Field(None, json_schema_extra=reaches("name", "SageMaker's DeploymentConfig: alarm and variant names, no location"))
     async_inference: dict[str, Any] | None = Field(None, json_schema_extra=reaches("nested", "output_path and failure_path are checked as outputs"))
+    shadow_variants: list[dict[str, Any]] | None = Field(None, max_length=10, json_schema_extra=reaches("nested", "model is checked as a model"))
 
     def config(self) -> dict[str, Any]:
         return {k: v for k, v in self.model_dump(exclude={"deployment_config"}).items() if v is not None}

@@ -120,7 +120,7 @@ def update(
     capture: float = typer.Option(None, help="Capture this percentage of invocations (with --model)."),
     untrusted: bool = typer.Option(False, "--untrusted", help=_UNTRUSTED_HELP),
     deployment_config: Path = typer.Option(
-        None, "--deployment-config", help="SageMaker DeploymentConfig file (JSON or YAML): blue/green canary or linear, bakes, rollback alarms."
+        None, "--deployment-config", help="SageMaker DeploymentConfig file (JSON or YAML): blue/green (canary, linear) or rolling, bakes, rollback alarms."
     ),
     as_json: bool = JsonOption,
 ) -> None:

@@ -171,6 +171,12 @@ POST   /endpoints/{name}/async-invocations        endpoints:InvokeAsync   endpoi
 GET    /endpoints/{name}/async-invocations/{inference_id}         endpoints:Read  endpoint/{name}
 GET    /endpoints/{name}/async-invocations/{inference_id}/result  endpoints:Read  endpoint/{name}
 GET    /endpoints/{name}/async-backlog            endpoints:Read          endpoint/{name}
+GET    /shadow-tests                              shadow-tests:List       shadow-test/*
+POST   /shadow-tests                              shadow-tests:Create     shadow-test/*
+GET    /shadow-tests/{name}                       shadow-tests:Read       shadow-test/{name}
+GET    /shadow-tests/{name}/report                shadow-tests:Read       shadow-test/{name}
+POST   /shadow-tests/{name}/stop                  shadow-tests:Stop       shadow-test/{name}
+POST   /shadow-tests/{name}/promote               shadow-tests:Promote    shadow-test/{name}
 """
 
 

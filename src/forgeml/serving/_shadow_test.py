@@ -103,6 +103,7 @@ class ShadowTestService:
         from forgeml.serving._config import VariantConfig
 
         validate_name(name, "shadow test name")
+        self.ws.registry.package(model, field="model")  # the caller may name this model (checked before anything else)
         if self.store.list_resources(KIND, name=name, limit=1):
             raise AlreadyExistsError(f"shadow test {name!r} already exists")
         current = self.ws.endpoints.get(endpoint)
