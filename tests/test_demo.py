@@ -34,7 +34,7 @@ def test_demo_runs_the_lifecycle_and_leaves_nothing_running(tmp_path: Path) -> N
     assert deployment["canary_completed"]["status"] == "Completed"
     assert deployment["canary_completed"]["endpoint_version"] > deployment["canary_rolled_back"]["endpoint_version"]
     shadow = deployment["shadow_test"]
-    assert shadow["status"] == "Completed" and shadow["requests"] == 30 and shadow["production_errors"] == 0
+    assert shadow["status"] == "Completed" and shadow["requests"] == 10 and shadow["rows"] == 40 and shadow["production_errors"] == 0
     assert 0 <= shadow["agreement"] <= 1
     lineage = json.dumps(summary["lineage"])
     for kind in ("dataset/loans", "job/", "model/"):

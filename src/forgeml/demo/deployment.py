@@ -75,16 +75,19 @@ def _config(ws: Any, model: str) -> dict[str, Any]:
     return spec
 
 
-def _traffic(ws: Any, state: dict[str, Any], rows: int) -> int:
+def _traffic(ws: Any, state: dict[str, Any], requests: int, rows: int) -> int:
+    """Send ``requests`` CSV requests of ``rows`` test rows each; returns how many were sent."""
     from forgeml.registry.package import read_manifest
 
     model = ws.endpoints.get(ENDPOINT).spec["variants"][0]["model"]
     columns = read_manifest(ws.registry.download(model)).feature_names
     test = state["test"]
-    sample = ws.datasets.read(test.name, test.version)[columns].head(rows)
-    for line in sample.to_csv(header=False, index=False).strip().splitlines():
-        ws.endpoints.invoke(ENDPOINT, line + "\n", content_type="text/csv")
-    return len(sample)
+    lines = ws.datasets.read(test.name, test.version)[columns].head(requests * rows).to_csv(header=False, index=False).splitlines()
+    sent = 0
+    for i in range(0, len(lines), rows):
+        ws.endpoints.invoke(ENDPOINT, "\n".join(lines[i : i + rows]) + "\n", content_type="text/csv")
+        sent += 1
+    return sent
 
 
 def stage(ws: Any, state: dict[str, Any], say: Any) -> None:
@@ -122,7 +125,7 @@ def stage(ws: Any, state: dict[str, Any], say: Any) -> None:
     name = f"loans-shadow-{time.strftime('%m%d-%H%M%S')}"
     t2 = time.perf_counter()
     ws.shadow_tests.create(name, ENDPOINT, f"{GROUP}:{third.version}", sampling_percentage=100, duration_seconds=300)
-    sent = _traffic(ws, state, 30)
+    sent = _traffic(ws, state, 10, 4)
     deadline = time.monotonic() + 5
     while ws.shadow_tests.report(name)["requests"] < sent and time.monotonic() < deadline:
         time.sleep(0.1)  # the shadow's copies run after each caller got its answer
@@ -130,7 +133,7 @@ def stage(ws: Any, state: dict[str, Any], say: Any) -> None:
     report = record.data["report"]
     p, s = report["production"], report["shadow"]
     agreement = (report.get("agreement") or {}).get("rate")
-    say(f"shadow test [bold]{name}[/bold] ({GROUP}:{third.version} behind {new}): {report['requests']} copied request(s) in "
+    say(f"shadow test [bold]{name}[/bold] ({GROUP}:{third.version} behind {new}): {report['requests']} copied request(s) ({report['compared_rows']} rows) in "
         f"{time.perf_counter() - t2:.1f}s; p50/p99 latency {p['latency_ms']['p50']:.2f}/{p['latency_ms']['p99']:.2f} ms production, "
         f"{s['latency_ms']['p50']:.2f}/{s['latency_ms']['p99']:.2f} ms shadow; errors {p['errors']}/{s['errors']}; "
         f"label agreement {'-' if agreement is None else f'{agreement:.1%}'}; shadow discarded ({record.status})")  # fmt: skip
@@ -138,7 +141,7 @@ def stage(ws: Any, state: dict[str, Any], say: Any) -> None:
         "canary_rolled_back": {"model": new, "status": last.get("status"), "reason": last.get("reason"), "endpoint_version": rolled.version},
         "canary_completed": {"model": new, "status": dep.status, "endpoint_version": clean.version, "steps": steps},
         "shadow_test": {"name": name, "shadow_model": f"{GROUP}:{third.version}", "status": record.status,
-                        "requests": report["requests"], "production_errors": p["errors"], "shadow_errors": s["errors"],
+                        "requests": report["requests"], "rows": report["compared_rows"], "production_errors": p["errors"], "shadow_errors": s["errors"],
                         "production_p50_ms": p["latency_ms"]["p50"], "shadow_p50_ms": s["latency_ms"]["p50"],
                         "agreement": agreement},
     }  # fmt: skip
