@@ -172,3 +172,43 @@ def test_a_stop_whose_driver_died_is_finished_by_the_tick(ws: Workspace, package
     assert record.status == "Completed" and record.data["report"]["requests"] == 1
     assert ws.endpoints.get("dd").spec["shadow_variants"] == []
     assert ws.shadow_tests.tick() == []
+
+
+def test_rest_and_cli_faces(ws: Workspace, packages: dict[str, Path]) -> None:
+    """Create and report over REST (a registered model: a network caller names no folder), then
+    show, report and stop with the CLI."""
+    from fastapi.testclient import TestClient
+
+    from forgeml.api.app import create_app
+    from tests.cli_runner import run_cli
+
+    ws.registry.register("rec", packages["recipe"])
+    ws.registry.register("lg", packages["logistic"])  # over REST the endpoint's new version re-resolves its models too
+    ws.endpoints.create("fc", {"variants": [{"name": "AllTraffic", "model": "lg:1"}]})
+    with TestClient(create_app(ws)) as api:
+        r = api.post("/shadow-tests", json={"name": "fc-s", "endpoint": "fc", "model": "rec:1", "sampling_percentage": 50,
+                                            "duration_seconds": 600.0, "unknown": 1})  # fmt: skip
+        assert r.status_code == 422 or r.status_code == 400, r.text
+        r = api.post("/shadow-tests", json={"name": "fc-s", "endpoint": "fc", "model": str(packages["recipe"])})
+        assert r.status_code == 403 and r.json()["message"].startswith("model: ")
+        r = api.post("/shadow-tests", json={"name": "fc-s", "endpoint": "fc", "model": "rec:1", "sampling_percentage": 100})
+        assert r.status_code == 200, r.text
+        assert r.json()["status"] == "Running" and r.json()["spec"]["model"] == "rec:1"
+        for body in ROWS[:4]:
+            assert api.post("/endpoints/fc/invocations", content=body, headers={"content-type": CSV}).status_code == 200
+        _pairs(ws, "fc", "fc-s", 4)
+        report = api.get("/shadow-tests/fc-s/report").json()
+        assert report["requests"] == 4 and report["problem_type"] == "classification"
+        assert [t["name"] for t in api.get("/shadow-tests", params={"endpoint": "fc"}).json()] == ["fc-s"]
+        assert api.get("/shadow-tests/nope").status_code == 404
+    out = run_cli(ws.home, "shadow-tests", "report", "fc-s")
+    assert out.returncode == 0, out.stderr
+    assert "label agreement" in out.stdout and "latency p50 (ms)" in out.stdout
+    out = run_cli(ws.home, "shadow-tests", "stop", "fc-s")
+    assert out.returncode == 0 and "shadow test fc-s: Completed" in out.stdout, out.stderr
+    out = run_cli(ws.home, "shadow-tests", "ls", "--json")
+    assert json.loads(out.stdout)[0]["status"] == "Completed"
+    out = run_cli(ws.home, "shadow-tests", "show", "fc-s")
+    assert "shadow removed" in out.stdout
+    out = run_cli(ws.home, "shadow-tests", "stop", "fc-s")
+    assert out.returncode != 0 and out.stderr.count("\n") == 1 and "only a running test can be stopped" in out.stderr

@@ -75,6 +75,8 @@ def test_shadow_gets_copies_and_callers_get_only_production(ws: Workspace, packa
     assert p["production"]["status"] == 200 and p["shadow"]["status"] == 200
     assert p["production"]["predictions"] and p["shadow"]["predictions"]
     assert p["shadow"]["latency_ms"] > 0
+    # off the caller's path: every copy started after its caller's response had been sent
+    assert all(q["shadow"]["started_at"] >= q["production"]["sent_at"] for q in pairs)
     # the shadow's answers are captured under its own folder, marked as shadow
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline and not list((tmp_path / "cap" / "sh" / "shadow").rglob("*.jsonl")):

@@ -169,6 +169,7 @@ class EndpointApp:
         await send({"type": "http.response.body", "body": body})
         copy = scope.get("forgeml.shadow")
         if copy is not None and self.shadow is not None:  # the caller has its answer: now the shadow's copy
+            copy[1]["production"]["sent_at"] = time.time()
             self.shadow.schedule(*copy)
 
     async def _lifespan(self, receive: Any, send: Any) -> None:

@@ -9,8 +9,8 @@ of its own. It writes one *pair* line per copied request::
 
     <home>/endpoints/<endpoint>/shadow/<variant>/pairs-<pid>-<id>.jsonl
     {"time": ..., "source_variant": "AllTraffic", "shadow_variant": "shadow", "inference_id": ...,
-     "production": {"status": 200, "latency_ms": 1.2, "predictions": [...]},
-     "shadow":     {"status": 200, "latency_ms": 0.9, "predictions": [...]}}
+     "production": {"status": 200, "latency_ms": 1.2, "predictions": [...], "sent_at": ...},
+     "shadow":     {"status": 200, "latency_ms": 0.9, "predictions": [...], "started_at": ...}}
 
 (sealed line by line when encryption at rest is on), which the shadow test's comparison report
 reads; the shadow's answers are also written to data capture, when the endpoint has it, under the
@@ -113,7 +113,7 @@ class ShadowCopier:
             task.add_done_callback(self._tasks.discard)
 
     async def _copy(self, target: ShadowTarget, request: dict[str, Any]) -> None:
-        t0 = time.perf_counter()
+        started_at, t0 = time.time(), time.perf_counter()
         shadow: dict[str, Any]
         out = None
         try:
@@ -139,6 +139,7 @@ class ShadowCopier:
                       "error": f"{type(exc).__name__}: {exc}"}  # fmt: skip
         finally:
             self.pending -= 1
+        shadow["started_at"] = started_at
         target.write({
             "time": request["time"], "source_variant": target.source, "shadow_variant": target.name,
             "inference_id": request.get("inference_id"), "rows": len(request["rows"]),
