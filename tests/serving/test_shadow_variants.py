@@ -150,7 +150,9 @@ def test_bad_fallback_configs(ws: Workspace, packages: dict[str, Path]) -> None:
         ({"variant": "a", "latency_ms": 5}, "names the variant itself"),
         ({"variant": "zz", "latency_ms": 5}, "fallback variant 'zz' does not exist"),
         ({"variant": "b", "latency_ms": 0}, "latency_ms"),
+        ({"variant": "m", "latency_ms": 5}, "fallback variant 'm' must be SingleModel"),
     ]:
         with pytest.raises(ValidationError, match=needle):
-            ws.endpoints.create("bf", {"variants": [{"name": "a", "model": model, "fallback": fallback}, {"name": "b", "model": model}]})
+            ws.endpoints.create("bf", {"variants": [{"name": "a", "model": model, "fallback": fallback}, {"name": "b", "model": model},
+                                                    {"name": "m", "mode": "MultiModel", "model_dir": str(packages["logistic"])}]})
 

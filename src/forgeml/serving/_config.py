@@ -93,7 +93,8 @@ class ShadowVariantConfig(VariantConfig):
         source_variant: the production variant whose requests are copied (default: the first).
         sampling_percentage: the share of those requests copied, 0-100.
 
-    The pairs (production answer, shadow answer) go to ``<home>/endpoints/<endpoint>/shadow/
+    ``weight`` and ``workers`` do not apply: the shadow runs in the endpoint's workers, after
+    their callers' answers. The pairs (production answer, shadow answer) go to ``<home>/endpoints/<endpoint>/shadow/
     <variant>/``, a place of the workspace's choosing, never the caller's.
     """
 
@@ -177,6 +178,8 @@ class EndpointConfig(_Strict):
                 raise ValueError(f"variant {v.name!r}: fallback names the variant itself")
             if v.fallback.variant not in names:
                 raise ValueError(f"variant {v.name!r}: fallback variant {v.fallback.variant!r} does not exist (variants: {', '.join(names)})")
+            if next(x for x in self.variants if x.name == v.fallback.variant).mode != "SingleModel":
+                raise ValueError(f"variant {v.name!r}: fallback variant {v.fallback.variant!r} must be SingleModel")
         shadows = [s.name for s in self.shadow_variants]
         clash = sorted(set(shadows) & set(names) | {n for n in shadows if shadows.count(n) > 1})
         if clash:
