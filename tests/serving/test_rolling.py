@@ -174,3 +174,52 @@ def test_kill_9_of_the_new_fleets_server_mid_rolling_update(ws: Workspace, packa
             failures.append(exc.message)
     assert failures == []
     assert [r.version for r in ws.endpoints.versions("rk")] == [1]
+
+
+def test_kill_9_of_the_driver_mid_rolling_update_is_rolled_back_by_the_server(
+    ws: Workspace, packages: dict[str, Path], tmp_path: Path
+) -> None:
+    """kill -9 of the CLI process driving a rolling update mid-bake: `forgeml server`'s loop
+    rolls it back (RollbackMaximumBatchSize at a time) and the old version serves."""
+    import json
+    import subprocess
+    import sys
+
+    from forgeml.alarms._loop import AlarmLoop
+
+    ws.endpoints.create("rd", _config(packages["logistic"]))
+    new, dep = tmp_path / "new.json", tmp_path / "dep.json"
+    new.write_text(json.dumps(_config(packages["recipe"])))
+    dep.write_text(json.dumps(_rolling(wait=120, rollback={"Type": "CAPACITY_PERCENT", "Value": 25})))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    child = subprocess.Popen([sys.executable, "-m", "forgeml", "--home", str(ws.home), "endpoints", "update", "rd",
+                              "--config", str(new), "--deployment-config", str(dep)], env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            try:
+                if ws.endpoints.deployment("rd").status == "Baking":
+                    break
+            except NotFoundError:
+                pass
+            assert child.poll() is None, child.stderr.read() if child.stderr else ""
+            time.sleep(0.1)
+        green = ws.endpoints.get("rd")
+        assert green.version == 2 and green.data["traffic_share"] == 0.5
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait()
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+        if child.stderr:
+            child.stderr.close()
+    AlarmLoop(ws, interval=60).tick()
+    record = ws.endpoints.get("rd")
+    assert (record.version, record.status) == (1, "InService")
+    assert "died mid-shift" in record.data["last_deployment"]["reason"]
+    steps = ws.endpoints.deployment("rd").data["steps"]
+    assert ws.endpoints.deployment("rd").status == "RolledBack"
+    assert steps[-1]["step"] == "rolled back in 2 batches: 25%, 0%"
+    assert ws.endpoints.invoke("rd", GOOD, content_type=CSV).body
