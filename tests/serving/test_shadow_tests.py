@@ -201,6 +201,8 @@ def test_rest_and_cli_faces(ws: Workspace, packages: dict[str, Path]) -> None:
         assert report["requests"] == 4 and report["problem_type"] == "classification"
         assert [t["name"] for t in api.get("/shadow-tests", params={"endpoint": "fc"}).json()] == ["fc-s"]
         assert api.get("/shadow-tests/nope").status_code == 404
+    out = run_cli(ws.home, "endpoints", "show", "fc")
+    assert out.returncode == 0 and "shadow_variants" in out.stdout and "fc-s" in out.stdout, out.stderr
     out = run_cli(ws.home, "shadow-tests", "report", "fc-s")
     assert out.returncode == 0, out.stderr
     assert "label agreement" in out.stdout and "latency p50 (ms)" in out.stdout

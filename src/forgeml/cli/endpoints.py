@@ -105,6 +105,8 @@ def show(name: str = ref_argument("ENDPOINT"), as_json: bool = JsonOption) -> No
         rows = [(k, data[k]) for k in ("name", "version", "status", "created_at", "updated_at")]
         rows += [(k, v) for k, v in data["data"].items() if k not in ("variants",)]
         rows += [("variants", data["spec"]["variants"]), ("data_capture", data["spec"].get("data_capture")), ("versions", data["versions"])]
+        if data["spec"].get("shadow_variants"):
+            rows.append(("shadow_variants", data["spec"]["shadow_variants"]))
         print_table(f"endpoint {data['name']}", ["field", "value"], rows)
 
     emit(data, as_json, render)
