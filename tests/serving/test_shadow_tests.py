@@ -145,11 +145,14 @@ def test_bad_shadow_tests_are_refused(ws: Workspace, packages: dict[str, Path], 
             ws.shadow_tests.create("bad", "bt", model, **kwargs)
     with pytest.raises(NotFoundError):
         ws.shadow_tests.create("bad", "no-such-endpoint", model)
-    with pytest.raises(ValidationError):  # a model that is not a package: nothing runs, the test is cancelled
+    with pytest.raises(ValidationError):  # a model that is not a package: refused before anything is stored
         ws.shadow_tests.create("bad", "bt", str(tmp_path))
-    assert ws.shadow_tests.get("bad").status == "Cancelled" and ws.shadow_tests.get("bad").data["failure_reason"]
+    with pytest.raises(NotFoundError):
+        ws.shadow_tests.get("bad")
+    later = ws.shadow_tests.create("later", "bt", model, start=time.time() + 3600)
     with pytest.raises(AlreadyExistsError):
-        ws.shadow_tests.create("bad", "bt", model)
+        ws.shadow_tests.create("later", "bt", model, start=time.time() + 3600)
+    assert ws.shadow_tests.stop(later.name).status == "Cancelled"
     assert [(r.version, r.status) for r in ws.endpoints.versions("bt")] == [(1, "InService")]
 
 
