@@ -27,13 +27,21 @@ def test_demo_runs_the_lifecycle_and_leaves_nothing_running(tmp_path: Path) -> N
     )  # fmt: skip
     assert out.returncode == 0, out.stderr[-3000:]
     summary = json.loads(out.stdout)
-    assert set(summary["stage_seconds"]) == {"data", "prepare", "features", "training", "evaluation", "serving", "security"}
+    assert set(summary["stage_seconds"]) == {"data", "prepare", "features", "training", "evaluation", "serving", "deployment", "security"}
     security = summary["security"]
     assert (security["scientist_register"], security["scientist_approve"]) == (201, 403)
     assert (security["mlops_approve"], security["mlops_deploy"], security["invoke"]) == (200, 200, 200)
     outcomes = {(r["principal"], r["action"], r["outcome"]) for r in security["audit"]}
     assert ("demo-scientist", "models:Approve", "Denied") in outcomes and ("demo-mlops", "models:Approve", "Allowed") in outcomes
     assert security["audit_intact"] is True
+    deployment = summary["deployment"]
+    assert deployment["canary_rolled_back"]["status"] == "RolledBack"
+    assert "alarm 'loans-canary-drill' went into ALARM" in deployment["canary_rolled_back"]["reason"]
+    assert deployment["canary_completed"]["status"] == "Completed"
+    assert deployment["canary_completed"]["endpoint_version"] > deployment["canary_rolled_back"]["endpoint_version"]
+    shadow = deployment["shadow_test"]
+    assert shadow["status"] == "Completed" and shadow["requests"] == 10 and shadow["rows"] == 40 and shadow["production_errors"] == 0
+    assert 0 <= shadow["agreement"] <= 1
     lineage = json.dumps(summary["lineage"])
     for kind in ("dataset/loans", "job/", "model/"):
         assert kind in lineage

@@ -101,6 +101,11 @@ NAMES: dict[tuple[str, str], str] = {
     ("schedules firings", "name"): "a schedule, named not versioned",
     ("schedules show", "name"): "a schedule, named not versioned",
     ("gate", "champion"): "an alias or version of the candidate's group (or a model reference), resolved by the gate",
+    ("shadow-tests create", "name"): "the shadow test to create",
+    ("shadow-tests show", "name"): "a shadow test, named not versioned",
+    ("shadow-tests report", "name"): "a shadow test, named not versioned",
+    ("shadow-tests stop", "name"): "a shadow test, named not versioned",
+    ("shadow-tests promote", "name"): "a shadow test, named not versioned",
 }
 RESOURCE_WORDS = {
     "name", "group", "dataset", "model", "ref", "resource", "run", "runs", "experiment", "experiments", "digest",
@@ -307,6 +312,7 @@ ROUTE_PARAMS: dict[tuple[str, str], str] = {
     ("/endpoints", "inference_id"): "name",  # an async request's InferenceId
     ("/pipelines", "name"): "name",  # a pipeline's name (NAME:V also resolves; ?version= picks one)
     ("/pipeline-executions", "execution"): "name",  # an execution id
+    ("/shadow-tests", "name"): "name",  # a shadow test is named, not versioned
 }
 PATH_FORMS = {
     "dataset": ["loans", "loans:1", "loans@latest"],

@@ -157,6 +157,13 @@ ATTACKS = [
     Attack("POST /endpoints", "data_capture", {"name": "e1", "variants": [{"name": "A", "model": "m:1"}],
                                                "data_capture": {"enabled": True, "destination": "{outside}/capture"}}, "data_capture.destination: "),
     Attack("PUT /endpoints/{name}", "variants", {"variants": [{"name": "A", "model": "{outside_pkg}"}]}, "variants[A].model: ", path="/endpoints/live"),
+    Attack("PUT /endpoints/{name}", "shadow_variants", {"variants": [{"name": "A", "model": "m:1"}],
+                                                        "shadow_variants": [{"name": "S", "model": "{outside_pkg}"}]},
+           "variants[S].model: ", path="/endpoints/live"),
+    Attack("POST /endpoints", "shadow_variants", {"name": "e1", "variants": [{"name": "A", "model": "m:1"}],
+                                                  "shadow_variants": [{"name": "S", "model": "{outside_pkg}"}]}, "variants[S].model: "),
+    Attack("POST /shadow-tests", "model", {"name": "t1", "endpoint": "live", "model": "{outside_pkg}"}, "model: "),
+    Attack("POST /shadow-tests", "model", {"name": "t1", "endpoint": "live", "model": "./pkg"}, "model: './pkg' is a path on the server"),
     Attack("PUT /endpoints/{name}", "data_capture", {"variants": [{"name": "A", "model": "m:1"}], "data_capture": {"enabled": True, "destination": "/tmp"}},
            "data_capture.destination: ", path="/endpoints/live"),
     # a pipeline over HTTP runs only built-in or uploaded work (docs/pipelines.md); its executions keep the network's access

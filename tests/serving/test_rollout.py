@@ -231,9 +231,9 @@ BAD_DEPLOYMENTS = [
     (_dep("CANARY", alarms=["nope"]), NotFoundError, "alarm 'nope' does not exist"),
     (_dep("CANARY", wait=4000), ValidationError, "WaitIntervalInSeconds"),
     (
-        {"RollingUpdatePolicy": {"MaximumBatchSize": {"Type": "CAPACITY_PERCENT", "Value": 10}}},
+        {"RollingUpdatePolicy": {"MaximumBatchSize": {"Type": "CAPACITY_PERCENT", "Value": 60}}},
         ValidationError,
-        "not supported yet",
+        "MaximumBatchSize: 60% is out of range (5-50% of the fleet)",
     ),
     (
         {"BlueGreenUpdatePolicy": {"TrafficRoutingConfiguration": {"Type": "SLOW"}}},

@@ -29,10 +29,19 @@ class AlarmLoop:
         try:
             for name in recover(self.ws.endpoints):
                 log.warning("endpoint %s: an interrupted deployment was rolled back", name)
+            self._shadow_tests()
             return len(self.ws.alarms.evaluate())
         except Exception:
             log.exception("alarm evaluation failed")
             return 0
+
+    def _shadow_tests(self) -> None:
+        """Start and end shadow tests on their schedule; finish steps whose driver died."""
+        try:
+            for name in self.ws.shadow_tests.tick():
+                log.info("shadow test %s moved on", name)
+        except Exception:
+            log.exception("shadow test tick failed")
 
     def start(self) -> AlarmLoop:
         self._thread = threading.Thread(target=self._run, name="forgeml-alarms", daemon=True)

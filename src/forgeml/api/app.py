@@ -34,6 +34,7 @@ ROUTERS: list[str] = [
     "forgeml.api.pipelines",
     "forgeml.api.rules",
     "forgeml.api.monitoring_clarify",
+    "forgeml.api.shadow_tests",
 ]
 
 

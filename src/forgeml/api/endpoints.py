@@ -39,7 +39,8 @@ _FORWARD = (
     "content-type", "accept", "x-amzn-sagemaker-target-variant", "x-amzn-sagemaker-target-model",
     "x-amzn-sagemaker-custom-attributes", "x-amzn-sagemaker-inference-id",
 )  # fmt: skip
-_BACK = (b"content-type", b"x-amzn-invoked-production-variant", b"x-amzn-sagemaker-custom-attributes")
+_BACK = (b"content-type", b"x-amzn-invoked-production-variant", b"x-amzn-sagemaker-custom-attributes",
+         b"x-forgeml-fallback-from", b"x-forgeml-fallback-reason")  # fmt: skip
 _LOOKUP_TTL = 1.0
 _PREFIX, _SUFFIX = "/endpoints/", "/invocations"
 
@@ -56,6 +57,7 @@ class CreateEndpoint(BaseModel):
     invocation_timeout_seconds: float | None = None
     trusted: bool | None = None  # False: only ONNX models, never unpickle
     async_inference: dict[str, Any] | None = Field(None, json_schema_extra=reaches("nested", "output_path and failure_path are checked as outputs"))
+    shadow_variants: list[dict[str, Any]] | None = Field(None, max_length=10, json_schema_extra=reaches("nested", "model is checked as a model"))
 
     def config(self) -> dict[str, Any]:
         return {k: v for k, v in self.model_dump(exclude={"name"}).items() if v is not None}
@@ -73,6 +75,7 @@ class UpdateEndpoint(BaseModel):
     trusted: bool | None = None  # False: only ONNX models, never unpickle
     deployment_config: dict[str, Any] | None = Field(None, json_schema_extra=reaches("name", "SageMaker's DeploymentConfig: alarm and variant names, no location"))
     async_inference: dict[str, Any] | None = Field(None, json_schema_extra=reaches("nested", "output_path and failure_path are checked as outputs"))
+    shadow_variants: list[dict[str, Any]] | None = Field(None, max_length=10, json_schema_extra=reaches("nested", "model is checked as a model"))
 
     def config(self) -> dict[str, Any]:
         return {k: v for k, v in self.model_dump(exclude={"deployment_config"}).items() if v is not None}

@@ -55,6 +55,7 @@ GROUPS: list[tuple[str, str]] = [
     ("pipelines", "forgeml.cli.pipelines"),
     ("rules", "forgeml.cli.rules"),
     ("schedules", "forgeml.cli.schedules"),
+    ("shadow-tests", "forgeml.cli.shadow_tests"),
 ]
 
 # (command name, "module:function") -- single commands at the top level.
@@ -91,6 +92,7 @@ READ_COMMANDS = frozenset({
     "auth users", "auth keys", "auth whoami", "auth simulate", "audit ls", "audit verify",
     "pipelines ls", "pipelines show", "pipelines executions",
     "rules ls", "rules show", "rules firings", "schedules ls", "schedules show", "schedules firings",
+    "shadow-tests ls", "shadow-tests show", "shadow-tests report",
 })  # fmt: skip
 
 

@@ -105,6 +105,8 @@ def show(name: str = ref_argument("ENDPOINT"), as_json: bool = JsonOption) -> No
         rows = [(k, data[k]) for k in ("name", "version", "status", "created_at", "updated_at")]
         rows += [(k, v) for k, v in data["data"].items() if k not in ("variants",)]
         rows += [("variants", data["spec"]["variants"]), ("data_capture", data["spec"].get("data_capture")), ("versions", data["versions"])]
+        if data["spec"].get("shadow_variants"):
+            rows.append(("shadow_variants", data["spec"]["shadow_variants"]))
         print_table(f"endpoint {data['name']}", ["field", "value"], rows)
 
     emit(data, as_json, render)
@@ -120,7 +122,7 @@ def update(
     capture: float = typer.Option(None, help="Capture this percentage of invocations (with --model)."),
     untrusted: bool = typer.Option(False, "--untrusted", help=_UNTRUSTED_HELP),
     deployment_config: Path = typer.Option(
-        None, "--deployment-config", help="SageMaker DeploymentConfig file (JSON or YAML): blue/green canary or linear, bakes, rollback alarms."
+        None, "--deployment-config", help="SageMaker DeploymentConfig file (JSON or YAML): blue/green (canary, linear) or rolling, bakes, rollback alarms."
     ),
     as_json: bool = JsonOption,
 ) -> None:

@@ -46,6 +46,7 @@ SERVICES: dict[str, str] = {
     "pipelines": "forgeml.pipelines:PipelineService",
     "rules": "forgeml.rules:RuleService",
     "schedules": "forgeml.rules:ScheduleService",
+    "shadow_tests": "forgeml.serving._shadow_test:ShadowTestService",
 }
 
 

@@ -200,6 +200,12 @@ DELETE /schedules/{name}                          schedules:Delete        schedu
 POST   /schedules/{name}/enable                   schedules:Update        schedule/{name}
 POST   /schedules/{name}/disable                  schedules:Update        schedule/{name}
 GET    /schedules/{name}/firings                  schedules:Read          schedule/{name}
+GET    /shadow-tests                              shadow-tests:List       shadow-test/*
+POST   /shadow-tests                              shadow-tests:Create     shadow-test/*
+GET    /shadow-tests/{name}                       shadow-tests:Read       shadow-test/{name}
+GET    /shadow-tests/{name}/report                shadow-tests:Read       shadow-test/{name}
+POST   /shadow-tests/{name}/stop                  shadow-tests:Stop       shadow-test/{name}
+POST   /shadow-tests/{name}/promote               shadow-tests:Promote    shadow-test/{name}
 """
 
 

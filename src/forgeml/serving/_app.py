@@ -37,6 +37,7 @@ from forgeml.serving._capture import CaptureWriter
 from forgeml.serving._large import INLINE_BODY_BYTES, invoke_large
 from forgeml.serving._metrics import EndpointMetrics
 from forgeml.serving._runner import ModelRunner
+from forgeml.serving._shadow import MAX_ROWS_KEPT, ShadowCopier, ShadowTarget
 
 log = logging.getLogger("forgeml.serving")
 
@@ -45,6 +46,8 @@ H_MODEL = "x-amzn-sagemaker-target-model"
 H_ATTRS = "x-amzn-sagemaker-custom-attributes"
 H_INFERENCE = "x-amzn-sagemaker-inference-id"
 INVOKED = b"x-amzn-invoked-production-variant"
+FALLBACK_FROM = b"x-forgeml-fallback-from"  # the variant a request fell back from (latency fallback)
+FALLBACK_REASON = b"x-forgeml-fallback-reason"  # "latency" or "error"
 WEIGHTS_CHECK_SECONDS = 0.2
 PRELOAD_VAR = "FORGEML_ENDPOINT_PRELOAD"  # set in workers forked from the preloading forkserver
 
@@ -54,6 +57,8 @@ class _Variant:
         self.name: str = spec["name"]
         self.weight = float(spec["weight"])
         self.multi = spec["mode"] == "MultiModel"
+        self.fallback: dict[str, Any] | None = spec.get("fallback")
+        self.runner: ModelRunner | None = None
         self._batching = batching
         self._executor = executor
         self.cache: ModelCache | None = None
@@ -78,6 +83,7 @@ class _Variant:
                     digests=spec.get("digests"), origin=spec.get("origin"),
                 )  # fmt: skip
             self.signature = runner.signature
+            self.runner = runner
             self.batchers[""] = self._batcher(runner)
 
     def _batcher(self, runner: ModelRunner) -> MicroBatcher:
@@ -85,6 +91,7 @@ class _Variant:
         return MicroBatcher(
             runner.predict, max_batch_rows=b["max_batch_rows"] if b["enabled"] else 1,
             max_wait_ms=b["max_wait_ms"] if b["enabled"] else 0.0, executor=self._executor,
+            inline_rows=0 if self.fallback else 64,  # on a thread, so the latency threshold can pass while it runs
         )  # fmt: skip
 
 
@@ -120,11 +127,25 @@ class EndpointApp:
         from forgeml.security._guard import EndpointGuard
 
         self.guard = EndpointGuard(self.endpoint, runtime.get("security"), secure=bool(runtime.get("tls")))
+        self.shadow = self._shadows(runtime)
         preloaded = [n for n, v in self.variants.items() if v.preloaded]
         self._ping = orjson.dumps({
             "status": "Healthy", "endpoint": self.endpoint, "version": runtime.get("version"), "pid": os.getpid(),
             "preloaded": preloaded,
         })  # fmt: skip
+
+    def _shadows(self, runtime: dict[str, Any]) -> ShadowCopier | None:
+        specs = runtime.get("shadows") or []
+        if not specs:
+            return None
+        envelope = self.capture.envelope if self.capture is not None else capture_envelope()
+        targets = [
+            ShadowTarget(spec, ModelRunner(spec["model_path"], threads=_threads(), trusted=spec.get("trusted", True),
+                                           digests=spec.get("digests"), origin=spec.get("origin")),
+                         self.endpoint, envelope, runtime.get("seed"))
+            for spec in specs
+        ]  # fmt: skip
+        return ShadowCopier(targets, self.metrics, self.capture, self.timeout)
 
     # ASGI ---------------------------------------------------------------------------------------
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -153,6 +174,10 @@ class EndpointApp:
         headers.append((b"content-length", str(len(body)).encode()))
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
+        copy = scope.get("forgeml.shadow")
+        if copy is not None and self.shadow is not None:  # the caller has its answer: now the shadow's copy
+            copy[1]["production"]["sent_at"] = time.time()
+            self.shadow.schedule(*copy)
 
     async def _guarded(self, scope: dict[str, Any], path: str, invocation: bool) -> tuple[int, list[tuple[bytes, bytes]], bytes] | None:
         """The allow-list, credentials and rate limit of security/_guard.py: None to go on, or the refusal."""
@@ -195,6 +220,8 @@ class EndpointApp:
             self.metrics.publisher.close()
         if self.capture is not None:
             self.capture.close()
+        if self.shadow is not None:
+            self.shadow.close()
         for variant in self.variants.values():
             if variant.cache is not None:
                 variant.cache.close()
@@ -286,6 +313,8 @@ class EndpointApp:
         t0 = time.perf_counter()
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         variant_name = "-"
+        rows: list[list[Any]] | None = None
+        fell_back: tuple[str, str] | None = None  # (from variant, reason)
         try:
             attrs, inference_id = _check_headers(headers)
             self._refresh_weights()
@@ -297,16 +326,25 @@ class EndpointApp:
             batcher, signature = await self._batcher(variant, headers.get(H_MODEL))
             if len(body) < INLINE_BODY_BYTES:
                 rows = signature.parse(body, content_type)
-                predictions = await batcher.submit(rows, timeout=self.timeout)
+                if variant.fallback is None:
+                    predictions = await batcher.submit(rows, timeout=self.timeout)
+                else:
+                    predictions, fell_back = await self._with_fallback(variant, batcher, rows, body, content_type)
+                    if fell_back is not None:
+                        variant_name = variant.fallback["variant"]
                 out = codecs.encode(predictions, accept)
             else:  # a large body: parse, predict and encode on the thread pool, not the event loop
                 out = await invoke_large(self.executor, batcher, signature, body, content_type, accept, self.timeout)
         except ForgeError as exc:
             status = exc.http_status if exc.http_status < 500 else 500
-            self.metrics.error(variant_name, status, time.perf_counter() - t0)
+            seconds = time.perf_counter() - t0
+            self.metrics.error(variant_name, status, seconds)
             response = _error(status, exc.kind, exc.message)
             if variant_name != "-":
                 response[1].append((INVOKED, variant_name.encode()))
+            if rows is not None and status >= 424:  # the model failed: the shadow's copy still counts
+                self._copy(scope, variant_name, rows, body, headers, "application/json", inference_id,
+                           {"status": status, "latency_ms": seconds * 1000, "predictions": None, "error": exc.message})  # fmt: skip
             return response
         except Exception as exc:
             log.exception("invocation failed")
@@ -317,8 +355,50 @@ class EndpointApp:
         response_headers = [(b"content-type", accept.encode()), (INVOKED, variant_name.encode())]
         if attrs is not None:
             response_headers.append((H_ATTRS.encode(), attrs.encode()))
-        self.metrics.observe(variant_name, time.perf_counter() - t0)
+        if fell_back is not None:
+            response_headers += [(FALLBACK_FROM, fell_back[0].encode()), (FALLBACK_REASON, fell_back[1].encode())]
+        seconds = time.perf_counter() - t0
+        self.metrics.observe(variant_name, seconds)
+        if rows is not None:
+            self._copy(scope, variant_name, rows, body, headers, accept, inference_id,
+                       {"status": 200, "latency_ms": seconds * 1000, "predictions": predictions[:MAX_ROWS_KEPT]})  # fmt: skip
         return 200, response_headers, out
+
+    async def _with_fallback(
+        self, variant: _Variant, batcher: MicroBatcher, rows: list[list[Any]], body: bytes, content_type: str
+    ) -> tuple[list[dict[str, Any]], tuple[str, str] | None]:
+        """The variant's predictions, or its fallback's when it is slower than ``latency_ms`` or
+        (``on_error``) fails with a model error; input errors are the caller's and raise."""
+        fb = variant.fallback
+        assert fb is not None
+        try:
+            return await asyncio.wait_for(batcher.submit(rows, timeout=self.timeout), fb["latency_ms"] / 1000.0), None
+        except TimeoutError:
+            reason = "latency"
+        except ForgeError as exc:
+            if exc.http_status < 424 or not fb.get("on_error", True):
+                raise
+            reason = "error"
+        target = self.variants[fb["variant"]]
+        self.metrics.fallbacks.labels(self.endpoint, variant.name, target.name, reason).inc()
+        other, signature = await self._batcher(target, None)
+        same = target.signature is variant.signature
+        return await other.submit(rows if same else signature.parse(body, content_type), timeout=self.timeout), (variant.name, reason)
+
+    def _copy(
+        self, scope: dict[str, Any], variant: str, rows: list[list[Any]], body: bytes, headers: dict[str, str],
+        accept: str, inference_id: str | None, production: dict[str, Any],
+    ) -> None:  # fmt: skip
+        """Mark this request for its shadow variants' copies, sent after the response."""
+        if self.shadow is None:
+            return
+        targets = self.shadow.jobs(variant)
+        if targets:
+            production["variant"] = variant
+            scope["forgeml.shadow"] = (targets, {
+                "time": time.time(), "rows": rows, "body": body, "accept": accept, "inference_id": inference_id,
+                "content_type": headers.get("content-type") or "application/json", "production": production,
+            })  # fmt: skip
 
 
 def _publisher(runtime: dict[str, Any]) -> Any:

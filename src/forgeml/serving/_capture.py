@@ -63,8 +63,10 @@ def capture_record(
     event_id: str | None = None,
     csv_types: set[str] | None = None,
     json_types: set[str] | None = None,
+    shadow_of: str | None = None,
 ) -> dict[str, Any]:
-    """One capture line as a dict (inputs or outputs left out when ``None``)."""
+    """One capture line as a dict (inputs or outputs left out when ``None``); a shadow variant's
+    answer (``shadow_of``: its production variant) is marked ``eventMetadata.shadow``."""
     csv_types = csv_types or {"text/csv"}
     json_types = json_types or {"application/json"}
     data: dict[str, Any] = {}
@@ -72,10 +74,13 @@ def capture_record(
         data["endpointInput"] = _payload(input_body, input_type, "INPUT", _encoding(input_type, csv_types, json_types))
     if output_body is not None:
         data["endpointOutput"] = _payload(output_body, output_type, "OUTPUT", _encoding(output_type, csv_types, json_types))
-    meta: dict[str, str] = {"eventId": event_id or str(uuid.uuid4())}
+    meta: dict[str, Any] = {"eventId": event_id or str(uuid.uuid4())}
     if inference_id:
         meta["inferenceId"] = inference_id
     meta["inferenceTime"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(when if when is not None else time.time()))
+    if shadow_of is not None:
+        meta["shadow"] = True
+        meta["productionVariant"] = shadow_of
     return {"captureData": data, "eventMetadata": meta, "eventVersion": "0"}
 
 
@@ -144,8 +149,10 @@ class CaptureWriter:
         output_body: bytes,
         output_type: str,
         inference_id: str | None = None,
+        shadow_of: str | None = None,
     ) -> None:
-        """Write one capture line (the caller has already sampled)."""
+        """Write one capture line (the caller has already sampled; a shadow's answer names its
+        production variant in ``shadow_of``)."""
         if self._failed:
             return
         now = time.time()
@@ -153,7 +160,7 @@ class CaptureWriter:
             input_body if self.capture_input else None, input_type,
             output_body if self.capture_output else None, output_type,
             inference_id=inference_id, when=now, csv_types=self.csv_types, json_types=self.json_types,
-            event_id=str(uuid.UUID(int=self._ids.getrandbits(128), version=4)),
+            event_id=str(uuid.UUID(int=self._ids.getrandbits(128), version=4)), shadow_of=shadow_of,
         )  # fmt: skip
         try:
             self._file(variant, now).write(orjson.dumps(record) + b"\n")

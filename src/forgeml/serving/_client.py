@@ -36,6 +36,8 @@ class Invocation:
     content_type: str
     variant: str
     custom_attributes: str | None = None
+    fallback_from: str | None = None  # X-Forgeml-Fallback-From: the variant that handed it on
+    fallback_reason: str | None = None  # "latency" or "error"
 
     @property
     def text(self) -> str:
@@ -96,6 +98,7 @@ class EndpointClient:
             response.content, response.headers.get("content-type", ""),
             response.headers.get("x-amzn-invoked-production-variant", ""),
             response.headers.get("x-amzn-sagemaker-custom-attributes"),
+            response.headers.get("x-forgeml-fallback-from"), response.headers.get("x-forgeml-fallback-reason"),
         )  # fmt: skip
 
     def close(self) -> None:

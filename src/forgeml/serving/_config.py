@@ -23,6 +23,22 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class FallbackConfig(_Strict):
+    """Latency fallback of a variant (ForgeML's own; SageMaker has no equivalent).
+
+    Attributes:
+        variant: the production variant that answers instead.
+        latency_ms: a call to this variant that has no answer after this long goes to the
+            fallback (the slow call is abandoned).
+        on_error: a model error (424/500) of this variant also goes to the fallback; input
+            errors (400, 413, 415) never do: the fallback would refuse them too.
+    """
+
+    variant: str
+    latency_ms: float = Field(gt=0, le=600_000)
+    on_error: bool = True
+
+
 class VariantConfig(_Strict):
     """One production variant.
 
@@ -38,6 +54,8 @@ class VariantConfig(_Strict):
         workers: worker processes this variant adds to the endpoint's pool.
         model_cache_mb: multi-model memory budget; least recently used models are evicted.
         model_cache: ``Disabled`` unloads a multi-model model right after each call.
+        fallback: where a request goes when this variant is too slow or fails
+            (:class:`FallbackConfig`); the answer names the switch in ``X-Forgeml-Fallback-From``.
     """
 
     name: str = "AllTraffic"
@@ -48,6 +66,7 @@ class VariantConfig(_Strict):
     workers: int = Field(default=1, ge=1, le=64)
     model_cache_mb: float = Field(default=1024.0, gt=0)
     model_cache: Literal["Enabled", "Disabled"] = "Enabled"
+    fallback: FallbackConfig | None = None
 
     @field_validator("name")
     @classmethod
@@ -62,6 +81,32 @@ class VariantConfig(_Strict):
             raise ValueError(f"variant {self.name!r} needs a model (registry GROUP:VERSION or a package folder)")
         if self.mode == "MultiModel" and not self.model_dir:
             raise ValueError(f"multi-model variant {self.name!r} needs model_dir (a folder of model packages)")
+        return self
+
+
+class ShadowVariantConfig(VariantConfig):
+    """A shadow variant (SageMaker's ``ShadowProductionVariants``): it gets a copy of a sampled
+    share of the requests its production variant answers, after the caller has its answer, and
+    its answers are kept for comparison (serving/_shadow.py), never sent to a caller.
+
+    Attributes:
+        source_variant: the production variant whose requests are copied (default: the first).
+        sampling_percentage: the share of those requests copied, 0-100.
+
+    ``weight`` and ``workers`` do not apply: the shadow runs in the endpoint's workers, after
+    their callers' answers. The pairs (production answer, shadow answer) go to ``<home>/endpoints/<endpoint>/shadow/
+    <variant>/``, a place of the workspace's choosing, never the caller's.
+    """
+
+    source_variant: str | None = None
+    sampling_percentage: float = Field(default=100.0, ge=0, le=100)
+
+    @model_validator(mode="after")
+    def _shadow(self) -> ShadowVariantConfig:
+        if self.mode != "SingleModel":
+            raise ValueError(f"shadow variant {self.name!r} must be SingleModel")
+        if self.fallback is not None:
+            raise ValueError(f"shadow variant {self.name!r} cannot have a fallback")
         return self
 
 
@@ -116,6 +161,7 @@ class EndpointConfig(_Strict):
     invocation_timeout_seconds: float | None = Field(default=None, gt=0)
     trusted: bool = True
     async_inference: AsyncInferenceConfig | None = None  # see serving/_async_config.py
+    shadow_variants: list[ShadowVariantConfig] = Field(default_factory=list, max_length=10)
 
     @model_validator(mode="after")
     def _variants(self) -> EndpointConfig:
@@ -125,6 +171,22 @@ class EndpointConfig(_Strict):
             raise ValueError(f"duplicate variant name(s): {', '.join(dupes)}")
         if sum(v.weight for v in self.variants) <= 0:
             raise ValueError("the variants' weights must add up to more than 0")
+        for v in self.variants:
+            if v.fallback is None:
+                continue
+            if v.fallback.variant == v.name:
+                raise ValueError(f"variant {v.name!r}: fallback names the variant itself")
+            if v.fallback.variant not in names:
+                raise ValueError(f"variant {v.name!r}: fallback variant {v.fallback.variant!r} does not exist (variants: {', '.join(names)})")
+            if next(x for x in self.variants if x.name == v.fallback.variant).mode != "SingleModel":
+                raise ValueError(f"variant {v.name!r}: fallback variant {v.fallback.variant!r} must be SingleModel")
+        shadows = [s.name for s in self.shadow_variants]
+        clash = sorted(set(shadows) & set(names) | {n for n in shadows if shadows.count(n) > 1})
+        if clash:
+            raise ValueError(f"shadow variant name(s) {', '.join(clash)} already used")
+        for s in self.shadow_variants:
+            if s.source_variant is not None and s.source_variant not in names:
+                raise ValueError(f"shadow variant {s.name!r}: source_variant {s.source_variant!r} does not exist (variants: {', '.join(names)})")
         return self
 
     @property
@@ -152,4 +214,7 @@ def parse_config(data: dict[str, Any] | EndpointConfig) -> EndpointConfig:
         raise ValidationError(f"invalid endpoint config{' at ' + where if where else ''}: {message}") from None
 
 
-__all__ = ["BatchingConfig", "DataCaptureConfig", "EndpointConfig", "VariantConfig", "parse_config"]
+__all__ = [
+    "BatchingConfig", "DataCaptureConfig", "EndpointConfig", "FallbackConfig", "ShadowVariantConfig", "VariantConfig",
+    "parse_config",
+]

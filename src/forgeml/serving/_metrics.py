@@ -40,6 +40,13 @@ class EndpointMetrics:
             "forgeml_endpoint_model_loading_wait_seconds", "Time a multi-model call waited for its model to load.",
             labels, buckets=LATENCY_BUCKETS, **kw,
         )  # fmt: skip
+        self.fallbacks = Counter(
+            "forgeml_endpoint_fallbacks", "Requests a variant handed to its fallback variant, by reason (latency, error).",
+            [*labels, "fallback", "reason"], **kw,
+        )  # fmt: skip
+        self.shadow_dropped = Counter(
+            "forgeml_endpoint_shadow_dropped", "Shadow copies dropped because the shadow variant fell behind.", labels, **kw
+        )
         gauge_kw = {"multiprocess_mode": "livesum"} if self.multiprocess else {}
         self.loaded_models = Gauge(
             "forgeml_endpoint_loaded_models", "Models loaded in memory.", labels, **kw, **gauge_kw

@@ -1,4 +1,4 @@
-"""Blue/green deployments with traffic shifting, baking and alarm-driven automatic rollback.
+"""Blue/green and rolling deployments with traffic shifting, baking and alarm-driven rollback.
 
 A deployment is a durable state machine, a resource of kind ``endpoint-deployment`` (name: the
 endpoint, versions 1, 2, ... of its own; ``data`` names the blue and green endpoint versions) whose ``data`` holds its state and every step with
@@ -13,6 +13,12 @@ one) by :meth:`EndpointService.serving`: it reads the green record's ``traffic_s
 green with that probability. SDK invocations choose per request; the REST proxy caches its
 choice for up to one second, so over REST the split is by the second. Before a fleet is stopped
 no new request is sent to it for longer than that cache lives, so a shift drops no request.
+
+A rolling update (``RollingUpdatePolicy``) moves the new fleet in one batch at a time
+(``MaximumBatchSize`` of its capacity, a bake of ``WaitIntervalInSeconds`` after each batch); its
+rollback brings the old fleet back ``RollbackMaximumBatchSize`` at a time (all at once by
+default). On one machine both fleets are process groups that run whole for the length of the
+update; a batch is the share of traffic (and so of the work) the new one takes over.
 
 A deployment whose driving process died (a restart mid-shift) is rolled back by
 :func:`recover`, which ``forgeml server`` runs on start and on every alarm tick.
@@ -29,7 +35,12 @@ from typing import TYPE_CHECKING, Any
 from forgeml.core.records import ResourceRecord
 from forgeml.errors import BackendUnavailableError, ForgeError, NotFoundError
 from forgeml.serving import _process as proc
-from forgeml.serving._rollout_config import DeploymentConfig, parse_deployment, shift_steps
+from forgeml.serving._rollout_config import (
+    DeploymentConfig,
+    parse_deployment,
+    rollback_steps,
+    shift_steps,
+)
 
 if TYPE_CHECKING:
     from forgeml.serving._config import EndpointConfig
@@ -39,6 +50,7 @@ KIND = "endpoint-deployment"
 ACTIVE = ("Provisioning", "Shifting", "Baking", "TerminatingBlue", "RollingBack")
 DRAIN_SECONDS = 1.5  # longer than the REST proxy's one-second cache of where an endpoint serves
 POLL_SECONDS = 0.25
+ROLLBACK_BATCH_SECONDS = 0.25  # between a rolling update's rollback batches
 
 
 class _RollBack(Exception):
@@ -88,6 +100,7 @@ class Deployment:
                     "green_version": green.version,
                     "steps": [],
                     "shares": steps,
+                    "policy": "RollingUpdate" if dep.rolling else "BlueGreen",
                     "driver": {"pid": os.getpid(), "host": os.uname().nodename},
                     "started_at": self.started,
                 },
@@ -126,21 +139,16 @@ class Deployment:
         Returns the endpoint's serving record afterwards (green on success, blue after a
         rollback). Raises BackendUnavailableError only when the rollback itself failed.
         """
-        policy = self.dep.BlueGreenUpdatePolicy
-        wait = policy.TrafficRoutingConfiguration.WaitIntervalInSeconds
+        wait, rolling, n = self.dep.wait_seconds, self.dep.rolling, len(self.steps)
         try:
             for i, share in enumerate(self.steps):
                 self._share(share)
-                self._step(
-                    "Shifting",
-                    f"shift {share:.0%} of traffic to version {self.green.version}",
-                    traffic_share=share,
-                )
+                label = f"shift {share:.0%} of traffic to version {self.green.version}"
+                self._step("Shifting", f"batch {i + 1}/{n}: {label}" if rolling else label, traffic_share=share)
                 final = i == len(self.steps) - 1
-                self._step(
-                    "Baking", "final bake" if final else f"bake at {share:.0%}", seconds=wait
-                )
-                self._bake(wait, policy.MaximumExecutionTimeoutInSeconds)
+                bake = f"bake batch {i + 1}/{n}" if rolling else f"bake at {share:.0%}"
+                self._step("Baking", "final bake" if final else bake, seconds=wait)
+                self._bake(wait, self.dep.time_limit)
         except _RollBack as stop:
             return self.roll_back(stop.reason)
         except BaseException as exc:
@@ -149,9 +157,9 @@ class Deployment:
             raise
         self._step(
             "TerminatingBlue",
-            f"wait {policy.TerminationWaitInSeconds}s, then stop version {self.blue.version}",
+            f"wait {self.dep.termination_wait}s, then stop version {self.blue.version}",
         )
-        time.sleep(max(policy.TerminationWaitInSeconds, DRAIN_SECONDS))
+        time.sleep(max(self.dep.termination_wait, DRAIN_SECONDS))
         proc.stop_server(self.blue.data, grace=5.0)
         self.store.update_resource("endpoint", self.name, self.blue.version, status="OutOfService")
         out = self.store.update_resource("endpoint", self.name, self.green.version, status="InService",
@@ -195,7 +203,14 @@ class Deployment:
             self._step(
                 "RollingBack", f"all traffic back to version {self.blue.version}", reason=reason
             )
-            self._share(0.0)
+            current = self.store.get_resource("endpoint", self.name, self.green.version).data.get("traffic_share") or 0.0
+            batches = rollback_steps(self.dep.RollingUpdatePolicy, float(current), int(self.green.data.get("workers") or 1))
+            for i, share in enumerate(batches):
+                if i:
+                    time.sleep(ROLLBACK_BATCH_SECONDS)
+                self._share(share)
+            if len(batches) > 1:
+                self._step("RollingBack", f"rolled back in {len(batches)} batches: {', '.join(f'{b:.0%}' for b in batches)}")
             self.store.update_resource("endpoint", self.name, self.blue.version, status="InService",
                                        data={"last_deployment": {"version": self.green.version, "status": "RolledBack",
                                                                  "reason": reason}})  # fmt: skip
@@ -248,6 +263,7 @@ def recover(svc: EndpointService) -> list[str]:
         except NotFoundError:
             continue
         dep = Deployment.__new__(Deployment)
+        dep.dep = parse_deployment(record.spec)
         dep.svc, dep.store, dep.blue, dep.green, dep.name, dep.record = (
             svc,
             svc.store,

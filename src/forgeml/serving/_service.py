@@ -237,7 +237,7 @@ class EndpointService:
         current = self.get(name)
         if current.status != "InService":
             raise InvalidTransitionError(f"endpoint {name!r} is {current.status}; changing weights needs InService")
-        known = {v["name"]: float(v["weight"]) for v in current.data.get("variants", [])}
+        known = {v["name"]: float(v["weight"]) for v in current.data.get("variants", []) if not v.get("shadow")}
         known.update(current.data.get("weights") or {})
         unknown = sorted(set(weights) - set(known))
         if unknown:
@@ -360,7 +360,17 @@ class EndpointService:
         (runtime_dir / "models").mkdir(parents=True)
         trusted = cfg.trusted and self.ws.settings.trusted_model_packages
         try:
-            return [resolve_variant(self.ws, v, runtime_dir / "models", trusted=trusted) for v in cfg.variants]
+            out = [resolve_variant(self.ws, v, runtime_dir / "models", trusted=trusted) for v in cfg.variants]
+            for shadow in cfg.shadow_variants:  # loaded by every worker, never chosen for a caller
+                entry = resolve_variant(self.ws, shadow, runtime_dir / "models", trusted=trusted)
+                entry.update(shadow=True, source_variant=shadow.source_variant or cfg.variants[0].name,
+                             sampling_percentage=shadow.sampling_percentage,
+                             log_dir=str(self.root / name / "shadow" / shadow.name))  # fmt: skip
+                out.append(entry)
+            for v, entry in zip(cfg.variants, out, strict=False):
+                if v.fallback is not None:
+                    entry["fallback"] = v.fallback.model_dump(mode="json")
+            return out
         except BaseException:
             shutil.rmtree(runtime_dir, ignore_errors=True)
             raise
@@ -433,7 +443,8 @@ class EndpointService:
 
         runtime = {
             "endpoint": record.name, "version": record.version, "host": settings.endpoint_host, "port": 0,
-            "workers": cfg.workers, "variants": variants, "capture": capture,
+            "workers": cfg.workers, "variants": [v for v in variants if not v.get("shadow")], "capture": capture,
+            "shadows": [v for v in variants if v.get("shadow")],
             "batching": cfg.batching.model_dump(mode="json"),
             "max_payload_bytes": int((cfg.max_payload_mb or settings.max_payload_mb) * 1024 * 1024),
             "timeout_seconds": cfg.invocation_timeout_seconds or settings.invocation_timeout_seconds,
