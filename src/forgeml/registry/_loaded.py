@@ -271,6 +271,8 @@ class LoadedModel:
         pred = np.asarray(pred)
         if pred.ndim == 2 and pred.shape[1] == 1:
             pred = pred[:, 0]
+        if self.manifest.task == "projection" and pred.ndim == 2:
+            return {f"projection_{i}": pred[:, i] for i in range(pred.shape[1])}
         return {"prediction": pred}
 
 

@@ -119,11 +119,11 @@ def _prepare(tr: TrainingRun, folders: dict[str, Path]) -> tuple[Prepared, list[
         train = train.loc[X.index]
         Xv = None if Xv is None else recipe.transform(Xv)
     bad = [str(c) for c in X.columns if not (np.issubdtype(X[c].dtype, np.number) or X[c].dtype == bool)]
-    if bad:
+    if bad and cfg["algorithm"] != "blazingtext":
         raise ValidationError(f"non-numeric input column(s) {', '.join(bad)}: give a recipe that encodes them")
     hp = cfg["hyperparameters"]
     y = yv = classes = None
-    task = {"kmeans": "clustering", "isolation-forest": "anomaly"}.get(cfg["algorithm"], "")
+    task = {"kmeans": "clustering", "isolation-forest": "anomaly", "pca": "projection"}.get(cfg["algorithm"], "")
     if target and not task:
         pt = hp.get("predictor_type")
         task = infer_task(train[target], None if pt in (None, "auto") else pt)

@@ -1,0 +1,135 @@
+"""Neural and missing built-ins as data: PCA, factorization machines (ranking metrics), the image
+classifier (sklearn's bundled digits); each trains, evaluates against an independent reference,
+packages, and (torch ones) compiles to ONNX."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.decomposition import PCA
+from sklearn.metrics import ndcg_score
+
+from forgeml.core.workspace import Workspace
+from forgeml.errors import ValidationError
+from forgeml.registry import load_model
+from forgeml.training._ranking import ranking_metrics
+from tests.training.conftest import make_frame
+
+pytest.importorskip("torch", reason="the torch extra is not installed")
+
+
+def _last(ws: Workspace, job: str, key: str) -> float:
+    return ws.training.metrics(job, key)[-1].value
+
+
+def test_ranking_metrics_match_sklearn() -> None:
+    rng = np.random.default_rng(3)
+    groups = np.repeat(np.arange(8), 12)
+    relevance = np.zeros(96)
+    for g in range(8):  # one or two relevant items per user, graded
+        relevance[g * 12 + rng.choice(12, size=1 + g % 2, replace=False)] = 1 + g % 3
+    scores = rng.normal(size=96)
+    got = ranking_metrics(groups, relevance, scores, k=5)
+    ref = np.mean([ndcg_score([relevance[groups == g]], [scores[groups == g]], k=5) for g in range(8)])
+    assert got["ndcg_at_k"] == pytest.approx(ref, abs=1e-12)
+    hits = np.mean([(relevance[groups == g][np.argsort(-scores[groups == g])][:5] > 0).any() for g in range(8)])
+    assert got["hit_rate_at_k"] == pytest.approx(hits) and got["groups"] == 8
+
+
+def test_pca_projects_like_sklearn_and_packages(ws: Workspace) -> None:
+    frame = make_frame(300).drop(columns=["y"])
+    ws.datasets.create("p-tr", frame.iloc[:200].reset_index(drop=True))
+    ws.datasets.create("p-va", frame.iloc[200:].reset_index(drop=True))
+    job = ws.training.create("pca-1", algorithm="pca", channels={"train": "dataset/p-tr", "validation": "dataset/p-va"},
+                             hyperparameters={"num_components": 2}, wait=True)  # fmt: skip
+    assert job.status == "Completed", job.failure_reason
+    ref = PCA(n_components=2, svd_solver="full").fit(frame.iloc[:200].to_numpy())
+    assert _last(ws, "pca-1", "train:explained_variance_ratio") == pytest.approx(ref.explained_variance_ratio_.sum())
+    va = frame.iloc[200:].to_numpy()
+    back = ref.inverse_transform(ref.transform(va))
+    assert _last(ws, "pca-1", "validation:reconstruction_mse") == pytest.approx(np.mean((va - back) ** 2))
+    model = load_model(ws.training.model_dir("pca-1"))
+    assert model.manifest.task == "projection"
+    assert [c["name"] for c in model.manifest.outputs()] == ["projection_0", "projection_1"]
+    out = model.predict(frame.iloc[200:])
+    # component signs are arbitrary: compare up to sign
+    for i in range(2):
+        a, b = out[f"projection_{i}"].to_numpy(), ref.transform(va)[:, i]
+        assert min(np.abs(a - b).max(), np.abs(a + b).max()) < 1e-8
+    with pytest.raises(ValidationError, match="num_components"):
+        ws.training.create("pca-bad", algorithm="pca", channels={"train": "dataset/p-tr"}, hyperparameters={"num_components": 0})
+
+
+def _interactions(seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Implicit feedback from latent tastes: 60 users x 40 items; validation holds, per user, one
+    unseen liked item and 19 unseen items the user does not like (the usual leave-one-out list)."""
+    rng = np.random.default_rng(seed)
+    users, items = rng.normal(size=(60, 3)), rng.normal(size=(40, 3))
+    affinity = users @ items.T
+    liked = affinity > np.quantile(affinity, 0.7, axis=1, keepdims=True)
+    train, valid = [], []
+    for u in range(60):
+        pos, neg = rng.permutation(np.flatnonzero(liked[u])), rng.permutation(np.flatnonzero(~liked[u]))
+        valid += [(u, pos[0], 1)] + [(u, i, 0) for i in neg[:19]]
+        train += [(u, i, 1) for i in pos[1:]] + [(u, i, 0) for i in neg[19:]]
+    cols = ["user", "item", "clicked"]
+    return pd.DataFrame(train, columns=cols), pd.DataFrame(valid, columns=cols)
+
+
+def test_factorization_machines_rank_held_out_items(ws: Workspace) -> None:
+    train, valid = _interactions()
+    ws.datasets.create("fm-tr", train)
+    ws.datasets.create("fm-va", valid)
+    job = ws.training.create(
+        "fm-1", algorithm="factorization-machines", channels={"train": "dataset/fm-tr", "validation": "dataset/fm-va"},
+        target="clicked", hyperparameters={"num_factors": 8, "epochs": 12, "mini_batch_size": 64, "learning_rate": 0.03},
+        wait=True,
+    )  # fmt: skip
+    assert job.status == "Completed", job.failure_reason
+    logloss = [m.value for m in ws.training.metrics("fm-1", "validation:logloss")]
+    ndcg = [m.value for m in ws.training.metrics("fm-1", "validation:ndcg_at_k")]
+    assert len(ndcg) == len(logloss) == 12
+    best = int(np.argmin(logloss))  # the package keeps the best epoch's weights
+    model = load_model(ws.training.model_dir("fm-1"))
+    assert model.manifest.task == "binary" and model.manifest.feature_names == ["user", "item"]
+    scores = model.predict(valid)["score"].to_numpy()
+    ref = np.mean([ndcg_score([valid["clicked"][valid.user == u]], [scores[valid.user == u]], k=10) for u in range(60)])
+    assert ndcg[best] == pytest.approx(ref, abs=1e-5)
+    hit = _last(ws, "fm-1", "validation:hit_rate_at_k")
+    assert hit > 0.8, hit  # random ranking of 1 liked among 20 gives 0.5
+    # a user never seen in training scores through the unknown slot instead of failing
+    assert len(model.predict(pd.DataFrame({"user": [999], "item": [3]}))) == 1
+    ws.registry.register("fm", training_job="fm-1")
+    report = ws.registry.compile("fm", 1, holdout="dataset/fm-va").data["compilation"]
+    assert report["max_abs_deviation"] < 1e-4
+    ws.datasets.create("fm-bad", train.assign(user=train.user - 0.5))
+    ws.training.create("fm-2", algorithm="factorization-machines", channels={"train": "dataset/fm-bad"}, target="clicked")
+    bad = ws.training.wait("fm-2", raise_on_failure=False)
+    assert bad.status == "Failed" and "non-negative integer ids; column 'user'" in bad.failure_reason
+
+
+def test_image_classifier_learns_digits_from_scratch_and_compiles(ws: Workspace) -> None:
+    from sklearn.datasets import load_digits
+
+    digits = load_digits(as_frame=True).frame  # bundled with scikit-learn: no download
+    ws.datasets.create("dg-tr", digits.iloc[:700].reset_index(drop=True))
+    ws.datasets.create("dg-va", digits.iloc[700:1000].reset_index(drop=True))
+    job = ws.training.create(
+        "cnn-1", algorithm="image-classification", channels={"train": "dataset/dg-tr", "validation": "dataset/dg-va"},
+        target="target", hyperparameters={"image_shape": "1,8,8", "num_filters": 8, "epochs": 6, "learning_rate": 0.01},
+        wait=True,
+    )  # fmt: skip
+    assert job.status == "Completed", job.failure_reason
+    model = load_model(ws.training.model_dir("cnn-1"))
+    assert model.manifest.task == "multiclass" and model.manifest.classes == list(range(10))
+    va = digits.iloc[700:1000]
+    accuracy = float(np.mean(model.predict(va)["predicted_label"].to_numpy() == va["target"].to_numpy()))
+    assert accuracy > 0.85
+    assert max(m.value for m in ws.training.metrics("cnn-1", "validation:accuracy")) == pytest.approx(accuracy)
+    ws.registry.register("cnn", training_job="cnn-1")
+    report = ws.registry.compile("cnn", 1, holdout="dataset/dg-va").data["compilation"]
+    assert report["max_abs_deviation"] < 1e-4 and report["label_agreement"] == 1.0
+    with pytest.raises(ValidationError, match="image_shape '1,8,9' holds 72 pixels but the train channel has 64"):
+        ws.training.create("cnn-2", algorithm="image-classification", channels={"train": "dataset/dg-tr"},
+                           target="target", hyperparameters={"image_shape": "1,8,9"}, wait=True)  # fmt: skip
