@@ -133,3 +133,61 @@ def test_image_classifier_learns_digits_from_scratch_and_compiles(ws: Workspace)
     with pytest.raises(ValidationError, match="image_shape '1,8,9' holds 72 pixels but the train channel has 64"):
         ws.training.create("cnn-2", algorithm="image-classification", channels={"train": "dataset/dg-tr"},
                            target="target", hyperparameters={"image_shape": "1,8,9"}, wait=True)  # fmt: skip
+
+
+def _documents(n: int, seed: int) -> pd.DataFrame:
+    """Generated reviews: the label lives in topic words and in word pairs ("not good")."""
+    rng = np.random.default_rng(seed)
+    topics = {
+        "sports": ["match", "goal", "team", "coach", "league", "score", "player", "season"],
+        "finance": ["market", "stock", "bond", "price", "bank", "rate", "profit", "fund"],
+        "weather": ["rain", "storm", "wind", "cloud", "sunny", "forecast", "snow", "cold"],
+    }
+    filler = ["the", "a", "of", "and", "to", "in", "is", "it", "that", "was", "for", "on", "with", "as", "at", "by", "this", "day", "week", "people"]
+    rows = []
+    for _ in range(n):
+        label = str(rng.choice(list(topics)))
+        k = int(rng.integers(6, 14))
+        toks = [str(rng.choice(topics[label])) if rng.random() < 0.35 else str(rng.choice(filler)) for _ in range(k)]
+        rows.append((" ".join(toks).capitalize() + ".", label))
+    return pd.DataFrame(rows, columns=["text", "label"])
+
+
+def test_blazingtext_classifies_generated_documents(ws: Workspace) -> None:
+    from sklearn.metrics import log_loss
+
+    ws.datasets.create("tx-tr", _documents(400, 0))
+    va = _documents(150, 1)
+    ws.datasets.create("tx-va", va)
+    job = ws.training.create(
+        "bt-1", algorithm="blazingtext", channels={"train": "dataset/tx-tr", "validation": "dataset/tx-va"},
+        target="label", hyperparameters={"epochs": 5, "vector_dim": 16, "buckets": 2000, "word_ngrams": 2, "min_count": 2},
+        wait=True,
+    )  # fmt: skip
+    assert job.status == "Completed", job.failure_reason
+    model = load_model(ws.training.model_dir("bt-1"))
+    assert model.manifest.task == "multiclass" and model.manifest.classes == ["finance", "sports", "weather"]
+    assert model.manifest.feature_names == ["text"]
+    out = model.predict(va)
+    accuracy = float(np.mean(out["predicted_label"].to_numpy() == va["label"].to_numpy()))
+    assert accuracy > 0.85
+    assert _last(ws, "bt-1", "validation:accuracy") == pytest.approx(accuracy)
+    proba = model.model.predict_proba(va[["text"]])
+    labels = va["label"].map({"finance": 0, "sports": 1, "weather": 2})
+    assert _last(ws, "bt-1", "validation:logloss") == pytest.approx(log_loss(labels, proba, labels=[0, 1, 2]))
+    # an empty or wordless document gets the prior (bias only) instead of failing
+    assert len(model.predict(pd.DataFrame({"text": ["", None, "!!!"]}))) == 3
+    # registered and served on an endpoint, JSON rows in
+    import orjson
+
+    ws.registry.register("bt", training_job="bt-1")
+    ws.endpoints.create("bt-ep", {"variants": [{"model": "bt:1"}]})
+    try:
+        rows = va[["text"]].iloc[:4].to_dict(orient="records")
+        got = orjson.loads(ws.endpoints.invoke("bt-ep", orjson.dumps(rows), content_type="application/json").body)
+        assert [p["predicted_label"] for p in got["predictions"]] == out["predicted_label"].iloc[:4].tolist()
+    finally:
+        ws.endpoints.delete("bt-ep")
+    with pytest.raises(ValidationError, match=r"blazingtext reads one text column: pass features=\['<column>'\] \(got 2"):
+        ws.datasets.create("tx-2", _documents(20, 2).assign(extra=1.0))
+        ws.training.create("bt-2", algorithm="blazingtext", channels={"train": "dataset/tx-2"}, target="label")

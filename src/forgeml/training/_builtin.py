@@ -118,8 +118,9 @@ def _prepare(tr: TrainingRun, folders: dict[str, Path]) -> tuple[Prepared, list[
         X = recipe.transform(X, training=True)  # row-removing steps act on training rows only
         train = train.loc[X.index]
         Xv = None if Xv is None else recipe.transform(Xv)
-    bad = [str(c) for c in X.columns if not (np.issubdtype(X[c].dtype, np.number) or X[c].dtype == bool)]
-    if bad and cfg["algorithm"] != "blazingtext":
+    text = cfg["algorithm"] == "blazingtext"  # reads its one text column itself
+    bad = [] if text else [str(c) for c in X.columns if not (np.issubdtype(X[c].dtype, np.number) or X[c].dtype == bool)]
+    if bad:
         raise ValidationError(f"non-numeric input column(s) {', '.join(bad)}: give a recipe that encodes them")
     hp = cfg["hyperparameters"]
     y = yv = classes = None

@@ -16,6 +16,7 @@ from forgeml.training._sklearn_algos import (
     train_linear,
     train_random_forest,
 )
+from forgeml.training._text import train_blazingtext
 
 TRAINERS: dict[str, Callable[..., tuple[Any, dict[str, Any]]]] = {
     "xgboost": train_xgboost,
@@ -28,6 +29,7 @@ TRAINERS: dict[str, Callable[..., tuple[Any, dict[str, Any]]]] = {
     "pca": train_pca,
     "factorization-machines": train_factorization_machines,
     "image-classification": train_image_classification,
+    "blazingtext": train_blazingtext,
 }
 
 __all__ = ["TRAINERS"]
