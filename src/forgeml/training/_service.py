@@ -258,7 +258,12 @@ class TrainingService:
         if algo.inputs == "jsonlines":
             from forgeml.training._forecast_data import check_channels
 
-            check_channels(channels)
+            check_channels(channels, hp)
+            from forgeml.training._forecast import quantiles
+            from forgeml.training._forecast_data import check_freq
+
+            check_freq(hp["time_freq"])
+            quantiles(hp["test_quantiles"])
             return {"algorithm": algorithm, "hyperparameters": hp}
         for channel, source in channels.items():
             schema = source.get("schema")
