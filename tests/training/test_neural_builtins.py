@@ -130,6 +130,23 @@ def test_image_classifier_learns_digits_from_scratch_and_compiles(ws: Workspace)
     ws.registry.register("cnn", training_job="cnn-1")
     report = ws.registry.compile("cnn", 1, holdout="dataset/dg-va").data["compilation"]
     assert report["max_abs_deviation"] < 1e-4 and report["label_agreement"] == 1.0
+    # static int8 (weights and activations, calibrated on the holdout) beside the dynamic one
+    static = ws.registry.compile("cnn", 1, holdout="dataset/dg-va", quantize="static").data["compilation"]
+    assert static["quantization"]["mode"] == "static" and static["quantization"]["calibration_rows"] == 300
+    assert static["size_bytes"]["after"] < static["size_bytes"]["onnx"] and static["accuracy"]["loss"] <= 0.02
+    onnx_static = ws.registry.load("cnn", 3, trusted=False)
+    labels = onnx_static.predict(va)["predicted_label"].to_numpy()
+    assert float(np.mean(labels == va["target"].to_numpy())) == pytest.approx(static["accuracy"]["after"])
+    # one outlier row stretches the calibrated activation ranges until int8 cannot tell images apart
+    bad = pd.concat([va.iloc[:1].assign(**{c: 1e6 for c in va.columns if c.startswith("pixel")}), va])
+    before = len(ws.registry.versions("cnn"))
+    with pytest.raises(ValidationError, match=r"static quantized model's accuracy goes from .* nothing was registered"):
+        ws.registry.compile("cnn", 1, holdout=bad, quantize="static")
+    with pytest.raises(ValidationError, match=r"static quantization: the held-out rows need the target column 'target'"):
+        ws.registry.compile("cnn", 1, holdout=va.drop(columns=["target"]), quantize="static")
+    with pytest.raises(ValidationError, match=r"quantize must be false, true / 'dynamic' or 'static' \(got 'int4'\)"):
+        ws.registry.compile("cnn", 1, holdout=va, quantize="int4")
+    assert len(ws.registry.versions("cnn")) == before
     with pytest.raises(ValidationError, match="image_shape '1,8,9' holds 72 pixels but the train channel has 64"):
         ws.training.create("cnn-2", algorithm="image-classification", channels={"train": "dataset/dg-tr"},
                            target="target", hyperparameters={"image_shape": "1,8,9"}, wait=True)  # fmt: skip
