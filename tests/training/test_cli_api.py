@@ -54,7 +54,10 @@ def test_cli_and_rest(ws: Workspace, datasets: dict[str, str], cli, tmp_path: Pa
     assert "[forgeml] Training" in cli("logs", "cli-km", "-f")
     assert len(json.loads(cli("metrics", "cli-km", "--json", "--key", "train:msd"))) == 1
     algos = json.loads(cli("algorithms", "--json"))
-    assert [a["name"] for a in algos] == ["xgboost", "lightgbm", "linear-learner", "random-forest", "kmeans", "isolation-forest", "knn"]
+    assert [a["name"] for a in algos] == [
+        "xgboost", "lightgbm", "linear-learner", "random-forest", "kmeans", "isolation-forest", "knn",
+        "pca", "factorization-machines", "blazingtext", "deepar", "image-classification",
+    ]  # fmt: skip
     assert "num_round" in cli("algorithms")
 
     with TestClient(create_app(ws)) as client:

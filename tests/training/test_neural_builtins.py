@@ -208,3 +208,26 @@ def test_blazingtext_classifies_generated_documents(ws: Workspace) -> None:
     with pytest.raises(ValidationError, match=r"blazingtext reads one text column: pass features=\['<column>'\] \(got 2"):
         ws.datasets.create("tx-2", _documents(20, 2).assign(extra=1.0))
         ws.training.create("bt-2", algorithm="blazingtext", channels={"train": "dataset/tx-2"}, target="label")
+
+
+def test_a_resumed_torch_builtin_equals_an_uninterrupted_one(ws: Workspace, datasets: dict[str, str]) -> None:
+    from tests.training.test_resume_builtin import _run
+
+    def plan(name: str, epochs: int, checkpoint: bool) -> dict:
+        return ws.training.plan(
+            name, algorithm="image-classification", channels=datasets, target="y", cpus=1,
+            hyperparameters={"image_shape": "1,1,5", "num_filters": 4, "epochs": epochs},
+            checkpoint=checkpoint, checkpoint_interval_seconds=1e-9,
+        )  # fmt: skip
+
+    _run(ws, "first", plan("first", 3, True))  # checkpoints after every epoch: the last after epoch 3
+    _run(ws, "resumed", plan("resumed", 5, True), restore_from="first")
+    _run(ws, "straight", plan("straight", 5, False))
+    assert ws.training.record("resumed").data["resumed_from_iteration"] == 3
+    assert [m.step for m in ws.training.metrics("resumed", "validation:logloss")] == [3, 4]  # continued, not from 0
+    straight = [m.value for m in ws.training.metrics("straight", "validation:logloss")]
+    assert [m.value for m in ws.training.metrics("resumed", "validation:logloss")] == pytest.approx(straight[3:], rel=1e-6)
+    valid = ws.datasets.read("va")
+    a = load_model(ws.training.model_dir("resumed")).predict(valid)["score"]
+    b = load_model(ws.training.model_dir("straight")).predict(valid)["score"]
+    np.testing.assert_allclose(a, b, rtol=1e-5)

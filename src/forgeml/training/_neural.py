@@ -46,7 +46,7 @@ class Live:
 
         self.module.eval()
         with torch.no_grad():
-            out = self.module(torch.as_tensor(np.asarray(X, dtype=np.float32), device=self.device))
+            out = self.module(torch.as_tensor(np.array(X, dtype=np.float32), device=self.device))
         self.module.train()
         return np.asarray(out.cpu().numpy(), dtype=np.float64)
 
@@ -99,8 +99,8 @@ def fit(
     device = setup(d.seed, d.n_jobs)
     module = module.to(device)
     opt = torch.optim.Adam(param_groups(module))
-    X = torch.as_tensor(np.asarray(d.X, dtype=np.float32))
-    y = torch.as_tensor(np.asarray(d.y, dtype=np.float32 if d.task == "regression" else np.int64))
+    X = torch.as_tensor(np.array(d.X, dtype=np.float32))
+    y = torch.as_tensor(np.array(d.y, dtype=np.float32 if d.task == "regression" else np.int64))
     loss_fn = loss_function(d.task)
     state = ck.resumed()
     start, best, best_loss, since = 0, None, np.inf, 0
