@@ -231,3 +231,27 @@ def test_a_resumed_torch_builtin_equals_an_uninterrupted_one(ws: Workspace, data
     a = load_model(ws.training.model_dir("resumed")).predict(valid)["score"]
     b = load_model(ws.training.model_dir("straight")).predict(valid)["score"]
     np.testing.assert_allclose(a, b, rtol=1e-5)
+
+
+def test_factorization_machines_are_tunable_on_a_ranking_metric(ws: Workspace) -> None:
+    train, valid = _interactions(seed=1)
+    ws.datasets.create("fmt-tr", train)
+    ws.datasets.create("fmt-va", valid)
+    ws.tuning.create(
+        "fm-tune", strategy="Random", objective={"metric": "validation:ndcg_at_k", "type": "Maximize"},
+        parameter_ranges={"num_factors": {"type": "Integer", "min": 2, "max": 8}}, max_jobs=2, max_parallel_jobs=2,
+        static_hyperparameters={"epochs": 3, "mini_batch_size": 128},
+        training={"algorithm": "factorization-machines", "channels": {"train": "dataset/fmt-tr", "validation": "dataset/fmt-va"}, "target": "clicked"},
+    )  # fmt: skip
+    result = ws.tuning.wait("fm-tune", timeout=300)
+    assert result["status"] == "Completed" and len(result["trials"]) == 2
+    for t in result["trials"]:
+        series = ws.training.metrics(t["training_job"], "validation:ndcg_at_k")
+        assert t["objective"] == max(series, key=lambda m: m.step).value
+    assert result["best_training_job"] == max(result["trials"], key=lambda t: t["objective"])["training_job"]
+    with pytest.raises(ValidationError, match="parameter range 'num_factors'"):
+        ws.tuning.create(
+            "fm-bad", objective={"metric": "validation:ndcg_at_k", "type": "Maximize"}, max_jobs=2,
+            parameter_ranges={"num_factors": {"type": "Integer", "min": 0, "max": 8}},
+            training={"algorithm": "factorization-machines", "channels": {"train": "dataset/fmt-tr"}, "target": "clicked"},
+        )  # fmt: skip
