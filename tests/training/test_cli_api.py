@@ -54,7 +54,10 @@ def test_cli_and_rest(ws: Workspace, datasets: dict[str, str], cli, tmp_path: Pa
     assert "[forgeml] Training" in cli("logs", "cli-km", "-f")
     assert len(json.loads(cli("metrics", "cli-km", "--json", "--key", "train:msd"))) == 1
     algos = json.loads(cli("algorithms", "--json"))
-    assert [a["name"] for a in algos] == ["xgboost", "lightgbm", "linear-learner", "random-forest", "kmeans", "isolation-forest", "knn"]
+    assert [a["name"] for a in algos] == [
+        "xgboost", "lightgbm", "linear-learner", "random-forest", "kmeans", "isolation-forest", "knn",
+        "pca", "factorization-machines", "blazingtext", "deepar", "image-classification",
+    ]  # fmt: skip
     assert "num_round" in cli("algorithms")
 
     with TestClient(create_app(ws)) as client:
@@ -63,7 +66,7 @@ def test_cli_and_rest(ws: Workspace, datasets: dict[str, str], cli, tmp_path: Pa
         assert client.get("/training-jobs/cli-km/model").json()["artifact"] == ws.training.model_artifact("cli-km")
         assert "[forgeml] Uploading" in client.get("/training-jobs/cli-km/logs").text
         assert len(client.get("/training-jobs/cli-km/metrics").json()) == 4
-        assert len(client.get("/training-jobs/algorithms").json()) == 7
+        assert len(client.get("/training-jobs/algorithms").json()) == 12
         bad = client.post("/training-jobs", json={"algorithm": "xgboost", "channels": datasets, "target": "y", "hyperparameters": {"eta": 7}})
         assert bad.status_code == 400 and "'eta' of xgboost must be a float in [0, 1]" in bad.json()["message"]
         assert client.post("/training-jobs", json={"algorithm": "kmeans", "channels": {"train": "dataset/nope"}}).status_code == 404

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
@@ -80,7 +80,7 @@ class Compile(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True)
     holdout: str = Field(json_schema_extra=reaches("data"))
-    quantize: bool = False
+    quantize: bool | Literal["dynamic", "static"] = False  # True = "dynamic"; "static" calibrates on the holdout
     tolerance: float | None = Field(None, ge=0)
     description: str | None = None
     prune: float | None = None  # PyTorch models: weight sparsity in [0, 1), checked by the registry

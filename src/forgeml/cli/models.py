@@ -163,6 +163,7 @@ def compile_version(
     version: str = VersionArg,
     holdout: str = ref_option("DATA", "--holdout", default=..., help="Held-out rows to check the compiled model on."),
     quantize: bool = typer.Option(False, help="Dynamic int8 quantization after conversion."),
+    quantize_static: bool = typer.Option(False, "--quantize-static", help="Static int8 quantization (weights and activations), calibrated on the holdout."),
     tolerance: float = typer.Option(None, help="Largest accepted deviation (default 1e-4; 0.05 quantized)."),
     prune: float = typer.Option(None, help="PyTorch models: zero this share (0 <= s < 1) of the smallest weights first."),
     accuracy_tolerance: float = typer.Option(None, help="Largest accepted accuracy drop when pruning/quantizing (default 0.02)."),
@@ -174,7 +175,7 @@ def compile_version(
     from forgeml.cli._common import console
 
     with console(stderr=True).status(f"compiling {group}:{version or 'latest'} to ONNX ..."):
-        record = workspace().registry.compile(group, _version(version), holdout=holdout, quantize=quantize, tolerance=tolerance,
+        record = workspace().registry.compile(group, _version(version), holdout=holdout, quantize="static" if quantize_static else quantize, tolerance=tolerance,
                                            prune=prune, accuracy_tolerance=accuracy_tolerance)
     report = record.data["compilation"]
     export_report(record, html, open_)

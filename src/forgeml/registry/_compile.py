@@ -76,7 +76,7 @@ def compile_package(
     dest: str | Path,
     holdout: pd.DataFrame,
     *,
-    quantize: bool = False,
+    quantize: bool | str = False,
     tolerance: float | None = None,
     lineage: dict[str, Any] | None = None,
     digests: dict[str, str] | None = None,
@@ -90,7 +90,9 @@ def compile_package(
         src: a package of flavor ``sklearn`` (scikit-learn, XGBoost or LightGBM estimator).
         dest: a folder to create; removed again when the check fails.
         holdout: rows with the package's input columns, used for the equivalence check and timing.
-        quantize: apply dynamic int8 quantization after conversion.
+        quantize: ``True`` / ``"dynamic"``: dynamic int8 quantization (weights) after conversion;
+            ``"static"``: static int8 quantization of weights and activations, calibrated on the
+            holdout rows (see :func:`~forgeml.registry._onnx.quantize_static`).
         tolerance: largest accepted absolute deviation (default 1e-4, or 0.05 when quantized).
         lineage: merged into the compiled manifest's lineage (e.g. ``{"compiled_from": ref}``).
         digests: the registry's digests of ``src`` (see :func:`~forgeml.registry.load_model`).
@@ -116,19 +118,28 @@ def compile_package(
 
 
 def _compile(
-    original: LoadedModel, dest: Path, holdout: pd.DataFrame, *, quantize: bool, tolerance: float | None,
+    original: LoadedModel, dest: Path, holdout: pd.DataFrame, *, quantize: bool | str, tolerance: float | None,
     lineage: dict[str, Any] | None, prune: float | None = None, accuracy_tolerance: float = DEFAULT_ACCURACY_TOLERANCE,
 ) -> dict[str, Any]:  # fmt: skip
     import numpy as np
 
     src = original.path
+    mode = quantize_mode(quantize)
+    quantize = mode is not None
     if original.manifest.flavor != "sklearn":
         raise ValidationError(f"only sklearn-flavor packages can be compiled (this one is {original.manifest.flavor!r})")
     if holdout is None or len(holdout) == 0:
         raise ValidationError("compilation needs held-out rows to check the compiled model against")
-    check_deviation = prune is None or tolerance is not None
+    # pruning and static quantization change what the model computes: their check is the accuracy
+    # change on labelled rows; the deviation is reported, checked only when a tolerance is given
+    check_deviation = (prune is None and mode != "static") or tolerance is not None
     tolerance = tolerance if tolerance is not None else (DEFAULT_QUANTIZED_TOLERANCE if quantize else DEFAULT_TOLERANCE)
     labels = _labels(original, holdout)
+    if mode == "static" and labels is None:
+        raise ValidationError(
+            f"static quantization: the held-out rows need the target column {original.manifest.target!r} "
+            "to measure the accuracy change (they also calibrate the activation ranges)"
+        )
     model, pruning = original.model, None
     if prune is not None:
         model, pruning = _prune(original, prune, labels)
@@ -146,10 +157,15 @@ def _compile(
         raw = dest / "model.onnx"
         raw.write_bytes(onx.SerializeToString())
         unquantized_size = raw.stat().st_size
+        quantization: dict[str, Any] | None = None
         if quantize:
             tmp = dest / "model.float.onnx"
             raw.replace(tmp)
-            _onnx.quantize(tmp, raw)
+            if mode == "static":
+                quantization = _onnx.quantize_static(tmp, raw, rows)
+            else:
+                _onnx.quantize(tmp, raw)
+                quantization = {"mode": "dynamic", "weights": "int8", "activations": "float (quantized at run time)"}
             tmp.unlink()
         if original.manifest.recipe_file:  # the verified bytes, not whatever the file holds now
             (dest / original.manifest.recipe_file).write_bytes(original.files.read_bytes(original.manifest.recipe_file))
@@ -190,12 +206,14 @@ def _compile(
             report["label_agreement"] = float(np.mean(np.asarray(a) == np.asarray(b)))
         if pruning is not None:
             report["pruning"] = pruning
+        if quantization is not None:
+            report["quantization"] = quantization
         if labels is not None:
             report["accuracy"] = _accuracy_change(original, compiled, inp, labels)
             if (prune is not None or quantize) and report["accuracy"]["loss"] > accuracy_tolerance:
                 acc = report["accuracy"]
                 raise ValidationError(
-                    f"{'pruned' if prune is not None else 'quantized'} model's {acc['metric']} goes from {acc['before']:.4g} "
+                    f"{'pruned' if prune is not None else (mode or '') + ' quantized'} model's {acc['metric']} goes from {acc['before']:.4g} "
                     f"to {acc['after']:.4g} on {len(rows)} held-out rows (loss {acc['loss']:.3g}, accuracy tolerance "
                     f"{accuracy_tolerance:g}); nothing was registered"
                 )
@@ -204,6 +222,21 @@ def _compile(
     except BaseException:
         shutil.rmtree(dest, ignore_errors=True)
         raise
+
+
+def quantize_mode(quantize: Any) -> str | None:
+    """``None`` (no quantization), ``"dynamic"`` (``True`` too) or ``"static"``.
+
+    Raises:
+        ValidationError: any other value.
+    """
+    if quantize is False or quantize is None:
+        return None
+    if quantize is True or quantize == "dynamic":
+        return "dynamic"
+    if quantize == "static":
+        return "static"
+    raise ValidationError(f"quantize must be false, true / 'dynamic' or 'static' (got {quantize!r})")
 
 
 def _labels(original: LoadedModel, holdout: pd.DataFrame) -> Any:

@@ -268,9 +268,13 @@ class LoadedModel:
             if self.manifest.task == "binary" and proba.shape[1] == 2:
                 out["score"] = proba[:, 1]
             return out
+        if isinstance(pred, dict):  # a model naming its own output columns (DeepAR's mean, quantiles)
+            return {str(k): np.asarray(v) for k, v in pred.items()}
         pred = np.asarray(pred)
         if pred.ndim == 2 and pred.shape[1] == 1:
             pred = pred[:, 0]
+        if self.manifest.task == "projection" and pred.ndim == 2:
+            return {f"projection_{i}": pred[:, i] for i in range(pred.shape[1])}
         return {"prediction": pred}
 
 

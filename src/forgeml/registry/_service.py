@@ -555,7 +555,7 @@ class RegistryService:
         version: int | str | None = None,
         *,
         holdout: Any,
-        quantize: bool = False,
+        quantize: bool | str = False,
         tolerance: float | None = None,
         description: str | None = None,
         by: str | None = None,
@@ -564,7 +564,8 @@ class RegistryService:
     ) -> ResourceRecord:
         """Compile a version to ONNX, check it on ``holdout`` rows, register it as a new version.
 
-        ``prune`` (PyTorch models) zeroes that share of the smallest weights first; with ``prune``
+        ``quantize``: ``True``/``"dynamic"`` (int8 weights) or ``"static"`` (int8 weights and
+        activations, calibrated on the holdout rows). ``prune`` (PyTorch models) zeroes that share of the smallest weights first; with ``prune``
         or ``quantize`` and the target column in ``holdout``, an accuracy drop beyond
         ``accuracy_tolerance`` is refused (see :func:`~forgeml.registry.compile_package`).
 
@@ -590,7 +591,7 @@ class RegistryService:
                 )  # fmt: skip
             new = self._register_folder(
                 group, dest, {"kind": "compiled", "value": record.ref},
-                description=description or f"ONNX compilation of {record.ref}" + (" (quantized)" if quantize else "")
+                description=description or f"ONNX compilation of {record.ref}" + ((" (statically quantized)" if quantize == "static" else " (quantized)") if quantize else "")
                 + (f" (pruned to {prune:g} sparsity)" if prune is not None else ""),
                 metadata=record.data.get("metadata"), model_card=record.data.get("model_card"), by=by,
                 extra_data={"compilation": report},

@@ -33,7 +33,7 @@ from forgeml.registry._loaded import LoadedModel
 
 MANIFEST = "forgeml-model.json"
 FORMAT = "forgeml-model/1"
-TASKS = ("binary", "multiclass", "regression", "clustering", "anomaly")
+TASKS = ("binary", "multiclass", "regression", "clustering", "anomaly", "projection", "forecast")
 FLAVORS = ("sklearn", "onnx", "mlflow")
 
 
@@ -93,6 +93,11 @@ class ModelManifest:
             if self.task == "binary":
                 out.append({"name": "score", "type": "float64"})
             return out
+        if self.task == "projection":  # PCA: one column per component
+            k = int(self.extra.get("num_components") or 1)
+            return [{"name": f"projection_{i}", "type": "float64"} for i in range(k)]
+        if self.task == "forecast":  # DeepAR: a list of prediction_length values per column
+            return [{"name": n, "type": "list"} for n in ["mean", *self.extra.get("quantiles", [])]]
         return [{"name": "prediction", "type": "float64"}]
 
     _outputs = outputs  # older name, kept for callers of the first version

@@ -26,6 +26,9 @@ class Algorithm:
         supervised: whether it needs a ``target`` column.
         iterative: whether it reports metrics per iteration (and can checkpoint and stop early).
         params: its hyperparameters.
+        inputs: what it reads: ``numeric`` columns, one ``text`` column, or ``jsonlines`` records
+            (DeepAR's ``start``/``target``/``cat``/``dynamic_feat`` series).
+        channels: the channels it reads (the first is required).
     """
 
     name: str
@@ -33,6 +36,8 @@ class Algorithm:
     supervised: bool
     iterative: bool
     params: tuple[Param, ...] = field(default_factory=tuple)
+    inputs: str = "numeric"
+    channels: tuple[str, ...] = ("train", "validation")
 
     def validate(self, given: dict[str, Any] | None) -> dict[str, Any]:
         """All hyperparameters, given ones checked, the rest defaulted."""
@@ -42,6 +47,7 @@ class Algorithm:
         return {
             "name": self.name, "description": self.description, "supervised": self.supervised,
             "iterative": self.iterative, "hyperparameters": [p.to_dict() for p in self.params],
+            "inputs": self.inputs, "channels": list(self.channels),
         }  # fmt: skip
 
 
@@ -125,6 +131,69 @@ ALGORITHMS: dict[str, Algorithm] = {
         )),
     )
 }
+_PATIENCE = "stop when the validation loss has not improved for this many epochs (needs a validation channel)"
+
+# the neural built-ins (torch, CPU or a discovered GPU) and PCA; SageMaker's names and defaults
+# where they fit a small machine, else noted in the help text
+NEURAL: tuple[Algorithm, ...] = (
+    Algorithm("pca", "principal component analysis: a projection onto the top components (unsupervised)", False, False, (
+        Param("num_components", "int", 2, 1, 10_000, help="number of components to keep"),
+        Param("algorithm_mode", "str", "regular", choices=("regular", "randomized"), help="exact SVD or randomized SVD"),
+        Param("subtract_mean", "bool", True, help="centre the data first (false: truncated SVD of the raw data)"),
+        Param("extra_components", "int", -1, -1, None, help="randomized mode: oversampling components (-1: the library's default)"),
+    )),
+    Algorithm("factorization-machines", "factorization machine over categorical id columns (users, items, ...): "
+              "binary (implicit feedback) or regression (ratings); ranking metrics on validation", True, True, (
+        Param("num_factors", "int", 16, 1, 1000, help="dimension of the factor (embedding) vectors"),
+        Param("predictor_type", "str", "auto", choices=("auto", "binary_classifier", "regressor"), help="binary_classifier or regressor (auto: from the target)"),
+        Param("epochs", "int", 20, 1, 10_000, help="passes over the training data"),
+        Param("mini_batch_size", "int", 256, 1, None, help="rows per step"),
+        Param("learning_rate", "float", 0.02, 0, 10, low_open=True, help="Adam step size"),
+        Param("bias_wd", "float", 0.01, 0, None, help="weight decay of the global bias"),
+        Param("linear_wd", "float", 0.001, 0, None, help="weight decay of the linear terms"),
+        Param("factors_wd", "float", 0.00001, 0, None, help="weight decay of the factors"),
+        Param("ranking_k", "int", 10, 1, 1000, help="k of validation:ndcg_at_k and validation:hit_rate_at_k"),
+        Param("ranking_group", "str", None, nullable=True, help="column grouping validation rows into one ranking (default: the first feature, the user)"),
+        Param("early_stopping_patience", "int", None, 1, None, nullable=True, help=_PATIENCE),
+    )),
+    Algorithm("blazingtext", "fastText-style text classifier: mean of word and word n-gram embeddings, then a linear layer", True, True, (
+        Param("mode", "str", "supervised", choices=("supervised",), help="text classification (word2vec modes are not built in)"),
+        Param("epochs", "int", 5, 1, 1000, help="passes over the training data"),
+        Param("learning_rate", "float", 0.05, 0, 10, low_open=True, help="Adam step size"),
+        Param("vector_dim", "int", 100, 4, 1000, help="embedding dimension"),
+        Param("word_ngrams", "int", 2, 1, 5, help="longest word n-gram hashed into buckets"),
+        Param("min_count", "int", 5, 1, None, help="words seen fewer times are dropped (n-grams are hashed)"),
+        Param("buckets", "int", 100_000, 1, 10_000_000, help="hash buckets for n-grams (SageMaker: 2000000; smaller here)"),
+        Param("mini_batch_size", "int", 32, 1, None, help="documents per step"),
+        Param("early_stopping", "bool", False, help="stop when validation accuracy stops improving"),
+        Param("patience", "int", 4, 1, None, help="epochs without improvement before stopping"),
+        Param("min_epochs", "int", 5, 1, None, help="epochs before early stopping may stop"),
+    ), inputs="text"),
+    Algorithm("deepar", "probabilistic forecasting: an autoregressive RNN over related series, quantiles by sampling", False, True, (
+        Param("time_freq", "str", "D", help="series frequency: M, W, D, H, min or a multiple such as 5min"),
+        Param("prediction_length", "int", 7, 1, 400, help="steps forecast"),
+        Param("context_length", "int", 14, 1, 1000, help="steps the RNN reads before forecasting"),
+        Param("epochs", "int", 20, 1, 10_000, help="passes over the training windows"),
+        Param("likelihood", "str", "gaussian", choices=("gaussian",), help="output distribution (SageMaker default student-T is not built in)"),
+        Param("num_cells", "int", 40, 1, 1000, help="RNN cells per layer"),
+        Param("num_layers", "int", 2, 1, 8, help="RNN layers"),
+        Param("dropout_rate", "float", 0.1, 0, 1, high_open=True, help="dropout between RNN layers"),
+        Param("embedding_dimension", "int", 10, 1, 100, help="embedding size of each cat value"),
+        Param("learning_rate", "float", 0.001, 0, 1, low_open=True, help="Adam step size"),
+        Param("mini_batch_size", "int", 128, 1, None, help="windows per step"),
+        Param("num_eval_samples", "int", 100, 1, 10_000, help="sample paths per series for test metrics"),
+        Param("test_quantiles", "str", "0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9", help="quantiles of the test metrics, comma-separated"),
+    ), inputs="jsonlines", channels=("train", "test")),
+    Algorithm("image-classification", "small convolutional network trained from scratch on pixel columns", True, True, (
+        Param("image_shape", "str", "1,8,8", help="channels,height,width of the pixel columns (row-major)"),
+        Param("num_filters", "int", 16, 1, 512, help="filters of the first convolution (doubled in the second)"),
+        Param("epochs", "int", 10, 1, 10_000, help="passes over the training data"),
+        Param("learning_rate", "float", 0.01, 0, 10, low_open=True, help="Adam step size"),
+        Param("mini_batch_size", "int", 32, 1, None, help="images per step"),
+        Param("early_stopping_patience", "int", None, 1, None, nullable=True, help=_PATIENCE),
+    )),
+)
+ALGORITHMS.update({a.name: a for a in NEURAL})
 
 
 def get_algorithm(name: str) -> Algorithm:
@@ -139,4 +208,4 @@ def get_algorithm(name: str) -> Algorithm:
         raise ValidationError(f"unknown algorithm {name!r} (built-in: {', '.join(ALGORITHMS)})") from None
 
 
-__all__ = ["ALGORITHMS", "Algorithm", "get_algorithm"]
+__all__ = ["ALGORITHMS", "NEURAL", "Algorithm", "get_algorithm"]

@@ -118,12 +118,13 @@ def _prepare(tr: TrainingRun, folders: dict[str, Path]) -> tuple[Prepared, list[
         X = recipe.transform(X, training=True)  # row-removing steps act on training rows only
         train = train.loc[X.index]
         Xv = None if Xv is None else recipe.transform(Xv)
-    bad = [str(c) for c in X.columns if not (np.issubdtype(X[c].dtype, np.number) or X[c].dtype == bool)]
+    text = cfg["algorithm"] == "blazingtext"  # reads its one text column itself
+    bad = [] if text else [str(c) for c in X.columns if not (np.issubdtype(X[c].dtype, np.number) or X[c].dtype == bool)]
     if bad:
         raise ValidationError(f"non-numeric input column(s) {', '.join(bad)}: give a recipe that encodes them")
     hp = cfg["hyperparameters"]
     y = yv = classes = None
-    task = {"kmeans": "clustering", "isolation-forest": "anomaly"}.get(cfg["algorithm"], "")
+    task = {"kmeans": "clustering", "isolation-forest": "anomaly", "pca": "projection"}.get(cfg["algorithm"], "")
     if target and not task:
         pt = hp.get("predictor_type")
         task = infer_task(train[target], None if pt in (None, "auto") else pt)
@@ -158,6 +159,8 @@ def run(ctx: JobContext) -> None:
     folders = tr.download(ctx.workdir / "input" / "data")
     tr.reproducibility(["forgeml.training._builtin:run", cfg["algorithm"]], None)
     tr.phase("Training", "Training image download completed. Training in progress.")
+    if cfg["algorithm"] == "deepar":
+        return _run_deepar(tr, folders)
     data, inputs, fitted = _prepare(tr, folders)
     tr.rules.evaluate()
     checkpointer = Checkpointer(ctx, bool(cfg.get("checkpoint")), float(cfg.get("checkpoint_interval_seconds", 2.0)))
@@ -186,6 +189,41 @@ def run(ctx: JobContext) -> None:
     tr.upload(package, packaged=True, extra={"task": data.task, **extra})
     if stopped_by:
         tr.stop_self(stopped_by)
+
+
+def _run_deepar(tr: TrainingRun, folders: dict[str, Path]) -> None:
+    """DeepAR: JSON Lines series in, a ``forecast`` package out (see ``_forecast``)."""
+    import shutil
+
+    from forgeml.registry.package import save_model
+    from forgeml.training._forecast import quantiles, train_deepar
+    from forgeml.training._forecast_data import check_freq, read_series
+
+    ctx, cfg = tr.ctx, tr.config
+    hp = cfg["hyperparameters"]
+    check_freq(hp["time_freq"])
+    quantiles(hp["test_quantiles"])
+    lengths = {"context_length": hp["context_length"], "prediction_length": hp["prediction_length"]}
+    train = read_series(folders["train"], label="train", **lengths)
+    test = read_series(folders["test"], label="test", **lengths) if "test" in folders else None
+    if test is not None and (len(test[0].cat), len(test[0].dynamic_feat)) != (len(train[0].cat), len(train[0].dynamic_feat)):
+        raise ValidationError("test channel: series have other cat / dynamic_feat counts than the train channel")
+    try:
+        model, extra = train_deepar(tr, train, test, hp, int(cfg.get("seed", 0)), int(cfg.get("cpus") or os.cpu_count() or 1))
+    finally:
+        tr.flush()
+    tr.finish_rules()
+    inputs = [{"name": "start", "type": "str"}, {"name": "target", "type": "list"}]
+    inputs += [{"name": n, "type": "list"} for n, k in (("cat", model.cards), ("dynamic_feat", model.n_feat)) if k]
+    package = ctx.workdir / "model"
+    if package.exists():
+        shutil.rmtree(package)
+    extra["quantiles"] = [f"{q:g}" for q in quantiles(hp["test_quantiles"])]
+    save_model(
+        model, package, task="forecast", inputs=inputs, algorithm="deepar", metrics=extra.get("test") or dict(tr.final),
+        extra={"training_job": ctx.name, "hyperparameters": hp, **extra},
+    )  # fmt: skip
+    tr.upload(package, packaged=True, extra={"task": "forecast"})
 
 
 __all__ = ["Checkpointer", "Prepared", "infer_task", "run"]

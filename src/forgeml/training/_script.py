@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from forgeml.training._runtime import StopRequested, TrainingRun
 from forgeml.training._toolkit import environment, layout, user_args
+from forgeml.training.hook import parse_line
 
 if TYPE_CHECKING:
     from forgeml.core.jobs import JobContext
@@ -111,6 +112,12 @@ def _supervise(tr: TrainingRun, cmd: list[str], cwd: Path, env: dict[str, str]) 
                 tr.metric(name, value, steps.get(name, 0))
                 steps[name] = steps.get(name, 0) + 1
                 tr.check_rules()
+        tensors = parse_line(line)  # the opt-in tensor hook (forgeml.training.hook)
+        if tensors:
+            for name, value in tensors.items():
+                tr.metric(name, value, steps.get(name, 0))
+                steps[name] = steps.get(name, 0) + 1
+            tr.check_rules()
 
     try:
         while not lines.ended:

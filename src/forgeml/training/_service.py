@@ -249,11 +249,22 @@ class TrainingService:
         hp = algo.validate(hyperparameters)
         if "train" not in channels:
             raise ValidationError(f"{algorithm} needs a 'train' channel (got: {', '.join(channels)})")
-        unknown = sorted(set(channels) - {"train", "validation"})
+        unknown = sorted(set(channels) - set(algo.channels))
         if unknown:
-            raise ValidationError(f"{algorithm} reads only 'train' and 'validation' channels, not {', '.join(unknown)}")
+            allowed = " and ".join(repr(c) for c in algo.channels)
+            raise ValidationError(f"{algorithm} reads only {allowed} channels, not {', '.join(unknown)}")
         if algo.supervised and not target:
             raise ValidationError(f"{algorithm} is supervised: give target= (the label column)")
+        if algo.inputs == "jsonlines":
+            from forgeml.training._forecast_data import check_channels
+
+            check_channels(channels, hp)
+            from forgeml.training._forecast import quantiles
+            from forgeml.training._forecast_data import check_freq
+
+            check_freq(hp["time_freq"])
+            quantiles(hp["test_quantiles"])
+            return {"algorithm": algorithm, "hyperparameters": hp}
         for channel, source in channels.items():
             schema = source.get("schema")
             if schema is None:
@@ -265,6 +276,11 @@ class TrainingService:
             missing = [c for c in wanted if c not in columns]
             if missing:
                 raise ValidationError(f"channel {channel!r} has no column(s) {', '.join(map(repr, missing))}")
+            if algo.inputs == "text" and channel == "train":
+                used = features or [c for c in columns if c != target]
+                if len(used) != 1:
+                    raise ValidationError(f"{algorithm} reads one text column: pass features=['<column>'] (got {len(used)} columns)")
+                continue
             if recipe is None and channel == "train":
                 used = features or [c for c in columns if c != target]
                 bad = [c for c in used if not _numeric(columns[c])]
@@ -273,6 +289,11 @@ class TrainingService:
                         f"non-numeric input column(s) {', '.join(bad)} in channel 'train': pass features= "
                         "to leave them out, or a recipe= that encodes them"
                     )
+        if algorithm == "image-classification" and recipe is None:  # the pixel count is known now
+            from forgeml.training._image import parse_shape
+
+            columns = [c["name"] for c in channels["train"]["schema"]]
+            parse_shape(hp["image_shape"], len(features or [c for c in columns if c != target]))
         return {"algorithm": algorithm, "hyperparameters": hp}
 
     def _script_root(self, script: str, source_dir: str | None, source_bundle: str | None, tmp: Path) -> tuple[Path, Path, str | None]:

@@ -20,7 +20,12 @@ if TYPE_CHECKING:
 ENTRYPOINT = "forgeml.tuning._worker:run"
 MAX_NAME = 32  # SageMaker's HyperParameterTuningJobName limit; trials add "-NNN"
 # what the built-in algorithms report, as "<channel>:<name>" (see forgeml.training._evaluate)
-BUILTIN_METRICS = frozenset({"logloss", "accuracy", "error", "auc", "f1", "rmse", "mae", "mse", "r2", "msd", "ssd", "mean_anomaly_score"})
+BUILTIN_METRICS = frozenset({
+    "logloss", "accuracy", "error", "auc", "f1", "rmse", "mae", "mse", "r2", "msd", "ssd", "mean_anomaly_score",
+    # the neural built-ins and PCA (forecasting: SageMaker DeepAR's tuning metrics test:RMSE, test:mean_wQuantileLoss, train:final_loss)
+    "ndcg_at_k", "hit_rate_at_k", "reconstruction_mse", "explained_variance_ratio", "loss", "final_loss", "RMSE",
+    "mean_wQuantileLoss", "interval_coverage",
+})  # fmt: skip
 
 
 def known_metrics(training: dict[str, Any]) -> set[str] | None:
