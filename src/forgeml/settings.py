@@ -110,6 +110,7 @@ class Settings(BaseSettings):
     tls_certfile: Path | None = None
     tls_keyfile: Path | None = None
     tls_ca_bundle: Path | None = None
+    autoscaling_interval_seconds: float = Field(default=5.0, gt=0)  # forgeml server's scaling loop
 
     @field_validator(
         "allowed_data_roots", "allowed_url_schemes", "allowed_code_roots", "allowed_entry_points",

@@ -35,9 +35,13 @@ def server(
     from forgeml.alarms._loop import AlarmLoop
 
     alarms = AlarmLoop(ws).start()  # alarm evaluation; rolls back deployments interrupted by a restart
+    from forgeml.serving._scaling_loop import ScalingLoop
+
+    scaling = ScalingLoop(ws).start()  # autoscaling of endpoint variants; resumes an interrupted activity
     try:
         uvicorn.run(create_app(ws), host=settings.host, port=settings.port, access_log=access_log, log_level="warning", **tls)
     finally:
+        scaling.stop()
         alarms.stop()
 
 

@@ -43,6 +43,7 @@ SERVICES: dict[str, str] = {
     "monitoring": "forgeml.monitoring:MonitoringService",
     "alarms": "forgeml.alarms:AlarmService",
     "async_inference": "forgeml.serving._async_service:AsyncInferenceService",
+    "scaling": "forgeml.serving._scaling_service:ScalingService",
 }
 
 

@@ -112,6 +112,7 @@ class ScalableMultiprocess(Multiprocess):
         self._cold: tuple[float, int] | None = None  # (requested_at, desired) of a start from zero
         self._ready: set[int] = set()
         self._written: bytes = b""
+        self._ever_ready = False
 
     # the pool --------------------------------------------------------------------------------
     def init_processes(self) -> None:
@@ -171,6 +172,7 @@ class ScalableMultiprocess(Multiprocess):
                 continue
             if process.is_ready(timeout=0.05):
                 self._ready.add(key)
+                self._ever_ready = True
                 self._starting.pop(key, None)
         if self._cold is not None and len(self._ready) >= min(1, self.desired):
             requested, _ = self._cold
@@ -245,8 +247,10 @@ class ScalableMultiprocess(Multiprocess):
                 continue
             process.kill()
             process.join()
+            was_ready = id(process) in self._ready
             self._ready.discard(id(process))
-            if process.exitcode == STARTUP_FAILURE:
+            if process.exitcode == STARTUP_FAILURE or (not was_ready and not self._ever_ready):
+                # it died before serving and no worker ever served: the app cannot load
                 log.error("worker [%s] failed to start, stopping the server", process.pid)
                 self.should_exit.set()
                 return
