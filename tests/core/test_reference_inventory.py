@@ -276,6 +276,9 @@ ROUTE_PARAMS: dict[tuple[str, str], str] = {
     ("/monitoring", "endpoint"): "endpoint",  # POST /monitoring/ground-truth/{endpoint}
     ("/alarms", "name"): "name",  # an alarm is named, not versioned (docs/alarms.md)
     ("/endpoints", "inference_id"): "name",  # an async request's InferenceId
+    ("/endpoints", "variant"): "name",  # a production variant of the endpoint (autoscaling)
+    ("/endpoints", "policy"): "name",  # a scaling policy, named per variant
+    ("/endpoints", "action"): "name",  # a scheduled scaling action, named per variant
 }
 PATH_FORMS = {
     "dataset": ["loans", "loans:1", "loans@latest"],

@@ -31,6 +31,7 @@ ROUTERS: list[str] = [
     "forgeml.api.monitoring",
     "forgeml.api.alarms",
     "forgeml.api.async_invocations",
+    "forgeml.api.scaling",
 ]
 
 

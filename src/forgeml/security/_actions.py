@@ -171,6 +171,15 @@ POST   /endpoints/{name}/async-invocations        endpoints:InvokeAsync   endpoi
 GET    /endpoints/{name}/async-invocations/{inference_id}         endpoints:Read  endpoint/{name}
 GET    /endpoints/{name}/async-invocations/{inference_id}/result  endpoints:Read  endpoint/{name}
 GET    /endpoints/{name}/async-backlog            endpoints:Read          endpoint/{name}
+GET    /endpoints/{name}/scaling                  endpoints:Read          endpoint/{name}
+GET    /endpoints/{name}/scaling/activities       endpoints:Read          endpoint/{name}
+PUT    /endpoints/{name}/scaling/{variant}/target   endpoints:UpdateScaling  endpoint/{name}
+DELETE /endpoints/{name}/scaling/{variant}/target   endpoints:UpdateScaling  endpoint/{name}
+PUT    /endpoints/{name}/scaling/{variant}/policies/{policy}           endpoints:UpdateScaling  endpoint/{name}
+DELETE /endpoints/{name}/scaling/{variant}/policies/{policy}           endpoints:UpdateScaling  endpoint/{name}
+PUT    /endpoints/{name}/scaling/{variant}/scheduled-actions/{action}  endpoints:UpdateScaling  endpoint/{name}
+DELETE /endpoints/{name}/scaling/{variant}/scheduled-actions/{action}  endpoints:UpdateScaling  endpoint/{name}
+PUT    /endpoints/{name}/variants/{variant}/capacity  endpoints:UpdateCapacity  endpoint/{name}
 """
 
 

@@ -52,6 +52,46 @@ class ScalingService:
         self.db = ScalingStore(workspace.metadata)
         self._cpu: dict[int, tuple[float, float]] = {}  # pid -> (cpu seconds, wall time) at the last look
 
+    # by endpoint (the faces) -------------------------------------------------------------------
+    def rid(self, endpoint: str, variant: str) -> str:
+        """The resource id of ``variant`` of the endpoint ``endpoint`` refers to (``ep``,
+        ``ep:2``, ``endpoint/ep``).
+
+        Raises:
+            NotFoundError: no such endpoint. ValidationError: a malformed reference or variant.
+        """
+        name = self.ws.endpoints.get(endpoint).name
+        out = resource_id(name, variant)
+        parse_resource_id(out)
+        return out
+
+    def describe(self, endpoint: str) -> dict[str, Any]:
+        """An endpoint's targets (with current capacity), policies and scheduled actions.
+
+        Raises:
+            NotFoundError: no such endpoint.
+        """
+        record = self.ws.endpoints.get(endpoint)
+        mine = self.targets(record.name)
+        rids = [t["resource_id"] for t in mine]
+        return {
+            "endpoint": record.name, "instance_counts": cap.instance_counts(record), "targets": mine,
+            "policies": [p for r in rids for p in self.policies(r)],
+            "scheduled_actions": [a for r in rids for a in self.scheduled_actions(r)],
+        }  # fmt: skip
+
+    def endpoint_activities(self, endpoint: str, variant: str | None = None, limit: int = 100) -> list[Activity]:
+        """The endpoint's scaling activities (one variant's, or all), newest first.
+
+        Raises:
+            NotFoundError: no such endpoint.
+        """
+        name = self.ws.endpoints.get(endpoint).name
+        if variant is not None:
+            return self.db.activities(self.rid(name, variant), limit=limit)
+        prefix = f"endpoint/{name}/variant/"
+        return [a for a in self.db.activities(None, limit=limit * 10) if a.resource_id.startswith(prefix)][:limit]
+
     # targets ---------------------------------------------------------------------------------------
     def register_target(self, config: dict[str, Any] | ScalableTarget) -> dict[str, Any]:
         """``RegisterScalableTarget`` (create or update the bounds).
