@@ -52,6 +52,7 @@ GROUPS: list[tuple[str, str]] = [
     ("audit", "forgeml.cli.audit"),
     ("keys", "forgeml.cli.keys"),
     ("tls", "forgeml.cli.tls"),
+    ("scaling", "forgeml.cli.scaling"),
 ]
 
 # (command name, "module:function") -- single commands at the top level.
@@ -84,6 +85,7 @@ READ_COMMANDS = frozenset({
     "monitor ls", "monitor show", "monitor executions", "monitor violations",
     "alarms ls", "alarms show", "alarms history", "alarms metrics", "alarms stats", "endpoints deployment",
     "auth users", "auth keys", "auth whoami", "auth simulate", "audit ls", "audit verify",
+    "scaling show", "scaling activity",
 })  # fmt: skip
 
 
