@@ -389,7 +389,7 @@ class EndpointService:
         handle = {k: v for k, v in started.handle.items() if not k.startswith("_")}
         data = {
             **handle, "port": started.port, "url": f"http://127.0.0.1:{started.port}",
-            "workers": cfg.workers, "runtime_dir": str(started.runtime_dir),
+            "workers": cfg.workers, "instance_counts": {v.name: v.workers for v in cfg.variants}, "runtime_dir": str(started.runtime_dir),
             "log": str(started.runtime_dir / "server.log"), "variants": started.variants,
             "capture_uri": str(self._capture_root(cfg) / name) if cfg.data_capture and cfg.data_capture.enabled else None,
         }  # fmt: skip
