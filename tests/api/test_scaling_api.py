@@ -34,7 +34,7 @@ def test_scaling_routes_round_trip(api: TestClient, ws: Workspace) -> None:
     assert shown["instance_counts"] == {"AllTraffic": 1}
     assert [p["name"] for p in shown["policies"]] == ["cpu"] and shown["scheduled_actions"][0]["name"] == "morning"
     r = api.put("/endpoints/ep/variants/AllTraffic/capacity", json={"desired_instance_count": 2})
-    assert r.status_code == 200 and r.json()["ToCapacity"] == 2 and r.json()["StatusCode"] == "InProgress"
+    assert r.status_code == 200 and r.json()["ToCapacity"] == 2 and r.json()["StatusCode"] == "Successful"
     assert ws.endpoints.get("ep").data["workers"] == 2
     acts = api.get("/endpoints/ep/scaling/activities").json()
     assert acts[0]["Cause"].startswith("set by hand from 1 to 2")

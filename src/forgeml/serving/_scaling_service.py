@@ -452,10 +452,10 @@ class ScalingService:
         except ForgeError as exc:
             self.db.finish(act.activity_id, "Failed", exc.message)
             self._done(act, "Failed", exc.message)
-            return act
+            return self.db.get(act.activity_id) or act
         self.db.finish(act.activity_id, "Successful")
         self._done(act, "Successful", None)
-        return act
+        return self.db.get(act.activity_id) or act
 
     def _resume(self, act: Activity) -> None:
         """Finish an activity a killed loop began (applying its absolute count is idempotent)."""

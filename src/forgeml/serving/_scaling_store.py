@@ -150,6 +150,11 @@ class ScalingStore:
             conn.execute(activities.update().where(activities.c.activity_id == activity_id, activities.c.status == "InProgress")
                          .values(status=status, message=message, ended_at=time.time()))  # fmt: skip
 
+    def get(self, activity_id: str) -> Activity | None:
+        with self.store.read_transaction() as conn:
+            row = conn.execute(sa.select(activities).where(activities.c.activity_id == activity_id)).first()
+        return _activity(row) if row is not None else None
+
     def activities(self, resource_id: str | None = None, *, status: str | None = None, limit: int = 100) -> list[Activity]:
         """Newest first."""
         q = sa.select(activities)
