@@ -64,7 +64,11 @@ def main(argv: list[str]) -> None:
         from forgeml.serving._scale import ScalableMultiprocess
 
         os.environ[MASTER_VAR] = str(os.getpid())  # workers die with it (see die_with_parent)
-        _fork_workers()
+        if threads == "1":
+            # a worker forked from a forkserver whose numeric pools have more than one thread can
+            # hang loading its model (measured: an XGBoost package, 2 threads, never served);
+            # with more threads per worker, workers start as fresh interpreters instead
+            _fork_workers()
         ScalableMultiprocess(config, [sock], runtime_path.parent, str(runtime["endpoint"])).run()
     else:
         server.run(sockets=[sock])
