@@ -148,7 +148,12 @@ def test_async_endpoint_scales_to_zero_and_the_first_request_wakes_it(ws: Worksp
     assert _count(ws, "za") == 1
     wake = [a for a in _activities(ws, "za") if "HasBacklogWithoutCapacity" in str(a["Cause"])]
     assert len(wake) == 1 and wake[0]["ToCapacity"] == 1
-    setup = MetricsStore(ws.metadata).query("AWS/SageMaker", "ModelSetupTime", {"EndpointName": "za", "VariantName": "AllTraffic"}, 0, time.time() + 1)
+    dims = {"EndpointName": "za", "VariantName": "AllTraffic"}
+    deadline = time.monotonic() + 30  # the supervisor publishes once it saw the worker ready
+    while not (setup := MetricsStore(ws.metadata).query("AWS/SageMaker", "ModelSetupTime", dims, 0, time.time() + 1)):
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
     assert len(setup) == 1 and 0 < setup[0].sum < 60e6  # microseconds
     ws.scaling.tick()  # finishes the wake-up activity; idle again (cooldown 0): back to zero
     acts = ws.scaling.activities(rid)
