@@ -41,7 +41,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--warm", type=float, default=6.0)
     parser.add_argument("--seconds", type=float, default=25.0)
-    parser.add_argument("--target", type=float, default=3000.0, help="invocations per minute per instance")
+    parser.add_argument("--target", type=float, default=9000.0, help="invocations per minute per instance")
     args = parser.parse_args()
 
     from tests.serving.conftest import logistic_package
