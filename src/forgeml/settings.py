@@ -133,6 +133,7 @@ class Settings(BaseSettings):
     endpoint_rate_limit_burst: int = Field(default=0, ge=0)
     endpoint_host: str = "127.0.0.1"
     endpoint_allowed_networks: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["127.0.0.1/32"])
+    autoscaling_interval_seconds: float = Field(default=5.0, gt=0)  # forgeml server's scaling loop
 
     @field_validator(
         "allowed_data_roots", "allowed_url_schemes", "allowed_code_roots", "allowed_entry_points",

@@ -313,6 +313,9 @@ ROUTE_PARAMS: dict[tuple[str, str], str] = {
     ("/pipelines", "name"): "name",  # a pipeline's name (NAME:V also resolves; ?version= picks one)
     ("/pipeline-executions", "execution"): "name",  # an execution id
     ("/shadow-tests", "name"): "name",  # a shadow test is named, not versioned
+    ("/endpoints", "variant"): "name",  # a production variant of the endpoint (autoscaling)
+    ("/endpoints", "policy"): "name",  # a scaling policy, named per variant
+    ("/endpoints", "action"): "name",  # a scheduled scaling action, named per variant
 }
 PATH_FORMS = {
     "dataset": ["loans", "loans:1", "loans@latest"],

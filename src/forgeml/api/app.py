@@ -35,6 +35,7 @@ ROUTERS: list[str] = [
     "forgeml.api.rules",
     "forgeml.api.monitoring_clarify",
     "forgeml.api.shadow_tests",
+    "forgeml.api.scaling",
 ]
 
 

@@ -56,6 +56,7 @@ GROUPS: list[tuple[str, str]] = [
     ("rules", "forgeml.cli.rules"),
     ("schedules", "forgeml.cli.schedules"),
     ("shadow-tests", "forgeml.cli.shadow_tests"),
+    ("scaling", "forgeml.cli.scaling"),
 ]
 
 # (command name, "module:function") -- single commands at the top level.
@@ -93,6 +94,7 @@ READ_COMMANDS = frozenset({
     "pipelines ls", "pipelines show", "pipelines executions",
     "rules ls", "rules show", "rules firings", "schedules ls", "schedules show", "schedules firings",
     "shadow-tests ls", "shadow-tests show", "shadow-tests report",
+    "scaling show", "scaling activity",
 })  # fmt: skip
 
 

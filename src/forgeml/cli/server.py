@@ -36,9 +36,13 @@ def server(
     from forgeml.pipelines._driver import start_thread as start_pipelines
 
     start_pipelines(ws, settings.pipeline_driver_seconds)  # resumes executions a killed server left behind
+    from forgeml.serving._scaling_loop import ScalingLoop
+
+    scaling = ScalingLoop(ws).start()  # autoscaling of endpoint variants; resumes an interrupted activity
     try:
         uvicorn.run(create_app(ws), host=settings.host, port=settings.port, access_log=access_log, log_level="warning", **tls)
     finally:
+        scaling.stop()
         alarms.stop()
         if loop is not None:
             loop.stop()

@@ -47,6 +47,7 @@ SERVICES: dict[str, str] = {
     "rules": "forgeml.rules:RuleService",
     "schedules": "forgeml.rules:ScheduleService",
     "shadow_tests": "forgeml.serving._shadow_test:ShadowTestService",
+    "scaling": "forgeml.serving._scaling_service:ScalingService",
 }
 
 

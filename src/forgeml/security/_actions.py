@@ -206,6 +206,15 @@ GET    /shadow-tests/{name}                       shadow-tests:Read       shadow
 GET    /shadow-tests/{name}/report                shadow-tests:Read       shadow-test/{name}
 POST   /shadow-tests/{name}/stop                  shadow-tests:Stop       shadow-test/{name}
 POST   /shadow-tests/{name}/promote               shadow-tests:Promote    shadow-test/{name}
+GET    /endpoints/{name}/scaling                  endpoints:Read          endpoint/{name}
+GET    /endpoints/{name}/scaling/activities       endpoints:Read          endpoint/{name}
+PUT    /endpoints/{name}/scaling/{variant}/target   endpoints:UpdateScaling  endpoint/{name}
+DELETE /endpoints/{name}/scaling/{variant}/target   endpoints:UpdateScaling  endpoint/{name}
+PUT    /endpoints/{name}/scaling/{variant}/policies/{policy}           endpoints:UpdateScaling  endpoint/{name}
+DELETE /endpoints/{name}/scaling/{variant}/policies/{policy}           endpoints:UpdateScaling  endpoint/{name}
+PUT    /endpoints/{name}/scaling/{variant}/scheduled-actions/{action}  endpoints:UpdateScaling  endpoint/{name}
+DELETE /endpoints/{name}/scaling/{variant}/scheduled-actions/{action}  endpoints:UpdateScaling  endpoint/{name}
+PUT    /endpoints/{name}/variants/{variant}/capacity  endpoints:UpdateCapacity  endpoint/{name}
 """
 
 

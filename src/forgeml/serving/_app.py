@@ -31,6 +31,7 @@ import orjson
 from forgeml.errors import ForgeError, PayloadTooLargeError, ValidationError
 from forgeml.security import capture_envelope
 from forgeml.serving import _codecs as codecs
+from forgeml.serving import _scale
 from forgeml.serving._batching import MicroBatcher
 from forgeml.serving._cache import ModelCache
 from forgeml.serving._capture import CaptureWriter
@@ -172,6 +173,8 @@ class EndpointApp:
         else:
             status, headers, body = _error(404, "NotFoundError", f"no route for {method} {path}")
         headers.append((b"content-length", str(len(body)).encode()))
+        if _scale.DRAINING:  # this worker is leaving the pool: the client reconnects to another
+            headers.append((b"connection", b"close"))
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
         copy = scope.get("forgeml.shadow")

@@ -131,6 +131,8 @@ class AsyncInferenceService:
             input_location=location, body=data,
         )  # fmt: skip
         self.queue.put(request, max_size=config.max_queue_size)
+        if int(record.data.get("workers", 1)) == 0:  # scaled to zero: the first queued request wakes it
+            self.ws.scaling.wake(name)
         self.ensure_dispatcher(name)
         return {"InferenceId": inference_id, "OutputLocation": request.output_location, "FailureLocation": request.failure_location}
 

@@ -73,6 +73,7 @@ class Dispatcher:
         )  # fmt: skip
         self._url: str | None = None
         self._capacity = 1
+        self._instances = 1
         self._config = AsyncInferenceConfig()
         self._checked = 0.0
         self._inflight = 0
@@ -104,7 +105,8 @@ class Dispatcher:
             return
         self.failed = None
         self._config = endpoint_config(record)
-        self._capacity = self._config.max_concurrent_invocations_per_instance * max(1, int(record.data.get("workers") or 1))
+        self._instances = int(record.data.get("workers", 1))  # 0: scaled to zero, requests wait queued
+        self._capacity = self._config.max_concurrent_invocations_per_instance * max(1, self._instances)
         self._url = str(record.data["url"])
         from forgeml.security._guard import token_headers
 
@@ -117,8 +119,8 @@ class Dispatcher:
                 self.refresh()
                 if self.gone:
                     break
-                if self._url is None and self.failed is None:
-                    stop.wait(0.2)
+                if (self._url is None or self._instances == 0) and self.failed is None:
+                    stop.wait(0.2 if self._url is None else POLL_SECONDS)
                     continue
                 with self._cond:
                     if self._inflight >= self._capacity:

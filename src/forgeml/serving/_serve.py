@@ -1,6 +1,8 @@
 """Entry point of an endpoint's server: ``python -m forgeml.serving._serve RUNTIME.json``.
 
-Runs uvicorn with the runtime's worker count over :func:`forgeml.serving._app.create_from_env`.
+Runs uvicorn with the runtime's worker count over :func:`forgeml.serving._app.create_from_env`,
+under :class:`forgeml.serving._scale.ScalableMultiprocess`, whose pool grows and shrinks while it
+serves (autoscaling; ``"scalable": false`` in the runtime keeps a one-worker server in one process).
 The service starts this in a session (process group) of its own, so ``delete`` stops the server
 and every worker with one signal. Thread pools of OpenMP/BLAS are pinned per worker to
 ``cores // workers`` before any numeric library loads (unpinned pools collapse throughput under
@@ -59,12 +61,16 @@ def main(argv: list[str]) -> None:
         **(runtime.get("tls") or {}),  # ssl_certfile / ssl_keyfile: HTTPS only
     )
     server = uvicorn.Server(config)
-    if workers > 1:
-        from uvicorn.supervisors import Multiprocess
+    if workers > 1 or runtime.get("scalable", True):
+        from forgeml.serving._scale import ScalableMultiprocess
 
         os.environ[MASTER_VAR] = str(os.getpid())  # workers die with it (see die_with_parent)
-        _fork_workers()
-        Multiprocess(config, sockets=[sock]).run()
+        if threads == "1":
+            # a worker forked from a forkserver whose numeric pools have more than one thread can
+            # hang loading its model (measured: an XGBoost package, 2 threads, never served);
+            # with more threads per worker, workers start as fresh interpreters instead
+            _fork_workers()
+        ScalableMultiprocess(config, [sock], runtime_path.parent, str(runtime["endpoint"])).run()
     else:
         server.run(sockets=[sock])
 

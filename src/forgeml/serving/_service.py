@@ -407,7 +407,7 @@ class EndpointService:
             **handle, "port": started.port, "host": connect_host(self.ws.settings.endpoint_host),
             "url": f"{_scheme(self.ws.settings)}://{connect_host(self.ws.settings.endpoint_host)}:{started.port}",
             "tls": _scheme(self.ws.settings) == "https",
-            "workers": cfg.workers, "runtime_dir": str(started.runtime_dir),
+            "workers": cfg.workers, "instance_counts": {v.name: v.workers for v in cfg.variants}, "runtime_dir": str(started.runtime_dir),
             "log": str(started.runtime_dir / "server.log"), "variants": started.variants,
             "capture_uri": str(self._capture_root(cfg) / name) if cfg.data_capture and cfg.data_capture.enabled else None,
         }  # fmt: skip
