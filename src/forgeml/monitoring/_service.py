@@ -36,7 +36,8 @@ if TYPE_CHECKING:
     from forgeml.monitoring._constraints import Constraints
 
 ENTRYPOINTS = {"baseline": "forgeml.monitoring._jobs:baseline_job", "check": "forgeml.monitoring._jobs:check_job",
-               "model_quality": "forgeml.monitoring._quality_job:model_quality_job"}
+               "model_quality": "forgeml.monitoring._quality_job:model_quality_job",
+               "cbpe_baseline": "forgeml.monitoring._cbpe_job:cbpe_baseline_job"}
 
 
 class MonitoringService(ScheduleMixin, QualityMixin):
@@ -56,7 +57,7 @@ class MonitoringService(ScheduleMixin, QualityMixin):
         if not wait:
             return job
         job = self.ws.jobs.wait(job.name, timeout=timeout)
-        record_kind = BASELINE_KIND if kind == "baseline" else EXECUTION_KIND
+        record_kind = BASELINE_KIND if kind in ("baseline", "cbpe_baseline") else EXECUTION_KIND
         ref = next((r for r in reversed(job.outputs) if r.startswith(record_kind + "/")), None)
         if ref is None:
             raise NotFoundError(f"job {job.name!r} completed without storing a {record_kind}")
@@ -145,6 +146,8 @@ class MonitoringService(ScheduleMixin, QualityMixin):
         from forgeml.monitoring._constraints import load
 
         base = get_record(self.ws, BASELINE_KIND, baseline)
+        if base.spec.get("estimator"):
+            raise ValidationError(f"baseline: {base.ref} is a {base.spec['estimator']} reference for model quality, not a data-quality baseline")
         override = None
         if constraints is not None:
             if not isinstance(constraints, dict):
