@@ -121,3 +121,41 @@ def test_reference_from_a_frame(cb: dict[str, Any]) -> None:
     assert ref.data["realized"]["accuracy"] == pytest.approx(model["realized"]["accuracy"])
     with pytest.raises(Exception, match="no column 'nope'"):
         cb["ws"].monitoring.cbpe_baseline(frame, label="nope", probability="p", name="bad-cbpe")
+
+
+def test_cli_and_rest_faces(cb: dict[str, Any]) -> None:
+    from fastapi.testclient import TestClient
+
+    from forgeml.api.app import create_app
+    from forgeml.cli._common import state
+    from tests.cli_runner import run_cli
+
+    ws = cb["ws"]
+    state.workspace = ws
+    try:
+        out = run_cli(ws.home, "monitor", "cbpe-baseline", "--endpoint", "cbpe-ep", "--variant", "A", "--name", "cli-cbpe", "--json")
+        assert out.returncode == 0, out.stderr
+        assert json.loads(out.stdout)["cbpe"]["item_count"] == 800
+        out = run_cli(ws.home, "monitor", "quality", "--endpoint", "cbpe-ep", "--variant", "B", "--problem-type",
+                      "BinaryClassification", "--estimator", "cli-cbpe", "--name", "cli-cbpe-b")  # fmt: skip
+        assert out.returncode == 0, out.stderr
+        assert "CBPE estimate (600 rows) vs realized" in out.stdout and "roc_auc" in out.stdout and "{" not in out.stdout
+        out = run_cli(ws.home, "monitor", "quality", "--endpoint", "cbpe-ep", "--problem-type", "BinaryClassification",
+                      "--estimator", "nope")  # fmt: skip
+        assert out.returncode == 4 and out.stderr.count("\n") == 1
+    finally:
+        state.workspace = None
+    client = TestClient(create_app(ws))
+    made = client.post("/monitoring/cbpe-baselines", json={"endpoint": "cbpe-ep", "variant": "A", "name": "rest-cbpe"})
+    assert made.status_code == 201, made.text
+    assert made.json()["cbpe"]["thresholds"]["accuracy"] == ws.monitoring.cbpe("rest-cbpe")["thresholds"]["accuracy"]
+    got = client.get("/monitoring/baselines/rest-cbpe")
+    assert got.status_code == 200 and "cbpe" in got.json()
+    run = client.post("/monitoring/model-quality", json={"endpoint": "cbpe-ep", "variant": "B", "problem_type": "BinaryClassification",
+                                                         "estimator": "rest-cbpe"})  # fmt: skip
+    assert run.status_code == 201, run.text
+    assert run.json()["statistics"]["binary_classification_estimates"]["item_count"] == 600
+    bad = client.post("/monitoring/cbpe-baselines", json={"endpoint": "cbpe-ep", "chunks": 1})
+    assert bad.status_code == 400
+    bad = client.post("/monitoring/cbpe-baselines", json={"dataset": "/etc/passwd.csv"})
+    assert bad.status_code in (400, 403)

@@ -192,6 +192,16 @@ class MonitoringService(ScheduleMixin, QualityMixin):
         """A baseline's ``constraints.json``."""
         return self._json(self.get(ref), "constraints")
 
+    def cbpe(self, ref: Any) -> dict[str, Any]:
+        """A CBPE reference's ``cbpe.json``: calibration, sampling-error components, thresholds.
+
+        Raises:
+            ValidationError: a baseline that is not a CBPE reference.
+        """
+        from forgeml.monitoring._cbpe_job import load_model
+
+        return load_model(self.ws, self.get(ref).ref)
+
     def violations(self, ref: Any) -> dict[str, Any]:
         """An execution's ``constraint_violations.json``."""
         return self._json(self.execution(ref), "violations")

@@ -156,6 +156,7 @@ POST   /monitoring/schedules/{schedule}/start     monitoring:Update       monito
 POST   /monitoring/schedules/{schedule}/stop      monitoring:Update       monitoring-schedule/{schedule}
 POST   /monitoring/ground-truth/{endpoint}        monitoring:PutGroundTruth  endpoint/{endpoint}
 POST   /monitoring/model-quality                  monitoring:Create       monitoring-execution/*
+POST   /monitoring/cbpe-baselines                 monitoring:Create       monitoring-baseline/*
 GET    /alarms                                    alarms:List             alarm/*
 POST   /alarms                                    alarms:Create           alarm/*
 GET    /alarms/{name}                             alarms:Read             alarm/{name}
