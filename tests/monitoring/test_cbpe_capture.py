@@ -80,7 +80,7 @@ def test_estimate_before_labels_then_beside_realized(cb: dict[str, Any]) -> None
     expected = cbpe.estimate(expected_model, b["pred"], b["score"])
     for metric in cbpe.METRICS:
         assert est["metrics"][metric]["estimated"] == pytest.approx(expected[metric]["estimated"])
-        assert est["metrics"][metric]["realized"] is None
+        assert est["metrics"][metric]["realized"] is None and est["metrics"][metric]["agrees"] is None
     assert run.data["metrics"]["estimated_accuracy"] == pytest.approx(expected["accuracy"]["estimated"])
     series = ws.alarms.metrics.series("forgeml/monitoring/model-metrics", "estimated_roc_auc")
     assert series == [{"namespace": "forgeml/monitoring/model-metrics", "name": "estimated_roc_auc",
@@ -95,6 +95,7 @@ def test_estimate_before_labels_then_beside_realized(cb: dict[str, Any]) -> None
     for metric in ("accuracy", "roc_auc", "f1"):
         assert side[metric]["realized"] == pytest.approx(real[metric])
         assert abs(side[metric]["estimated"] - side[metric]["realized"]) <= 3 * side[metric]["sampling_error"]
+        assert side[metric]["agrees"] is True
     assert stats["binary_classification_metrics"]["accuracy"]["value"] == pytest.approx(real["accuracy"])
 
 

@@ -272,7 +272,7 @@ def quality(
             from forgeml.cli._cbpe import estimate_rows
 
             print_table(f"CBPE estimate ({estimates['item_count']} rows) vs realized ({estimates['labelled_item_count']} labelled)",
-                        ["metric", "estimated", "±3 sampling error", "realized", "thresholds", "alert"], estimate_rows(estimates))  # fmt: skip
+                        ["metric", "estimated", "±3 sampling error", "realized", "in band", "thresholds", "alert"], estimate_rows(estimates))  # fmt: skip
         if doc["violations"]:
             print_table("violations", ["metric", "check", "description"],
                         ((v["metric_name"], v["constraint_check_type"], v["description"]) for v in doc["violations"]))  # fmt: skip

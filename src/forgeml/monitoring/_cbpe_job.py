@@ -8,7 +8,9 @@
   alert thresholds).
 * :func:`window_estimate` is called by the model-quality execution when it names an
   ``estimator``: it reads *every* captured prediction of the window (labelled or not), estimates
-  the metrics and puts the realized value of the rows that have ground truth beside each.
+  the metrics and puts the realized value of the rows that have ground truth beside each, with
+  ``agrees``: whether that realized value lies in the ±3 sampling-error band of the estimate of
+  the same rows (``estimated_on_labelled`` when only some rows have labels yet).
 """
 
 from __future__ import annotations
@@ -51,9 +53,10 @@ def _reference_rows(ctx: JobContext) -> tuple[list[Any], list[str], list[float]]
                               parse_time(source.get("end"), "end_time"), source.get("variant"))  # fmt: skip
         ys, preds, probs = gt.merge(files, gt.read(gt.root(ws, source["endpoint"])), cols["prediction"] or "predicted_label",
                                     cols["probability"], gt.MergeCounts(), ws.artifacts.envelope)  # fmt: skip
-        if any(p is None for p in probs):
-            raise ValidationError(f"reference: captured outputs hold no {cols['probability']!r} probability")
-        return ys, preds, [float(p) for p in probs if p is not None]
+        keep = [i for i, p in enumerate(probs) if p is not None]
+        if ys and not keep:
+            raise ValidationError(f"reference: no captured output holds a {cols['probability']!r} probability")
+        return [ys[i] for i in keep], [preds[i] for i in keep], [float(probs[i]) for i in keep]  # type: ignore[arg-type]
     ys, preds, probs = [], [], []
     for batch in batches(ws, source):
         for key in ("label", "probability", "prediction"):
@@ -144,10 +147,14 @@ def window_estimate(ws: Workspace, mq: dict[str, Any], files: list[Path], labels
     probability = mq.get("probability_attribute") or "probability"
     preds, probs, truth = _window_rows(files, labels, mq.get("inference_attribute") or "predicted_label", probability,
                                        ws.artifacts.envelope)  # fmt: skip
-    if any(p is None for p in probs):
-        raise ValidationError(f"CBPE: captured outputs hold no {probability!r} probability (set probability_attribute)")
+    keep = [i for i, p in enumerate(probs) if p is not None]  # e.g. a CSV answer without the probability column
+    if probs and not keep:
+        raise ValidationError(f"CBPE: no captured output of the window holds a {probability!r} probability (set probability_attribute)")
+    skipped = len(probs) - len(keep)
+    preds, probs, truth = [preds[i] for i in keep], [probs[i] for i in keep], [truth[i] for i in keep]
     block: dict[str, Any] = {"estimator": "CBPE", "reference": mq["estimator"], "calibrated": model["calibrated"],
-                             "item_count": len(probs), "labelled_item_count": sum(t is not None for t in truth)}  # fmt: skip
+                             "item_count": len(probs), "labelled_item_count": sum(t is not None for t in truth),
+                             "rows_without_probability": skipped}  # fmt: skip
     if not probs:
         block["metrics"] = {}
         return block
@@ -155,12 +162,28 @@ def window_estimate(ws: Workspace, mq: dict[str, Any], files: list[Path], labels
     pred = _predicted(preds, score.tolist(), mq.get("probability_threshold"))
     block["metrics"] = _cbpe.estimate(model, pred, score)
     known = np.asarray([t is not None for t in truth])
+    for v in block["metrics"].values():
+        v["agrees"] = None
     if known.any():
         y = np.asarray([int(float(t)) for t in truth if t is not None])
         real = _cbpe.realized(y, pred[known], score[known])
+        # judged on the same rows: the estimate of the labelled rows alone when only some are
+        same = block["metrics"] if known.all() else _cbpe.estimate(model, pred[known], score[known])
         for m, value in real.items():
-            block["metrics"][m]["realized"] = None if value != value else value
+            v = block["metrics"][m]
+            v["realized"] = None if value != value else value
+            if not known.all():
+                v["estimated_on_labelled"] = same[m]["estimated"]
+            v["agrees"] = agrees(same[m], v["realized"])
     return block
+
+
+def agrees(estimate: dict[str, Any], realized: float | None) -> bool | None:
+    """Whether ``realized`` lies in the estimate's ±3 sampling-error band (None: no labels yet)."""
+    low, high = estimate.get("lower_confidence_boundary"), estimate.get("upper_confidence_boundary")
+    if realized is None or low is None or high is None:
+        return None
+    return bool(low <= realized <= high)
 
 
 def alerts(block: dict[str, Any]) -> list[dict[str, Any]]:
@@ -187,4 +210,4 @@ def estimate_metrics(block: dict[str, Any]) -> dict[str, float]:
     return out
 
 
-__all__ = ["MODEL_NAMESPACE", "alerts", "cbpe_baseline_job", "estimate_metrics", "load_model", "window_estimate"]
+__all__ = ["MODEL_NAMESPACE", "agrees", "alerts", "cbpe_baseline_job", "estimate_metrics", "load_model", "window_estimate"]
