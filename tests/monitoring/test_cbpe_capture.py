@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from forgeml.errors import ValidationError
+from forgeml.errors import NotFoundError, ValidationError
 from forgeml.monitoring import _cbpe as cbpe
 from tests.monitoring.conftest import capture_lines
 from tests.serving.conftest import training_frame
@@ -160,3 +160,27 @@ def test_cli_and_rest_faces(cb: dict[str, Any]) -> None:
     assert bad.status_code == 400
     bad = client.post("/monitoring/cbpe-baselines", json={"dataset": "/etc/passwd.csv"})
     assert bad.status_code in (400, 403)
+
+
+def test_a_model_quality_schedule_estimates_each_window(cb: dict[str, Any]) -> None:
+    from datetime import datetime, timedelta
+
+    from forgeml.monitoring import Scheduler
+
+    ws = cb["ws"]
+    ws.monitoring.cbpe_baseline(endpoint="cbpe-ep", variant="A", name="sched-cbpe")
+    line = capture_lines(ws.endpoints.capture_dir("cbpe-ep"), "B")[0]
+    hour = datetime.fromisoformat(line["eventMetadata"]["inferenceTime"].replace("Z", "+00:00")).replace(minute=0, second=0, microsecond=0)
+    with pytest.raises(NotFoundError):
+        ws.monitoring.create_schedule("cbpe-bad", endpoint="cbpe-ep", monitoring_type="ModelQuality",
+                                      model_quality={"problem_type": "BinaryClassification", "estimator": "no-such-ref"})  # fmt: skip
+    rec = ws.monitoring.create_schedule("cbpe-hourly", endpoint="cbpe-ep", variant="B", monitoring_type="ModelQuality",
+                                        model_quality={"problem_type": "BinaryClassification", "estimator": "sched-cbpe"},
+                                        start_time=hour.isoformat())  # fmt: skip
+    assert rec.spec["model_quality"]["estimator"] == "monitoring-baseline/sched-cbpe:1"
+    jobs = Scheduler(ws).tick_schedule(ws.monitoring.schedule("cbpe-hourly"), hour + timedelta(minutes=90))
+    assert len(jobs) == 1
+    ws.jobs.wait(jobs[0], timeout=300)
+    run = ws.monitoring.executions("cbpe-hourly")[0]
+    est = ws.monitoring.statistics(run, kind="monitoring-execution")["binary_classification_estimates"]
+    assert est["item_count"] == 600 and est["reference"] == "monitoring-baseline/sched-cbpe:1"
