@@ -117,4 +117,3 @@ def stage(ws: Any, state: dict[str, Any], say: Callable[[str], None]) -> None:
         "violations": with_shift, "estimate_before_labels": estimate, "estimate_vs_realized": side,
         "model_quality": after.ref,
     }  # fmt: skip
-    state["lineage_root"] = after.ref  # execution <- endpoint <- model <- training <- data
