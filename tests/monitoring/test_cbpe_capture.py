@@ -109,6 +109,8 @@ def test_estimator_must_be_a_cbpe_reference(cb: dict[str, Any], world: dict[str,
     ref = ws.monitoring.cbpe_baseline(endpoint="cbpe-ep", variant="A", name="cbpe-ref2")
     with pytest.raises(ValidationError, match="not a data-quality baseline"):
         ws.monitoring.check(ref, endpoint="cbpe-ep")
+    with pytest.raises(ValidationError, match=r"has no constraints\.json"):
+        ws.monitoring.constraints(ref)
 
 
 def test_reference_from_a_frame(cb: dict[str, Any]) -> None:

@@ -189,8 +189,15 @@ class MonitoringService(ScheduleMixin, QualityMixin):
         return self._json(self.get(ref, kind), "statistics")
 
     def constraints(self, ref: Any) -> dict[str, Any]:
-        """A baseline's ``constraints.json``."""
-        return self._json(self.get(ref), "constraints")
+        """A baseline's ``constraints.json``.
+
+        Raises:
+            ValidationError: a CBPE reference (it has thresholds in ``cbpe.json`` instead).
+        """
+        record = self.get(ref)
+        if record.spec.get("estimator"):
+            raise ValidationError(f"{record.ref} is a {record.spec['estimator']} reference: it has no constraints.json (see ws.monitoring.cbpe)")
+        return self._json(record, "constraints")
 
     def cbpe(self, ref: Any) -> dict[str, Any]:
         """A CBPE reference's ``cbpe.json``: calibration, sampling-error components, thresholds.
@@ -219,6 +226,8 @@ class MonitoringService(ScheduleMixin, QualityMixin):
         from forgeml.monitoring._constraints import load
 
         base = self.get(baseline)
+        if base.spec.get("estimator"):
+            raise ValidationError(f"{base.ref} is a {base.spec['estimator']} reference: it has no constraints to edit")
         if not isinstance(constraints, dict):
             self.ws.access.check_source(constraints, "constraints")
         parsed: Constraints = load(constraints)
