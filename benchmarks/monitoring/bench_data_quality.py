@@ -8,7 +8,7 @@ baseline of a large row count in bounded memory.
 
 Every side runs in a fresh process of this script (``--side``) and reports its wall time, CPU time
 and peak RSS. Evidently pins pandas < 3, so it runs from ``benchmarks/.work/evidently-venv``
-(``pip install evidently==0.7.23`` there; see requirements-evidently.txt). Results go to
+(``pip install -r benchmarks/monitoring/requirements-evidently.txt`` there: evidently 0.7.23 and pandas < 3). Results go to
 ``benchmarks/results/monitoring.json`` with the machine, versions and load.
 """
 
