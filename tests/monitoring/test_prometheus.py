@@ -89,3 +89,39 @@ def test_scrape_exports_monitoring_endpoint_and_alarm_metrics(world: dict[str, A
     assert as_json.status_code == 200 and {"namespace": "forgeml/monitoring/data-metrics", "name": "feature_baseline_drift_x1",
                                            "dimensions": {"Endpoint": "ep", "MonitoringSchedule": "prom-dq"}} in as_json.json()  # fmt: skip
     assert client.get("/metrics", params={"format": "xml"}).status_code in (400, 422)
+
+
+def test_a_real_forgeml_server_serves_the_exposition(world: dict[str, Any]) -> None:
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    ws = world["ws"]
+    ws.alarms.metrics.put_value("forgeml/monitoring/model-metrics", "accuracy", 0.875, {"MonitoringSchedule": "real-srv", "Endpoint": "ep"})
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "FORGEML_HOME": str(ws.home), "FORGEML_PORT": str(port)}
+    proc = subprocess.Popen([sys.executable, "-m", "forgeml", "server", "--no-scheduler"], env=env, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                got = httpx.get(f"http://127.0.0.1:{port}/metrics", headers={"Accept": PROMETHEUS_ACCEPT}, timeout=10)
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise
+                time.sleep(0.3)
+        assert got.status_code == 200 and got.headers["content-type"].startswith("text/plain")
+        samples = _samples(got.text)
+        assert _one(samples, "forgeml_monitoring_accuracy", monitoring_schedule="real-srv", endpoint="ep") == 0.875
+        assert _one(samples, "forgeml_endpoint_up", endpoint="ep") == 1.0
+        assert isinstance(httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).json(), list)  # JSON for everyone else
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
