@@ -35,6 +35,11 @@ SEED = 12
 
 
 def _peak_mb() -> float:
+    """This process's peak RSS (VmHWM: ru_maxrss survives execve on Linux, so a child would report
+    its parent's peak when that was higher)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
