@@ -27,7 +27,7 @@ def test_demo_runs_the_lifecycle_and_leaves_nothing_running(tmp_path: Path) -> N
     )  # fmt: skip
     assert out.returncode == 0, out.stderr[-3000:]
     summary = json.loads(out.stdout)
-    assert set(summary["stage_seconds"]) == {"data", "prepare", "features", "training", "evaluation", "serving", "deployment", "security"}
+    assert set(summary["stage_seconds"]) == {"data", "prepare", "features", "training", "evaluation", "serving", "monitoring", "deployment", "security"}
     security = summary["security"]
     assert (security["scientist_register"], security["scientist_approve"]) == (201, 403)
     assert (security["mlops_approve"], security["mlops_deploy"], security["invoke"]) == (200, 200, 200)
@@ -42,6 +42,13 @@ def test_demo_runs_the_lifecycle_and_leaves_nothing_running(tmp_path: Path) -> N
     shadow = deployment["shadow_test"]
     assert shadow["status"] == "Completed" and shadow["requests"] == 10 and shadow["rows"] == 40 and shadow["production_errors"] == 0
     assert 0 <= shadow["agreement"] <= 1
+    mon = summary["monitoring"]
+    assert mon["baseline"].startswith("monitoring-baseline/") and mon["cbpe_reference"].startswith("monitoring-baseline/")
+    assert [w["status"] for w in mon["data_quality"]] == ["Completed", "CompletedWithViolations"]
+    assert "appinc: baseline_drift_check" in mon["violations"]
+    before, after = mon["estimate_before_labels"], mon["estimate_vs_realized"]
+    assert before["rows"] == after["rows"] > 500 and before["labelled_rows"] < after["labelled_rows"]
+    assert all(isinstance(v["realized"], float) and isinstance(v["agrees"], bool) for v in after["metrics"].values())
     lineage = json.dumps(summary["lineage"])
     for kind in ("dataset/loans", "job/", "model/"):
         assert kind in lineage

@@ -45,6 +45,7 @@ NAMES: dict[tuple[str, str], str] = {
     ("evaluate run", "name"): "the evaluation to store",
     ("monitor create", "name"): "the monitoring schedule to create",
     ("monitor quality", "name"): "the monitoring execution to store",
+    ("monitor cbpe-baseline", "name"): "the CBPE reference (monitoring baseline) to store",
     ("evaluate card", "name"): "the card to store",
     ("clarify bias", "name"): "the report to store",
     ("clarify explain", "name"): "the explanation to store",

@@ -98,7 +98,8 @@ MONITORING_NAMESPACE = "forgeml/monitoring/data-metrics"
 
 
 def publish_monitoring(
-    ws: Any, schedule: str, source: dict[str, Any], metrics: dict[str, float]
+    ws: Any, schedule: str, source: dict[str, Any], metrics: dict[str, float],
+    namespace: str = MONITORING_NAMESPACE,
 ) -> None:
     """A monitoring execution's metrics (``feature_baseline_drift_<f>``, ...) as datapoints of
     ``forgeml/monitoring/data-metrics`` with SageMaker's dimensions ``MonitoringSchedule`` and,
@@ -109,7 +110,7 @@ def publish_monitoring(
     if source.get("endpoint"):
         dims["Endpoint"] = str(source["endpoint"])
     points = [
-        Datapoint.of(MONITORING_NAMESPACE, k, dims, [float(v)])
+        Datapoint.of(namespace, k, dims, [float(v)])
         for k, v in metrics.items()
         if v == v
     ]

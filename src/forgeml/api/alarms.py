@@ -10,7 +10,8 @@ from __future__ import annotations
 import time
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictStr
 
 from forgeml.alarms import AlarmConfig, Datapoint
@@ -114,11 +115,23 @@ def put_metric_data(body: PutMetricData, ws: Workspace = Depends(get_workspace))
     return {"stored": ws.alarms.metrics.put(points)}
 
 
-@router.get("/metrics", responses=errors())
+_EXPOSITION = {200: {"content": {"text/plain": {"schema": {"type": "string"}}},
+                     "description": "ListMetrics as JSON, or the Prometheus text exposition"}}  # fmt: skip
+
+
+@router.get("/metrics", responses=errors() | _EXPOSITION, response_model=list[dict[str, Any]])
 def list_metrics(
-    namespace: str | None = None, name: str | None = None, ws: Workspace = Depends(get_workspace)
-) -> list[dict[str, Any]]:
-    """``ListMetrics``."""
+    request: Request, namespace: str | None = None, name: str | None = None,
+    format: Literal["json", "prometheus"] | None = None, ws: Workspace = Depends(get_workspace),
+) -> Any:  # fmt: skip
+    """``ListMetrics``; or, for a Prometheus scraper (``Accept: text/plain`` or OpenMetrics, or
+    ``?format=prometheus``), the text exposition of the monitoring metrics, the endpoints' metrics
+    and the alarm states (see forgeml.alarms._prometheus)."""
+    from forgeml.alarms._prometheus import exposition, wants_exposition
+
+    if wants_exposition(request.headers.get("accept"), format):
+        body, content_type = exposition(ws)
+        return Response(body, media_type=content_type)
     return ws.alarms.metrics.series(namespace, name)
 
 

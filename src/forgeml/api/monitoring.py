@@ -75,7 +75,31 @@ def list_baselines(ws: Workspace = Depends(get_workspace)) -> list[dict[str, Any
 @router.get("/baselines/{baseline}")
 def get_baseline(baseline: str, ws: Workspace = Depends(get_workspace)) -> dict[str, Any]:
     rec = ws.monitoring.get(baseline)
+    if rec.spec.get("estimator"):  # a CBPE reference: its calibration, error components, thresholds
+        return _record(rec) | {"cbpe": ws.monitoring.cbpe(rec)}
     return _record(rec) | {"constraints": ws.monitoring.constraints(rec)}
+
+
+class CbpeBaselineRequest(Window):
+    """A CBPE reference: labelled rows (a dataset with label/probability columns, or an endpoint's
+    captures merged with their ground truth)."""
+
+    label: str = Field("label", description="The dataset's ground-truth column (0/1).", json_schema_extra=reaches("name"))
+    probability: str = Field("probability", description="The positive-class probability's column, or key in captured outputs.",
+                             json_schema_extra=reaches("name"))  # fmt: skip
+    prediction: str | None = Field(None, description="The predicted label's column or key (else probability >= threshold).",
+                                   json_schema_extra=reaches("name"))  # fmt: skip
+    probability_threshold: float | None = Field(None, ge=0, le=1, description="Predict 1 at or above this probability.")
+    chunks: int = Field(10, ge=2, le=100, description="Reference chunks for the alert thresholds.")
+
+
+@router.post("/cbpe-baselines", status_code=201)
+def create_cbpe_baseline(req: CbpeBaselineRequest, ws: Workspace = Depends(get_workspace)) -> dict[str, Any]:
+    """Fit a CBPE reference (label-free performance estimation); pass it as ``estimator`` to a
+    model-quality execution or schedule."""
+    rec = ws.monitoring.cbpe_baseline(label=req.label, probability=req.probability, prediction=req.prediction,
+                                      probability_threshold=req.probability_threshold, chunks=req.chunks, **req.source())  # fmt: skip
+    return _record(rec) | {"cbpe": ws.monitoring.cbpe(rec)}
 
 
 @router.get("/baselines/{baseline}/statistics.json")
@@ -220,6 +244,8 @@ class ModelQualityRequest(BaseModel):
     probability_threshold: float | None = Field(None, ge=0, le=1, description="Predict 1 at or above this probability.")
     constraints: dict[str, Any] | None = Field(None, description="{<problem>_constraints: {metric: {threshold, comparison_operator}}}",
                                                json_schema_extra=reaches("nested", "a document, validated; nothing in it is a location"))  # fmt: skip
+    estimator: str | None = Field(None, description="A CBPE reference: also estimate the window's metrics without labels.",
+                                  json_schema_extra=reaches("reference"))  # fmt: skip
     name: str | None = Field(None, description="The execution to store (its next version).", json_schema_extra=reaches("name"))
     tags: dict[str, str] | None = None
 
@@ -230,5 +256,5 @@ def create_model_quality(req: ModelQualityRequest, ws: Workspace = Depends(get_w
     rec = ws.monitoring.model_quality(req.endpoint, problem_type=req.problem_type, start_time=req.start_time, end_time=req.end_time,
                                       variant=req.variant, inference_attribute=req.inference_attribute,
                                       probability_attribute=req.probability_attribute, probability_threshold=req.probability_threshold,
-                                      constraints=req.constraints, name=req.name, tags=req.tags)  # fmt: skip
+                                      constraints=req.constraints, estimator=req.estimator, name=req.name, tags=req.tags)  # fmt: skip
     return _record(rec) | {"statistics": ws.monitoring.statistics(rec, kind="monitoring-execution")} | ws.monitoring.violations(rec)

@@ -248,10 +248,12 @@ def quality(
     probability_attribute: str = typer.Option(None, "--probability-attribute", help="The positive-class probability's key (binary)."),
     probability_threshold: float = typer.Option(None, "--probability-threshold", help="Predict 1 at or above this probability."),
     constraints: Path = typer.Option(None, "--constraints", help="Model-quality constraints (.json, .yaml)."),
+    estimator: str = ref_option("BASELINE", "--estimator", help="A CBPE reference: also estimate the metrics without labels."),
     name: str = typer.Option(None, help="Execution name (default ENDPOINT-quality)."),
     as_json: bool = JsonOption,
 ) -> None:
-    """Run one model-quality execution: captures merged with the ground truth uploaded so far."""
+    """Run one model-quality execution: captures merged with the ground truth uploaded so far
+    (with --estimator, CBPE's label-free estimate beside the realized metrics)."""
     ws = workspace()
     if endpoint is None:
         from forgeml.errors import ValidationError
@@ -260,7 +262,8 @@ def quality(
     with console(stderr=True).status("model quality"):
         rec = ws.monitoring.model_quality(endpoint, problem_type=problem_type, start_time=start, end_time=end, variant=variant,
                                           inference_attribute=inference_attribute, probability_attribute=probability_attribute,
-                                          probability_threshold=probability_threshold, constraints=constraints, name=name)  # fmt: skip
+                                          probability_threshold=probability_threshold, constraints=constraints,
+                                          estimator=estimator, name=name)  # fmt: skip
     stats = ws.monitoring.statistics(rec, kind="monitoring-execution")
     doc = _record(rec) | {"statistics": stats} | ws.monitoring.violations(rec)
 
@@ -269,11 +272,43 @@ def quality(
         block = next((v for k, v in stats.items() if k.endswith("_metrics")), {})
         print_table("metrics", ["metric", "value", "standard deviation"],
                     ((k, v["value"], v["standard_deviation"]) for k, v in block.items() if isinstance(v, dict) and "value" in v))  # fmt: skip
+        estimates = stats.get("binary_classification_estimates")
+        if estimates:
+            from forgeml.cli._cbpe import estimate_rows
+
+            print_table(f"CBPE estimate ({estimates['item_count']} rows) vs realized ({estimates['labelled_item_count']} labelled)",
+                        ["metric", "estimated", "±3 sampling error", "realized", "in band", "thresholds", "alert"], estimate_rows(estimates))  # fmt: skip
         if doc["violations"]:
             print_table("violations", ["metric", "check", "description"],
                         ((v["metric_name"], v["constraint_check_type"], v["description"]) for v in doc["violations"]))  # fmt: skip
 
     emit(doc, as_json, render)
+
+
+@app.command("cbpe-baseline")
+def cbpe_baseline(
+    data: str = ref_argument("DATA", None, help="Labelled rows with label and probability columns (or give --endpoint)."),
+    endpoint: str = EndpointOpt,
+    start: str = StartOpt,
+    end: str = EndOpt,
+    variant: str = VariantOpt,
+    label: str = typer.Option("label", help="The ground-truth column (0/1) of DATA."),
+    probability: str = typer.Option("probability", help="The positive-class probability's column, or key in captured outputs."),
+    prediction: str = typer.Option(None, help="The predicted label's column or key (else probability >= --probability-threshold)."),
+    probability_threshold: float = typer.Option(None, "--probability-threshold", help="Predict 1 at or above this probability."),
+    chunks: int = typer.Option(10, help="Reference chunks for the alert thresholds (mean +- 3 std)."),
+    name: str = typer.Option(None, help="Reference name (default: from the dataset or endpoint, with -cbpe)."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Fit a CBPE reference: label-free performance estimation for a binary classifier."""
+    ws = workspace()
+    with console(stderr=True).status("fitting CBPE"):
+        rec = ws.monitoring.cbpe_baseline(data, endpoint=endpoint, start_time=start, end_time=end, variant=variant, label=label,
+                                          probability=probability, prediction=prediction,
+                                          probability_threshold=probability_threshold, chunks=chunks, name=name)  # fmt: skip
+    model = ws.monitoring.cbpe(rec)
+    emit(_record(rec) | {"cbpe": model}, as_json,
+         lambda: typer.echo(f"stored {rec.ref}: {rec.data['item_count']} labelled rows, calibrated {rec.data['calibrated']}"))
 
 
 from forgeml.cli._monitor_clarify import register  # noqa: E402  (bias and attribution drift commands)

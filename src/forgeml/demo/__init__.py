@@ -21,6 +21,7 @@ STAGES: list[tuple[str, str]] = [
     ("training", "forgeml.demo.training:stage"),
     ("evaluation", "forgeml.demo.evaluation:stage"),
     ("serving", "forgeml.demo.serving:stage"),
+    ("monitoring", "forgeml.demo.monitoring:stage"),
     ("deployment", "forgeml.demo.deployment:stage"),
     ("security", "forgeml.demo.security:stage"),
 ]

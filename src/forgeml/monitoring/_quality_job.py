@@ -57,6 +57,11 @@ def model_quality_job(ctx: JobContext) -> None:
     else:
         y_use, p_use = ys, preds
     key = f"{q.PROBLEMS[problem]}_metrics"
+    estimates = None
+    if mq.get("estimator"):  # CBPE: every captured prediction of the window, labelled or not
+        from forgeml.monitoring._cbpe_job import alerts, window_estimate
+
+        estimates = window_estimate(ws, mq, files, labels)
     if not ys:
         status, detail, block, found = "Completed", "NoData", {}, []
         message = f"no data: no captured request in {span} has ground truth yet ({counts.records} records)"
@@ -66,23 +71,41 @@ def model_quality_job(ctx: JobContext) -> None:
         status = "CompletedWithViolations" if found else "Completed"
         detail = "Violations" if found else "NoViolations"
         message = f"{len(found)} violation(s) over {len(ys)} labelled rows of {span}"
+    if estimates is not None and estimates["item_count"]:
+        found = found + alerts(estimates)
+        status = "CompletedWithViolations" if found else "Completed"
+        detail = "Violations" if found else ("NoViolations" if ys else "Estimated")
+        message = (f"{len(found)} violation(s); CBPE estimate over {estimates['item_count']} captured rows of {span}, "
+                   f"{len(ys)} with ground truth")  # fmt: skip
     stats = {"version": 0.0, "dataset": {"item_count": len(ys), "evaluation_time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},
              key: block}  # fmt: skip
+    if estimates is not None:
+        stats["binary_classification_estimates"] = estimates
     files_out = {"statistics.json": json_bytes(jsonable(stats)), "constraint_violations.json": json_bytes({"violations": found})}
     _write(ctx.workdir / "output", files_out)
     metrics = {m: v["value"] for m, v in block.items() if isinstance(v, dict) and isinstance(v.get("value"), int | float)}
+    if estimates is not None:
+        from forgeml.monitoring._cbpe_job import estimate_metrics
+
+        metrics.update(estimate_metrics(estimates))
     record = store_result(
         ws, EXECUTION_KIND, cfg["name"],
         spec={"monitoring_type": "ModelQuality", "model_quality": mq, "source": source, "job": ctx.name,
               "schedule": cfg.get("schedule")},
         data=jsonable({"status_detail": detail, "message": message, "item_count": len(ys), "violations": len(found),
-                       "merge": counts.to_dict(), "metrics": metrics, "analysed_at": time.time()}),
+                       "merge": counts.to_dict(), "metrics": metrics, "analysed_at": time.time(),
+                       "estimated_item_count": estimates["item_count"] if estimates else None}),
         documents={"statistics": (files_out["statistics.json"], "application/json"),
                    "violations": (files_out["constraint_violations.json"], "application/json")},
         inputs={"monitored": cfg.get("source_ref"), "scheduled-by": cfg.get("schedule")},
         metrics=metrics, tags=cfg.get("tags"), status=status,
     )  # fmt: skip
     ctx.log_metrics(metrics)
+    if metrics:  # model quality and CBPE estimates as metrics (alarms, Prometheus)
+        from forgeml.alarms._publish import publish_monitoring
+        from forgeml.monitoring._cbpe_job import MODEL_NAMESPACE
+
+        publish_monitoring(ws, cfg["name"], source, metrics, namespace=MODEL_NAMESPACE)
     ws.metadata.append_event(record.ref, "MonitoringExecution" + status, {"violations": len(found), "detail": detail})
     ctx.add_output(record.ref)
     ctx.log(f"{record.ref}: {status}: {message}")

@@ -39,7 +39,8 @@ if TYPE_CHECKING:
 ENTRYPOINTS = {"baseline": "forgeml.monitoring._jobs:baseline_job", "check": "forgeml.monitoring._jobs:check_job",
                "model_quality": "forgeml.monitoring._quality_job:model_quality_job",
                "ModelBias": "forgeml.monitoring._clarify_job:model_bias_job",
-               "ModelExplainability": "forgeml.monitoring._clarify_job:model_explainability_job"}
+               "ModelExplainability": "forgeml.monitoring._clarify_job:model_explainability_job",
+               "cbpe_baseline": "forgeml.monitoring._cbpe_job:cbpe_baseline_job"}
 
 
 class MonitoringService(ScheduleMixin, QualityMixin, ClarifyMonitorMixin):
@@ -61,7 +62,7 @@ class MonitoringService(ScheduleMixin, QualityMixin, ClarifyMonitorMixin):
         if not wait:
             return job
         job = self.ws.jobs.wait(job.name, timeout=timeout)
-        record_kind = BASELINE_KIND if kind == "baseline" else EXECUTION_KIND
+        record_kind = BASELINE_KIND if kind in ("baseline", "cbpe_baseline") else EXECUTION_KIND
         ref = next((r for r in reversed(job.outputs) if r.startswith(record_kind + "/")), None)
         if ref is None:
             raise NotFoundError(f"job {job.name!r} completed without storing a {record_kind}")
@@ -150,6 +151,8 @@ class MonitoringService(ScheduleMixin, QualityMixin, ClarifyMonitorMixin):
         from forgeml.monitoring._constraints import load
 
         base = get_record(self.ws, BASELINE_KIND, baseline)
+        if base.spec.get("estimator"):
+            raise ValidationError(f"baseline: {base.ref} is a {base.spec['estimator']} reference for model quality, not a data-quality baseline")
         override = None
         if constraints is not None:
             if not isinstance(constraints, dict):
@@ -191,8 +194,25 @@ class MonitoringService(ScheduleMixin, QualityMixin, ClarifyMonitorMixin):
         return self._json(self.get(ref, kind), "statistics")
 
     def constraints(self, ref: Any) -> dict[str, Any]:
-        """A baseline's ``constraints.json``."""
-        return self._json(self.get(ref), "constraints")
+        """A baseline's ``constraints.json``.
+
+        Raises:
+            ValidationError: a CBPE reference (it has thresholds in ``cbpe.json`` instead).
+        """
+        record = self.get(ref)
+        if record.spec.get("estimator"):
+            raise ValidationError(f"{record.ref} is a {record.spec['estimator']} reference: it has no constraints.json (see ws.monitoring.cbpe)")
+        return self._json(record, "constraints")
+
+    def cbpe(self, ref: Any) -> dict[str, Any]:
+        """A CBPE reference's ``cbpe.json``: calibration, sampling-error components, thresholds.
+
+        Raises:
+            ValidationError: a baseline that is not a CBPE reference.
+        """
+        from forgeml.monitoring._cbpe_job import load_model
+
+        return load_model(self.ws, self.get(ref).ref)
 
     def violations(self, ref: Any) -> dict[str, Any]:
         """An execution's ``constraint_violations.json``."""
@@ -214,6 +234,8 @@ class MonitoringService(ScheduleMixin, QualityMixin, ClarifyMonitorMixin):
         if base.spec.get("monitoring_type") in ("ModelBias", "ModelExplainability"):
             raise ValidationError(f"{base.ref} is a {base.spec['monitoring_type']} baseline: its constraints are its analysis; "
                                   "create a new baseline with the changed config (thresholds, threshold) instead")
+        if base.spec.get("estimator"):
+            raise ValidationError(f"{base.ref} is a {base.spec['estimator']} reference: it has no constraints to edit")
         if not isinstance(constraints, dict):
             self.ws.access.check_source(constraints, "constraints")
         parsed: Constraints = load(constraints)

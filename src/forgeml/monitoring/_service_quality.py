@@ -21,11 +21,16 @@ if TYPE_CHECKING:
 
 
 def quality_config(problem_type: str, inference_attribute: str | None, probability_attribute: str | None,
-                   probability_threshold: float | None) -> dict[str, Any]:  # fmt: skip
+                   probability_threshold: float | None, estimator: str | None = None,
+                   ws: Workspace | None = None) -> dict[str, Any]:  # fmt: skip
     """The checked ``model_quality`` settings of an execution or schedule.
 
+    ``estimator``: a CBPE reference (``ws.monitoring.cbpe_baseline``) to estimate the window's
+    metrics from its captured probabilities, labels or not (binary classification only).
+
     Raises:
-        ValidationError: an unknown problem type or a threshold outside [0, 1].
+        ValidationError: an unknown problem type, a threshold outside [0, 1], or an estimator
+            that is not a CBPE reference. NotFoundError: no such estimator.
     """
     from forgeml.monitoring._quality import PROBLEMS
 
@@ -34,8 +39,22 @@ def quality_config(problem_type: str, inference_attribute: str | None, probabili
     if probability_threshold is not None and not (isinstance(probability_threshold, int | float) and 0 <= probability_threshold <= 1):
         raise ValidationError(f"probability_threshold: {probability_threshold!r} is not a number in [0, 1]")
     default = "prediction" if problem_type == "Regression" else "predicted_label"
-    return {"problem_type": problem_type, "inference_attribute": inference_attribute or default,
-            "probability_attribute": probability_attribute, "probability_threshold": probability_threshold}  # fmt: skip
+    out = {"problem_type": problem_type, "inference_attribute": inference_attribute or default,
+           "probability_attribute": probability_attribute, "probability_threshold": probability_threshold}  # fmt: skip
+    if estimator is not None:
+        from forgeml.evaluation._store import get_record
+        from forgeml.monitoring._jobs import BASELINE_KIND
+
+        if problem_type != "BinaryClassification":
+            raise ValidationError(f"estimator: CBPE estimates binary classifiers only, not {problem_type}")
+        if ws is None:
+            raise ValidationError("estimator: needs a workspace to resolve")
+        record = get_record(ws, BASELINE_KIND, estimator)
+        if record.spec.get("estimator") != "CBPE":
+            raise ValidationError(f"estimator: {record.ref} is not a CBPE reference (make one with cbpe_baseline)")
+        out["estimator"] = record.ref
+        out["probability_attribute"] = probability_attribute or "probability"
+    return out
 
 
 class QualityMixin:
@@ -116,12 +135,19 @@ class QualityMixin:
         probability_attribute: str | None = None,
         probability_threshold: float | None = None,
         constraints: Any = None,
+        estimator: str | None = None,
         name: str | None = None,
         wait: bool = True,
         timeout: float | None = None,
         tags: dict[str, str] | None = None,
     ) -> ResourceRecord | JobRecord:
         """Run one model-quality execution: the window's captures merged with their ground truth.
+
+        With ``estimator`` (a CBPE reference) the execution also estimates the binary metrics of
+        *every* captured row of the window from its probabilities (no labels needed), with
+        sampling error and alerts, and puts the realized value of the labelled rows beside each
+        (``statistics.json["binary_classification_estimates"]``); a window without any ground
+        truth then completes with ``status_detail`` ``Estimated`` instead of ``NoData``.
 
         Args:
             problem_type: Regression, BinaryClassification or MulticlassClassification.
@@ -130,12 +156,71 @@ class QualityMixin:
             probability_attribute: the positive-class probability's key (binary ``auc``, curves).
             probability_threshold: predict 1 when the probability is at least this.
             constraints: ``{"<problem>_constraints": {metric: {"threshold", "comparison_operator"}}}``.
+            estimator: a CBPE reference (see :meth:`cbpe_baseline`).
         """
         service: Any = self
-        mq = quality_config(problem_type, inference_attribute, probability_attribute, probability_threshold)
+        mq = quality_config(problem_type, inference_attribute, probability_attribute, probability_threshold, estimator, self.ws)
         job_name = new_name("monitoring")
         config, inputs = self._quality_job_config(job_name, endpoint, start_time, end_time, variant, mq, constraints, name, tags)
         result: ResourceRecord | JobRecord = service._run("model_quality", config, job_name, inputs, wait, timeout)
+        return result
+
+    def cbpe_baseline(
+        self,
+        data: Any = None,
+        *,
+        endpoint: str | None = None,
+        start_time: Any = None,
+        end_time: Any = None,
+        variant: str | None = None,
+        label: str = "label",
+        probability: str = "probability",
+        prediction: str | None = None,
+        probability_threshold: float | None = None,
+        chunks: int = 10,
+        name: str | None = None,
+        wait: bool = True,
+        timeout: float | None = None,
+        tags: dict[str, str] | None = None,
+    ) -> ResourceRecord | JobRecord:
+        """Fit a CBPE reference (label-free performance estimation) on labelled data.
+
+        Args:
+            data: a frame, dataset reference or local CSV/Parquet file with the ground truth
+                (``label``), the model's positive-class probability (``probability``) and
+                optionally its predicted label (``prediction``; else ``probability >=
+                probability_threshold``, default 0.5).
+            endpoint: instead of ``data``, an endpoint's captures of ``[start_time, end_time)``
+                merged with their uploaded ground truth (``probability`` and ``prediction``
+                name the keys of the captured output; ``prediction`` defaults to
+                ``predicted_label``).
+            chunks: reference chunks for the alert thresholds (mean ± 3 std of the realized
+                metric over them).
+
+        Returns:
+            A ``monitoring-baseline`` (``spec.estimator == "CBPE"``) to pass as ``estimator=``
+            to :meth:`model_quality` or a ModelQuality schedule.
+
+        Raises:
+            ValidationError: a bad source, a threshold outside [0, 1], too few rows.
+        """
+        service: Any = self
+        if probability_threshold is not None and not (isinstance(probability_threshold, int | float) and 0 <= probability_threshold <= 1):
+            raise ValidationError(f"probability_threshold: {probability_threshold!r} is not a number in [0, 1]")
+        if isinstance(chunks, bool) or not isinstance(chunks, int) or not 2 <= chunks <= 100:
+            raise ValidationError(f"chunks: {chunks!r} is not a whole number from 2 to 100")
+        for what, value in (("label", label), ("probability", probability), ("prediction", prediction)):
+            if value is not None and (not isinstance(value, str) or not value):
+                raise ValidationError(f"{what}: give a column or attribute name")
+        job_name = new_name("baseline")
+        source, ref = service._source(job_name, data, endpoint, start_time, end_time, variant)
+        from forgeml.evaluation._store import default_name
+
+        name = validate_name(name or f"{default_name(ref, fallback='reference')}-cbpe"[:63], "baseline name")
+        config = {"source": source, "source_ref": ref, "name": name, "probability_threshold": probability_threshold,
+                  "columns": {"label": label, "probability": probability, "prediction": prediction}, "chunks": chunks,
+                  "tags": tags or {}}  # fmt: skip
+        result: ResourceRecord | JobRecord = service._run("cbpe_baseline", config, job_name, [ref] if ref else [], wait, timeout)
         return result
 
 

@@ -82,10 +82,11 @@ class ScheduleMixin:
             from forgeml.monitoring._service_quality import quality_config
 
             if not isinstance(model_quality, dict) or set(model_quality) - {"problem_type", "inference_attribute",
-                                                                          "probability_attribute", "probability_threshold"}:  # fmt: skip
+                                                                          "probability_attribute", "probability_threshold", "estimator"}:  # fmt: skip
                 raise ValidationError("model_quality: give {'problem_type': ..., 'inference_attribute', 'probability_attribute', 'probability_threshold'}")
             mq = quality_config(model_quality.get("problem_type", ""), model_quality.get("inference_attribute"),
-                                model_quality.get("probability_attribute"), model_quality.get("probability_threshold"))  # fmt: skip
+                                model_quality.get("probability_attribute"), model_quality.get("probability_threshold"),
+                                model_quality.get("estimator"), self.ws)  # fmt: skip
             if constraints is not None and not isinstance(constraints, dict):
                 from forgeml.monitoring._constraints import read_document
 

@@ -160,6 +160,7 @@ POST   /monitoring/bias-baselines                 monitoring:Create       monito
 POST   /monitoring/explainability-baselines       monitoring:Create       monitoring-baseline/*
 POST   /monitoring/model-bias                     monitoring:Create       monitoring-execution/*
 POST   /monitoring/model-explainability           monitoring:Create       monitoring-execution/*
+POST   /monitoring/cbpe-baselines                 monitoring:Create       monitoring-baseline/*
 GET    /alarms                                    alarms:List             alarm/*
 POST   /alarms                                    alarms:Create           alarm/*
 GET    /alarms/{name}                             alarms:Read             alarm/{name}
