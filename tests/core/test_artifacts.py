@@ -34,6 +34,17 @@ def test_round_trip_any_bytes(ws: Workspace, data: bytes) -> None:
     assert ws.artifacts.read_bytes(rec.digest) == data
 
 
+def test_plain_bytes_that_begin_like_a_sealed_object_read_back(ws: Workspace) -> None:
+    """Found by Hypothesis: plaintext starting with the envelope's magic was taken for an
+    encrypted artifact and refused; a stored file that hashes to its own address is plain."""
+    from forgeml.security import MAGIC
+
+    data = MAGIC + b"not sealed at all"
+    rec = ws.artifacts.put_bytes(data)
+    assert ws.artifacts.read_bytes(rec.digest) == data
+    assert ws.artifacts.sealed_with(rec.digest) is None
+
+
 def test_corrupted_artifact_names_itself(ws: Workspace, tmp_path: Path) -> None:
     rec = ws.artifacts.put_bytes(b"precious model")
     path = Path(ws.artifacts._path(rec.digest))

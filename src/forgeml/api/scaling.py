@@ -41,7 +41,7 @@ class PolicyBody(BaseModel):
     step_scaling: StepScaling | None = None
 
 
-class ScheduleBody(BaseModel):
+class ScheduledActionBody(BaseModel):
     """``PutScheduledAction``: new bounds at a time."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
@@ -104,7 +104,7 @@ def delete_policy(name: str, variant: str, policy: str, ws: Workspace = Depends(
 
 @router.put("/endpoints/{name}/scaling/{variant}/scheduled-actions/{action}", responses=errors(404))
 def put_scheduled_action(
-    name: str, variant: str, action: str, body: ScheduleBody, ws: Workspace = Depends(get_workspace)
+    name: str, variant: str, action: str, body: ScheduledActionBody, ws: Workspace = Depends(get_workspace)
 ) -> dict[str, Any]:
     """``PutScheduledAction`` (create or replace)."""
     config = {"name": action, "resource_id": ws.scaling.rid(name, variant), **body.model_dump(exclude_none=True)}

@@ -181,7 +181,7 @@ class ArtifactStore:
         from forgeml.security import MAGIC, is_sealed
 
         head = fh.read(len(MAGIC))
-        if not is_sealed(head):
+        if not is_sealed(head) or self._stored_in_plain(path, digest):
             yield head
             yield from iter(lambda: fh.read(_CHUNK), b"")
             return
@@ -198,10 +198,20 @@ class ArtifactStore:
 
         digest = self.resolve(digest)
         with self.fs.open(self._path(digest), "rb") as fh:
-            if not is_sealed(fh.read(len(MAGIC))):
+            if not is_sealed(fh.read(len(MAGIC))) or self._stored_in_plain(self._path(digest), digest):
                 return None
             fh.seek(0)
             return Envelope.read_header(fh, f"artifact {digest}").key_id
+
+    def _stored_in_plain(self, path: str, digest: str) -> bool:
+        """Whether a file that starts like a sealed object is in fact plaintext that happens to
+        begin with the envelope's magic bytes: its stored bytes hash to its own address (a sealed
+        file's bytes never hash to the plaintext's digest)."""
+        h = hashlib.sha256()
+        with self.fs.open(path, "rb") as fh:
+            for chunk in iter(lambda: fh.read(_CHUNK), b""):
+                h.update(chunk)
+        return h.hexdigest() == digest
 
     def reencrypt(self, digest: str) -> bool:
         """Seal an artifact again under the alias's current key (plain ones too); False when it
