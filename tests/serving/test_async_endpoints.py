@@ -51,6 +51,19 @@ def _events(ws: Workspace, name: str) -> list[Any]:
     return [e for e in ws.metadata.list_events(resource=f"endpoint/{name}") if e.type.startswith("AsyncInference")]
 
 
+def _answered(ws: Workspace, name: str, expected: int, timeout: float = 30.0) -> Counter[str]:
+    """Inference ids of the answer events, once ``expected`` of them are there: a request's state
+    is Completed a moment before its event is written (the outbox's order), so reading the events
+    the instant the last wait returns could miss the last one."""
+    deadline = time.monotonic() + timeout
+    while True:
+        answered = Counter(e.data["inference_id"] for e in _events(ws, name) if e.type in ("AsyncInferenceCompleted", "AsyncInferenceFailed"))
+        if sum(answered.values()) >= expected or time.monotonic() > deadline:
+            time.sleep(0.2)  # and nothing more comes: a duplicate would show here
+            return Counter(e.data["inference_id"] for e in _events(ws, name) if e.type in ("AsyncInferenceCompleted", "AsyncInferenceFailed"))
+        time.sleep(0.05)
+
+
 def test_inline_requests_are_answered_and_notified_once(ws: Workspace, packages: dict[str, Path]) -> None:
     ws.endpoints.deploy("asy", str(packages["logistic"]))
     svc = ws.async_inference
@@ -265,7 +278,7 @@ def test_kill_9_of_the_dispatcher_mid_request_answers_each_request_once(
             assert max(f["Attempts"] for f in finals) >= 2  # some were redelivered
             for i, inference_id in enumerate(ids):
                 assert orjson.loads(svc.result(name, inference_id)) == {"predictions": [{"prediction": 2.0 * i}]}
-            answered = Counter(e.data["inference_id"] for e in _events(ws, name))
+            answered = _answered(ws, name, len(ids))
             assert answered == Counter(ids)  # every request answered, none twice
             assert svc.backlog(name)["ApproximateBacklogSize"] == 0
         finally:
@@ -310,3 +323,28 @@ def test_kill_9_of_the_endpoint_server_answers_each_request_once(ws: Workspace, 
             assert f["FailureReason"].startswith("EndpointFailed: endpoint 'srvkill' is Failed: "), f
     assert Counter(e.data["inference_id"] for e in _events(ws, "srvkill")) == Counter(ids)  # once each
     assert ws.endpoints.get("srvkill").status == "Failed"
+
+
+def test_an_outcome_recorded_but_not_announced_is_announced_once_by_the_next_dispatcher(ws: Workspace, packages: dict[str, Path]) -> None:
+    """The outbox: a dispatcher killed between recording a request's outcome and writing its event
+    left it unannounced; the next dispatcher writes that event once, and not again when the dead
+    one had written it already."""
+    from forgeml.serving._async_queue import open_queue
+    from forgeml.serving._async_worker import Dispatcher
+
+    ws.endpoints.deploy("obx", str(packages["logistic"]))
+    try:
+        queue = open_queue(ws.settings)
+        now = time.time()
+        for inference_id in ("lost", "written"):
+            queue.put(AsyncRequest("obx", inference_id, f"file:///nonexistent/{inference_id}.out", f"file:///nonexistent/{inference_id}.err",
+                                   now, now + 3600, 5.0, content_type="text/csv", body=ROW), max_size=100)  # fmt: skip
+            assert queue.complete("obx", inference_id, "Completed", now)  # ... and the dispatcher died here
+        ws.metadata.append_event("endpoint/obx", "AsyncInferenceCompleted", {"inference_id": "written"})  # this one got its event out
+        dispatcher = Dispatcher(ws, "obx", queue)
+        assert dispatcher.announce_unnotified() == 2
+        assert dispatcher.announce_unnotified() == 0
+        assert _answered(ws, "obx", 2) == Counter({"lost": 1, "written": 1})
+        assert queue.unnotified("obx") == []
+    finally:
+        ws.endpoints.delete("obx")

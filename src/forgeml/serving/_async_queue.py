@@ -4,8 +4,10 @@ A request is put once and stays until its endpoint is deleted. ``claim`` hands t
 request to one worker and hides it for its invocation timeout plus a grace (its visibility deadline); a worker that dies (``kill -9``) leaves it in flight, and once the deadline passes the
 next ``claim`` hands it out again (redelivery). ``complete`` is idempotent: the first call for a
 request records its outcome and returns True, every later one (a slow worker finishing after a
-redelivery) returns False, so exactly one answer is notified per request. Both backends pass
-:mod:`forgeml.testing.queue_contract`.
+redelivery) returns False, so exactly one answer is notified per request. A completed request
+stays *unnotified* until :meth:`mark_notified`: a dispatcher killed between recording the outcome
+and announcing it leaves it in :meth:`unnotified`, and the next dispatcher announces it (the
+outbox pattern). Both backends pass :mod:`forgeml.testing.queue_contract`.
 """
 
 from __future__ import annotations
@@ -98,6 +100,14 @@ class AsyncQueue(ABC):
         Raises:
             NotFoundError: no such request.
         """
+
+    @abstractmethod
+    def unnotified(self, endpoint: str) -> list[AsyncRequest]:
+        """Completed or failed requests whose outcome was not announced yet (see :meth:`mark_notified`)."""
+
+    @abstractmethod
+    def mark_notified(self, endpoint: str, inference_id: str) -> None:
+        """Record that the request's outcome was announced (its event written, its webhook called)."""
 
     @abstractmethod
     def get(self, endpoint: str, inference_id: str) -> AsyncRequest:

@@ -5,7 +5,8 @@ atomic step however many dispatchers (on however many machines) share the server
 Keys (under ``prefix``): ``<endpoint>:ready`` (sorted set: pending id -> visible-at),
 ``<endpoint>:r:<id>`` (hash: ``m`` the request's fields as JSON, ``b`` the body, ``s`` state,
 ``a`` attempts, ``t`` invocation timeout, ``f`` finished-at, ``e`` failure reason) and
-``<endpoint>:ids`` (every id, for ``drop``). Per-request visibility deadlines are why this is a
+``<endpoint>:ids`` (every id, for ``drop``) and ``<endpoint>:unnotified`` (completed ids whose
+outcome is not announced yet). Per-request visibility deadlines are why this is a
 sorted set rather than a stream: ``XAUTOCLAIM`` takes one idle time for every entry.
 """
 
@@ -44,6 +45,7 @@ if s == 'Completed' or s == 'Failed' then return 0 end
 redis.call('HSET', KEYS[2], 's', ARGV[1], 'f', ARGV[2], 'e', ARGV[3])
 redis.call('HDEL', KEYS[2], 'b')
 redis.call('ZREM', KEYS[1], ARGV[4])
+redis.call('SADD', KEYS[3], ARGV[4])
 return 1
 """
 
@@ -89,10 +91,30 @@ class RedisQueue(AsyncQueue):
 
     def complete(self, endpoint: str, inference_id: str, state: State, now: float, reason: str | None = None) -> bool:
         ready, rkey, _ = self._keys(endpoint)
-        result = int(self._call(self._complete, [ready, rkey + inference_id], [state, repr(now), reason or "", inference_id]))
+        keys = [ready, rkey + inference_id, f"{self.prefix}{endpoint}:unnotified"]
+        result = int(self._call(self._complete, keys, [state, repr(now), reason or "", inference_id]))
         if result == -1:
             raise NotFoundError(f"endpoint {endpoint!r} has no async request {inference_id!r}")
         return result == 1
+
+    def unnotified(self, endpoint: str) -> list[AsyncRequest]:
+        try:
+            members = self._redis.smembers(f"{self.prefix}{endpoint}:unnotified")
+        except self._errors as exc:
+            raise BackendUnavailableError(f"the Redis async queue cannot be reached: {exc}") from None
+        out = []
+        for m in members:  # type: ignore[union-attr]
+            try:
+                out.append(self.get(endpoint, m.decode() if isinstance(m, bytes) else str(m)))
+            except NotFoundError:
+                continue
+        return out
+
+    def mark_notified(self, endpoint: str, inference_id: str) -> None:
+        try:
+            self._redis.srem(f"{self.prefix}{endpoint}:unnotified", inference_id)
+        except self._errors as exc:
+            raise BackendUnavailableError(f"the Redis async queue cannot be reached: {exc}") from None
 
     def get(self, endpoint: str, inference_id: str) -> AsyncRequest:
         _, rkey, _ = self._keys(endpoint)
@@ -120,7 +142,7 @@ class RedisQueue(AsyncQueue):
         pipe = self._redis.pipeline()
         for inference_id in members:
             pipe.delete(rkey + inference_id)
-        pipe.delete(ready, ids)
+        pipe.delete(ready, ids, f"{self.prefix}{endpoint}:unnotified")
         pipe.execute()
         return len(members)
 

@@ -91,12 +91,26 @@ class SqliteQueue(AsyncQueue):
                 raise NotFoundError(f"endpoint {endpoint!r} has no async request {inference_id!r}")
             if row[1] in DONE:
                 return False
-            meta = {**orjson.loads(row[0]), "state": state, "finished_at": now, "failure_reason": reason}
+            meta = {**orjson.loads(row[0]), "state": state, "finished_at": now, "failure_reason": reason, "notified": False}
             conn.execute(
                 "UPDATE async_requests SET state=?, meta=?, body=NULL WHERE endpoint=? AND inference_id=?",
                 (state, orjson.dumps(meta), endpoint, inference_id),
             )
             return True
+
+    def unnotified(self, endpoint: str) -> list[AsyncRequest]:
+        with self._lock:
+            rows = self._conn.execute("SELECT meta FROM async_requests WHERE endpoint=? AND state IN ('Completed', 'Failed')",
+                                      (endpoint,)).fetchall()  # fmt: skip
+        metas = [orjson.loads(r[0]) for r in rows]
+        return [AsyncRequest.from_meta(m, None) for m in metas if m.get("notified") is False]
+
+    def mark_notified(self, endpoint: str, inference_id: str) -> None:
+        with self._tx() as conn:
+            row = conn.execute("SELECT meta FROM async_requests WHERE endpoint=? AND inference_id=?", (endpoint, inference_id)).fetchone()
+            if row is not None:
+                meta = {**orjson.loads(row[0]), "notified": True}
+                conn.execute("UPDATE async_requests SET meta=? WHERE endpoint=? AND inference_id=?", (orjson.dumps(meta), endpoint, inference_id))
 
     def get(self, endpoint: str, inference_id: str) -> AsyncRequest:
         with self._lock:

@@ -23,6 +23,7 @@ dispatcher exits when the endpoint is gone.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import logging
 import os
@@ -38,7 +39,7 @@ import orjson
 
 from forgeml.errors import BackendUnavailableError, ConflictError, ForgeError, NotFoundError
 from forgeml.serving._async_config import MAX_ATTEMPTS, AsyncInferenceConfig
-from forgeml.serving._async_io import read_input, write_location
+from forgeml.serving._async_io import read_input, read_location, write_location
 from forgeml.serving._async_queue import AsyncQueue, AsyncRequest, State
 
 if TYPE_CHECKING:
@@ -114,6 +115,7 @@ class Dispatcher:
 
     # the loop ----------------------------------------------------------------------------------
     def run(self, stop: threading.Event) -> None:
+        self.announce_unnotified()  # outcomes a killed dispatcher recorded but did not announce
         with ThreadPoolExecutor(max_workers=1024, thread_name_prefix="async") as pool:
             while not stop.is_set():
                 self.refresh()
@@ -201,6 +203,10 @@ class Dispatcher:
     def _finish(self, request: AsyncRequest, state: State, reason: str | None, answer: bytes | None) -> None:
         if not self.queue.complete(self.endpoint, request.inference_id, state, time.time(), reason):
             return  # another delivery answered it first
+        self._announce(request, state, reason, answer)
+
+    def _announce(self, request: AsyncRequest, state: str, reason: str | None, answer: bytes | None) -> None:
+        """Webhook, then the event, then mark the request notified (the outbox's last step)."""
         data: dict[str, Any] = {"inference_id": request.inference_id, "attempts": request.attempts}
         if state == "Completed":
             data["output_location"] = request.output_location
@@ -210,7 +216,29 @@ class Dispatcher:
 
         data["webhook"] = notify(self.ws, self._config.notification, state, data, answer)
         self.ws.metadata.append_event(f"endpoint/{self.endpoint}", f"AsyncInference{state}", data)
+        self.queue.mark_notified(self.endpoint, request.inference_id)
 
+    def announce_unnotified(self) -> int:
+        """Announce the outcomes a dispatcher killed after recording them left unannounced: the
+        event exactly once (skipped when the dead one wrote it before it died), the webhook at
+        least once (it may have been called just before the kill). Runs before any claim, while
+        this process holds the endpoint's dispatcher lock."""
+        pending = self.queue.unnotified(self.endpoint)
+        if not pending:
+            return 0
+        self.refresh(force=True)
+        announced = {e.data.get("inference_id") for e in self.ws.metadata.list_events(resource=f"endpoint/{self.endpoint}")
+                     if e.type in ("AsyncInferenceCompleted", "AsyncInferenceFailed")}  # fmt: skip
+        for request in pending:
+            if request.inference_id in announced:
+                self.queue.mark_notified(self.endpoint, request.inference_id)
+                continue
+            answer = None
+            if request.state == "Completed":
+                with contextlib.suppress(Exception):  # the answer is written before completion; included when it is there
+                    answer = read_location(request.output_location)
+            self._announce(request, request.state, request.failure_reason, answer)
+        return len(pending)
 
 def main(argv: list[str]) -> int:
     """``python -m forgeml.serving._async_worker ENDPOINT``: run until the endpoint is gone or SIGTERM."""

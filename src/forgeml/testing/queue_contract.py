@@ -80,6 +80,23 @@ def test_complete_is_idempotent(async_queue: AsyncQueue) -> None:
     assert async_queue.depth(EP) == 0
 
 
+def test_completed_requests_stay_unnotified_until_marked(async_queue: AsyncQueue) -> None:
+    """The outbox: an outcome recorded but not announced (its dispatcher was killed in between)
+    is listed until it is marked notified; a second completion does not list it again."""
+    for i in ("a", "b", "c"):
+        async_queue.put(req(i), max_size=10)
+    assert async_queue.unnotified(EP) == []
+    async_queue.complete(EP, "a", "Completed", T0 + 1)
+    async_queue.complete(EP, "b", "Failed", T0 + 1, "boom")
+    assert sorted((r.inference_id, r.state) for r in async_queue.unnotified(EP)) == [("a", "Completed"), ("b", "Failed")]
+    async_queue.mark_notified(EP, "a")
+    assert async_queue.complete(EP, "a", "Failed", T0 + 2) is False
+    assert [r.inference_id for r in async_queue.unnotified(EP)] == ["b"]
+    assert async_queue.unnotified("other-endpoint") == []
+    async_queue.mark_notified(EP, "b")
+    assert async_queue.unnotified(EP) == []
+
+
 def test_duplicate_inference_id_and_full_queue(async_queue: AsyncQueue) -> None:
     async_queue.put(req("a"), max_size=2)
     with pytest.raises(AlreadyExistsError, match="InferenceId 'a'"):
