@@ -33,4 +33,4 @@ bench: $(STAMP)
 	$(PY) benchmarks/run_all.py
 
 clean:
-	rm -rf .forgeml .forgeml-demo
+	rm -rf .forgeml .forgeml-demo .forgeml-demo-inputs
