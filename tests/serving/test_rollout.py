@@ -172,44 +172,47 @@ def test_canary_under_load_completes_and_drops_nothing(
 def test_alarm_during_bake_rolls_back_to_blue(ws: Workspace, packages: dict[str, Path]) -> None:
     """Real 4xx traffic during the canary's bake trips the alarm; all traffic returns to v1."""
     ws.endpoints.create("rb", _config(packages["logistic"]))
-    ws.alarms.put({"name": "rb-4xx", "namespace": "AWS/SageMaker", "metric_name": "Invocation4XXErrors",
-                   "dimensions": {"EndpointName": "rb", "VariantName": "AllTraffic"}, "statistic": "Sum", "period": 10,
-                   "threshold": 0, "comparison_operator": "GreaterThanThreshold", "treat_missing_data": "notBreaching"})  # fmt: skip
-    stop = threading.Event()
-
-    def bad_traffic() -> None:
-        while not stop.is_set():
-            try:
-                if ws.endpoints.deployment("rb").status == "Baking":
-                    ws.endpoints.invoke("rb", BAD, content_type=CSV)
-            except (NotFoundError, ValidationError):
-                pass
-            time.sleep(0.05)
-
-    thread = threading.Thread(target=bad_traffic)
-    thread.start()
     try:
-        out = ws.endpoints.update(
-            "rb",
-            _config(packages["recipe"]),
-            deployment_config=_dep("CANARY", wait=30, alarms=["rb-4xx"]),
+        ws.alarms.put({"name": "rb-4xx", "namespace": "AWS/SageMaker", "metric_name": "Invocation4XXErrors",
+                       "dimensions": {"EndpointName": "rb", "VariantName": "AllTraffic"}, "statistic": "Sum", "period": 10,
+                       "threshold": 0, "comparison_operator": "GreaterThanThreshold", "treat_missing_data": "notBreaching"})  # fmt: skip
+        stop = threading.Event()
+
+        def bad_traffic() -> None:
+            while not stop.is_set():
+                try:
+                    if ws.endpoints.deployment("rb").status == "Baking":
+                        ws.endpoints.invoke("rb", BAD, content_type=CSV)
+                except (NotFoundError, ValidationError):
+                    pass
+                time.sleep(0.05)
+
+        thread = threading.Thread(target=bad_traffic)
+        thread.start()
+        try:
+            out = ws.endpoints.update(
+                "rb",
+                _config(packages["recipe"]),
+                deployment_config=_dep("CANARY", wait=30, alarms=["rb-4xx"]),
+            )
+        finally:
+            stop.set()
+            thread.join()
+        assert out.version == 1 and out.status == "InService"
+        assert out.data["last_deployment"]["status"] == "RolledBack"
+        assert (
+            "alarm 'rb-4xx' went into ALARM: Threshold Crossed" in out.data["last_deployment"]["reason"]
         )
+        assert [r.version for r in ws.endpoints.versions("rb")] == [1]  # the green fleet is gone
+        dep = ws.endpoints.deployment("rb")
+        assert dep.status == "RolledBack" and dep.data["steps"][-1]["step"].startswith(
+            "all traffic back to version 1"
+        )
+        assert dep.data["ended_at"] - dep.data["started_at"] < 25  # well before the 30 s bake ended
+        assert ws.endpoints.invoke("rb", GOOD, content_type=CSV).body  # v1 still answers
+        assert ws.alarms.get("rb-4xx").status == "ALARM"
     finally:
-        stop.set()
-        thread.join()
-    assert out.version == 1 and out.status == "InService"
-    assert out.data["last_deployment"]["status"] == "RolledBack"
-    assert (
-        "alarm 'rb-4xx' went into ALARM: Threshold Crossed" in out.data["last_deployment"]["reason"]
-    )
-    assert [r.version for r in ws.endpoints.versions("rb")] == [1]  # the green fleet is gone
-    dep = ws.endpoints.deployment("rb")
-    assert dep.status == "RolledBack" and dep.data["steps"][-1]["step"].startswith(
-        "all traffic back to version 1"
-    )
-    assert dep.data["ended_at"] - dep.data["started_at"] < 25  # well before the 30 s bake ended
-    assert ws.endpoints.invoke("rb", GOOD, content_type=CSV).body  # v1 still answers
-    assert ws.alarms.get("rb-4xx").status == "ALARM"
+        ws.endpoints.delete("rb")  # its servers outlive the test otherwise
 
 
 BAD_DEPLOYMENTS = [
