@@ -9,12 +9,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch  # noqa: F401  (the torch extra, which make test installs: missing it fails)
 
 from forgeml.core.workspace import Workspace
 from forgeml.errors import NotFoundError, ValidationError
 from forgeml.registry import load_model
-
-pytest.importorskip("torch", reason="the torch extra is not installed")
 
 PRED, CTX = 7, 14
 HP = {"prediction_length": PRED, "context_length": CTX, "epochs": 15, "num_cells": 16, "num_layers": 1,

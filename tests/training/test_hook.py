@@ -7,11 +7,10 @@ import io
 from pathlib import Path
 
 import pytest
+import torch
 
 from forgeml.core.workspace import Workspace
 from forgeml.training.hook import PREFIX, DebugHook, parse_line
-
-torch = pytest.importorskip("torch", reason="the torch extra is not installed")
 
 SCRIPT = Path(__file__).parent / "scripts" / "torch_hooked.py"
 RULES = ["VanishingGradient", "ExplodingTensor", "Overfit"]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import torch  # noqa: F401  (the torch extra, which make test installs: missing it fails)
 from sklearn.decomposition import PCA
 from sklearn.metrics import ndcg_score
 
@@ -15,8 +16,6 @@ from forgeml.errors import ValidationError
 from forgeml.registry import load_model
 from forgeml.training._ranking import ranking_metrics
 from tests.training.conftest import make_frame
-
-pytest.importorskip("torch", reason="the torch extra is not installed")
 
 
 def _last(ws: Workspace, job: str, key: str) -> float:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from forgeml.core.jobs._local import pid_alive
 from forgeml.core.workspace import Workspace
@@ -22,8 +23,6 @@ from forgeml.registry import load_model
 from forgeml.settings import load_settings
 from forgeml.training._device import gpu_count
 from tests.training.conftest import make_frame
-
-pytest.importorskip("torch", reason="the torch extra is not installed")  # make test installs it
 
 SCRIPT = Path(__file__).parent / "scripts" / "torch_mlp.py"
 FRAME = make_frame(400).drop(columns=["amount"])
@@ -67,7 +66,6 @@ def test_an_unchanged_pytorch_script_trains_on_the_discovered_device(tws: Worksp
     job = tws.training.get("mlp")
     assert job.status == "Completed", job.failure_reason
     logs = "\n".join(tws.training.logs("mlp"))
-    import torch
 
     gpus = gpu_count()  # discovered, so a GPU machine runs the same script on cuda
     device = "cuda" if gpus and torch.cuda.is_available() else "cpu"
@@ -140,7 +138,6 @@ def test_a_raising_script_fails_clearly_and_registers_nothing(tws: Workspace) ->
 
 def _checkpointed_epoch(ws: Workspace, name: str) -> int | None:
     """The epoch in the job's last synced checkpoint (read from the artifact store)."""
-    import torch
 
     digest = ws.training.get(name).handle.get("checkpoint")
     if not digest:
